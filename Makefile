@@ -1,0 +1,51 @@
+# The two commands: `make run` and `make test`. Everything they need is set up here.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+TALLY := $(BIN)/tally
+# The stamp changes whenever pyproject.toml changes, so `setup` is a no-op when nothing changed.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: setup run test bench lint pg-binaries clean
+
+setup: $(STAMP) pg-binaries
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "tally needs $(PYTHON) (set PYTHON=...)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# PostgreSQL server binaries for the embedded store and the throwaway test server.
+# As root, install Debian's postgresql when no server binaries exist; otherwise tally falls
+# back to the binaries bundled with the pgserver wheel (see ingestion/postgres/binaries.py).
+pg-binaries:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing PostgreSQL server binaries (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "no system PostgreSQL binaries; using the pgserver wheel's"; \
+	  fi; \
+	fi
+
+run: setup
+	$(TALLY) run
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/ingest.py
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	-$(TALLY) db stop
+	rm -rf .data

@@ -1,0 +1,76 @@
+"""The one settings object: every `TALLY_*` environment variable, with its default."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_claude_dir() -> Path:
+    # Claude Code honours CLAUDE_CONFIG_DIR; its transcripts live under <config>/projects.
+    config_dir = os.environ.get("CLAUDE_CONFIG_DIR")
+    if config_dir:
+        return Path(config_dir.split(",")[0]).expanduser() / "projects"
+    return Path("~/.claude/projects").expanduser()
+
+
+def _default_codex_dir() -> Path:
+    codex_home = os.environ.get("CODEX_HOME")
+    base = Path(codex_home).expanduser() if codex_home else Path("~/.codex").expanduser()
+    return base / "sessions"
+
+
+class TallySettings(BaseSettings):
+    """Configuration from the environment. With nothing set, tally runs on an embedded
+    PostgreSQL under `data_dir/postgres` and a DuckDB file in `data_dir`."""
+
+    model_config = SettingsConfigDict(env_prefix="TALLY_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the canonical store (postgresql+psycopg://...). "
+        "Unset: a project-local PostgreSQL under data_dir/postgres is started and used.",
+    )
+    warehouse_url: str | None = Field(
+        default=None,
+        description="Analytics warehouse: duckdb:///path or clickhouse://... / chdb:///dir. "
+        "Unset: data_dir/warehouse.duckdb.",
+    )
+    data_dir: Path = Field(default=Path(".data"), description="Where local state lives.")
+    claude_dir: Path = Field(
+        default_factory=_default_claude_dir,
+        description="Claude Code projects directory (honours CLAUDE_CONFIG_DIR).",
+    )
+    codex_dir: Path = Field(
+        default_factory=_default_codex_dir,
+        description="Codex sessions directory (honours CODEX_HOME).",
+    )
+    company: str = Field(
+        default="local",
+        description="Company that file-ingested records belong to (created on first use).",
+    )
+    ingest_batch_rows: int = Field(
+        default=20_000, ge=100, description="Usage rows per COPY + merge transaction."
+    )
+    max_line_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="A JSONL line longer than this is rejected without being held in memory.",
+    )
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_warehouse_url(self) -> str:
+        return self.warehouse_url or f"duckdb:///{self.resolved_data_dir / 'warehouse.duckdb'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> TallySettings:
+    return TallySettings()

@@ -1,0 +1,43 @@
+"""Declarative base and the column types every canonical table shares."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, MetaData, Numeric, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Money: exact USD with sub-cent precision (a request can cost $0.00000008).
+USD = Numeric(24, 12)
+
+BigId = Annotated[int, mapped_column(BigInteger, primary_key=True, autoincrement=True)]
+Tokens = Annotated[int, mapped_column(BigInteger, nullable=False, server_default="0")]
+Timestamp = Annotated[datetime, mapped_column(DateTime(timezone=True), nullable=False)]
+OptionalTimestamp = Annotated[datetime | None, mapped_column(DateTime(timezone=True))]
+CreatedAt = Annotated[
+    datetime, mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+]
+Json = Annotated[dict[str, Any], mapped_column(JSONB, nullable=False, server_default="{}")]
+OptionalJson = Annotated[dict[str, Any] | None, mapped_column(JSONB)]
+Money = Annotated[Decimal, mapped_column(USD, nullable=False)]
+OptionalMoney = Annotated[Decimal | None, mapped_column(USD)]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {str: Text(), int: BigInteger()}
+
+
+def company_fk() -> Mapped[int]:
+    return mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), nullable=False, index=True)
