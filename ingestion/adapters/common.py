@@ -1,0 +1,92 @@
+"""Helpers shared by the file adapters: timestamps, token fields, tool-call details."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+_EPOCH_MS_THRESHOLD = 10_000_000_000
+# `git commit` prints "[branch 1a2b3c4] message" (or "[branch (root-commit) 1a2b3c4]").
+_COMMIT_LINE = re.compile(r"^\[[^\]\n]*?\b([0-9a-f]{7,40})\]\s", re.MULTILINE)
+_PATCH_FILE = re.compile(r"^\*\*\* (?:Update|Add|Delete) File: (.+)$", re.MULTILINE)
+FILE_EDITING_TOOLS = {"Edit", "Write", "MultiEdit", "NotebookEdit"}
+
+
+class InvalidRecord(ValueError):
+    """A record that cannot be loaded; the message is the reject reason."""
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        seconds = value / 1000 if value > _EPOCH_MS_THRESHOLD else value
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
+
+
+def require_timestamp(value: Any, field: str = "timestamp") -> datetime:
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        raise InvalidRecord(f"{field} is missing or not a timestamp: {value!r:.60}")
+    return parsed
+
+
+def token_count(container: dict[str, Any], field: str, where: str) -> int:
+    """A non-negative integer token field (absent or null counts as 0)."""
+    value = container.get(field)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer() and value >= 0:
+            return int(value)
+        raise InvalidRecord(f"{where}.{field} must be a non-negative integer, got {value!r:.40}")
+    if value < 0:
+        raise InvalidRecord(f"{where}.{field} must be a non-negative integer, got {value}")
+    return value
+
+
+def optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def mcp_server_of(tool_name: str | None) -> str | None:
+    """`mcp__<server>__<tool>` names the MCP server; other tools have none."""
+    if tool_name and tool_name.startswith("mcp__"):
+        parts = tool_name.split("__")
+        if len(parts) >= 3 and parts[1]:
+            return parts[1]
+    return None
+
+
+def commit_hashes_in(output: str) -> list[str]:
+    return sorted(set(_COMMIT_LINE.findall(output)))
+
+
+def patched_files(patch: str) -> list[str]:
+    return sorted({path.strip() for path in _PATCH_FILE.findall(patch)})
+
+
+def estimate_tokens(chars: int) -> int:
+    # The usual 4-characters-per-token estimate (what Pigeon's responseTokens uses).
+    return (chars + 3) // 4
+
+
+def decimal_string(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if value < 0:
+        raise InvalidRecord(f"costUSD must not be negative, got {value}")
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def excerpt(raw: bytes, limit: int = 300) -> bytes:
+    return raw[:limit]

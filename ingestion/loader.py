@@ -1,0 +1,517 @@
+"""Write a batch to the canonical store: COPY into staging, then one merge per table, the
+file cursors and the rejects, all in one transaction.
+
+Every merge is order-independent, so re-reading any input, in any order, after any crash,
+yields the same rows:
+- usage: per (message_id, request_id) the whole most complete copy wins (most tokens, then
+  most output, reported cost, speed, origin; then the smallest file position), and the time
+  is the earliest seen; `/btw` sidechain replays of a non-sidechain message are dropped;
+- tool calls: both halves fill in whichever fields they know; times are the earliest seen;
+- sessions: activity spans only widen; descriptive fields come from the earliest activity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import psycopg
+
+from ingestion.batch import Batch
+from ingestion.copy import copy_rows
+
+STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS stage_sessions (
+    session_key text, parent_key text, is_subagent boolean, subagent_key text,
+    project_path text, git_branch text, client_version text,
+    first_at timestamptz, last_at timestamptz, source_path text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_usage (
+    session_id bigint, message_id text, request_id text, occurred_at timestamptz,
+    provider text, model text, input_tokens bigint, output_tokens bigint,
+    reasoning_tokens bigint, cache_read_tokens bigint, cache_write_5m_tokens bigint,
+    cache_write_1h_tokens bigint, web_search_requests bigint, service_tier text, speed text,
+    reported_cost_usd numeric, is_sidechain boolean, origin text, source_path text,
+    source_offset bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_tools (
+    call_key text, session_id bigint, message_id text, tool_name text, mcp_server text,
+    started_at timestamptz, ended_at timestamptz, success boolean, error_message text,
+    result_chars bigint, result_tokens_estimate bigint, file_paths text[],
+    commit_hashes text[], source_path text
+) ON COMMIT DELETE ROWS;
+"""
+
+SESSION_COLUMNS = (
+    "session_key",
+    "parent_key",
+    "is_subagent",
+    "subagent_key",
+    "project_path",
+    "git_branch",
+    "client_version",
+    "first_at",
+    "last_at",
+    "source_path",
+)
+USAGE_COLUMNS = (
+    "session_id",
+    "message_id",
+    "request_id",
+    "occurred_at",
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "web_search_requests",
+    "service_tier",
+    "speed",
+    "reported_cost_usd",
+    "is_sidechain",
+    "origin",
+    "source_path",
+    "source_offset",
+)
+TOOL_COLUMNS = (
+    "call_key",
+    "session_id",
+    "message_id",
+    "tool_name",
+    "mcp_server",
+    "started_at",
+    "ended_at",
+    "success",
+    "error_message",
+    "result_chars",
+    "result_tokens_estimate",
+    "file_paths",
+    "commit_hashes",
+    "source_path",
+)
+
+_DESCRIBE = (
+    "CASE WHEN t.{col} IS NULL OR excluded.first_activity_at < t.first_activity_at "
+    "THEN COALESCE(excluded.{col}, t.{col}) ELSE t.{col} END"
+)
+
+MERGE_SESSIONS = tuple(
+    part.strip()
+    for part in f"""
+INSERT INTO agent_sessions (company_id, source, session_key)
+SELECT DISTINCT %(company)s, %(source)s, parent_key FROM stage_sessions
+WHERE parent_key IS NOT NULL
+ON CONFLICT (company_id, source, session_key) DO NOTHING;
+
+INSERT INTO agent_sessions AS t (
+    company_id, source, session_key, is_subagent, subagent_key, project_path, git_branch,
+    client_version, first_activity_at, last_activity_at, source_path)
+SELECT %(company)s, %(source)s, session_key, is_subagent, subagent_key, project_path,
+       git_branch, client_version, first_at, last_at, source_path
+FROM stage_sessions
+ON CONFLICT (company_id, source, session_key) DO UPDATE SET
+    is_subagent = t.is_subagent OR excluded.is_subagent,
+    subagent_key = COALESCE(t.subagent_key, excluded.subagent_key),
+    project_path = {_DESCRIBE.format(col="project_path")},
+    git_branch = {_DESCRIBE.format(col="git_branch")},
+    client_version = {_DESCRIBE.format(col="client_version")},
+    source_path = COALESCE(t.source_path, excluded.source_path),
+    first_activity_at = LEAST(t.first_activity_at, excluded.first_activity_at),
+    last_activity_at = GREATEST(t.last_activity_at, excluded.last_activity_at),
+    updated_at = now()
+RETURNING session_key, id;
+
+UPDATE agent_sessions AS c SET parent_session_id = p.id
+FROM stage_sessions AS s
+JOIN agent_sessions AS p
+  ON p.company_id = %(company)s AND p.source = %(source)s AND p.session_key = s.parent_key
+WHERE c.company_id = %(company)s AND c.source = %(source)s AND c.session_key = s.session_key
+  AND c.parent_session_id IS DISTINCT FROM p.id;
+
+UPDATE agent_sessions SET root_session_id = id
+WHERE company_id = %(company)s AND source = %(source)s AND parent_session_id IS NULL
+  AND root_session_id IS NULL
+  AND session_key IN (SELECT session_key FROM stage_sessions
+                      UNION SELECT parent_key FROM stage_sessions)
+""".split(";\n\n")
+)
+
+# Re-run until no row changes: a parent may itself gain a parent in a later batch.
+PROPAGATE_ROOTS = """
+UPDATE agent_sessions AS c SET root_session_id = COALESCE(p.root_session_id, p.id)
+FROM agent_sessions AS p
+WHERE c.parent_session_id = p.id AND c.company_id = %(company)s AND c.source = %(source)s
+  AND c.root_session_id IS DISTINCT FROM COALESCE(p.root_session_id, p.id)
+"""
+
+_TOTAL = (
+    "({p}.input_tokens + {p}.output_tokens + {p}.cache_read_tokens"
+    " + {p}.cache_write_5m_tokens + {p}.cache_write_1h_tokens)"
+)
+_ORIGIN_RANK = (
+    "(CASE {p}.origin WHEN 'subagent_file' THEN 2 WHEN 'agent_progress' THEN 0 ELSE 1 END)"
+)
+_RANK = (
+    "ROW(" + _TOTAL + ", {p}.output_tokens, COALESCE({p}.reported_cost_usd, 0), "
+    "{p}.speed IS NOT NULL, " + _ORIGIN_RANK + ")"
+)
+NEW_COPY_WINS = (
+    f"({_RANK.format(p='excluded')} > {_RANK.format(p='t')} OR "
+    f"({_RANK.format(p='excluded')} = {_RANK.format(p='t')} AND "
+    "ROW(excluded.source_path, excluded.source_offset) < ROW(t.source_path, t.source_offset)))"
+)
+_WINNER_COLUMNS = (
+    "session_id",
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "web_search_requests",
+    "service_tier",
+    "speed",
+    "reported_cost_usd",
+    "is_sidechain",
+    "origin",
+    "source_path",
+    "source_offset",
+    "ingestion_run_id",
+)
+_EVENT_COLUMNS = (
+    "company_id",
+    "source",
+    "message_id",
+    "request_id",
+    "occurred_at",
+    *_WINNER_COLUMNS,
+)
+
+DROP_SIDECHAIN_REPLAYS = """
+DELETE FROM token_usage_events AS e
+USING stage_usage AS s
+WHERE e.company_id = %(company)s AND e.source = %(source)s AND e.message_id = s.message_id
+  AND e.request_id <> s.request_id AND e.is_sidechain AND NOT s.is_sidechain
+"""
+
+MERGE_USAGE = f"""
+INSERT INTO token_usage_events AS t ({", ".join(_EVENT_COLUMNS)})
+SELECT %(company)s, %(source)s, s.message_id, s.request_id, s.occurred_at, s.session_id,
+       s.provider,
+       s.model, s.input_tokens, s.output_tokens, s.reasoning_tokens, s.cache_read_tokens,
+       s.cache_write_5m_tokens, s.cache_write_1h_tokens, s.web_search_requests,
+       s.service_tier, s.speed, s.reported_cost_usd, s.is_sidechain, s.origin,
+       s.source_path, s.source_offset, %(run)s
+FROM stage_usage AS s
+WHERE NOT (s.is_sidechain AND EXISTS (
+    SELECT 1 FROM token_usage_events AS o
+    WHERE o.message_id = s.message_id AND o.company_id = %(company)s
+      AND o.source = %(source)s AND o.request_id <> s.request_id AND NOT o.is_sidechain))
+ON CONFLICT (company_id, source, message_id, request_id) DO UPDATE SET
+    occurred_at = LEAST(t.occurred_at, excluded.occurred_at),
+    {
+    ", ".join(
+        f"{c} = CASE WHEN {NEW_COPY_WINS} THEN excluded.{c} ELSE t.{c} END" for c in _WINNER_COLUMNS
+    )
+},
+    updated_at = now()
+RETURNING (xmax = 0) AS inserted
+"""
+
+MERGE_TOOLS = """
+INSERT INTO tool_calls AS t (
+    company_id, source, call_key, session_id, message_id, tool_name, mcp_server, started_at,
+    ended_at, duration_ms, success, error_message, result_chars, result_tokens_estimate,
+    file_paths, commit_hashes, source_path)
+SELECT %(company)s, %(source)s, s.call_key, s.session_id, s.message_id, s.tool_name, s.mcp_server,
+       s.started_at, s.ended_at,
+       (EXTRACT(EPOCH FROM (s.ended_at - s.started_at)) * 1000)::bigint,
+       s.success, s.error_message, s.result_chars, s.result_tokens_estimate,
+       s.file_paths, s.commit_hashes, s.source_path
+FROM stage_tools AS s
+ON CONFLICT (company_id, source, call_key) DO UPDATE SET
+    session_id = COALESCE(t.session_id, excluded.session_id),
+    message_id = COALESCE(t.message_id, excluded.message_id),
+    tool_name = COALESCE(t.tool_name, excluded.tool_name),
+    mcp_server = COALESCE(t.mcp_server, excluded.mcp_server),
+    started_at = LEAST(t.started_at, excluded.started_at),
+    ended_at = LEAST(t.ended_at, excluded.ended_at),
+    duration_ms = (EXTRACT(EPOCH FROM (LEAST(t.ended_at, excluded.ended_at)
+                   - LEAST(t.started_at, excluded.started_at))) * 1000)::bigint,
+    success = COALESCE(t.success, excluded.success),
+    error_message = COALESCE(t.error_message, excluded.error_message),
+    result_chars = GREATEST(t.result_chars, excluded.result_chars),
+    result_tokens_estimate = GREATEST(t.result_tokens_estimate, excluded.result_tokens_estimate),
+    file_paths = ARRAY(SELECT DISTINCT unnest(t.file_paths || excluded.file_paths) ORDER BY 1),
+    commit_hashes = ARRAY(SELECT DISTINCT unnest(t.commit_hashes || excluded.commit_hashes)
+                          ORDER BY 1),
+    source_path = COALESCE(t.source_path, excluded.source_path),
+    updated_at = now()
+"""
+
+INSERT_REJECT = """
+INSERT INTO ingestion_rejects (run_id, source, location, position, reason, excerpt, fingerprint)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (source, location, position, fingerprint) DO NOTHING
+"""
+
+UPSERT_CURSOR = """
+INSERT INTO ingestion_cursors (source, path, file_identity, file_size, file_mtime_ns,
+                               byte_offset, head_fingerprint, state, last_run_id)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (source, path) DO UPDATE SET
+    file_identity = excluded.file_identity, file_size = excluded.file_size,
+    file_mtime_ns = excluded.file_mtime_ns, byte_offset = excluded.byte_offset,
+    head_fingerprint = excluded.head_fingerprint, state = excluded.state,
+    last_run_id = excluded.last_run_id, updated_at = now()
+"""
+
+
+@dataclass(slots=True)
+class CursorUpdate:
+    path: str
+    file_identity: str
+    file_size: int
+    file_mtime_ns: int
+    byte_offset: int
+    head_fingerprint: str
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class LoadResult:
+    events_new: int = 0
+    events_merged: int = 0
+    tool_calls: int = 0
+    sessions: int = 0
+    rejects: int = 0
+
+
+def ensure_company(conn: psycopg.Connection[Any], slug: str) -> int:
+    row = conn.execute(
+        """INSERT INTO companies (slug, name) VALUES (%s, %s)
+           ON CONFLICT (slug) DO UPDATE SET slug = excluded.slug RETURNING id""",
+        (slug, slug),
+    ).fetchone()
+    conn.commit()
+    assert row is not None
+    return int(row[0])
+
+
+class CanonicalLoader:
+    """Loads batches for one source and company over one connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any], company_id: int, source: str) -> None:
+        self.conn = conn
+        self.company_id = company_id
+        self.source = source
+        self.params = {"company": company_id, "source": source, "run": None}
+        # Autocommit outside the explicit batch transactions: locks and bookkeeping
+        # statements then cost one round trip each.
+        conn.autocommit = True
+        conn.execute(STAGING_DDL)
+
+    # -- runs -------------------------------------------------------------------------------
+    def start_run(self, arguments: dict[str, Any]) -> int:
+        self._mark_interrupted_runs()
+        row = self.conn.execute(
+            """INSERT INTO ingestion_runs (source, started_at, arguments, host, pid)
+               VALUES (%s, now(), %s, %s, pg_backend_pid()) RETURNING id""",
+            (self.source, orjson.dumps(arguments).decode(), socket.gethostname()),
+        ).fetchone()
+        assert row is not None
+        self.params["run"] = int(row[0])
+        return int(row[0])
+
+    def _mark_interrupted_runs(self) -> None:
+        # A run whose database session is gone was killed: say so instead of "running".
+        self.conn.execute(
+            """UPDATE ingestion_runs SET status = 'interrupted', finished_at = now()
+               WHERE status = 'running'
+                 AND pid NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)"""
+        )
+
+    def finish_run(self, status: str, counters: dict[str, int], error: str | None = None) -> None:
+        assignments = ", ".join(f"{name} = %({name})s" for name in counters)
+        self.conn.execute(
+            f"""UPDATE ingestion_runs SET status = %(status)s, finished_at = now(),
+                error = %(error)s{", " + assignments if assignments else ""}
+                WHERE id = %(run)s""",
+            {**counters, "status": status, "error": error, "run": self.params["run"]},
+        )
+
+    # -- locks ------------------------------------------------------------------------------
+    def try_lock_files(self, paths: list[str]) -> list[str]:
+        """Take the advisory lock of each file another run is not reading; return those."""
+        if not paths:
+            return []
+        rows = self.conn.execute(
+            """SELECT p FROM unnest(%s::text[]) WITH ORDINALITY AS f(p, n)
+               WHERE pg_try_advisory_lock(hashtextextended(%s || ':' || p, 0))
+               ORDER BY n""",
+            (paths, self.source),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def unlock_files(self, paths: list[str]) -> None:
+        if paths:
+            self.conn.execute(
+                """SELECT pg_advisory_unlock(hashtextextended(%s || ':' || p, 0))
+                   FROM unnest(%s::text[]) AS p""",
+                (self.source, paths),
+            )
+
+    def load_cursors(self) -> dict[str, tuple[Any, ...]]:
+        rows = self.conn.execute(
+            """SELECT path, file_identity, file_size, file_mtime_ns, byte_offset,
+                      head_fingerprint, state
+               FROM ingestion_cursors WHERE source = %s""",
+            (self.source,),
+        ).fetchall()
+        return {row[0]: row for row in rows}
+
+    # -- batches ----------------------------------------------------------------------------
+    def flush(self, batch: Batch, cursors: list[CursorUpdate]) -> LoadResult:
+        result = LoadResult()
+        session_ids: dict[str, int] = {}
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            if batch.sessions:
+                result.sessions = copy_rows(
+                    cur,
+                    "stage_sessions",
+                    SESSION_COLUMNS,
+                    (
+                        (
+                            s.session_key,
+                            s.parent_key,
+                            s.is_subagent,
+                            s.subagent_key,
+                            s.project_path,
+                            s.git_branch,
+                            s.client_version,
+                            s.first_at,
+                            s.last_at,
+                            s.source_path,
+                        )
+                        for s in batch.sessions.values()
+                    ),
+                )
+                cur.execute("ANALYZE stage_sessions")
+                for statement in MERGE_SESSIONS:
+                    cur.execute(statement, self.params)
+                    if statement.rstrip().endswith("RETURNING session_key, id"):
+                        session_ids = dict(cur.fetchall())
+                if any(s.parent_key for s in batch.sessions.values()):
+                    while True:
+                        cur.execute(PROPAGATE_ROOTS, self.params)
+                        if cur.rowcount == 0:
+                            break
+            if batch.usage:
+                batch.drop_sidechain_replays()
+                copy_rows(
+                    cur,
+                    "stage_usage",
+                    USAGE_COLUMNS,
+                    (
+                        (
+                            session_ids[u.session_key],
+                            u.message_id,
+                            u.request_id,
+                            u.occurred_at,
+                            u.provider,
+                            u.model,
+                            u.input_tokens,
+                            u.output_tokens,
+                            u.reasoning_tokens,
+                            u.cache_read_tokens,
+                            u.cache_write_5m_tokens,
+                            u.cache_write_1h_tokens,
+                            u.web_search_requests,
+                            u.service_tier,
+                            u.speed,
+                            u.reported_cost_usd,
+                            u.is_sidechain,
+                            u.origin,
+                            u.source_path,
+                            u.source_offset,
+                        )
+                        for u in batch.usage.values()
+                    ),
+                )
+                cur.execute("ANALYZE stage_usage")
+                cur.execute(DROP_SIDECHAIN_REPLAYS, self.params)
+                cur.execute(MERGE_USAGE, self.params)
+                inserted = [bool(row[0]) for row in cur.fetchall()]
+                result.events_new = sum(inserted)
+                result.events_merged = len(inserted) - result.events_new + batch.merged_in_batch
+            if batch.tool_calls:
+                result.tool_calls = copy_rows(
+                    cur,
+                    "stage_tools",
+                    TOOL_COLUMNS,
+                    (
+                        (
+                            t.call_key,
+                            session_ids.get(t.session_key),
+                            t.message_id,
+                            t.tool_name,
+                            t.mcp_server,
+                            t.started_at,
+                            t.ended_at,
+                            t.success,
+                            t.error_message,
+                            t.result_chars,
+                            t.result_tokens_estimate,
+                            t.file_paths,
+                            t.commit_hashes,
+                            t.source_path,
+                        )
+                        for t in batch.tool_calls.values()
+                    ),
+                )
+                cur.execute("ANALYZE stage_tools")
+                cur.execute(MERGE_TOOLS, self.params)
+            if batch.rejects:
+                cur.executemany(
+                    INSERT_REJECT,
+                    [
+                        (
+                            self.params["run"],
+                            self.source,
+                            r.location,
+                            r.position,
+                            r.reason,
+                            r.excerpt.decode("utf-8", "replace").replace("\x00", ""),
+                            hashlib.sha1(r.excerpt).hexdigest(),
+                        )
+                        for r in batch.rejects
+                    ],
+                )
+                result.rejects = len(batch.rejects)
+            if cursors:
+                cur.executemany(
+                    UPSERT_CURSOR,
+                    [
+                        (
+                            self.source,
+                            c.path,
+                            c.file_identity,
+                            c.file_size,
+                            c.file_mtime_ns,
+                            c.byte_offset,
+                            c.head_fingerprint,
+                            orjson.dumps(c.state).decode(),
+                            self.params["run"],
+                        )
+                        for c in cursors
+                    ],
+                )
+        return result

@@ -1,0 +1,81 @@
+"""Token usage by session, day or model, read from the canonical store.
+
+The output keys are a contract other tools read: `source`, `session_id`, `day`, `model`,
+`requests`, `input_tokens` (uncached), `output_tokens`, `reasoning_tokens`,
+`cache_read_tokens`, `cache_write_5m_tokens`, `cache_write_1h_tokens`, `first_at`, `last_at`.
+A session's subagents are folded into it, as its root session.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+import psycopg
+
+Grouping = Literal["session", "day", "model"]
+TOKEN_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+)
+GROUP_KEYS: dict[str, tuple[str, ...]] = {
+    "session": ("source", "session_id"),
+    "day": ("day",),
+    "model": ("model",),
+}
+_GROUP_SQL = {
+    "session": ("e.source", "r.session_key"),
+    "day": ("(e.occurred_at AT TIME ZONE 'UTC')::date",),
+    "model": ("e.model",),
+}
+
+
+def usage_report(
+    conn: psycopg.Connection[Any],
+    by: Grouping,
+    since: date | None = None,
+    until: date | None = None,
+    source: str | None = None,
+) -> list[dict[str, Any]]:
+    group_sql = _GROUP_SQL[by]
+    keys = GROUP_KEYS[by]
+    selected = ", ".join(f"{expr} AS {key}" for expr, key in zip(group_sql, keys, strict=True))
+    sums = ", ".join(f"sum(e.{key})::bigint AS {key}" for key in TOKEN_KEYS)
+    where, params = ["TRUE"], {}
+    if since:
+        where.append("e.occurred_at >= %(since)s::date::timestamp AT TIME ZONE 'UTC'")
+        params["since"] = since
+    if until:
+        where.append("e.occurred_at < %(until)s::date::timestamp AT TIME ZONE 'UTC'")
+        params["until"] = until + timedelta(days=1)
+    if source:
+        where.append("e.source = %(source)s")
+        params["source"] = source
+    query = f"""
+        SELECT {selected}, count(*) AS requests, {sums},
+               min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at
+        FROM token_usage_events AS e
+        JOIN agent_sessions AS s ON s.id = e.session_id
+        JOIN agent_sessions AS r ON r.id = COALESCE(s.root_session_id, s.id)
+        WHERE {" AND ".join(where)}
+        GROUP BY {", ".join(str(i + 1) for i in range(len(keys)))}
+        ORDER BY {"min(e.occurred_at)" if by == "session" else "1"}
+    """
+    with conn.cursor() as cur:
+        cur.execute(query, params)  # type: ignore[arg-type]
+        columns = [column.name for column in cur.description or []]
+        rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+    for row in rows:
+        row["first_at"] = _iso(row["first_at"])
+        row["last_at"] = _iso(row["last_at"])
+        if "day" in row:
+            row["day"] = row["day"].isoformat()
+    return rows
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,27 @@
+"""Make sure the canonical store is at the newest migration before a command uses it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from schemas.migrations import HEAD_REVISION
+
+
+def current_revision(conn: psycopg.Connection[Any]) -> str | None:
+    exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return row[0] if row else None
+
+
+def ensure_schema(url: str, conninfo: str) -> None:
+    """Apply pending migrations (idempotent; a no-op at head)."""
+    with psycopg.connect(conninfo) as conn:
+        if current_revision(conn) == HEAD_REVISION:
+            return
+    from schemas.migrations.runner import upgrade
+
+    upgrade(url)

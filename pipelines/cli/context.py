@@ -1,0 +1,63 @@
+"""What every CLI command needs: settings, the store's URL, and clean failures."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import typer
+from rich.console import Console
+
+from ingestion.settings import TallySettings, get_settings
+
+err = Console(stderr=True)
+
+
+class CommandFailed(Exception):
+    """The command could not do its job; the message says why."""
+
+
+@dataclass(frozen=True)
+class StoreContext:
+    settings: TallySettings
+    url: str
+    conninfo: str
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@contextmanager
+def failures_reported() -> Iterator[None]:
+    """Turn the expected failures into one clear line and a non-zero exit."""
+    import psycopg
+
+    from ingestion.postgres.binaries import PostgresBinariesNotFound
+    from ingestion.postgres.embedded import EmbeddedPostgresError
+
+    try:
+        yield
+    except (CommandFailed, EmbeddedPostgresError, PostgresBinariesNotFound) as error:
+        raise fail(str(error)) from None
+    except psycopg.OperationalError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise fail(f"database unreachable: {first_line}") from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+def store(*, migrate: bool = True) -> StoreContext:
+    from ingestion.schema_check import ensure_schema
+    from ingestion.store import database_url, psycopg_conninfo
+
+    settings = get_settings()
+    url = database_url(settings)
+    conninfo = psycopg_conninfo(url)
+    if migrate:
+        ensure_schema(url, conninfo)
+    return StoreContext(settings=settings, url=url, conninfo=conninfo)

@@ -1,0 +1,67 @@
+"""`tally db`: the canonical store's schema and the embedded server."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from pipelines.cli.context import failures_reported, store
+
+app = typer.Typer(help="The canonical PostgreSQL store.", no_args_is_help=True)
+console = Console()
+
+
+@app.command()
+def upgrade() -> None:
+    """Apply the migrations (starting the embedded server if no URL is configured)."""
+    with failures_reported():
+        from schemas.migrations.runner import current_revision, upgrade
+
+        context = store(migrate=False)
+        upgrade(context.url)
+        console.print(f"schema at revision [bold]{current_revision(context.url)}[/]")
+
+
+@app.command()
+def status() -> None:
+    """Where the database is, whether it runs, and its schema revision."""
+    with failures_reported():
+        from sqlalchemy.engine import make_url
+
+        from ingestion.settings import get_settings
+        from ingestion.store import embedded_server
+        from schemas.migrations import HEAD_REVISION
+        from schemas.migrations.runner import current_revision
+
+        settings = get_settings()
+        if settings.database_url:
+            url = settings.database_url
+            console.print("database: [bold]external[/] (TALLY_DATABASE_URL)")
+        else:
+            server = embedded_server(settings)
+            state = server.status()
+            console.print(f"database: [bold]embedded[/] PostgreSQL in {state.data_dir}")
+            if not state.running:
+                console.print("server:   [yellow]stopped[/] (any tally command starts it)")
+                return
+            console.print(f"server:   running on 127.0.0.1:{state.port}")
+            url = state.url or ""
+        console.print(f"url:      {make_url(url).render_as_string(hide_password=True)}")
+        revision = current_revision(url)
+        marker = "up to date" if revision == HEAD_REVISION else f"head is {HEAD_REVISION}"
+        console.print(f"revision: {revision or 'none (run tally db upgrade)'} ({marker})")
+
+
+@app.command()
+def stop() -> None:
+    """Stop the embedded PostgreSQL server."""
+    with failures_reported():
+        from ingestion.settings import get_settings
+        from ingestion.store import embedded_server
+
+        settings = get_settings()
+        if settings.database_url:
+            console.print("TALLY_DATABASE_URL is set: there is no embedded server to stop")
+            return
+        stopped = embedded_server(settings).stop()
+        console.print("embedded server stopped" if stopped else "embedded server was not running")

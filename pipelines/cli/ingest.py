@@ -1,0 +1,173 @@
+"""`tally ingest`: read agent logs into the canonical store."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from pipelines.cli.context import CommandFailed, failures_reported, store
+
+if TYPE_CHECKING:
+    from ingestion.runner import IngestSummary
+    from ingestion.sources import FileSource
+
+app = typer.Typer(help="Read agent logs into the canonical store.", no_args_is_help=True)
+console = Console(stderr=True)
+
+PathOption = typer.Option(None, "--path", help="Directory to read instead of the default.")
+StrictOption = typer.Option(False, "--strict", help="Exit 1 when any record was rejected.")
+
+
+class _ProgressListener:
+    def __init__(self, progress: Progress, label: str) -> None:
+        self.progress = progress
+        self.label = label
+        self.files: TaskID | None = None
+        self.started = time.monotonic()
+        self.bytes = 0
+
+    def discovered(self, files: int, total_bytes: int) -> None:
+        self.files = self.progress.add_task(
+            self.label, total=max(total_bytes, 1), files=f"0/{files}", rate="", mb="0.0"
+        )
+        self.file_total = files
+        self.files_done = 0
+
+    def advanced(self, files: int, bytes_read: int, events: int) -> None:
+        if self.files is None:
+            return
+        self.files_done += files
+        self.bytes += bytes_read
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        fields = {"files": f"{self.files_done}/{self.file_total}", "mb": f"{self.bytes / 1e6:.1f}"}
+        if events:
+            fields["rate"] = f"{events / elapsed:,.0f} events/s"
+        self.progress.update(self.files, advance=bytes_read, **fields)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[files]} files"),
+        TextColumn("{task.fields[mb]} MB"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def run_source(source: FileSource, path: Path | None, quiet: bool = False) -> IngestSummary:
+    from ingestion.runner import IngestRun, SourceDirectoryMissing
+
+    context = store()
+    settings = context.settings
+    default = settings.claude_dir if source.label == "claude-code" else settings.codex_dir
+    root = (path or default).expanduser()
+    run = IngestRun(
+        context.conninfo,
+        source,
+        root,
+        company=settings.company,
+        batch_rows=settings.ingest_batch_rows,
+        max_line_bytes=settings.max_line_bytes,
+    )
+    try:
+        if quiet:
+            return run.run()
+        with _progress() as progress:
+            run.listener = _ProgressListener(progress, source.label)
+            return run.run()
+    except SourceDirectoryMissing as error:
+        raise CommandFailed(str(error)) from None
+
+
+def print_summary(summaries: list[IngestSummary], elapsed: float) -> None:
+    table = Table(title=f"ingest finished in {elapsed:.2f} s")
+    for column in (
+        "source",
+        "files read",
+        "unchanged",
+        "MB",
+        "new events",
+        "duplicates merged",
+        "tool calls",
+        "rejects",
+    ):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for s in summaries:
+        table.add_row(
+            s.source,
+            f"{s.files_read:,}",
+            f"{s.files_unchanged:,}",
+            f"{s.bytes_read / 1e6:,.1f}",
+            f"{s.events_new:,}",
+            f"{s.events_merged:,}",
+            f"{s.tool_calls:,}",
+            f"[red]{s.rejects:,}[/]" if s.rejects else "0",
+        )
+    console.print(table)
+    busy = sum(s.files_busy for s in summaries)
+    if busy:
+        console.print(f"{busy} file(s) skipped: another ingest was reading them")
+    if any(s.rejects for s in summaries):
+        console.print("see the rejected records with [bold]tally rejects[/]")
+
+
+def _finish(summaries: list[IngestSummary], started: float, strict: bool) -> None:
+    print_summary(summaries, time.monotonic() - started)
+    if strict and any(s.rejects for s in summaries):
+        raise typer.Exit(1)
+
+
+@app.command("claude-code")
+def claude_code(path: Path | None = PathOption, strict: bool = StrictOption) -> None:
+    """Claude Code transcripts (a `projects` directory; default TALLY_CLAUDE_DIR)."""
+    from ingestion.sources import CLAUDE_CODE
+
+    started = time.monotonic()
+    with failures_reported():
+        summary = run_source(CLAUDE_CODE, path)
+    _finish([summary], started, strict)
+
+
+@app.command()
+def codex(path: Path | None = PathOption, strict: bool = StrictOption) -> None:
+    """Codex rollouts (a `sessions` directory; default TALLY_CODEX_DIR)."""
+    from ingestion.sources import CODEX
+
+    started = time.monotonic()
+    with failures_reported():
+        summary = run_source(CODEX, path)
+    _finish([summary], started, strict)
+
+
+@app.command("all")
+def all_sources(strict: bool = StrictOption) -> None:
+    """Every configured source whose directory exists."""
+    from ingestion.sources import FILE_SOURCES
+
+    started = time.monotonic()
+    summaries = []
+    with failures_reported():
+        settings = store().settings
+        roots = {"claude-code": settings.claude_dir, "codex": settings.codex_dir}
+        for label, source in FILE_SOURCES.items():
+            if not roots[label].expanduser().is_dir():
+                console.print(f"{label}: no directory at {roots[label]}, skipped")
+                continue
+            summaries.append(run_source(source, None))
+    _finish(summaries, started, strict)
