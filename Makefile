@@ -10,7 +10,9 @@ PYTEST_ARGS ?=
 
 .PHONY: setup run test bench lint pg-binaries clean
 
-setup: $(STAMP) pg-binaries
+CCUSAGE := .data/tools/node_modules/.bin/ccusage
+
+setup: $(STAMP) pg-binaries $(CCUSAGE)
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "tally needs $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -32,6 +34,16 @@ pg-binaries:
 	    echo "no system PostgreSQL binaries; using the pgserver wheel's"; \
 	  fi; \
 	fi
+
+# ccusage 20.0.24 (the pinned reference tool, see reference/agent-logs.md) for the
+# cross-check tests and the benchmarks. Needs npm; without it those tests are skipped.
+$(CCUSAGE):
+	@if command -v npm >/dev/null; then \
+	  mkdir -p .data/tools && cd .data/tools && \
+	  { [ -f package.json ] || echo '{"private":true}' > package.json; } && \
+	  npm install --silent --no-audit --no-fund ccusage@20.0.24 >/dev/null 2>&1 || \
+	  echo "could not install ccusage; its cross-check tests will be skipped"; \
+	else echo "npm not found; ccusage cross-check tests will be skipped"; fi
 
 run: setup
 	$(TALLY) run

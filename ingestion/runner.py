@@ -59,8 +59,9 @@ class IngestSummary:
 
 
 def head_fingerprint(handle: Any, length: int) -> str:
-    handle.seek(0)
-    return f"{length}:{hashlib.sha1(handle.read(length)).hexdigest()}"
+    # pread leaves the file position alone: the line reader is mid-file.
+    head = os.pread(handle.fileno(), length, 0)
+    return f"{length}:{hashlib.sha1(head).hexdigest()}"
 
 
 @dataclass
@@ -191,7 +192,9 @@ class IngestRun:
                 offset, line = item
                 self.summary.events_seen += parser.handle_line(offset, line, batch)
                 if len(batch) >= self.batch_rows:
-                    checkpoint = self._cursor(opened, handle, reader.end_offset, parser.state())
+                    checkpoint = self._cursor(
+                        opened, handle, reader.end_offset, parser.state(), finished=False
+                    )
                     batch = self._flush(loader, batch, done, [], checkpoint)
                     if self.listener:
                         self.listener.advanced(0, reader.bytes_consumed - reported, 0)
@@ -206,18 +209,23 @@ class IngestRun:
         return batch
 
     def _cursor(
-        self, opened: _OpenFile, handle: Any, offset: int, state: dict[str, Any]
+        self,
+        opened: _OpenFile,
+        handle: Any,
+        offset: int,
+        state: dict[str, Any],
+        *,
+        finished: bool = True,
     ) -> CursorUpdate:
-        length = min(HEAD_BYTES, offset)
-        fingerprint = head_fingerprint(handle, length)
-        handle.seek(offset)
+        """Where this file's reading stands. A checkpoint taken mid-file records its own
+        offset as the size, so the next run sees the file as changed and reads on."""
         return CursorUpdate(
             path=opened.path,
             file_identity=opened.identity,
-            file_size=opened.size,
+            file_size=opened.size if finished else offset,
             file_mtime_ns=opened.mtime_ns,
             byte_offset=offset,
-            head_fingerprint=fingerprint,
+            head_fingerprint=head_fingerprint(handle, min(HEAD_BYTES, offset)),
             state=state,
         )
 

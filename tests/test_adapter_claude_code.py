@@ -1,0 +1,242 @@
+"""Claude Code transcripts → records: the pure parsing rules, no database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingestion.adapters.claude_code import ClaudeTranscriptParser, FileContext
+from ingestion.batch import Batch
+from ingestion.lines import LineReader
+from tests.builders import assistant, tool_result, usage, user_text, write_jsonl
+
+T0 = "2026-10-03T10:00:00.000Z"
+T1 = "2026-10-03T10:00:01.000Z"
+T2 = "2026-10-03T10:00:02.500Z"
+
+
+def parse(root: Path, *paths: Path) -> Batch:
+    batch = Batch()
+    for path in paths:
+        parser = ClaudeTranscriptParser(FileContext(path, root))
+        with open(path, "rb") as handle:
+            for offset, line in LineReader(handle, 0, 1 << 26):
+                parser.handle_line(offset, line, batch)
+    batch.drop_sidechain_replays()
+    return batch
+
+
+def test_repeated_usage_lines_keep_the_final_output_and_earliest_time(tmp_path):
+    # one response, three content blocks: usage repeated, output a placeholder until the end
+    path = write_jsonl(
+        tmp_path / "p" / "s1.jsonl",
+        [
+            assistant(
+                "msg_1",
+                "req_1",
+                T1,
+                usage(output=1, write_1h=500),
+                content=[{"type": "thinking", "thinking": "hm"}],
+            ),
+            assistant("msg_1", "req_1", T0, usage(output=1, write_1h=500)),
+            assistant("msg_1", "req_1", T2, usage(output=742, write_1h=500)),
+        ],
+    )
+    batch = parse(tmp_path, path)
+    assert len(batch.usage) == 1
+    record = batch.usage[("msg_1", "req_1")]
+    assert record.output_tokens == 742
+    assert record.input_tokens == 10 and record.cache_read_tokens == 1000
+    assert record.cache_write_1h_tokens == 500 and record.cache_write_5m_tokens == 0
+    assert record.occurred_at.isoformat() == "2026-10-03T10:00:00+00:00"
+    assert batch.merged_in_batch == 2
+
+
+def test_cache_writes_without_a_split_count_as_5m(tmp_path):
+    body = usage(write_5m=300, split=False)
+    path = write_jsonl(tmp_path / "p" / "s1.jsonl", [assistant("m", "r", T0, body)])
+    record = parse(tmp_path, path).usage[("m", "r")]
+    assert (record.cache_write_5m_tokens, record.cache_write_1h_tokens) == (300, 0)
+
+
+def test_synthetic_lines_are_dropped_and_reported_cost_is_kept(tmp_path):
+    path = write_jsonl(
+        tmp_path / "p" / "s1.jsonl",
+        [
+            assistant("e1", None, T0, usage(output=0), model="<synthetic>"),
+            assistant("m", "r", T1, usage(), costUSD=0.0123),
+        ],
+    )
+    batch = parse(tmp_path, path)
+    assert list(batch.usage) == [("m", "r")]
+    assert batch.usage[("m", "r")].reported_cost_usd == "0.0123"
+
+
+def test_subagent_file_and_agent_progress_copies_count_once(tmp_path):
+    nested = assistant(
+        "msg_sub", "req_sub", T1, usage(output=1), session="s1", sidechain=True, agentId="abc123"
+    )
+    parent = write_jsonl(
+        tmp_path / "proj" / "s1.jsonl",
+        [
+            user_text(T0),
+            {
+                "type": "progress",
+                "sessionId": "s1",
+                "timestamp": T1,
+                "toolUseID": "x",
+                "parentToolUseID": "toolu_task",
+                "data": {"type": "agent_progress", "agentId": "abc123", "message": nested},
+            },
+        ],
+    )
+    sub = write_jsonl(
+        tmp_path / "proj" / "s1" / "subagents" / "agent-abc123.jsonl",
+        [
+            assistant("msg_sub", "req_sub", T1, usage(output=1), sidechain=True, agentId="abc123"),
+            assistant("msg_sub", "req_sub", T2, usage(output=90), sidechain=True, agentId="abc123"),
+        ],
+    )
+    batch = parse(tmp_path, parent, sub)
+    assert len(batch.usage) == 1
+    record = batch.usage[("msg_sub", "req_sub")]
+    assert record.output_tokens == 90 and record.origin == "subagent_file"
+    assert record.session_key == "s1:agent-abc123"
+    session = batch.sessions["s1:agent-abc123"]
+    assert session.parent_key == "s1" and session.is_subagent
+
+
+def test_btw_sidechain_replay_of_a_main_message_is_dropped(tmp_path):
+    path = write_jsonl(
+        tmp_path / "p" / "s1.jsonl",
+        [
+            assistant("msg_1", "req_main", T0, usage(output=50)),
+            assistant("msg_1", "req_btw", T1, usage(output=50), sidechain=True),
+            assistant("msg_2", "req_side", T2, usage(output=7), sidechain=True),  # a real sidechain
+        ],
+    )
+    batch = parse(tmp_path, path)
+    assert set(batch.usage) == {("msg_1", "req_main"), ("msg_2", "req_side")}
+
+
+def test_tool_calls_pair_use_and_result(tmp_path):
+    content = [
+        {
+            "type": "tool_use",
+            "id": "toolu_edit",
+            "name": "Edit",
+            "input": {"file_path": "/src/a.py", "old_string": "a", "new_string": "b"},
+        },
+        {
+            "type": "tool_use",
+            "id": "toolu_git",
+            "name": "Bash",
+            "input": {"command": "git commit -am 'fix #12'"},
+        },
+        {"type": "tool_use", "id": "toolu_mcp", "name": "mcp__pigeon__getBoard", "input": {}},
+    ]
+    path = write_jsonl(
+        tmp_path / "p" / "s1.jsonl",
+        [
+            assistant("m", "r", T0, usage(), content=content),
+            tool_result("toolu_edit", T1, "ok"),
+            tool_result(
+                "toolu_git",
+                T1,
+                "[main 1a2b3c4] fix #12\n 1 file changed",
+                structured={"stdout": "...", "stderr": ""},
+            ),
+            tool_result("toolu_mcp", T2, "boom " * 30, is_error=True),
+        ],
+    )
+    calls = parse(tmp_path, path).tool_calls
+    assert calls["toolu_edit"].file_paths == ["/src/a.py"]
+    assert calls["toolu_edit"].tool_name == "Edit" and calls["toolu_edit"].success is True
+    assert calls["toolu_git"].commit_hashes == ["1a2b3c4"]
+    mcp = calls["toolu_mcp"]
+    assert mcp.mcp_server == "pigeon" and mcp.success is False
+    assert mcp.result_chars == 150 and mcp.result_tokens_estimate == 38
+    assert mcp.error_message.startswith("boom")
+    assert (mcp.ended_at - mcp.started_at).total_seconds() == 2.5
+
+
+def test_task_result_summary_is_not_counted_as_usage(tmp_path):
+    path = write_jsonl(
+        tmp_path / "p" / "s1.jsonl",
+        [
+            assistant(
+                "m",
+                "r",
+                T0,
+                usage(),
+                content=[{"type": "tool_use", "id": "toolu_task", "name": "Task", "input": {}}],
+            ),
+            tool_result(
+                "toolu_task",
+                T1,
+                "done",
+                structured={
+                    "totalTokens": 99999,
+                    "usage": {"input_tokens": 5, "output_tokens": 9999},
+                },
+            ),
+        ],
+    )
+    assert list(parse(tmp_path, path).usage) == [("m", "r")]
+
+
+def test_session_metadata_and_nested_layout(tmp_path):
+    path = write_jsonl(
+        tmp_path / "project-alpha" / "session-1" / "chat.jsonl",
+        [
+            user_text(T1),
+            assistant("m", "r", T2, usage()),
+        ],
+    )
+    session = parse(tmp_path, path).sessions["session-1"]
+    assert session.project_path == "/home/dev/src/app"
+    assert (session.git_branch, session.client_version) == ("main", "2.1.14")
+    assert session.first_at.isoformat().startswith("2026-10-03T10:00:01")
+
+
+def test_bad_lines_are_rejected_with_reasons_and_good_ones_kept(tmp_path):
+    good = assistant("m", "r", T0, usage())
+    negative = assistant("m2", "r2", T0, usage(output=-5))
+    wrong_type = assistant("m3", "r3", T0, usage(input_tokens="many"))
+    no_time = assistant("m4", "r4", "yesterday", usage())
+    path = write_jsonl(
+        tmp_path / "p" / "s1.jsonl",
+        [
+            b'{"type":"assistant","message":{"id":"x"',
+            b"not json at all",
+            b"[1,2,3]",
+            b"\x00\xff\xfe garbage",
+            negative,
+            wrong_type,
+            no_time,
+            good,
+            b"",
+        ],
+    )
+    batch = parse(tmp_path, path)
+    assert list(batch.usage) == [("m", "r")]
+    reasons = [r.reason for r in batch.rejects]
+    assert len(reasons) == 7
+    assert reasons[0].startswith("invalid JSON")
+    assert "not a JSON object (a list)" in reasons
+    assert any("output_tokens must be a non-negative integer, got -5" in r for r in reasons)
+    assert any("input_tokens must be a non-negative integer" in r for r in reasons)
+    assert any("timestamp is missing or not a timestamp" in r for r in reasons)
+
+
+def test_lines_without_ids_are_keyed_by_content(tmp_path):
+    legacy = {
+        "timestamp": T0,
+        "sessionId": "s1",
+        "costUSD": 0.5,
+        "message": {"model": "claude-3-7-sonnet-20250219", "usage": usage()},
+    }
+    path = write_jsonl(tmp_path / "p" / "s1.jsonl", [legacy, legacy])
+    batch = parse(tmp_path, path)
+    assert len(batch.usage) == 1
+    (key,) = batch.usage
+    assert key[0].startswith("line:")

@@ -1,0 +1,218 @@
+"""Codex rollouts → records: cumulative totals, doubled events, subagent replays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from ingestion.adapters.codex import CodexRolloutParser
+from ingestion.batch import Batch
+from ingestion.lines import LineReader
+from tests.builders import codex_line, token_count, write_jsonl
+
+SESSION = "11111111-2222-4333-8444-555555555555"
+
+
+def meta(at: str, session: str = SESSION, parent: str | None = None) -> dict:
+    source: object = "cli"
+    if parent:
+        source = {"subagent": {"thread_spawn": {"parent_thread_id": parent, "depth": 1}}}
+    return codex_line(
+        at,
+        "session_meta",
+        {
+            "id": session,
+            "timestamp": at,
+            "cwd": "/home/dev/src/tools",
+            "cli_version": "0.59.0",
+            "source": source,
+            "model_provider": "openai",
+            "git": {"branch": "main"},
+        },
+    )
+
+
+def turn(at: str, model: str) -> dict:
+    return codex_line(at, "turn_context", {"cwd": "/home/dev/src/tools", "model": model})
+
+
+def parse(path: Path, start: int = 0, state: dict | None = None) -> tuple[Batch, dict, int]:
+    batch = Batch()
+    parser = CodexRolloutParser(path, state)
+    with open(path, "rb") as handle:
+        reader = LineReader(handle, start, 1 << 26)
+        for offset, line in reader:
+            parser.handle_line(offset, line, batch)
+    return batch, parser.state(), reader.end_offset
+
+
+def rollout_path(tmp_path: Path, session: str = SESSION) -> Path:
+    return tmp_path / "2026" / "10" / "03" / f"rollout-2026-10-03T04-00-00-{session}.jsonl"
+
+
+def test_doubled_events_and_rate_limit_events_add_nothing(tmp_path):
+    path = write_jsonl(
+        rollout_path(tmp_path),
+        [
+            meta("2026-10-03T10:00:00.000Z"),
+            turn("2026-10-03T10:00:01.000Z", "gpt-5-codex"),
+            token_count("2026-10-03T10:00:05.000Z", (1000, 800, 300, 100), (1000, 800, 300, 100)),
+            token_count("2026-10-03T10:00:05.200Z", (1000, 800, 300, 100), (1000, 800, 300, 100)),
+            codex_line(
+                "2026-10-03T10:00:06.000Z",
+                "event_msg",
+                {"type": "token_count", "info": None, "rate_limits": {}},
+            ),
+            turn("2026-10-03T10:01:00.000Z", "gpt-5.1-codex-max"),
+            token_count("2026-10-03T10:01:05.000Z", (3000, 2000, 700, 150), (2000, 1200, 400, 50)),
+            token_count("2026-10-03T10:01:05.300Z", (3000, 2000, 700, 150), (2000, 1200, 400, 50)),
+        ],
+    )
+    batch, _, _ = parse(path)
+    records = sorted(batch.usage.values(), key=lambda r: r.occurred_at)
+    assert [
+        (r.model, r.input_tokens, r.cache_read_tokens, r.output_tokens, r.reasoning_tokens)
+        for r in records
+    ] == [
+        ("gpt-5-codex", 200, 800, 300, 100),
+        ("gpt-5.1-codex-max", 800, 1200, 400, 50),
+    ]
+    assert batch.sessions[SESSION].project_path == "/home/dev/src/tools"
+    assert batch.sessions[SESSION].client_version == "0.59.0"
+
+
+def test_incremental_reads_carry_the_cumulative_state(tmp_path):
+    path = rollout_path(tmp_path)
+    write_jsonl(
+        path,
+        [
+            meta("2026-10-03T10:00:00.000Z"),
+            turn("2026-10-03T10:00:01.000Z", "gpt-5-codex"),
+            token_count("2026-10-03T10:00:05.000Z", (1000, 800, 300, 100), (1000, 800, 300, 100)),
+        ],
+    )
+    first, state, offset = parse(path)
+    write_jsonl(
+        path,
+        [
+            token_count("2026-10-03T10:00:05.200Z", (1000, 800, 300, 100), (1000, 800, 300, 100)),
+            token_count("2026-10-03T10:02:00.000Z", (1500, 900, 400, 100), (500, 100, 100, 0)),
+        ],
+        mode="ab",
+    )
+    second, _, _ = parse(path, offset, state)
+    (record,) = second.usage.values()
+    assert (record.input_tokens, record.cache_read_tokens, record.output_tokens) == (400, 100, 100)
+    assert record.model == "gpt-5-codex"
+    assert not set(first.usage) & set(second.usage)
+
+
+def test_a_counter_reset_starts_a_new_segment(tmp_path):
+    path = write_jsonl(
+        rollout_path(tmp_path),
+        [
+            meta("2026-10-03T10:00:00.000Z"),
+            turn("2026-10-03T10:00:01.000Z", "gpt-5-codex"),
+            token_count("2026-10-03T10:00:05.000Z", (1000, 0, 300, 0), (1000, 0, 300, 0)),
+            token_count("2026-10-03T11:00:05.000Z", (400, 0, 100, 0), (400, 0, 100, 0)),
+        ],
+    )
+    batch, state, _ = parse(path)
+    assert sorted(r.input_tokens for r in batch.usage.values()) == [400, 1000]
+    assert state["segment"] == 1
+
+
+def test_subagent_rollout_skips_the_replayed_parent_history(tmp_path):
+    child = "99999999-2222-4333-8444-555555555555"
+    replay_at = "2026-10-03T10:05:00.000Z"
+    path = write_jsonl(
+        rollout_path(tmp_path, child),
+        [
+            meta(replay_at, child, parent=SESSION),
+            token_count(replay_at, (1000, 800, 300, 100), (1000, 800, 300, 100)),
+            token_count(replay_at, (3000, 2000, 700, 150), (2000, 1200, 400, 50)),
+            turn("2026-10-03T10:05:01.000Z", "gpt-5-codex"),
+            token_count("2026-10-03T10:05:09.000Z", (3500, 2100, 800, 150), (500, 100, 100, 0)),
+        ],
+    )
+    batch, _, _ = parse(path)
+    (record,) = batch.usage.values()
+    assert (record.input_tokens, record.cache_read_tokens, record.output_tokens) == (400, 100, 100)
+    session = batch.sessions[child]
+    assert session.parent_key == SESSION and session.is_subagent
+
+
+def test_tool_calls_from_function_and_custom_calls(tmp_path):
+    args = orjson.dumps({"command": ["bash", "-lc", "git commit -am 'x #3'"]}).decode()
+    path = write_jsonl(
+        rollout_path(tmp_path),
+        [
+            meta("2026-10-03T10:00:00.000Z"),
+            codex_line(
+                "2026-10-03T10:00:01.000Z",
+                "response_item",
+                {"type": "function_call", "name": "shell", "call_id": "c1", "arguments": args},
+            ),
+            codex_line(
+                "2026-10-03T10:00:03.000Z",
+                "response_item",
+                {
+                    "type": "function_call_output",
+                    "call_id": "c1",
+                    "output": orjson.dumps(
+                        {"output": "[main abc1234] x #3", "metadata": {"exit_code": 0}}
+                    ).decode(),
+                },
+            ),
+            codex_line(
+                "2026-10-03T10:00:04.000Z",
+                "response_item",
+                {
+                    "type": "custom_tool_call",
+                    "call_id": "c2",
+                    "name": "apply_patch",
+                    "input": "*** Begin Patch\n*** Update File: src/a.py\n*** Add File: b.py\n",
+                },
+            ),
+            codex_line(
+                "2026-10-03T10:00:05.000Z",
+                "response_item",
+                {
+                    "type": "custom_tool_call_output",
+                    "call_id": "c2",
+                    "output": orjson.dumps(
+                        {"output": "failed", "metadata": {"exit_code": 1}}
+                    ).decode(),
+                },
+            ),
+        ],
+    )
+    calls = parse(path)[0].tool_calls
+    assert calls["c1"].commit_hashes == ["abc1234"] and calls["c1"].success is True
+    assert (calls["c1"].ended_at - calls["c1"].started_at).total_seconds() == 2
+    assert calls["c2"].file_paths == ["b.py", "src/a.py"] and calls["c2"].success is False
+
+
+def test_malformed_rollout_lines_are_rejected(tmp_path):
+    path = write_jsonl(
+        rollout_path(tmp_path),
+        [
+            meta("2026-10-03T10:00:00.000Z"),
+            b'{"timestamp":"2026-10-03T10:00:01Z","type":"event_msg","payload":{"type":"tok',
+            codex_line("2026-10-03T10:00:02.000Z", "event_msg", None),
+            codex_line(
+                "2026-10-03T10:00:03.000Z",
+                "event_msg",
+                {"type": "token_count", "info": {"total_token_usage": {"input_tokens": -1}}},
+            ),
+            token_count("2026-10-03T10:00:05.000Z", (10, 0, 5, 0), (10, 0, 5, 0)),
+        ],
+    )
+    batch, _, _ = parse(path)
+    assert len(batch.usage) == 1
+    reasons = [r.reason for r in batch.rejects]
+    assert len(reasons) == 3
+    assert reasons[0].startswith("invalid JSON")
+    assert "event_msg line without a payload object" in reasons
+    assert any("input_tokens must be a non-negative integer, got -1" in r for r in reasons)

@@ -1,0 +1,176 @@
+"""The `tally` command line against a real database: ingest, rejects, usage report."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from ingestion.demo.corpus import generate_corpus
+from pipelines.cli.main import app
+from tests.builders import assistant, usage, write_jsonl
+
+runner = CliRunner()
+CONTRACT_KEYS = {
+    "source",
+    "session_id",
+    "day",
+    "model",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "first_at",
+    "last_at",
+}
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_ingest_all_and_the_usage_report_contract(tally_env):
+    corpus = generate_corpus(tally_env, megabytes=1, seed=2)
+    result = invoke("ingest", "all")
+    assert result.exit_code == 0, result.output
+    for by, keys in (("session", {"source", "session_id"}), ("day", {"day"}), ("model", {"model"})):
+        result = invoke("report", "usage", "--by", by, "--format", "json")
+        assert result.exit_code == 0, result.output
+        rows = orjson.loads(result.stdout)
+        assert rows and all(set(row) <= CONTRACT_KEYS for row in rows)
+        assert all(keys <= set(row) for row in rows)
+        assert sum(row["requests"] for row in rows) == corpus.truth.totals()["requests"]
+        assert sum(row["output_tokens"] for row in rows) == corpus.truth.totals()["output_tokens"]
+    days = orjson.loads(invoke("report", "usage", "--by", "day", "--format", "json").stdout)
+    one_day = days[3]["day"]
+    only = orjson.loads(
+        invoke(
+            "report",
+            "usage",
+            "--by",
+            "day",
+            "--since",
+            one_day,
+            "--until",
+            one_day,
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert only == [days[3]]
+    csv = invoke("report", "usage", "--by", "model", "--format", "csv").stdout
+    assert csv.splitlines()[0].startswith("model,requests,input_tokens")
+
+
+def test_malformed_input_is_rejected_with_reasons_and_valid_records_load(tally_env):
+    projects = tally_env / "claude" / "projects"
+    good = [
+        assistant(f"m{i}", f"r{i}", f"2026-10-03T10:00:0{i}Z", usage(output=10 + i))
+        for i in range(3)
+    ]
+    huge_text = "x" * (20 * 1024 * 1024)  # a 20 MB line: a real, if enormous, response
+    huge = assistant(
+        "m_huge",
+        "r_huge",
+        "2026-10-03T10:05:00Z",
+        usage(output=77),
+        content=[{"type": "text", "text": huge_text}],
+    )
+    write_jsonl(
+        projects / "p" / "s1.jsonl",
+        [
+            good[0],
+            b'{"type":"assistant","message":{"id":"cut","usage":{"input_',  # truncated JSON
+            b"this is not json",
+            assistant("m_types", "r_types", "2026-10-03T10:00:09Z", usage(output="lots")),
+            assistant("m_neg", "r_neg", "2026-10-03T10:00:09Z", usage(input_tokens=-3)),
+            b"\x89PNG\r\n\x1a\n\x00\x00binary junk",
+            b'[{"type":"assistant"}]',
+            good[1],
+            huge,
+            good[2],
+        ],
+    )
+    write_jsonl(projects / "p" / "empty.jsonl", [])
+    (projects / "p" / "empty.jsonl").write_bytes(b"")
+    result = invoke("ingest", "claude-code")
+    assert result.exit_code == 0, result.output
+
+    rejects = orjson.loads(invoke("rejects", "--format", "json").stdout)
+    reasons = sorted(r["reason"] for r in rejects)
+    assert len(rejects) == 8, reasons  # the binary junk holds two newlines: three lines
+    assert sum(r.startswith("invalid JSON") for r in reasons) == 5
+    assert "not a JSON object (a list)" in reasons
+    assert any("output_tokens must be a non-negative integer, got 'lots'" in r for r in reasons)
+    assert any("input_tokens must be a non-negative integer, got -3" in r for r in reasons)
+    assert all(r["location"].endswith("s1.jsonl") and r["position"].isdigit() for r in rejects)
+
+    rows = orjson.loads(invoke("report", "usage", "--by", "model", "--format", "json").stdout)
+    assert rows[0]["requests"] == 4 and rows[0]["output_tokens"] == 10 + 11 + 12 + 77
+
+    # a second run finds nothing new and records no reject twice
+    assert invoke("ingest", "claude-code").exit_code == 0
+    assert len(orjson.loads(invoke("rejects", "--format", "json").stdout)) == 8
+    # --strict turns rejects into a failing exit code
+    write_jsonl(projects / "p" / "s2.jsonl", [b"{broken"])
+    assert invoke("ingest", "claude-code", "--strict").exit_code == 1
+
+
+def test_an_oversize_line_is_rejected_without_loading_it(tally_env, monkeypatch):
+    monkeypatch.setenv("TALLY_MAX_LINE_BYTES", "4096")
+    from ingestion.settings import get_settings
+
+    get_settings.cache_clear()
+    projects = tally_env / "claude" / "projects"
+    write_jsonl(
+        projects / "p" / "s1.jsonl",
+        [
+            assistant(
+                "m_big",
+                "r_big",
+                "2026-10-03T10:00:00Z",
+                usage(),
+                content=[{"type": "text", "text": "y" * 10_000}],
+            ),
+            assistant("m_ok", "r_ok", "2026-10-03T10:00:01Z", usage()),
+        ],
+    )
+    assert invoke("ingest", "claude-code").exit_code == 0
+    (reject,) = orjson.loads(invoke("rejects", "--format", "json").stdout)
+    assert "exceeds the 4096-byte limit" in reject["reason"] and reject["position"] == "0"
+
+
+def test_a_missing_directory_fails_clearly(tally_env):
+    result = invoke("ingest", "codex", "--path", str(tally_env / "nowhere"))
+    assert result.exit_code == 2
+    assert "codex directory not found" in result.output
+
+
+def test_an_unreachable_database_fails_clearly(tally_env, monkeypatch):
+    from ingestion.postgres.embedded import free_port
+    from ingestion.settings import get_settings
+
+    monkeypatch.setenv(
+        "TALLY_DATABASE_URL", f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x"
+    )
+    get_settings.cache_clear()
+    result = invoke("ingest", "claude-code")
+    assert result.exit_code == 2
+    assert "database unreachable" in result.output
+
+
+def test_db_status_reports_the_revision(tally_env):
+    result = invoke("db", "status")
+    assert result.exit_code == 0, result.output
+    assert "external" in result.output and "0001" in result.output
+
+
+@pytest.mark.slow
+def test_run_uses_demo_data_when_no_logs_exist(tally_env):
+    result = invoke("run")
+    assert result.exit_code == 0, result.output
+    assert "using demo data" in result.output
+    assert "token usage by day" in result.output

@@ -1,0 +1,92 @@
+"""Real processes: a `tally ingest` killed with SIGKILL at random instants, and two ingests
+running at once, end in exactly the rows of one clean run."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from ingestion.demo.corpus import generate_corpus
+from tests.ingest_helpers import snapshot
+from tests.test_ingest_store import snapshot_of_clean_run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return generate_corpus(tmp_path_factory.mktemp("corpus"), megabytes=4, seed=5)
+
+
+def start_ingest(db_url: str, corpus, source: str = "claude-code") -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "TALLY_DATABASE_URL": db_url,
+        "TALLY_INGEST_BATCH_ROWS": "150",
+        "TALLY_CLAUDE_DIR": str(corpus.claude_dir),
+        "TALLY_CODEX_DIR": str(corpus.codex_dir),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli.main", "ingest", source],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_until_loading(conninfo: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        while time.monotonic() < deadline and process.poll() is None:
+            running = conn.execute(
+                "SELECT count(*) FROM ingestion_runs WHERE status = 'running'"
+            ).fetchone()
+            if running and running[0]:
+                return
+            time.sleep(0.02)
+
+
+def run_to_end(db_url: str, corpus) -> None:
+    for source in ("claude-code", "codex"):
+        process = start_ingest(db_url, corpus, source)
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr.decode()
+
+
+def test_sigkill_at_random_instants_then_rerun_equals_a_clean_run(
+    db_url, conninfo, corpus, pg_server_url
+):
+    clean = snapshot_of_clean_run(pg_server_url, corpus)
+    rng = random.Random(3)
+    killed = 0
+    for _ in range(4):
+        process = start_ingest(db_url, corpus)
+        wait_until_loading(conninfo, process)
+        time.sleep(rng.uniform(0, 0.4))  # somewhere inside the run
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        process.wait(timeout=60)
+    assert killed, "the ingest finished before it could be killed: use a larger corpus"
+    run_to_end(db_url, corpus)
+    assert snapshot(conninfo) == clean
+    with psycopg.connect(conninfo) as conn:
+        statuses = {row[0] for row in conn.execute("SELECT status FROM ingestion_runs")}
+    assert "interrupted" in statuses and "running" not in statuses
+
+
+def test_two_concurrent_ingests_produce_no_duplicates(db_url, conninfo, corpus, pg_server_url):
+    clean = snapshot_of_clean_run(pg_server_url, corpus)
+    processes = [start_ingest(db_url, corpus) for _ in range(2)]
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr.decode()
+    run_to_end(db_url, corpus)  # codex, and anything a busy file left
+    assert snapshot(conninfo) == clean

@@ -1,0 +1,170 @@
+"""Ingestion into a real PostgreSQL: exact totals, idempotency, increments, crashes, races."""
+
+from __future__ import annotations
+
+import shutil
+from collections import defaultdict
+
+import pytest
+
+from ingestion.demo.corpus import generate_corpus
+from ingestion.sources import CLAUDE_CODE, CODEX
+from tests.builders import assistant, usage, write_jsonl
+from tests.ingest_helpers import ingest, ingest_corpus, snapshot, totals_by_root_session
+from tests.reference_count import claude_totals, codex_totals
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return generate_corpus(tmp_path_factory.mktemp("corpus"), megabytes=3, seed=11)
+
+
+def test_totals_equal_ground_truth_and_an_independent_count(conninfo, corpus):
+    ingest_corpus(conninfo, corpus.root)
+    stored = totals_by_root_session(conninfo)
+    truth = corpus.truth.by_session()
+    assert set(stored) == set(truth)
+    for key, expected in truth.items():
+        assert {k: stored[key][k] for k in expected} == expected, key
+
+    reference: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for (session, _), row in claude_totals(corpus.claude_dir).items():
+        for name, value in row.items():
+            reference[("claude_code", session)][name] += value
+    for (session, _), row in codex_totals(corpus.codex_dir).items():
+        for name, value in row.items():
+            reference[("codex", session)][name] += value
+    for key, row in reference.items():
+        got = stored[key]
+        assert got["requests"] == row["requests"], key
+        assert got["input_tokens"] == row["input_tokens"], key
+        assert got["output_tokens"] == row["output_tokens"], key
+        assert got["cache_read_tokens"] == row["cache_read_tokens"], key
+        writes = got["cache_write_5m_tokens"] + got["cache_write_1h_tokens"]
+        assert writes == row["cache_write_tokens"], key
+
+
+def test_a_second_ingest_changes_nothing(conninfo, corpus):
+    first = ingest_corpus(conninfo, corpus.root)
+    before = snapshot(conninfo)
+    second = ingest_corpus(conninfo, corpus.root)
+    assert snapshot(conninfo) == before
+    assert all(s.events_new == 0 and s.files_read == 0 for s in second)
+    assert sum(s.files_unchanged for s in second) == sum(s.files_read for s in first)
+
+
+def test_appended_lines_and_a_half_written_line(conninfo, tmp_path):
+    path = tmp_path / "p" / "s1.jsonl"
+    write_jsonl(path, [assistant("m1", "r1", "2026-10-03T10:00:00Z", usage(output=5))])
+    ingest(conninfo, CLAUDE_CODE, tmp_path)
+    line = (
+        b'{"type":"assistant","sessionId":"s1","requestId":"r2","timestamp":"2026-10-03T10:01:00Z",'
+    )
+    rest = (
+        b'"message":{"id":"m2","model":"claude-opus-4-6","usage":{"input_tokens":3,'
+        b'"output_tokens":9}}}\n'
+    )
+    with open(path, "ab") as handle:  # the writer is mid-line
+        handle.write(line)
+    summary = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    assert summary.events_new == 0 and summary.rejects == 0
+    with open(path, "ab") as handle:
+        handle.write(rest)
+    summary = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    assert summary.events_new == 1 and summary.bytes_read == len(line) + len(rest)
+    stored = snapshot(conninfo)["usage"]
+    assert [(row[1], row[7]) for row in stored] == [("m1", 5), ("m2", 9)]
+
+
+def test_a_replaced_or_truncated_file_is_read_again(conninfo, tmp_path):
+    path = tmp_path / "p" / "s1.jsonl"
+    write_jsonl(
+        path,
+        [
+            assistant("m1", "r1", "2026-10-03T10:00:00Z", usage()),
+            assistant("m2", "r2", "2026-10-03T10:00:05Z", usage()),
+        ],
+    )
+    ingest(conninfo, CLAUDE_CODE, tmp_path)
+    replacement = tmp_path / "new.jsonl.tmp"
+    write_jsonl(replacement, [assistant("m3", "r3", "2026-10-03T11:00:00Z", usage())])
+    replacement.replace(path)  # shorter, and another inode
+    summary = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    assert summary.events_new == 1
+    write_jsonl(
+        path,
+        [
+            assistant("m4", "r4", "2026-10-03T12:00:00Z", usage()),
+            assistant("m5", "r5", "2026-10-03T12:00:01Z", usage()),
+        ],
+    )  # same inode
+    summary = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    assert summary.events_new == 2
+    assert [row[1] for row in snapshot(conninfo)["usage"]] == ["m1", "m2", "m3", "m4", "m5"]
+
+
+def test_a_run_that_fails_midway_then_reruns_equals_a_clean_run(
+    conninfo, corpus, db_url, pg_server_url, monkeypatch
+):
+    import ingestion.loader as loader
+
+    clean = snapshot_of_clean_run(pg_server_url, corpus)
+    real_flush = loader.CanonicalLoader.flush
+    calls = {"n": 0}
+
+    def crashing_flush(self, batch, cursors):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("power cut")
+        return real_flush(self, batch, cursors)
+
+    monkeypatch.setattr(loader.CanonicalLoader, "flush", crashing_flush)
+    with pytest.raises(RuntimeError, match="power cut"):
+        ingest(conninfo, CLAUDE_CODE, corpus.claude_dir, batch_rows=200)
+    monkeypatch.setattr(loader.CanonicalLoader, "flush", real_flush)
+    ingest_corpus(conninfo, corpus.root, batch_rows=200)
+    assert snapshot(conninfo) == clean
+
+
+def snapshot_of_clean_run(pg_server_url, corpus):
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from schemas.migrations.runner import upgrade
+
+    name = f"tally_clean_{uuid.uuid4().hex[:10]}"
+    admin = make_url(pg_server_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = str(make_url(pg_server_url).set(database=name))
+        upgrade(url)
+        conninfo = make_url(url).set(drivername="postgresql").render_as_string(False)
+        ingest_corpus(conninfo, corpus.root)
+        return snapshot(conninfo)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_runs_in_any_file_order_give_the_same_rows(conninfo, corpus, pg_server_url, tmp_path):
+    # The merge is commutative: ingesting subagent files before their parents, or one
+    # source directory in pieces, ends in the same rows.
+    clean = snapshot_of_clean_run(pg_server_url, corpus)
+    pieces = tmp_path / "pieces"
+    for index, path in enumerate(sorted(corpus.claude_dir.rglob("*.jsonl"), reverse=True)):
+        target = pieces / f"{index % 3}" / path.relative_to(corpus.claude_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    for part in ("2", "0", "1"):
+        ingest(conninfo, CLAUDE_CODE, pieces / part, batch_rows=150)
+    ingest(conninfo, CODEX, corpus.codex_dir)
+    got = snapshot(conninfo)
+    # file paths differ between the copies; compare everything else
+    strip = lambda rows: [row[:16] for row in rows]  # noqa: E731
+    assert strip(got["usage"]) == strip(clean["usage"])
+    assert [row[:2] + row[3:] for row in got["tools"]] == [
+        row[:2] + row[3:] for row in clean["tools"]
+    ]
