@@ -63,6 +63,21 @@ class Batch:
         else:
             existing.merge(record)
 
+    def absorb(self, other: Batch) -> None:
+        """Merge another batch (a parsed piece) into this one."""
+        for record in other.usage.values():
+            self.add_usage(record)
+        for key, session in other.sessions.items():
+            mine = self.sessions.get(key)
+            if mine is None:
+                self.sessions[key] = session
+            else:
+                mine.merge(session)
+        for record in other.tool_calls.values():
+            self.add_tool_call(record)
+        self.rejects.extend(other.rejects)
+        self.merged_in_batch += other.merged_in_batch
+
     def reject(self, location: str, position: str, reason: str, raw: bytes) -> None:
         self.rejects.append(RejectRecord(location, position, reason, raw[:300]))
 

@@ -1,8 +1,10 @@
-"""Write a batch to the canonical store: COPY into staging, then one merge per table, the
-file cursors and the rejects, all in one transaction.
+"""Write parsed records to the canonical store: COPY into staging, then one merge per table,
+the file cursors and the rejects, all in one transaction per batch.
 
-Every merge is order-independent, so re-reading any input, in any order, after any crash,
-yields the same rows:
+Parsing (in worker processes) deduplicates what it can within a piece and encodes COPY
+rows; everything across pieces, files and runs is settled here in SQL. Every merge is
+order-independent, so re-reading any input, in any order, after any crash, yields the same
+rows:
 - usage: per (message_id, request_id) the whole most complete copy wins (most tokens, then
   most output, reported cost, speed, origin; then the smallest file position), and the time
   is the earliest seen; `/btw` sidechain replays of a non-sidechain message are dropped;
@@ -20,8 +22,9 @@ from typing import Any
 import orjson
 import psycopg
 
+from ingestion.adapters.records import RejectRecord
 from ingestion.batch import Batch
-from ingestion.copy import copy_rows
+from ingestion.copy import copy_bytes, encode_rows
 
 STAGING_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS stage_sessions (
@@ -29,118 +32,109 @@ CREATE TEMP TABLE IF NOT EXISTS stage_sessions (
     project_path text, git_branch text, client_version text,
     first_at timestamptz, last_at timestamptz, source_path text
 ) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_session_ids (
+    session_key text PRIMARY KEY, id bigint
+) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_usage (
-    session_id bigint, message_id text, request_id text, occurred_at timestamptz,
+    session_key text, message_id text, request_id text, occurred_at timestamptz,
     provider text, model text, input_tokens bigint, output_tokens bigint,
     reasoning_tokens bigint, cache_read_tokens bigint, cache_write_5m_tokens bigint,
     cache_write_1h_tokens bigint, web_search_requests bigint, service_tier text, speed text,
     reported_cost_usd numeric, is_sidechain boolean, origin text, source_path text,
     source_offset bigint
 ) ON COMMIT DELETE ROWS;
+CREATE INDEX IF NOT EXISTS stage_usage_message_id ON stage_usage (message_id);
 CREATE TEMP TABLE IF NOT EXISTS stage_tools (
-    call_key text, session_id bigint, message_id text, tool_name text, mcp_server text,
+    call_key text, session_key text, message_id text, tool_name text, mcp_server text,
     started_at timestamptz, ended_at timestamptz, success boolean, error_message text,
     result_chars bigint, result_tokens_estimate bigint, file_paths text[],
-    commit_hashes text[], source_path text
+    commit_hashes text[], source_path text, copy integer
 ) ON COMMIT DELETE ROWS;
 """
 
 SESSION_COLUMNS = (
-    "session_key",
-    "parent_key",
-    "is_subagent",
-    "subagent_key",
-    "project_path",
-    "git_branch",
-    "client_version",
-    "first_at",
-    "last_at",
-    "source_path",
-)
+    "session_key", "parent_key", "is_subagent", "subagent_key", "project_path", "git_branch",
+    "client_version", "first_at", "last_at", "source_path",
+)  # fmt: skip
 USAGE_COLUMNS = (
-    "session_id",
-    "message_id",
-    "request_id",
-    "occurred_at",
-    "provider",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "web_search_requests",
-    "service_tier",
-    "speed",
-    "reported_cost_usd",
-    "is_sidechain",
-    "origin",
-    "source_path",
-    "source_offset",
-)
+    "session_key", "message_id", "request_id", "occurred_at", "provider", "model",
+    "input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens",
+    "cache_write_5m_tokens", "cache_write_1h_tokens", "web_search_requests", "service_tier",
+    "speed", "reported_cost_usd", "is_sidechain", "origin", "source_path", "source_offset",
+)  # fmt: skip
 TOOL_COLUMNS = (
-    "call_key",
-    "session_id",
-    "message_id",
-    "tool_name",
-    "mcp_server",
-    "started_at",
-    "ended_at",
-    "success",
-    "error_message",
-    "result_chars",
-    "result_tokens_estimate",
-    "file_paths",
-    "commit_hashes",
-    "source_path",
-)
+    "call_key", "session_key", "message_id", "tool_name", "mcp_server", "started_at",
+    "ended_at", "success", "error_message", "result_chars", "result_tokens_estimate",
+    "file_paths", "commit_hashes", "source_path",
+)  # fmt: skip
+
+
+def _earliest(column: str) -> str:
+    """The value observed with the session's earliest activity, across staged pieces."""
+    return (
+        f"(array_agg({column} ORDER BY first_at NULLS LAST) FILTER (WHERE {column} IS NOT NULL))[1]"
+    )
+
 
 _DESCRIBE = (
     "CASE WHEN t.{col} IS NULL OR excluded.first_activity_at < t.first_activity_at "
     "THEN COALESCE(excluded.{col}, t.{col}) ELSE t.{col} END"
 )
 
-MERGE_SESSIONS = tuple(
-    part.strip()
-    for part in f"""
+INSERT_PARENT_STUBS = """
 INSERT INTO agent_sessions (company_id, source, session_key)
 SELECT DISTINCT %(company)s, %(source)s, parent_key FROM stage_sessions
 WHERE parent_key IS NOT NULL
-ON CONFLICT (company_id, source, session_key) DO NOTHING;
+ON CONFLICT (company_id, source, session_key) DO NOTHING
+"""
 
-INSERT INTO agent_sessions AS t (
-    company_id, source, session_key, is_subagent, subagent_key, project_path, git_branch,
-    client_version, first_activity_at, last_activity_at, source_path)
-SELECT %(company)s, %(source)s, session_key, is_subagent, subagent_key, project_path,
-       git_branch, client_version, first_at, last_at, source_path
-FROM stage_sessions
-ON CONFLICT (company_id, source, session_key) DO UPDATE SET
-    is_subagent = t.is_subagent OR excluded.is_subagent,
-    subagent_key = COALESCE(t.subagent_key, excluded.subagent_key),
-    project_path = {_DESCRIBE.format(col="project_path")},
-    git_branch = {_DESCRIBE.format(col="git_branch")},
-    client_version = {_DESCRIBE.format(col="client_version")},
-    source_path = COALESCE(t.source_path, excluded.source_path),
-    first_activity_at = LEAST(t.first_activity_at, excluded.first_activity_at),
-    last_activity_at = GREATEST(t.last_activity_at, excluded.last_activity_at),
-    updated_at = now()
-RETURNING session_key, id;
+MERGE_SESSIONS = f"""
+WITH staged AS (
+    SELECT session_key, max(parent_key) AS parent_key, bool_or(is_subagent) AS is_subagent,
+           max(subagent_key) AS subagent_key, {_earliest("project_path")} AS project_path,
+           {_earliest("git_branch")} AS git_branch,
+           {_earliest("client_version")} AS client_version,
+           min(first_at) AS first_at, max(last_at) AS last_at, min(source_path) AS source_path
+    FROM stage_sessions GROUP BY session_key
+), merged AS (
+    INSERT INTO agent_sessions AS t (
+        company_id, source, session_key, is_subagent, subagent_key, project_path, git_branch,
+        client_version, first_activity_at, last_activity_at, source_path)
+    SELECT %(company)s, %(source)s, session_key, is_subagent, subagent_key, project_path,
+           git_branch, client_version, first_at, last_at, source_path
+    FROM staged
+    ON CONFLICT (company_id, source, session_key) DO UPDATE SET
+        is_subagent = t.is_subagent OR excluded.is_subagent,
+        subagent_key = COALESCE(t.subagent_key, excluded.subagent_key),
+        project_path = {_DESCRIBE.format(col="project_path")},
+        git_branch = {_DESCRIBE.format(col="git_branch")},
+        client_version = {_DESCRIBE.format(col="client_version")},
+        source_path = COALESCE(t.source_path, excluded.source_path),
+        first_activity_at = LEAST(t.first_activity_at, excluded.first_activity_at),
+        last_activity_at = GREATEST(t.last_activity_at, excluded.last_activity_at),
+        updated_at = now()
+    RETURNING session_key, id
+)
+INSERT INTO stage_session_ids SELECT session_key, id FROM merged
+"""
 
+LINK_PARENTS = """
 UPDATE agent_sessions AS c SET parent_session_id = p.id
-FROM stage_sessions AS s
+FROM (SELECT DISTINCT session_key, parent_key FROM stage_sessions
+      WHERE parent_key IS NOT NULL) AS s
 JOIN agent_sessions AS p
   ON p.company_id = %(company)s AND p.source = %(source)s AND p.session_key = s.parent_key
 WHERE c.company_id = %(company)s AND c.source = %(source)s AND c.session_key = s.session_key
-  AND c.parent_session_id IS DISTINCT FROM p.id;
+  AND c.parent_session_id IS DISTINCT FROM p.id
+"""
 
+ROOT_TOP_LEVEL = """
 UPDATE agent_sessions SET root_session_id = id
 WHERE company_id = %(company)s AND source = %(source)s AND parent_session_id IS NULL
   AND root_session_id IS NULL
   AND session_key IN (SELECT session_key FROM stage_sessions
                       UNION SELECT parent_key FROM stage_sessions)
-""".split(";\n\n")
-)
+"""
 
 # Re-run until no row changes: a parent may itself gain a parent in a later batch.
 PROPAGATE_ROOTS = """
@@ -167,33 +161,14 @@ NEW_COPY_WINS = (
     "ROW(excluded.source_path, excluded.source_offset) < ROW(t.source_path, t.source_offset)))"
 )
 _WINNER_COLUMNS = (
-    "session_id",
-    "provider",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "web_search_requests",
-    "service_tier",
-    "speed",
-    "reported_cost_usd",
-    "is_sidechain",
-    "origin",
-    "source_path",
-    "source_offset",
-    "ingestion_run_id",
-)
+    "session_id", "provider", "model", "input_tokens", "output_tokens", "reasoning_tokens",
+    "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
+    "web_search_requests", "service_tier", "speed", "reported_cost_usd", "is_sidechain",
+    "origin", "source_path", "source_offset", "ingestion_run_id",
+)  # fmt: skip
 _EVENT_COLUMNS = (
-    "company_id",
-    "source",
-    "message_id",
-    "request_id",
-    "occurred_at",
-    *_WINNER_COLUMNS,
-)
+    "company_id", "source", "message_id", "request_id", "occurred_at", *_WINNER_COLUMNS,
+)  # fmt: skip
 
 DROP_SIDECHAIN_REPLAYS = """
 DELETE FROM token_usage_events AS e
@@ -203,18 +178,26 @@ WHERE e.company_id = %(company)s AND e.source = %(source)s AND e.message_id = s.
 """
 
 MERGE_USAGE = f"""
+WITH merged AS (
 INSERT INTO token_usage_events AS t ({", ".join(_EVENT_COLUMNS)})
-SELECT %(company)s, %(source)s, s.message_id, s.request_id, s.occurred_at, s.session_id,
-       s.provider,
-       s.model, s.input_tokens, s.output_tokens, s.reasoning_tokens, s.cache_read_tokens,
-       s.cache_write_5m_tokens, s.cache_write_1h_tokens, s.web_search_requests,
-       s.service_tier, s.speed, s.reported_cost_usd, s.is_sidechain, s.origin,
-       s.source_path, s.source_offset, %(run)s
+SELECT DISTINCT ON (s.message_id, s.request_id)
+       %(company)s, %(source)s, s.message_id, s.request_id,
+       min(s.occurred_at) OVER (PARTITION BY s.message_id, s.request_id),
+       i.id, s.provider, s.model, s.input_tokens, s.output_tokens, s.reasoning_tokens,
+       s.cache_read_tokens, s.cache_write_5m_tokens, s.cache_write_1h_tokens,
+       s.web_search_requests, s.service_tier, s.speed, s.reported_cost_usd, s.is_sidechain,
+       s.origin, s.source_path, s.source_offset, %(run)s
 FROM stage_usage AS s
-WHERE NOT (s.is_sidechain AND EXISTS (
-    SELECT 1 FROM token_usage_events AS o
-    WHERE o.message_id = s.message_id AND o.company_id = %(company)s
-      AND o.source = %(source)s AND o.request_id <> s.request_id AND NOT o.is_sidechain))
+JOIN stage_session_ids AS i ON i.session_key = s.session_key
+WHERE NOT (s.is_sidechain AND (
+    EXISTS (SELECT 1 FROM stage_usage AS o
+            WHERE o.message_id = s.message_id AND o.request_id <> s.request_id
+              AND NOT o.is_sidechain)
+    OR EXISTS (SELECT 1 FROM token_usage_events AS o
+               WHERE o.company_id = %(company)s AND o.source = %(source)s
+                 AND o.message_id = s.message_id AND o.request_id <> s.request_id
+                 AND NOT o.is_sidechain)))
+ORDER BY s.message_id, s.request_id, {_RANK.format(p="s")} DESC, s.source_path, s.source_offset
 ON CONFLICT (company_id, source, message_id, request_id) DO UPDATE SET
     occurred_at = LEAST(t.occurred_at, excluded.occurred_at),
     {
@@ -224,6 +207,19 @@ ON CONFLICT (company_id, source, message_id, request_id) DO UPDATE SET
 },
     updated_at = now()
 RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FROM merged
+"""
+
+# The two halves of a call (tool_use, tool_result) usually arrive in one piece, already
+# merged; when they do not, the later copies merge in further passes through the same
+# ON CONFLICT rules (one statement may not touch a row twice).
+NUMBER_STAGED_TOOLS = """
+UPDATE stage_tools AS s SET copy = n.copy
+FROM (SELECT ctid AS row_id,
+             row_number() OVER (PARTITION BY call_key ORDER BY source_path, started_at) AS copy
+      FROM stage_tools) AS n
+WHERE s.ctid = n.row_id
 """
 
 MERGE_TOOLS = """
@@ -231,12 +227,14 @@ INSERT INTO tool_calls AS t (
     company_id, source, call_key, session_id, message_id, tool_name, mcp_server, started_at,
     ended_at, duration_ms, success, error_message, result_chars, result_tokens_estimate,
     file_paths, commit_hashes, source_path)
-SELECT %(company)s, %(source)s, s.call_key, s.session_id, s.message_id, s.tool_name, s.mcp_server,
+SELECT %(company)s, %(source)s, s.call_key, i.id, s.message_id, s.tool_name, s.mcp_server,
        s.started_at, s.ended_at,
        (EXTRACT(EPOCH FROM (s.ended_at - s.started_at)) * 1000)::bigint,
        s.success, s.error_message, s.result_chars, s.result_tokens_estimate,
        s.file_paths, s.commit_hashes, s.source_path
 FROM stage_tools AS s
+LEFT JOIN stage_session_ids AS i ON i.session_key = s.session_key
+WHERE s.copy = %(copy)s
 ON CONFLICT (company_id, source, call_key) DO UPDATE SET
     session_id = COALESCE(t.session_id, excluded.session_id),
     message_id = COALESCE(t.message_id, excluded.message_id),
@@ -273,6 +271,65 @@ ON CONFLICT (source, path) DO UPDATE SET
     head_fingerprint = excluded.head_fingerprint, state = excluded.state,
     last_run_id = excluded.last_run_id, updated_at = now()
 """
+
+
+@dataclass
+class EncodedBatch:
+    """Records ready for COPY, as parsing produced them (possibly from several pieces)."""
+
+    usage: list[bytes] = field(default_factory=list)
+    tools: list[bytes] = field(default_factory=list)
+    sessions: list[bytes] = field(default_factory=list)
+    rejects: list[RejectRecord] = field(default_factory=list)
+    usage_rows: int = 0
+    tool_rows: int = 0
+    merged_in_parsing: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.usage_rows + self.tool_rows + len(self.rejects)
+
+    def is_empty(self) -> bool:
+        return not (self.usage or self.tools or self.sessions or self.rejects)
+
+    def absorb(self, other: EncodedBatch) -> None:
+        self.usage.extend(other.usage)
+        self.tools.extend(other.tools)
+        self.sessions.extend(other.sessions)
+        self.rejects.extend(other.rejects)
+        self.usage_rows += other.usage_rows
+        self.tool_rows += other.tool_rows
+        self.merged_in_parsing += other.merged_in_parsing
+
+
+def encode_batch(batch: Batch) -> EncodedBatch:
+    batch.drop_sidechain_replays()
+    encoded = EncodedBatch(rejects=batch.rejects, merged_in_parsing=batch.merged_in_batch)
+    if batch.sessions:
+        encoded.sessions.append(encode_rows(
+            (s.session_key, s.parent_key, s.is_subagent, s.subagent_key, s.project_path,
+             s.git_branch, s.client_version, s.first_at, s.last_at, s.source_path)
+            for s in batch.sessions.values()
+        ))  # fmt: skip
+    if batch.usage:
+        encoded.usage.append(encode_rows(
+            (u.session_key, u.message_id, u.request_id, u.occurred_at, u.provider, u.model,
+             u.input_tokens, u.output_tokens, u.reasoning_tokens, u.cache_read_tokens,
+             u.cache_write_5m_tokens, u.cache_write_1h_tokens, u.web_search_requests,
+             u.service_tier, u.speed, u.reported_cost_usd, u.is_sidechain, u.origin,
+             u.source_path, u.source_offset)
+            for u in batch.usage.values()
+        ))  # fmt: skip
+        encoded.usage_rows = len(batch.usage)
+    if batch.tool_calls:
+        encoded.tools.append(encode_rows(
+            (t.call_key, t.session_key, t.message_id, t.tool_name, t.mcp_server, t.started_at,
+             t.ended_at, t.success, t.error_message, t.result_chars, t.result_tokens_estimate,
+             t.file_paths, t.commit_hashes, t.source_path)
+            for t in batch.tool_calls.values()
+        ))  # fmt: skip
+        encoded.tool_rows = len(batch.tool_calls)
+    return encoded
 
 
 @dataclass(slots=True)
@@ -313,7 +370,7 @@ class CanonicalLoader:
         self.conn = conn
         self.company_id = company_id
         self.source = source
-        self.params = {"company": company_id, "source": source, "run": None}
+        self.params: dict[str, Any] = {"company": company_id, "source": source, "run": None}
         # Autocommit outside the explicit batch transactions: locks and bookkeeping
         # statements then cost one round trip each.
         conn.autocommit = True
@@ -379,139 +436,55 @@ class CanonicalLoader:
         return {row[0]: row for row in rows}
 
     # -- batches ----------------------------------------------------------------------------
-    def flush(self, batch: Batch, cursors: list[CursorUpdate]) -> LoadResult:
+    def flush(self, batch: EncodedBatch, cursors: list[CursorUpdate]) -> LoadResult:
         result = LoadResult()
-        session_ids: dict[str, int] = {}
         with self.conn.transaction(), self.conn.cursor() as cur:
             if batch.sessions:
-                result.sessions = copy_rows(
-                    cur,
-                    "stage_sessions",
-                    SESSION_COLUMNS,
-                    (
-                        (
-                            s.session_key,
-                            s.parent_key,
-                            s.is_subagent,
-                            s.subagent_key,
-                            s.project_path,
-                            s.git_branch,
-                            s.client_version,
-                            s.first_at,
-                            s.last_at,
-                            s.source_path,
-                        )
-                        for s in batch.sessions.values()
-                    ),
-                )
+                copy_bytes(cur, "stage_sessions", SESSION_COLUMNS, batch.sessions)
                 cur.execute("ANALYZE stage_sessions")
-                for statement in MERGE_SESSIONS:
-                    cur.execute(statement, self.params)
-                    if statement.rstrip().endswith("RETURNING session_key, id"):
-                        session_ids = dict(cur.fetchall())
-                if any(s.parent_key for s in batch.sessions.values()):
-                    while True:
-                        cur.execute(PROPAGATE_ROOTS, self.params)
-                        if cur.rowcount == 0:
-                            break
+                cur.execute(INSERT_PARENT_STUBS, self.params)
+                cur.execute(MERGE_SESSIONS, self.params)
+                result.sessions = cur.rowcount
+                cur.execute("ANALYZE stage_session_ids")
+                cur.execute(LINK_PARENTS, self.params)
+                cur.execute(ROOT_TOP_LEVEL, self.params)
+                while True:
+                    cur.execute(PROPAGATE_ROOTS, self.params)
+                    if cur.rowcount == 0:
+                        break
             if batch.usage:
-                batch.drop_sidechain_replays()
-                copy_rows(
-                    cur,
-                    "stage_usage",
-                    USAGE_COLUMNS,
-                    (
-                        (
-                            session_ids[u.session_key],
-                            u.message_id,
-                            u.request_id,
-                            u.occurred_at,
-                            u.provider,
-                            u.model,
-                            u.input_tokens,
-                            u.output_tokens,
-                            u.reasoning_tokens,
-                            u.cache_read_tokens,
-                            u.cache_write_5m_tokens,
-                            u.cache_write_1h_tokens,
-                            u.web_search_requests,
-                            u.service_tier,
-                            u.speed,
-                            u.reported_cost_usd,
-                            u.is_sidechain,
-                            u.origin,
-                            u.source_path,
-                            u.source_offset,
-                        )
-                        for u in batch.usage.values()
-                    ),
-                )
+                copy_bytes(cur, "stage_usage", USAGE_COLUMNS, batch.usage)
                 cur.execute("ANALYZE stage_usage")
                 cur.execute(DROP_SIDECHAIN_REPLAYS, self.params)
                 cur.execute(MERGE_USAGE, self.params)
-                inserted = [bool(row[0]) for row in cur.fetchall()]
-                result.events_new = sum(inserted)
-                result.events_merged = len(inserted) - result.events_new + batch.merged_in_batch
-            if batch.tool_calls:
-                result.tool_calls = copy_rows(
-                    cur,
-                    "stage_tools",
-                    TOOL_COLUMNS,
-                    (
-                        (
-                            t.call_key,
-                            session_ids.get(t.session_key),
-                            t.message_id,
-                            t.tool_name,
-                            t.mcp_server,
-                            t.started_at,
-                            t.ended_at,
-                            t.success,
-                            t.error_message,
-                            t.result_chars,
-                            t.result_tokens_estimate,
-                            t.file_paths,
-                            t.commit_hashes,
-                            t.source_path,
-                        )
-                        for t in batch.tool_calls.values()
-                    ),
-                )
+                counts = cur.fetchone()
+                result.events_new = int(counts[0]) if counts else 0
+                result.events_merged = batch.usage_rows - result.events_new
+            result.events_merged += batch.merged_in_parsing
+            if batch.tools:
+                copy_bytes(cur, "stage_tools", TOOL_COLUMNS, batch.tools)
                 cur.execute("ANALYZE stage_tools")
-                cur.execute(MERGE_TOOLS, self.params)
+                cur.execute(NUMBER_STAGED_TOOLS)
+                copy = 1
+                while True:
+                    cur.execute(MERGE_TOOLS, {**self.params, "copy": copy})
+                    if cur.rowcount == 0:
+                        break
+                    result.tool_calls += cur.rowcount if copy == 1 else 0
+                    copy += 1
             if batch.rejects:
-                cur.executemany(
-                    INSERT_REJECT,
-                    [
-                        (
-                            self.params["run"],
-                            self.source,
-                            r.location,
-                            r.position,
-                            r.reason,
-                            r.excerpt.decode("utf-8", "replace").replace("\x00", ""),
-                            hashlib.sha1(r.excerpt).hexdigest(),
-                        )
-                        for r in batch.rejects
-                    ],
-                )
+                cur.executemany(INSERT_REJECT, [
+                    (self.params["run"], self.source, r.location, r.position, r.reason,
+                     r.excerpt.decode("utf-8", "replace").replace("\x00", ""),
+                     hashlib.sha1(r.excerpt).hexdigest())
+                    for r in batch.rejects
+                ])  # fmt: skip
                 result.rejects = len(batch.rejects)
             if cursors:
-                cur.executemany(
-                    UPSERT_CURSOR,
-                    [
-                        (
-                            self.source,
-                            c.path,
-                            c.file_identity,
-                            c.file_size,
-                            c.file_mtime_ns,
-                            c.byte_offset,
-                            c.head_fingerprint,
-                            orjson.dumps(c.state).decode(),
-                            self.params["run"],
-                        )
-                        for c in cursors
-                    ],
-                )
+                cur.executemany(UPSERT_CURSOR, [
+                    (self.source, c.path, c.file_identity, c.file_size, c.file_mtime_ns,
+                     c.byte_offset, c.head_fingerprint, orjson.dumps(c.state).decode(),
+                     self.params["run"])
+                    for c in cursors
+                ])  # fmt: skip
         return result

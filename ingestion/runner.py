@@ -3,21 +3,34 @@ new bytes, load them in batches, and keep the cursors in step with what was comm
 
 from __future__ import annotations
 
-import hashlib
+import multiprocessing
 import os
-from dataclasses import asdict, dataclass
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
 
-from ingestion.batch import Batch
-from ingestion.lines import LineReader, OversizeLine
-from ingestion.loader import CanonicalLoader, CursorUpdate, LoadResult, ensure_company
+from ingestion.loader import (
+    CanonicalLoader,
+    CursorUpdate,
+    EncodedBatch,
+    LoadResult,
+    ensure_company,
+)
+from ingestion.parsing import ParseResult, ParseTask, parse_piece, parse_pieces
 from ingestion.sources import FileSource
 
-HEAD_BYTES = 4096
 MAX_LOCKED_FILES = 256
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+# Units of work each worker may run ahead of loading: workers keep busy while a batch is
+# written, and memory stays bounded.
+PIECES_AHEAD = 12
+UNIT_MAX_FILES = 64
+UNIT_MAX_BYTES = 4 * 1024 * 1024
 
 
 class SourceDirectoryMissing(FileNotFoundError):
@@ -58,21 +71,6 @@ class IngestSummary:
         return asdict(self)
 
 
-def head_fingerprint(handle: Any, length: int) -> str:
-    # pread leaves the file position alone: the line reader is mid-file.
-    head = os.pread(handle.fileno(), length, 0)
-    return f"{length}:{hashlib.sha1(head).hexdigest()}"
-
-
-@dataclass
-class _OpenFile:
-    path: str
-    identity: str
-    size: int
-    mtime_ns: int
-    fingerprint_length: int
-
-
 class IngestRun:
     def __init__(
         self,
@@ -84,6 +82,7 @@ class IngestRun:
         batch_rows: int,
         max_line_bytes: int,
         listener: IngestListener | None = None,
+        workers: int | None = None,
     ) -> None:
         self.conninfo = conninfo
         self.source = source
@@ -92,6 +91,7 @@ class IngestRun:
         self.batch_rows = batch_rows
         self.max_line_bytes = max_line_bytes
         self.listener = listener
+        self.workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
         self.summary = IngestSummary(source=source.name)
 
     def run(self) -> IngestSummary:
@@ -138,112 +138,157 @@ class IngestRun:
                 self.summary.files_unchanged += 1
                 continue
             todo.append((path, stat))
+        total_bytes = sum(stat.st_size for _, stat in todo)
         if self.listener:
-            self.listener.discovered(len(todo), sum(stat.st_size for _, stat in todo))
-
-        batch = Batch()
-        done: list[CursorUpdate] = []
-        locked: list[str] = []
-        for start in range(0, len(todo), MAX_LOCKED_FILES):
-            chunk = todo[start : start + MAX_LOCKED_FILES]
-            granted = set(loader.try_lock_files([str(path) for path, _ in chunk]))
-            # A file another run holds is skipped: that run loads it.
-            self.summary.files_busy += len(chunk) - len(granted)
-            for path, stat in chunk:
-                if str(path) not in granted:
-                    continue
-                locked.append(str(path))
-                batch = self._read_file(loader, path, stat, cursors.get(str(path)), batch, done)
-            batch = self._flush(loader, batch, done, locked, None)
-
-    def _read_file(
-        self,
-        loader: CanonicalLoader,
-        path: Path,
-        stat: os.stat_result,
-        known: tuple[Any, ...] | None,
-        batch: Batch,
-        done: list[CursorUpdate],
-    ) -> Batch:
-        key = str(path)
-        identity = f"{stat.st_dev}:{stat.st_ino}"
-        try:
-            handle = open(path, "rb")  # noqa: SIM115 (closed by the with below)
-        except OSError as error:
-            batch.reject(key, "file", f"cannot open: {error.strerror}", b"")
-            return batch
-        with handle:
-            start, state = _resume_point(known, identity, stat.st_size, handle)
-            parser = self.source.parser(path, self.root, state)
-            reader = LineReader(handle, start, self.max_line_bytes)
-            opened = _OpenFile(key, identity, stat.st_size, stat.st_mtime_ns, 0)
-            reported = 0
-            for item in reader:
-                self.summary.lines_read += 1
-                if isinstance(item, OversizeLine):
-                    batch.reject(
-                        key,
-                        str(item.offset),
-                        f"line of {item.length} bytes exceeds the {self.max_line_bytes}-byte "
-                        "limit (TALLY_MAX_LINE_BYTES)",
-                        item.head,
-                    )
-                    continue
-                offset, line = item
-                self.summary.events_seen += parser.handle_line(offset, line, batch)
-                if len(batch) >= self.batch_rows:
-                    checkpoint = self._cursor(
-                        opened, handle, reader.end_offset, parser.state(), finished=False
-                    )
-                    batch = self._flush(loader, batch, done, [], checkpoint)
-                    if self.listener:
-                        self.listener.advanced(0, reader.bytes_consumed - reported, 0)
-                        reported = reader.bytes_consumed
-            self.summary.bytes_read += reader.bytes_consumed
-            self.summary.files_read += 1
-            done.append(self._cursor(opened, handle, reader.end_offset, parser.state()))
-            if self.listener:
-                self.listener.advanced(
-                    1, reader.bytes_consumed - reported, self.summary.events_seen
-                )
-        return batch
-
-    def _cursor(
-        self,
-        opened: _OpenFile,
-        handle: Any,
-        offset: int,
-        state: dict[str, Any],
-        *,
-        finished: bool = True,
-    ) -> CursorUpdate:
-        """Where this file's reading stands. A checkpoint taken mid-file records its own
-        offset as the size, so the next run sees the file as changed and reads on."""
-        return CursorUpdate(
-            path=opened.path,
-            file_identity=opened.identity,
-            file_size=opened.size if finished else offset,
-            file_mtime_ns=opened.mtime_ns,
-            byte_offset=offset,
-            head_fingerprint=head_fingerprint(handle, min(HEAD_BYTES, offset)),
-            state=state,
+            self.listener.discovered(len(todo), total_bytes)
+        if not todo:
+            return
+        # Worker processes pay off only on real volume; small increments parse inline.
+        workers = self.workers if total_bytes >= PARALLEL_MIN_BYTES and len(todo) > 1 else 0
+        pool = (
+            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+            if workers
+            else None
         )
+        chunks = (todo[i : i + MAX_LOCKED_FILES] for i in range(0, len(todo), MAX_LOCKED_FILES))
+
+        def feed() -> list[ParseTask]:
+            """The next files to parse, locked so that no other run reads them meanwhile."""
+            for chunk in chunks:
+                granted = set(loader.try_lock_files([str(path) for path, _ in chunk]))
+                # A file another run holds is skipped: that run loads it.
+                self.summary.files_busy += len(chunk) - len(granted)
+                tasks = [
+                    self._task(path, stat, cursors.get(str(path)))
+                    for path, stat in chunk
+                    if str(path) in granted
+                ]
+                if tasks:
+                    return tasks
+            return []
+
+        try:
+            batch = EncodedBatch()
+            done: list[CursorUpdate] = []
+            completed: list[str] = []  # files whose last piece is in the batch
+            for result in _parse_all(pool, feed, max(workers, 1) * PIECES_AHEAD):
+                self._absorb(batch, result, done)
+                if result.finished:
+                    completed.append(result.task.path)
+                if batch.rows >= self.batch_rows:
+                    batch = self._flush(loader, batch, done, completed)
+            self._flush(loader, batch, done, completed)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+
+    def _task(self, path: Path, stat: os.stat_result, known: tuple[Any, ...] | None) -> ParseTask:
+        return ParseTask(
+            source=self.source.label,
+            path=str(path),
+            root=str(self.root),
+            identity=f"{stat.st_dev}:{stat.st_ino}",
+            size=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            max_line_bytes=self.max_line_bytes,
+            max_records=max(100, self.batch_rows // 4),
+            known=known,
+        )
+
+    def _absorb(self, batch: EncodedBatch, result: ParseResult, done: list[CursorUpdate]) -> None:
+        batch.absorb(result.encoded)
+        task = result.task
+        self.summary.lines_read += result.lines
+        self.summary.bytes_read += result.bytes_read
+        self.summary.events_seen += result.events
+        if result.finished:
+            self.summary.files_read += 1
+        if not result.fingerprint:
+            return  # the file could not be read: keep no cursor, so the next run retries
+        done.append(
+            CursorUpdate(
+                path=task.path,
+                file_identity=task.identity,
+                # A piece that stopped mid-file records its own offset as the size, so a
+                # crash before the rest is loaded leaves the file looking changed.
+                file_size=task.size if result.finished else result.end_offset,
+                file_mtime_ns=task.mtime_ns,
+                byte_offset=result.end_offset,
+                head_fingerprint=result.fingerprint,
+                state=result.state,
+            )
+        )
+        if self.listener:
+            self.listener.advanced(
+                int(result.finished), result.bytes_read, self.summary.events_seen
+            )
 
     def _flush(
         self,
         loader: CanonicalLoader,
-        batch: Batch,
+        batch: EncodedBatch,
         done: list[CursorUpdate],
-        locked: list[str],
-        checkpoint: CursorUpdate | None,
-    ) -> Batch:
-        cursors = [*done, checkpoint] if checkpoint else list(done)
-        if not batch.is_empty() or cursors:
-            self.summary.add(loader.flush(batch, cursors))
+        completed: list[str],
+    ) -> EncodedBatch:
+        """Commit the batch with its cursors, then let go of the files it finished."""
+        if not batch.is_empty() or done:
+            self.summary.add(loader.flush(batch, done))
         done.clear()
-        loader.unlock_files(locked)
-        locked.clear()
-        return Batch()
+        loader.unlock_files(completed)
+        completed.clear()
+        return EncodedBatch()
+
+
+def _parse_all(
+    pool: ProcessPoolExecutor | None, feed: Callable[[], list[ParseTask]], in_flight: int
+) -> Iterator[ParseResult]:
+    """Parse every task `feed` hands out, piece by piece; a file's next piece starts after its
+    previous one is returned, so pieces of one file arrive in order. Pieces travel to the
+    workers in units of several files: one round trip per file would cost more than small
+    files take to parse."""
+    queue: deque[ParseTask] = deque()
+    running: set[Future[list[ParseResult]]] = set()
+    while True:
+        if not queue:
+            queue.extend(feed())
+        if pool is None:
+            if not queue:
+                return
+            result = parse_piece(queue.popleft())
+            if not result.finished:
+                queue.appendleft(_continuation(result))
+            yield result
+            continue
+        while len(running) < in_flight:
+            unit = _next_unit(queue)
+            if not unit:
+                queue.extend(feed())
+                unit = _next_unit(queue)
+            if not unit:
+                break
+            running.add(pool.submit(parse_pieces, unit))
+        if not running:
+            return
+        finished, running = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished:
+            for result in future.result():
+                if not result.finished:
+                    queue.appendleft(_continuation(result))
+                yield result
+
+
+def _next_unit(queue: deque[ParseTask]) -> list[ParseTask]:
+    unit: list[ParseTask] = []
+    size = 0
+    while queue and len(unit) < UNIT_MAX_FILES and size < UNIT_MAX_BYTES:
+        task = queue.popleft()
+        unit.append(task)
+        size += task.size - (task.start or 0)
+    return unit
+
+
+def _continuation(result: ParseResult) -> ParseTask:
+    return replace(result.task, known=None, start=result.end_offset, state=result.state)
 
 
 def _unchanged(known: tuple[Any, ...], stat: os.stat_result) -> bool:
@@ -253,19 +298,3 @@ def _unchanged(known: tuple[Any, ...], stat: os.stat_result) -> bool:
         and size == stat.st_size
         and mtime_ns == stat.st_mtime_ns
     )
-
-
-def _resume_point(
-    known: tuple[Any, ...] | None, identity: str, size: int, handle: Any
-) -> tuple[int, dict[str, Any]]:
-    """Where to start reading: after the last complete line read before, or from the top
-    when the file is new, was truncated, or was replaced by another file."""
-    if known is None:
-        return 0, {}
-    _, known_identity, _, _, offset, fingerprint, state = known
-    if known_identity != identity or size < offset:
-        return 0, {}
-    length = int(str(fingerprint).split(":", 1)[0])
-    if head_fingerprint(handle, length) != fingerprint:
-        return 0, {}
-    return offset, dict(state or {})

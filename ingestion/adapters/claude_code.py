@@ -31,6 +31,12 @@ from ingestion.adapters.records import ToolCallRecord, UsageRecord
 from ingestion.batch import Batch
 
 SOURCE = "claude_code"
+_TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
 PROVIDER = "anthropic"
 SYNTHETIC_MODEL = "<synthetic>"
 
@@ -123,12 +129,16 @@ class ClaudeTranscriptParser:
             return None  # summary, file-history-snapshot: no session activity
         session = self._session(batch, key, self.context.parent_key, self.context.subagent_key)
         session.observe(at)
-        session.describe(
-            at,
-            optional_str(obj.get("cwd")),
-            optional_str(obj.get("gitBranch")),
-            optional_str(obj.get("version")),
-        )
+        described = session.described_at
+        if session.project_path is None or (
+            at is not None and (described is None or at < described)
+        ):
+            session.describe(
+                at,
+                optional_str(obj.get("cwd")),
+                optional_str(obj.get("gitBranch")),
+                optional_str(obj.get("version")),
+            )
         return at
 
     def _assistant(
@@ -152,11 +162,46 @@ class ClaudeTranscriptParser:
             raise InvalidRecord("message.usage is not an object")
         if not isinstance(model, str) or not model:
             raise InvalidRecord("message.model is missing")
-        occurred_at = require_timestamp(obj.get("timestamp"))
+        if occurred_at is None:
+            occurred_at = require_timestamp(obj.get("timestamp"))
+        if self._repeats_a_better_copy(obj, message, usage, occurred_at, batch, origin):
+            return 1
         batch.add_usage(
             self._usage(obj, message, usage, model, occurred_at, offset, session_key, origin)
         )
         return 1
+
+    def _repeats_a_better_copy(
+        self,
+        obj: dict[str, Any],
+        message: dict[str, Any],
+        usage: dict[str, Any],
+        occurred_at: datetime,
+        batch: Batch,
+        origin: str,
+    ) -> bool:
+        """A later content-block line of a response already in the batch, with no more
+        tokens: only its time can matter. Saves building a record for most lines."""
+        existing = batch.usage.get((message.get("id"), obj.get("requestId")))  # type: ignore[arg-type]
+        if existing is None or existing.origin != origin or "costUSD" in obj:
+            return False
+        total = 0
+        for name in _TOKEN_FIELDS:
+            value = usage.get(name, 0)
+            if type(value) is not int or value < 0:
+                return False  # let the full path reject it
+            total += value
+        if total > existing.total_tokens or (
+            total == existing.total_tokens
+            and usage.get("output_tokens", 0) > existing.output_tokens
+        ):
+            return False
+        if usage.get("speed") is not None and existing.speed is None:
+            return False
+        if occurred_at < existing.occurred_at:
+            existing.occurred_at = occurred_at
+        batch.merged_in_batch += 1
+        return True
 
     def _usage(
         self,

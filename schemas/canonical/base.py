@@ -39,5 +39,9 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {str: Text(), int: BigInteger()}
 
 
-def company_fk() -> Mapped[int]:
-    return mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), nullable=False, index=True)
+def company_fk(*, index: bool = True) -> Mapped[int]:
+    """The owning company. Tables whose natural key starts with company_id need no index
+    of their own on it (`index=False`): the key's index serves those lookups."""
+    return mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), nullable=False, index=index
+    )

@@ -34,7 +34,7 @@ class AgentSession(Base):
     )
 
     id: Mapped[BigId]
-    company_id: Mapped[int] = company_fk()
+    company_id: Mapped[int] = company_fk(index=False)
     source: Mapped[str]  # claude_code, codex, api, paperclip, pigeon
     session_key: Mapped[str]
     parent_session_id: Mapped[int | None] = mapped_column(
@@ -68,7 +68,6 @@ class TokenUsageEvent(Base):
         UniqueConstraint("company_id", "source", "message_id", "request_id"),
         Index("ix_token_usage_events_occurred_at", "occurred_at"),
         Index("ix_token_usage_events_session_id_occurred_at", "session_id", "occurred_at"),
-        Index("ix_token_usage_events_message_id", "message_id"),
         CheckConstraint(
             "input_tokens >= 0 AND output_tokens >= 0 AND reasoning_tokens >= 0 "
             "AND cache_read_tokens >= 0 AND cache_write_5m_tokens >= 0 "
@@ -78,7 +77,7 @@ class TokenUsageEvent(Base):
     )
 
     id: Mapped[BigId]
-    company_id: Mapped[int] = company_fk()
+    company_id: Mapped[int] = company_fk(index=False)
     session_id: Mapped[int] = mapped_column(
         ForeignKey("agent_sessions.id", ondelete="CASCADE"), nullable=False
     )
@@ -124,7 +123,7 @@ class ToolCall(Base):
     )
 
     id: Mapped[BigId]
-    company_id: Mapped[int] = company_fk()
+    company_id: Mapped[int] = company_fk(index=False)
     session_id: Mapped[int | None] = mapped_column(
         ForeignKey("agent_sessions.id", ondelete="CASCADE")
     )

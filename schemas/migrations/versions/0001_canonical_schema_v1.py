@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 23:05:04.610471
+Create Date: 2026-11-21 23:40:31.733367
 """
 
 from collections.abc import Sequence
@@ -18,7 +18,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "companies",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
@@ -769,9 +768,6 @@ def upgrade() -> None:
         ),
     )
     op.create_index(
-        op.f("ix_agent_sessions_company_id"), "agent_sessions", ["company_id"], unique=False
-    )
-    op.create_index(
         "ix_agent_sessions_first_activity_at", "agent_sessions", ["first_activity_at"], unique=False
     )
     op.create_index(
@@ -1198,7 +1194,6 @@ def upgrade() -> None:
             name=op.f("uq_tool_calls_company_id_source_call_key"),
         ),
     )
-    op.create_index(op.f("ix_tool_calls_company_id"), "tool_calls", ["company_id"], unique=False)
     op.create_index(
         "ix_tool_calls_session_id_started_at",
         "tool_calls",
@@ -1432,12 +1427,6 @@ def upgrade() -> None:
         ),
     )
     op.create_index(
-        op.f("ix_token_usage_events_company_id"), "token_usage_events", ["company_id"], unique=False
-    )
-    op.create_index(
-        "ix_token_usage_events_message_id", "token_usage_events", ["message_id"], unique=False
-    )
-    op.create_index(
         "ix_token_usage_events_occurred_at", "token_usage_events", ["occurred_at"], unique=False
     )
     op.create_index(
@@ -1449,11 +1438,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     op.drop_index("ix_token_usage_events_session_id_occurred_at", table_name="token_usage_events")
     op.drop_index("ix_token_usage_events_occurred_at", table_name="token_usage_events")
-    op.drop_index("ix_token_usage_events_message_id", table_name="token_usage_events")
-    op.drop_index(op.f("ix_token_usage_events_company_id"), table_name="token_usage_events")
     op.drop_table("token_usage_events")
     op.drop_index(op.f("ix_issue_commit_links_company_id"), table_name="issue_commit_links")
     op.drop_index(op.f("ix_issue_commit_links_commit_id"), table_name="issue_commit_links")
@@ -1465,7 +1451,6 @@ def downgrade() -> None:
     op.drop_table("cost_events")
     op.drop_index("ix_tool_calls_tool_name", table_name="tool_calls")
     op.drop_index("ix_tool_calls_session_id_started_at", table_name="tool_calls")
-    op.drop_index(op.f("ix_tool_calls_company_id"), table_name="tool_calls")
     op.drop_table("tool_calls")
     op.drop_index(
         op.f("ix_performance_interventions_company_id"), table_name="performance_interventions"
@@ -1489,7 +1474,6 @@ def downgrade() -> None:
     op.drop_table("issues")
     op.drop_index("ix_agent_sessions_root_session_id", table_name="agent_sessions")
     op.drop_index("ix_agent_sessions_first_activity_at", table_name="agent_sessions")
-    op.drop_index(op.f("ix_agent_sessions_company_id"), table_name="agent_sessions")
     op.drop_table("agent_sessions")
     op.drop_index(op.f("ix_projects_company_id"), table_name="projects")
     op.drop_table("projects")
