@@ -85,6 +85,7 @@ INSERT_PARENT_STUBS = """
 INSERT INTO agent_sessions (company_id, source, session_key)
 SELECT DISTINCT %(company)s, %(source)s, parent_key FROM stage_sessions
 WHERE parent_key IS NOT NULL
+ORDER BY 3
 ON CONFLICT (company_id, source, session_key) DO NOTHING
 """
 
@@ -103,6 +104,7 @@ WITH staged AS (
     SELECT %(company)s, %(source)s, session_key, is_subagent, subagent_key, project_path,
            git_branch, client_version, first_at, last_at, source_path
     FROM staged
+    ORDER BY session_key
     ON CONFLICT (company_id, source, session_key) DO UPDATE SET
         is_subagent = t.is_subagent OR excluded.is_subagent,
         subagent_key = COALESCE(t.subagent_key, excluded.subagent_key),
@@ -235,6 +237,7 @@ SELECT %(company)s, %(source)s, s.call_key, i.id, s.message_id, s.tool_name, s.m
 FROM stage_tools AS s
 LEFT JOIN stage_session_ids AS i ON i.session_key = s.session_key
 WHERE s.copy = %(copy)s
+ORDER BY s.call_key
 ON CONFLICT (company_id, source, call_key) DO UPDATE SET
     session_id = COALESCE(t.session_id, excluded.session_id),
     message_id = COALESCE(t.message_id, excluded.message_id),
@@ -374,6 +377,10 @@ class CanonicalLoader:
         # Autocommit outside the explicit batch transactions: locks and bookkeeping
         # statements then cost one round trip each.
         conn.autocommit = True
+        # A batch commits together with the cursors that say it was read, so a server crash
+        # can only lose both at once; the next run reads those bytes again. The commit
+        # need not wait for the WAL flush.
+        conn.execute("SET synchronous_commit = off")
         conn.execute(STAGING_DDL)
 
     # -- runs -------------------------------------------------------------------------------

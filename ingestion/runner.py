@@ -1,10 +1,19 @@
 """One ingestion run over a directory of agent logs: decide per file what to read, parse the
-new bytes, load them in batches, and keep the cursors in step with what was committed."""
+new bytes in worker processes, load them in batches, and keep the cursors in step with what
+was committed.
+
+Files are split into lanes by session tree; each lane loads over its own connection, one
+batch at a time and in order, so a file's cursor never runs ahead of its committed rows.
+Two lanes keep both cores busy: while one lane's batch merges in PostgreSQL, the other's
+does too, and the workers parse ahead of both.
+"""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -31,6 +40,7 @@ PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 PIECES_AHEAD = 12
 UNIT_MAX_FILES = 64
 UNIT_MAX_BYTES = 4 * 1024 * 1024
+FLUSH_ATTEMPTS = 5
 
 
 class SourceDirectoryMissing(FileNotFoundError):
@@ -70,6 +80,20 @@ class IngestSummary:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def counters(self) -> dict[str, int]:
+        """The ingestion_runs columns."""
+        return {
+            "files_seen": self.files_seen,
+            "files_read": self.files_read,
+            "bytes_read": self.bytes_read,
+            "lines_read": self.lines_read,
+            "events_new": self.events_new,
+            "events_merged": self.events_merged,
+            "tool_calls_seen": self.tool_calls,
+            "sessions_seen": self.sessions,
+            "rejects": self.rejects,
+        }
+
 
 class IngestRun:
     def __init__(
@@ -83,6 +107,7 @@ class IngestRun:
         max_line_bytes: int,
         listener: IngestListener | None = None,
         workers: int | None = None,
+        parallel_min_bytes: int = PARALLEL_MIN_BYTES,
     ) -> None:
         self.conninfo = conninfo
         self.source = source
@@ -92,7 +117,9 @@ class IngestRun:
         self.max_line_bytes = max_line_bytes
         self.listener = listener
         self.workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+        self.parallel_min_bytes = parallel_min_bytes
         self.summary = IngestSummary(source=source.name)
+        self.lock = threading.Lock()  # guards summary and listener across lanes
 
     def run(self) -> IngestSummary:
         if not self.root.is_dir():
@@ -103,28 +130,15 @@ class IngestRun:
             loader = CanonicalLoader(conn, company_id, self.source.name)
             self.summary.run_id = loader.start_run({"path": str(self.root)})
             try:
-                self._ingest(loader, files)
+                self._ingest(loader, company_id, files)
             except BaseException as error:
-                loader.finish_run("failed", self._counters(), f"{type(error).__name__}: {error}")
+                message = f"{type(error).__name__}: {error}"
+                loader.finish_run("failed", self.summary.counters(), message)
                 raise
-            loader.finish_run("succeeded", self._counters())
+            loader.finish_run("succeeded", self.summary.counters())
         return self.summary
 
-    def _counters(self) -> dict[str, int]:
-        s = self.summary
-        return {
-            "files_seen": s.files_seen,
-            "files_read": s.files_read,
-            "bytes_read": s.bytes_read,
-            "lines_read": s.lines_read,
-            "events_new": s.events_new,
-            "events_merged": s.events_merged,
-            "tool_calls_seen": s.tool_calls,
-            "sessions_seen": s.sessions,
-            "rejects": s.rejects,
-        }
-
-    def _ingest(self, loader: CanonicalLoader, files: list[Path]) -> None:
+    def _ingest(self, loader: CanonicalLoader, company_id: int, files: list[Path]) -> None:
         cursors = loader.load_cursors()
         todo: list[tuple[Path, os.stat_result]] = []
         for path in files:
@@ -143,44 +157,37 @@ class IngestRun:
             self.listener.discovered(len(todo), total_bytes)
         if not todo:
             return
-        # Worker processes pay off only on real volume; small increments parse inline.
-        workers = self.workers if total_bytes >= PARALLEL_MIN_BYTES and len(todo) > 1 else 0
-        pool = (
-            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-            if workers
-            else None
-        )
-        chunks = (todo[i : i + MAX_LOCKED_FILES] for i in range(0, len(todo), MAX_LOCKED_FILES))
-
-        def feed() -> list[ParseTask]:
-            """The next files to parse, locked so that no other run reads them meanwhile."""
-            for chunk in chunks:
-                granted = set(loader.try_lock_files([str(path) for path, _ in chunk]))
-                # A file another run holds is skipped: that run loads it.
-                self.summary.files_busy += len(chunk) - len(granted)
-                tasks = [
-                    self._task(path, stat, cursors.get(str(path)))
-                    for path, stat in chunk
-                    if str(path) in granted
-                ]
-                if tasks:
-                    return tasks
-            return []
-
-        try:
-            batch = EncodedBatch()
-            done: list[CursorUpdate] = []
-            completed: list[str] = []  # files whose last piece is in the batch
-            for result in _parse_all(pool, feed, max(workers, 1) * PIECES_AHEAD):
-                self._absorb(batch, result, done)
-                if result.finished:
-                    completed.append(result.task.path)
-                if batch.rows >= self.batch_rows:
-                    batch = self._flush(loader, batch, done, completed)
-            self._flush(loader, batch, done, completed)
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+        # Worker processes and a second lane pay off only on real volume.
+        parallel = total_bytes >= self.parallel_min_bytes and len(todo) > 1 and self.workers > 0
+        if not parallel:
+            Lane(self, loader, todo, cursors, pool=None, in_flight=1).run()
+            return
+        lanes_count = min(2, self.workers)
+        partitions: list[list[tuple[Path, os.stat_result]]] = [[] for _ in range(lanes_count)]
+        for path, stat in todo:
+            partitions[_lane_of(path, self.root, lanes_count)].append((path, stat))
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+            lanes = []
+            for index, part in enumerate(partitions):
+                lane_loader = loader
+                if index:
+                    lane_conn = psycopg.connect(self.conninfo, autocommit=True)
+                    lane_loader = CanonicalLoader(lane_conn, company_id, self.source.name)
+                    lane_loader.params["run"] = loader.params["run"]
+                in_flight = max(1, self.workers * PIECES_AHEAD // lanes_count)
+                lanes.append(Lane(self, lane_loader, part, cursors, pool, in_flight))
+            threads = [threading.Thread(target=lane.run_safely) for lane in lanes[1:]]
+            for thread in threads:
+                thread.start()
+            lanes[0].run_safely()
+            for thread in threads:
+                thread.join()
+            for lane in lanes[1:]:
+                lane.loader.conn.close()
+            for lane in lanes:
+                if lane.error is not None:
+                    raise lane.error
 
     def _task(self, path: Path, stat: os.stat_result, known: tuple[Any, ...] | None) -> ParseTask:
         return ParseTask(
@@ -195,48 +202,130 @@ class IngestRun:
             known=known,
         )
 
-    def _absorb(self, batch: EncodedBatch, result: ParseResult, done: list[CursorUpdate]) -> None:
-        batch.absorb(result.encoded)
-        task = result.task
-        self.summary.lines_read += result.lines
-        self.summary.bytes_read += result.bytes_read
-        self.summary.events_seen += result.events
-        if result.finished:
-            self.summary.files_read += 1
-        if not result.fingerprint:
-            return  # the file could not be read: keep no cursor, so the next run retries
-        done.append(
-            CursorUpdate(
-                path=task.path,
-                file_identity=task.identity,
-                # A piece that stopped mid-file records its own offset as the size, so a
-                # crash before the rest is loaded leaves the file looking changed.
-                file_size=task.size if result.finished else result.end_offset,
-                file_mtime_ns=task.mtime_ns,
-                byte_offset=result.end_offset,
-                head_fingerprint=result.fingerprint,
-                state=result.state,
-            )
+    def record(self, result: ParseResult) -> None:
+        with self.lock:
+            self.summary.lines_read += result.lines
+            self.summary.bytes_read += result.bytes_read
+            self.summary.events_seen += result.events
+            if result.finished:
+                self.summary.files_read += 1
+            if self.listener:
+                self.listener.advanced(
+                    int(result.finished), result.bytes_read, self.summary.events_seen
+                )
+
+    def loaded(self, result: LoadResult) -> None:
+        with self.lock:
+            self.summary.add(result)
+
+    def busy(self, files: int) -> None:
+        with self.lock:
+            self.summary.files_busy += files
+
+
+class Lane:
+    """Loads one partition of the files over one connection, one batch at a time."""
+
+    def __init__(
+        self,
+        run: IngestRun,
+        loader: CanonicalLoader,
+        todo: list[tuple[Path, os.stat_result]],
+        cursors: dict[str, tuple[Any, ...]],
+        pool: ProcessPoolExecutor | None,
+        in_flight: int,
+    ) -> None:
+        self.run_ = run
+        self.loader = loader
+        self.todo = todo
+        self.cursors = cursors
+        self.pool = pool
+        self.in_flight = in_flight
+        self.error: BaseException | None = None
+
+    def run_safely(self) -> None:
+        try:
+            self.run()
+        except BaseException as error:  # reported by the run's thread
+            self.error = error
+
+    def run(self) -> None:
+        chunks = (
+            self.todo[i : i + MAX_LOCKED_FILES] for i in range(0, len(self.todo), MAX_LOCKED_FILES)
         )
-        if self.listener:
-            self.listener.advanced(
-                int(result.finished), result.bytes_read, self.summary.events_seen
-            )
+
+        def feed() -> list[ParseTask]:
+            """The next files to parse, locked so that no other run reads them meanwhile."""
+            for chunk in chunks:
+                granted = set(self.loader.try_lock_files([str(path) for path, _ in chunk]))
+                # A file another run holds is skipped: that run loads it.
+                self.run_.busy(len(chunk) - len(granted))
+                tasks = [
+                    self.run_._task(path, stat, self.cursors.get(str(path)))
+                    for path, stat in chunk
+                    if str(path) in granted
+                ]
+                if tasks:
+                    return tasks
+            return []
+
+        batch = EncodedBatch()
+        done: list[CursorUpdate] = []
+        completed: list[str] = []  # files whose last piece is in the batch
+        for result in _parse_all(self.pool, feed, self.in_flight):
+            batch.absorb(result.encoded)
+            self.run_.record(result)
+            cursor = _cursor_after(result)
+            if cursor is not None:
+                done.append(cursor)
+            if result.finished:
+                completed.append(result.task.path)
+            if batch.rows >= self.run_.batch_rows:
+                batch = self._flush(batch, done, completed)
+        self._flush(batch, done, completed)
 
     def _flush(
-        self,
-        loader: CanonicalLoader,
-        batch: EncodedBatch,
-        done: list[CursorUpdate],
-        completed: list[str],
+        self, batch: EncodedBatch, done: list[CursorUpdate], completed: list[str]
     ) -> EncodedBatch:
         """Commit the batch with its cursors, then let go of the files it finished."""
         if not batch.is_empty() or done:
-            self.summary.add(loader.flush(batch, done))
+            for attempt in range(1, FLUSH_ATTEMPTS + 1):
+                try:
+                    self.run_.loaded(self.loader.flush(batch, done))
+                    break
+                except psycopg.errors.DeadlockDetected:
+                    # The other lane merged a shared row (a session) in the other order;
+                    # the transaction rolled back whole, so it is safe to run again.
+                    if attempt == FLUSH_ATTEMPTS:
+                        raise
         done.clear()
-        loader.unlock_files(completed)
+        self.loader.unlock_files(completed)
         completed.clear()
         return EncodedBatch()
+
+
+def _cursor_after(result: ParseResult) -> CursorUpdate | None:
+    if not result.fingerprint:
+        return None  # the file could not be read: keep no cursor, so the next run retries
+    task = result.task
+    return CursorUpdate(
+        path=task.path,
+        file_identity=task.identity,
+        # A piece that stopped mid-file records its own offset as the size, so a crash
+        # before the rest is loaded leaves the file looking changed.
+        file_size=task.size if result.finished else result.end_offset,
+        file_mtime_ns=task.mtime_ns,
+        byte_offset=result.end_offset,
+        head_fingerprint=result.fingerprint,
+        state=result.state,
+    )
+
+
+def _lane_of(path: Path, root: Path, lanes: int) -> int:
+    """Files of one session tree (a transcript and its subagent files) share a lane."""
+    parts = path.relative_to(root).parts
+    tree = "/".join(parts[:2]).removesuffix(".jsonl")
+    return zlib.crc32(tree.encode()) % lanes
 
 
 def _parse_all(

@@ -54,7 +54,19 @@ class TallySettings(BaseSettings):
         description="Company that file-ingested records belong to (created on first use).",
     )
     ingest_batch_rows: int = Field(
-        default=20_000, ge=100, description="Usage rows per COPY + merge transaction."
+        default=50_000, ge=100, description="Rows per COPY + merge transaction."
+    )
+    ingest_workers: int | None = Field(
+        default=None,
+        ge=0,
+        description="Processes that parse files (0: parse in the loading process). "
+        "Unset: one per core, at most 4.",
+    )
+    ingest_parallel_min_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=0,
+        description="Below this many new bytes a run parses inline: worker start-up would "
+        "cost more than it saves.",
     )
     max_line_bytes: int = Field(
         default=64 * 1024 * 1024,

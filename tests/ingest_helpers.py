@@ -17,7 +17,9 @@ def ingest(
     root: Path,
     batch_rows: int = 20_000,
     max_line_bytes: int = 64 << 20,
+    workers: int = 0,
 ) -> IngestSummary:
+    """Inline by default; `workers=2` takes the worker-process path at any size."""
     return IngestRun(
         conninfo,
         source,
@@ -25,6 +27,8 @@ def ingest(
         company="local",
         batch_rows=batch_rows,
         max_line_bytes=max_line_bytes,
+        workers=workers,
+        parallel_min_bytes=0,
     ).run()
 
 

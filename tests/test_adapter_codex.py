@@ -200,7 +200,13 @@ def test_malformed_rollout_lines_are_rejected(tmp_path):
         [
             meta("2026-10-03T10:00:00.000Z"),
             b'{"timestamp":"2026-10-03T10:00:01Z","type":"event_msg","payload":{"type":"tok',
-            codex_line("2026-10-03T10:00:02.000Z", "event_msg", None),
+            # lines naming nothing tally reads are only shape-checked; this one claims a count
+            {
+                "timestamp": "2026-10-03T10:00:02.000Z",
+                "type": "event_msg",
+                "payload": "token_count",
+            },
+            codex_line("2026-10-03T10:00:02.500Z", "event_msg", None),  # handled: nothing to read
             codex_line(
                 "2026-10-03T10:00:03.000Z",
                 "event_msg",

@@ -25,9 +25,13 @@ def corpus(tmp_path_factory):
     return generate_corpus(tmp_path_factory.mktemp("corpus"), megabytes=4, seed=5)
 
 
-def start_ingest(db_url: str, corpus, source: str = "claude-code") -> subprocess.Popen:
+def start_ingest(
+    db_url: str, corpus, source: str = "claude-code", parallel: bool = False
+) -> subprocess.Popen:
     env = {
         **os.environ,
+        "TALLY_INGEST_WORKERS": "2" if parallel else "0",
+        "TALLY_INGEST_PARALLEL_MIN_BYTES": "0",
         "TALLY_DATABASE_URL": db_url,
         "TALLY_INGEST_BATCH_ROWS": "150",
         "TALLY_CLAUDE_DIR": str(corpus.claude_dir),
@@ -66,8 +70,8 @@ def test_sigkill_at_random_instants_then_rerun_equals_a_clean_run(
     clean = snapshot_of_clean_run(pg_server_url, corpus)
     rng = random.Random(3)
     killed = 0
-    for _ in range(4):
-        process = start_ingest(db_url, corpus)
+    for attempt in range(4):
+        process = start_ingest(db_url, corpus, parallel=attempt % 2 == 1)
         wait_until_loading(conninfo, process)
         time.sleep(rng.uniform(0, 0.4))  # somewhere inside the run
         if process.poll() is None:

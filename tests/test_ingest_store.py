@@ -44,6 +44,12 @@ def test_totals_equal_ground_truth_and_an_independent_count(conninfo, corpus):
         assert writes == row["cache_write_tokens"], key
 
 
+def test_worker_processes_store_what_inline_parsing_stores(conninfo, corpus, pg_server_url):
+    clean = snapshot_of_clean_run(pg_server_url, corpus)
+    ingest_corpus(conninfo, corpus.root, batch_rows=500, workers=2)
+    assert snapshot(conninfo) == clean
+
+
 def test_a_second_ingest_changes_nothing(conninfo, corpus):
     first = ingest_corpus(conninfo, corpus.root)
     before = snapshot(conninfo)
@@ -103,8 +109,9 @@ def test_a_replaced_or_truncated_file_is_read_again(conninfo, tmp_path):
     assert [row[1] for row in snapshot(conninfo)["usage"]] == ["m1", "m2", "m3", "m4", "m5"]
 
 
+@pytest.mark.parametrize("workers", [0, 2], ids=["inline", "worker-processes"])
 def test_a_run_that_fails_midway_then_reruns_equals_a_clean_run(
-    conninfo, corpus, db_url, pg_server_url, monkeypatch
+    conninfo, corpus, db_url, pg_server_url, monkeypatch, workers
 ):
     import ingestion.loader as loader
 
@@ -120,9 +127,9 @@ def test_a_run_that_fails_midway_then_reruns_equals_a_clean_run(
 
     monkeypatch.setattr(loader.CanonicalLoader, "flush", crashing_flush)
     with pytest.raises(RuntimeError, match="power cut"):
-        ingest(conninfo, CLAUDE_CODE, corpus.claude_dir, batch_rows=200)
+        ingest(conninfo, CLAUDE_CODE, corpus.claude_dir, batch_rows=200, workers=workers)
     monkeypatch.setattr(loader.CanonicalLoader, "flush", real_flush)
-    ingest_corpus(conninfo, corpus.root, batch_rows=200)
+    ingest_corpus(conninfo, corpus.root, batch_rows=200, workers=workers)
     assert snapshot(conninfo) == clean
 
 
@@ -149,7 +156,10 @@ def snapshot_of_clean_run(pg_server_url, corpus):
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_runs_in_any_file_order_give_the_same_rows(conninfo, corpus, pg_server_url, tmp_path):
+@pytest.mark.parametrize("workers", [0, 2], ids=["inline", "worker-processes"])
+def test_runs_in_any_file_order_give_the_same_rows(
+    conninfo, corpus, pg_server_url, tmp_path, workers
+):
     # The merge is commutative: ingesting subagent files before their parents, or one
     # source directory in pieces, ends in the same rows.
     clean = snapshot_of_clean_run(pg_server_url, corpus)
@@ -159,8 +169,8 @@ def test_runs_in_any_file_order_give_the_same_rows(conninfo, corpus, pg_server_u
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)
     for part in ("2", "0", "1"):
-        ingest(conninfo, CLAUDE_CODE, pieces / part, batch_rows=150)
-    ingest(conninfo, CODEX, corpus.codex_dir)
+        ingest(conninfo, CLAUDE_CODE, pieces / part, batch_rows=150, workers=workers)
+    ingest(conninfo, CODEX, corpus.codex_dir, workers=workers)
     got = snapshot(conninfo)
     # file paths differ between the copies; compare everything else
     strip = lambda rows: [row[:16] for row in rows]  # noqa: E731

@@ -21,16 +21,20 @@ from ingestion.adapters.common import (
     commit_hashes_in,
     decimal_string,
     estimate_tokens,
+    looks_like_object,
     mcp_server_of,
     optional_str,
     parse_timestamp,
     require_timestamp,
     token_count,
+    top_level_timestamp,
 )
 from ingestion.adapters.records import ToolCallRecord, UsageRecord
 from ingestion.batch import Batch
 
 SOURCE = "claude_code"
+# Lines holding any of these are parsed in full; the rest only mark session activity.
+_PARSE_MARKERS = (b'"usage"', b'"tool_use"', b'"tool_result"')
 _TOKEN_FIELDS = (
     "input_tokens",
     "output_tokens",
@@ -82,6 +86,17 @@ class ClaudeTranscriptParser:
     def handle_line(self, offset: int, line: bytes, batch: Batch) -> int:
         """Parse one line into the batch; returns the number of usage records it held."""
         if not line.strip():
+            return 0
+        if not any(marker in line for marker in _PARSE_MARKERS) and looks_like_object(line):
+            # A prompt, snapshot or system line: only its time matters to tally.
+            at = top_level_timestamp(line)
+            if at is not None:
+                self._session(
+                    batch,
+                    self.context.session_key,
+                    self.context.parent_key,
+                    self.context.subagent_key,
+                ).observe(at)
             return 0
         try:
             obj = orjson.loads(line)

@@ -22,12 +22,14 @@ from ingestion.adapters.common import (
     InvalidRecord,
     commit_hashes_in,
     estimate_tokens,
+    looks_like_object,
     mcp_server_of,
     optional_str,
     parse_timestamp,
     patched_files,
     require_timestamp,
     token_count,
+    top_level_timestamp,
 )
 from ingestion.adapters.records import ToolCallRecord, UsageRecord
 from ingestion.batch import Batch
@@ -41,6 +43,13 @@ TOTAL_FIELDS = (
     "total_tokens",
 )
 REPLAY_PROBE_BYTES = 16 * 1024
+# Lines holding any of these are parsed in full; the rest only mark session activity.
+_PARSE_MARKERS = (
+    b'"session_meta"',
+    b'"turn_context"',
+    b'"token_count"',
+    b'"call_id"',
+)
 
 
 def discover(root: Path) -> list[Path]:
@@ -122,6 +131,12 @@ class CodexRolloutParser:
 
     def handle_line(self, offset: int, line: bytes, batch: Batch) -> int:
         if not line.strip():
+            return 0
+        if not any(marker in line for marker in _PARSE_MARKERS) and looks_like_object(line):
+            # Messages, reasoning and agent events: only their time matters to tally.
+            at = top_level_timestamp(line)
+            if at is not None:
+                self._session(batch).observe(at)
             return 0
         try:
             obj = orjson.loads(line)

@@ -90,3 +90,24 @@ def decimal_string(value: Any) -> str | None:
 
 def excerpt(raw: bytes, limit: int = 300) -> bytes:
     return raw[:limit]
+
+
+_TIMESTAMP_KEY = b'"timestamp":"'
+
+
+def looks_like_object(line: bytes) -> bool:
+    """A cheap shape check for lines tally skips without parsing: anything that fails it is
+    parsed in full, so a damaged line still gets its precise reject reason."""
+    return line[:1] == b"{" and line.rstrip()[-1:] == b"}"
+
+
+def top_level_timestamp(line: bytes) -> datetime | None:
+    """The first `"timestamp":"…"` of a compact JSON line, without parsing the line."""
+    start = line.find(_TIMESTAMP_KEY)
+    if start < 0:
+        return None
+    start += len(_TIMESTAMP_KEY)
+    end = line.find(b'"', start, start + 40)
+    if end < 0:
+        return None
+    return parse_timestamp(line[start:end].decode("ascii", "replace"))

@@ -84,6 +84,8 @@ def run_source(source: FileSource, path: Path | None, quiet: bool = False) -> In
         company=settings.company,
         batch_rows=settings.ingest_batch_rows,
         max_line_bytes=settings.max_line_bytes,
+        workers=settings.ingest_workers,
+        parallel_min_bytes=settings.ingest_parallel_min_bytes,
     )
     try:
         if quiet:
