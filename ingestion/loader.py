@@ -433,12 +433,23 @@ class CanonicalLoader:
                 (self.source, paths),
             )
 
-    def load_cursors(self) -> dict[str, tuple[Any, ...]]:
+    def load_file_states(self) -> dict[str, tuple[str, int, int]]:
+        """What each known file looked like when last read: identity, size, mtime."""
+        rows = self.conn.execute(
+            """SELECT path, file_identity, file_size, file_mtime_ns
+               FROM ingestion_cursors WHERE source = %s""",
+            (self.source,),
+        ).fetchall()
+        return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+    def load_cursors(self, paths: list[str]) -> dict[str, tuple[Any, ...]]:
+        if not paths:
+            return {}
         rows = self.conn.execute(
             """SELECT path, file_identity, file_size, file_mtime_ns, byte_offset,
                       head_fingerprint, state
-               FROM ingestion_cursors WHERE source = %s""",
-            (self.source,),
+               FROM ingestion_cursors WHERE source = %s AND path = ANY(%s)""",
+            (self.source, paths),
         ).fetchall()
         return {row[0]: row for row in rows}
 

@@ -31,7 +31,7 @@ from ingestion.loader import (
     ensure_company,
 )
 from ingestion.parsing import ParseResult, ParseTask, parse_piece, parse_pieces
-from ingestion.sources import FileSource
+from ingestion.sources import FileSource, walk_jsonl
 
 MAX_LOCKED_FILES = 256
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
@@ -124,7 +124,7 @@ class IngestRun:
     def run(self) -> IngestSummary:
         if not self.root.is_dir():
             raise SourceDirectoryMissing(f"{self.source.label} directory not found: {self.root}")
-        files = self.source.discover(self.root)
+        files = walk_jsonl(self.root)
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
             company_id = ensure_company(conn, self.company)
             loader = CanonicalLoader(conn, company_id, self.source.name)
@@ -138,20 +138,20 @@ class IngestRun:
             loader.finish_run("succeeded", self.summary.counters())
         return self.summary
 
-    def _ingest(self, loader: CanonicalLoader, company_id: int, files: list[Path]) -> None:
-        cursors = loader.load_cursors()
+    def _ingest(
+        self, loader: CanonicalLoader, company_id: int, files: list[tuple[Path, os.stat_result]]
+    ) -> None:
+        seen = loader.load_file_states()
         todo: list[tuple[Path, os.stat_result]] = []
-        for path in files:
+        for path, stat in files:
             self.summary.files_seen += 1
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            known = cursors.get(str(path))
+            known = seen.get(str(path))
             if known is not None and _unchanged(known, stat):
                 self.summary.files_unchanged += 1
                 continue
             todo.append((path, stat))
+        # Full cursors (offsets, fingerprints, parser state) only for the files to read.
+        cursors = loader.load_cursors([str(path) for path, _ in todo]) if seen else {}
         total_bytes = sum(stat.st_size for _, stat in todo)
         if self.listener:
             self.listener.discovered(len(todo), total_bytes)
@@ -381,7 +381,7 @@ def _continuation(result: ParseResult) -> ParseTask:
 
 
 def _unchanged(known: tuple[Any, ...], stat: os.stat_result) -> bool:
-    _, identity, size, mtime_ns, *_ = known
+    identity, size, mtime_ns = known
     return (
         identity == f"{stat.st_dev}:{stat.st_ino}"
         and size == stat.st_size

@@ -1,7 +1,8 @@
-"""The file sources tally reads, by name."""
+"""The file sources tally reads, by name, and the one directory walk they share."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,18 +18,38 @@ class LineParser(Protocol):
     def state(self) -> dict[str, Any]: ...
 
 
+def walk_jsonl(root: Path) -> list[tuple[Path, os.stat_result]]:
+    """Every `*.jsonl` file under root with its stat, in path order: one stat per file."""
+    found: list[tuple[Path, os.stat_result]] = []
+    pending = [str(root)]
+    while pending:
+        directory = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(entry.path)
+            elif entry.name.endswith(".jsonl") and entry.is_file():
+                try:
+                    found.append((Path(entry.path), entry.stat()))
+                except OSError:
+                    continue
+    found.sort(key=lambda item: str(item[0]))
+    return found
+
+
 @dataclass(frozen=True)
 class FileSource:
     name: str  # stored in the `source` columns
     label: str  # as typed on the command line
-    discover: Callable[[Path], list[Path]]
     parser: Callable[[Path, Path, dict[str, Any]], LineParser]
 
 
 CLAUDE_CODE = FileSource(
     name=claude_code.SOURCE,
     label="claude-code",
-    discover=claude_code.discover,
     parser=lambda path, root, state: claude_code.ClaudeTranscriptParser(
         claude_code.FileContext(path, root)
     ),
@@ -36,7 +57,6 @@ CLAUDE_CODE = FileSource(
 CODEX = FileSource(
     name=codex.SOURCE,
     label="codex",
-    discover=codex.discover,
     parser=lambda path, root, state: codex.CodexRolloutParser(path, state),
 )
 FILE_SOURCES = {source.label: source for source in (CLAUDE_CODE, CODEX)}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
-
-from sqlalchemy import Engine, create_engine
+from typing import TYPE_CHECKING
 
 from ingestion.postgres.embedded import EmbeddedPostgres
 from ingestion.settings import TallySettings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 class StoreUnavailable(RuntimeError):
@@ -28,14 +30,18 @@ def database_url(settings: TallySettings | None = None) -> str:
 
 
 def psycopg_conninfo(url: str) -> str:
-    """A libpq conninfo for a SQLAlchemy URL (psycopg does not understand `+driver`)."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """A libpq URL for a SQLAlchemy URL: libpq does not understand `+driver` in the scheme.
+    (Plain string work: importing SQLAlchemy would double a quick command's start-up.)"""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    return f"{scheme.split('+', 1)[0]}://{rest}"
 
 
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:
+    from sqlalchemy import create_engine
+
     return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
 
 

@@ -99,7 +99,12 @@ def conninfo(db_url: str) -> str:
 
 @pytest.fixture
 def tally_env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> Iterator[Path]:
-    """Point every TALLY_* setting at this test's database and directories."""
+    """Point every TALLY_* setting at this test's database and directories (and forget any
+    the caller's environment set)."""
+    for name in [
+        key for key in os.environ if key.startswith("TALLY_") and key != "TALLY_TEST_PG_URL"
+    ]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("TALLY_DATABASE_URL", db_url)
     monkeypatch.setenv("TALLY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TALLY_CLAUDE_DIR", str(tmp_path / "claude" / "projects"))

@@ -162,6 +162,16 @@ def test_an_unreachable_database_fails_clearly(tally_env, monkeypatch):
     assert "database unreachable" in result.output
 
 
+def test_an_invalid_setting_fails_clearly(tally_env, monkeypatch):
+    from ingestion.settings import get_settings
+
+    monkeypatch.setenv("TALLY_INGEST_BATCH_ROWS", "7")
+    get_settings.cache_clear()
+    result = invoke("ingest", "claude-code")
+    assert result.exit_code == 2
+    assert "invalid setting: TALLY_INGEST_BATCH_ROWS" in result.output
+
+
 def test_db_status_reports_the_revision(tally_env):
     result = invoke("db", "status")
     assert result.exit_code == 0, result.output

@@ -45,11 +45,6 @@ PROVIDER = "anthropic"
 SYNTHETIC_MODEL = "<synthetic>"
 
 
-def discover(root: Path) -> list[Path]:
-    """Every transcript under a `projects` directory, subagent and nested files included."""
-    return sorted(p for p in root.rglob("*.jsonl") if p.is_file())
-
-
 class FileContext:
     """What a transcript's place in the tree says about its sessions."""
 

@@ -52,10 +52,6 @@ _PARSE_MARKERS = (
 )
 
 
-def discover(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.jsonl") if p.is_file())
-
-
 def _totals(usage: Any, where: str) -> list[int] | None:
     if not isinstance(usage, dict):
         return None

@@ -35,6 +35,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 def failures_reported() -> Iterator[None]:
     """Turn the expected failures into one clear line and a non-zero exit."""
     import psycopg
+    from pydantic import ValidationError
 
     from ingestion.postgres.binaries import PostgresBinariesNotFound
     from ingestion.postgres.embedded import EmbeddedPostgresError
@@ -43,6 +44,11 @@ def failures_reported() -> Iterator[None]:
         yield
     except (CommandFailed, EmbeddedPostgresError, PostgresBinariesNotFound) as error:
         raise fail(str(error)) from None
+    except ValidationError as error:
+        problems = "; ".join(
+            f"TALLY_{str(e['loc'][0]).upper()}: {e['msg']}" for e in error.errors()
+        )
+        raise fail(f"invalid setting: {problems}") from None
     except psycopg.OperationalError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise fail(f"database unreachable: {first_line}") from None
