@@ -50,15 +50,35 @@ def render(
     table = Table(title=title, show_lines=False)
     for column in columns:
         numeric = bool(rows) and isinstance(rows[0].get(column), int | float | Decimal)
-        table.add_column(column.replace("_", " "), justify="right" if numeric else "left")
+        table.add_column(
+            SHORT_HEADERS.get(column, column.replace("_", " ")),
+            justify="right" if numeric else "left",
+            no_wrap=True,
+        )
     for row in rows:
-        table.add_row(*(_cell(row.get(column)) for column in columns))
-    Console().print(table)
+        table.add_row(*(_cell(column, row.get(column)) for column in columns))
+    # Piped or logged output gets room for every column instead of rich's 80-column default.
+    Console(width=None if sys.stdout.isatty() else 220).print(table)
 
 
-def _cell(value: Any) -> str:
+SHORT_HEADERS = {
+    "input_tokens": "input",
+    "output_tokens": "output",
+    "reasoning_tokens": "reasoning",
+    "cache_read_tokens": "cache read",
+    "cache_write_5m_tokens": "cache write 5m",
+    "cache_write_1h_tokens": "cache write 1h",
+    "first_at": "first (UTC)",
+    "last_at": "last (UTC)",
+}
+
+
+def _cell(column: str, value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return str(value)
+    text = str(value)
+    if column.endswith("_at") and len(text) >= 16 and text[10] == "T":
+        return f"{text[:10]} {text[11:16]}"  # to the minute; JSON and CSV keep full precision
+    return text
