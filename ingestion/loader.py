@@ -381,7 +381,7 @@ class CanonicalLoader:
         # can only lose both at once; the next run reads those bytes again. The commit
         # need not wait for the WAL flush.
         conn.execute("SET synchronous_commit = off")
-        conn.execute(STAGING_DDL)
+        self.staging_ready = False
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(self, arguments: dict[str, Any]) -> int:
@@ -456,6 +456,9 @@ class CanonicalLoader:
     # -- batches ----------------------------------------------------------------------------
     def flush(self, batch: EncodedBatch, cursors: list[CursorUpdate]) -> LoadResult:
         result = LoadResult()
+        if not self.staging_ready:
+            self.conn.execute(STAGING_DDL)
+            self.staging_ready = True
         with self.conn.transaction(), self.conn.cursor() as cur:
             if batch.sessions:
                 copy_bytes(cur, "stage_sessions", SESSION_COLUMNS, batch.sessions)

@@ -139,17 +139,17 @@ class IngestRun:
         return self.summary
 
     def _ingest(
-        self, loader: CanonicalLoader, company_id: int, files: list[tuple[Path, os.stat_result]]
+        self, loader: CanonicalLoader, company_id: int, files: list[tuple[str, os.stat_result]]
     ) -> None:
         seen = loader.load_file_states()
         todo: list[tuple[Path, os.stat_result]] = []
         for path, stat in files:
             self.summary.files_seen += 1
-            known = seen.get(str(path))
+            known = seen.get(path)
             if known is not None and _unchanged(known, stat):
                 self.summary.files_unchanged += 1
                 continue
-            todo.append((path, stat))
+            todo.append((Path(path), stat))
         # Full cursors (offsets, fingerprints, parser state) only for the files to read.
         cursors = loader.load_cursors([str(path) for path, _ in todo]) if seen else {}
         total_bytes = sum(stat.st_size for _, stat in todo)

@@ -18,9 +18,11 @@ class LineParser(Protocol):
     def state(self) -> dict[str, Any]: ...
 
 
-def walk_jsonl(root: Path) -> list[tuple[Path, os.stat_result]]:
-    """Every `*.jsonl` file under root with its stat, in path order: one stat per file."""
-    found: list[tuple[Path, os.stat_result]] = []
+def walk_jsonl(root: Path) -> list[tuple[str, os.stat_result]]:
+    """Every `*.jsonl` file under root with its stat, in path order: one stat per file.
+    Paths stay strings: a no-change run over tens of thousands of files should not pay
+    for as many Path objects."""
+    found: list[tuple[str, os.stat_result]] = []
     pending = [str(root)]
     while pending:
         directory = pending.pop()
@@ -33,10 +35,10 @@ def walk_jsonl(root: Path) -> list[tuple[Path, os.stat_result]]:
                 pending.append(entry.path)
             elif entry.name.endswith(".jsonl") and entry.is_file():
                 try:
-                    found.append((Path(entry.path), entry.stat()))
+                    found.append((entry.path, entry.stat()))
                 except OSError:
                     continue
-    found.sort(key=lambda item: str(item[0]))
+    found.sort(key=lambda item: item[0])
     return found
 
 

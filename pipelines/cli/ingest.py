@@ -31,22 +31,29 @@ StrictOption = typer.Option(False, "--strict", help="Exit 1 when any record was 
 
 
 class _ProgressListener:
-    def __init__(self, progress: Progress, label: str) -> None:
-        self.progress = progress
+    """A progress bar that appears only when there is something to read."""
+
+    def __init__(self, label: str) -> None:
         self.label = label
-        self.files: TaskID | None = None
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
         self.started = time.monotonic()
         self.bytes = 0
+        self.file_total = 0
+        self.files_done = 0
 
     def discovered(self, files: int, total_bytes: int) -> None:
-        self.files = self.progress.add_task(
+        if not files:
+            return
+        self.progress = _progress()
+        self.progress.start()
+        self.task = self.progress.add_task(
             self.label, total=max(total_bytes, 1), files=f"0/{files}", rate="", mb="0.0"
         )
         self.file_total = files
-        self.files_done = 0
 
     def advanced(self, files: int, bytes_read: int, events: int) -> None:
-        if self.files is None:
+        if self.progress is None or self.task is None:
             return
         self.files_done += files
         self.bytes += bytes_read
@@ -54,7 +61,11 @@ class _ProgressListener:
         fields = {"files": f"{self.files_done}/{self.file_total}", "mb": f"{self.bytes / 1e6:.1f}"}
         if events:
             fields["rate"] = f"{events / elapsed:,.0f} events/s"
-        self.progress.update(self.files, advance=bytes_read, **fields)
+        self.progress.update(self.task, advance=bytes_read, **fields)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
 
 
 def _progress() -> Progress:
@@ -70,13 +81,14 @@ def _progress() -> Progress:
     )
 
 
-def run_source(source: FileSource, path: Path | None, quiet: bool = False) -> IngestSummary:
+def run_source(source: FileSource, path: Path | None) -> IngestSummary:
     from ingestion.runner import IngestRun, SourceDirectoryMissing
 
     context = store()
     settings = context.settings
     default = settings.claude_dir if source.label == "claude-code" else settings.codex_dir
     root = (path or default).expanduser()
+    listener = _ProgressListener(source.label)
     run = IngestRun(
         context.conninfo,
         source,
@@ -86,15 +98,14 @@ def run_source(source: FileSource, path: Path | None, quiet: bool = False) -> In
         max_line_bytes=settings.max_line_bytes,
         workers=settings.ingest_workers,
         parallel_min_bytes=settings.ingest_parallel_min_bytes,
+        listener=listener,
     )
     try:
-        if quiet:
-            return run.run()
-        with _progress() as progress:
-            run.listener = _ProgressListener(progress, source.label)
-            return run.run()
+        return run.run()
     except SourceDirectoryMissing as error:
         raise CommandFailed(str(error)) from None
+    finally:
+        listener.close()
 
 
 def print_summary(summaries: list[IngestSummary], elapsed: float) -> None:
