@@ -1,0 +1,158 @@
+"""Price usage events: a pure polars transform from (usage, unit prices) to priced usage.
+
+Rules (reference/pricing.md):
+- Anthropic's long-context rule per request: when the request's total input (uncached +
+  cache reads + cache writes) exceeds a tier's start, every token of the request is priced
+  at that tier (genai-prices' cliff semantics).
+- Cache writes are priced 5m or 1h; OpenAI cached input is a cache read (its input price if
+  the model has no cache price); reasoning is already inside output.
+- Web search requests are priced per thousand; fast mode multiplies the whole request.
+- A request without a price is `unpriced` with the reason (never $0); if the tool reported a
+  cost it is `reported` and that cost is used; the reported cost is always kept.
+Money is exact: Decimal(38, 12) from tokens and per-token prices."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import polars as pl
+
+from assets.pricing.catalog import CATEGORIES, PRICE
+
+TOKENS = {
+    "input": "input_tokens",
+    "output": "output_tokens",
+    "cache_read": "cache_read_tokens",
+    "cache_write_5m": "cache_write_5m_tokens",
+    "cache_write_1h": "cache_write_1h_tokens",
+}
+KEYS = ["company_id", "provider", "model", "day", "service_tier"]
+PER_MILLION = pl.lit(Decimal(1_000_000)).cast(PRICE)
+PER_THOUSAND = pl.lit(Decimal(1_000)).cast(PRICE)
+
+
+INPUT_TYPES = {
+    "company_id": pl.Int64,
+    "provider": pl.String,
+    "model": pl.String,
+    "day": pl.Date,
+    "service_tier": pl.String,
+    "speed": pl.String,
+    "reported_cost_usd": PRICE,
+    **{column: pl.Int64 for column in (*TOKENS.values(), "reasoning_tokens")},
+    "web_search_requests": pl.Int64,
+}
+
+
+def _typed(usage: pl.DataFrame) -> pl.DataFrame:
+    return usage.with_columns(pl.col(name).cast(kind) for name, kind in INPUT_TYPES.items())
+
+
+def price_keys(usage: pl.DataFrame) -> pl.DataFrame:
+    """The distinct keys to resolve prices for."""
+    return _typed(usage).select(KEYS).unique()
+
+
+def _per_token(category: str, total_input: pl.Expr) -> pl.Expr:
+    start = pl.col(f"{category}_tier_start")
+    in_tier = start.is_not_null() & (total_input > start)
+    per_mtok = (
+        pl.when(in_tier)
+        .then(pl.col(f"{category}_tier_per_mtok"))
+        .otherwise(pl.col(f"{category}_per_mtok"))
+    )
+    if category == "cache_read":  # no cache price: cached input costs what input costs
+        input_start = pl.col("input_tier_start")
+        input_in_tier = input_start.is_not_null() & (total_input > input_start)
+        input_per_mtok = (
+            pl.when(input_in_tier)
+            .then(pl.col("input_tier_per_mtok"))
+            .otherwise(pl.col("input_per_mtok"))
+        )
+        per_mtok = pl.coalesce(per_mtok, input_per_mtok)
+    return per_mtok.cast(PRICE) / PER_MILLION
+
+
+def price_usage(usage: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
+    total_input = (
+        pl.col("input_tokens")
+        + pl.col("cache_read_tokens")
+        + pl.col("cache_write_5m_tokens")
+        + pl.col("cache_write_1h_tokens")
+    )
+    joined = _typed(usage).join(prices, on=KEYS, how="left", nulls_equal=True)
+    costs = {
+        category: pl.col(TOKENS[category]).cast(PRICE) * _per_token(category, total_input)
+        for category in CATEGORIES
+    }
+    missing = [
+        pl.when((pl.col(TOKENS[c]) > 0) & costs[c].is_null()).then(pl.lit(f"no {c} price"))
+        for c in CATEGORIES
+    ]
+    long_context = pl.any_horizontal(
+        [
+            pl.col(f"{c}_tier_start").is_not_null() & (total_input > pl.col(f"{c}_tier_start"))
+            for c in CATEGORIES
+        ]
+    ).fill_null(False)
+    web_search = (
+        pl.col("web_search_requests").cast(PRICE)
+        * pl.col("web_search_per_thousand").cast(PRICE)
+        / PER_THOUSAND
+    )
+    fast = pl.col("speed") == "fast"
+    frame = joined.with_columns(
+        long_context.alias("long_context"),
+        costs["input"].fill_null(Decimal(0)).alias("input_cost_usd"),
+        costs["output"].fill_null(Decimal(0)).alias("output_cost_usd"),
+        costs["cache_read"].fill_null(Decimal(0)).alias("cache_read_cost_usd"),
+        (
+            costs["cache_write_5m"].fill_null(Decimal(0))
+            + costs["cache_write_1h"].fill_null(Decimal(0))
+        )
+        .cast(PRICE)
+        .alias("cache_write_cost_usd"),
+        pl.when(pl.col("web_search_requests") > 0)
+        .then(web_search)
+        .otherwise(pl.lit(Decimal(0)).cast(PRICE))
+        .alias("web_search_cost_usd"),
+        pl.coalesce(
+            pl.when(pl.col("price_status") == "unpriced").then(pl.col("unpriced_reason")),
+            *missing,
+            pl.when((pl.col("web_search_requests") > 0) & web_search.is_null()).then(
+                pl.lit("no web search price")
+            ),
+            pl.when(fast & pl.col("fast_multiplier").is_null()).then(
+                pl.lit("no fast-mode multiplier for this model")
+            ),
+        ).alias("unpriced_reason"),
+    )
+    subtotal = (
+        pl.col("input_cost_usd")
+        + pl.col("output_cost_usd")
+        + pl.col("cache_read_cost_usd")
+        + pl.col("cache_write_cost_usd")
+        + pl.col("web_search_cost_usd")
+    ).cast(PRICE)
+    multiplier = (
+        pl.when(fast).then(pl.col("fast_multiplier")).otherwise(pl.lit(Decimal(1)).cast(PRICE))
+    )
+    computed = pl.when(pl.col("unpriced_reason").is_null()).then(
+        (subtotal * multiplier).cast(PRICE)
+    )
+    frame = frame.with_columns(computed.alias("computed_cost_usd"))
+    status = (
+        pl.when(pl.col("computed_cost_usd").is_not_null())
+        .then(pl.lit("priced"))
+        .when(pl.col("reported_cost_usd").is_not_null())
+        .then(pl.lit("reported"))
+        .otherwise(pl.lit("unpriced"))
+    )
+    return frame.with_columns(
+        status.alias("pricing_status"),
+        pl.coalesce("computed_cost_usd", "reported_cost_usd").alias("cost_usd"),
+        pl.when(pl.col("price_source").is_null())
+        .then(pl.lit("none"))
+        .otherwise(pl.col("price_source"))
+        .alias("price_source"),
+    )

@@ -1,0 +1,73 @@
+"""Read windows of the canonical store as polars frames, through Arrow (ADBC's binary
+protocol): no row-by-row Python on the way to the warehouse."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import adbc_driver_postgresql.dbapi as adbc
+import polars as pl
+
+MONEY = pl.Decimal(38, 12)
+
+USAGE_WINDOW = """
+SELECT e.id AS event_id, e.company_id, e.source, s.session_key,
+       r.session_key AS root_session_key,
+       COALESCE(p.name, r.project_path, s.project_path) AS project,
+       COALESCE(a.name, ra.name) AS agent,
+       e.occurred_at, e.provider, e.model, e.input_tokens, e.output_tokens,
+       e.reasoning_tokens, e.cache_read_tokens, e.cache_write_5m_tokens,
+       e.cache_write_1h_tokens, e.web_search_requests, e.service_tier, e.speed,
+       e.reported_cost_usd::text AS reported_cost_usd
+FROM token_usage_events AS e
+JOIN agent_sessions AS s ON s.id = e.session_id
+JOIN agent_sessions AS r ON r.id = COALESCE(s.root_session_id, s.id)
+LEFT JOIN projects AS p ON p.id = COALESCE(s.project_id, r.project_id)
+LEFT JOIN agents AS a ON a.id = s.agent_id
+LEFT JOIN agents AS ra ON ra.id = r.agent_id
+WHERE e.occurred_at >= $1::timestamptz AND e.occurred_at < $2::timestamptz
+"""
+
+USAGE_DAYS = """
+SELECT DISTINCT (occurred_at AT TIME ZONE 'UTC')::date::text AS day
+FROM token_usage_events ORDER BY 1
+"""
+
+PRICE_OVERRIDES = """
+SELECT id, company_id, provider, model_pattern, effective_from, effective_to,
+       input_per_mtok::text, output_per_mtok::text, cache_read_per_mtok::text,
+       cache_write_5m_per_mtok::text, cache_write_1h_per_mtok::text,
+       web_search_per_thousand::text
+FROM price_overrides ORDER BY effective_from, id
+"""
+
+
+def _arrow(conninfo: str, sql: str, params: tuple[Any, ...] = ()) -> pl.DataFrame:
+    with adbc.connect(conninfo) as connection, connection.cursor() as cursor:
+        cursor.execute(sql, params or None)
+        frame = pl.from_arrow(cursor.fetch_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _utc(day: date) -> str:
+    return datetime.combine(day, time(), tzinfo=UTC).isoformat()
+
+
+def usage_window(conninfo: str, start: date, end: date) -> pl.DataFrame:
+    """The usage events of the UTC days [start, end), with their session's context."""
+    frame = _arrow(conninfo, USAGE_WINDOW, (_utc(start), _utc(end)))
+    return frame.with_columns(
+        pl.col("reported_cost_usd").cast(MONEY),
+        pl.col("occurred_at").dt.date().alias("day"),
+    )
+
+
+def usage_days(conninfo: str) -> list[date]:
+    frame = _arrow(conninfo, USAGE_DAYS)
+    return [date.fromisoformat(day) for day in frame["day"]] if frame.height else []
+
+
+def price_overrides(conninfo: str) -> pl.DataFrame:
+    return _arrow(conninfo, PRICE_OVERRIDES)

@@ -1,0 +1,88 @@
+"""The embedded default warehouse: one DuckDB file. DuckDB allows one writing process per
+file, so each operation opens the file, does its work and closes it; Dagster runs the
+writing assets one at a time (pool "warehouse")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from schemas.warehouse import BOOL, DATE, INT, MONEY, TEXT, TIMESTAMP, WarehouseTable
+
+TYPES = {
+    DATE: "DATE",
+    TIMESTAMP: "TIMESTAMPTZ",
+    TEXT: "VARCHAR",
+    INT: "BIGINT",
+    BOOL: "BOOLEAN",
+    MONEY: "DECIMAL(38, 12)",
+}
+
+
+class DuckDBWarehouse:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        # duckdb:///abs/path.duckdb -> /abs/path.duckdb; duckdb://rel/path -> rel/path
+        self.path = Path(url.removeprefix("duckdb://")).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        connection = duckdb.connect(str(self.path))
+        try:
+            connection.execute("SET TimeZone = 'UTC'")
+            yield connection
+        finally:
+            connection.close()
+
+    def ensure_table(self, table: WarehouseTable) -> None:
+        columns = ", ".join(f'"{name}" {TYPES[kind]}' for name, kind in table.columns)
+        with self._connect() as connection:
+            connection.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({columns})')
+
+    def replace_window(
+        self, table: WarehouseTable, start: date, end: date, frame: pl.DataFrame
+    ) -> int:
+        self.ensure_table(table)
+        ordered = frame.select(table.column_names)
+        with self._connect() as connection:
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                connection.execute(
+                    f'DELETE FROM "{table.name}" WHERE "{table.window_column}" >= ? '
+                    f'AND "{table.window_column}" < ?',
+                    [start, end],
+                )
+                connection.register("incoming", ordered.to_arrow())
+                connection.execute(f'INSERT INTO "{table.name}" SELECT * FROM incoming')
+                connection.unregister("incoming")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return ordered.height
+
+    def read_window(self, table: WarehouseTable, start: date, end: date) -> pl.DataFrame:
+        self.ensure_table(table)
+        return self.query(
+            f'SELECT * FROM "{table.name}" WHERE "{table.window_column}" >= $start '
+            f'AND "{table.window_column}" < $end',
+            {"start": start, "end": end},
+        )
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        with self._connect() as connection:
+            return connection.sql(sql, params=params or None).pl()
+
+    def days_with_data(self, table: WarehouseTable) -> list[date]:
+        self.ensure_table(table)
+        frame = self.query(
+            f'SELECT DISTINCT "{table.window_column}" AS day FROM "{table.name}" ORDER BY 1'
+        )
+        return list(frame["day"])

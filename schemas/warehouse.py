@@ -1,0 +1,101 @@
+"""Warehouse tables: backend-neutral definitions that every backend creates from.
+
+Each table is replaced one time window at a time, by `window_column` (a UTC day)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Logical column types; each backend maps them to its own.
+DATE, TIMESTAMP, TEXT, INT, BOOL, MONEY = "date", "timestamp", "text", "int", "bool", "money"
+
+
+@dataclass(frozen=True)
+class WarehouseTable:
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    window_column: str
+    order_by: tuple[str, ...]
+    description: str
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+
+TOKEN_COLUMNS = (
+    ("input_tokens", INT),
+    ("output_tokens", INT),
+    ("reasoning_tokens", INT),
+    ("cache_read_tokens", INT),
+    ("cache_write_5m_tokens", INT),
+    ("cache_write_1h_tokens", INT),
+)
+
+USAGE_PRICED = WarehouseTable(
+    name="usage_priced",
+    description="Every usage event of the day with its cost in exact USD, priced at the "
+    "price that held on the day; tool-reported cost kept beside the computed one.",
+    window_column="day",
+    order_by=("day", "source", "occurred_at"),
+    columns=(
+        ("day", DATE),
+        ("event_id", INT),
+        ("company_id", INT),
+        ("source", TEXT),
+        ("session_key", TEXT),
+        ("root_session_key", TEXT),
+        ("project", TEXT),
+        ("agent", TEXT),
+        ("occurred_at", TIMESTAMP),
+        ("provider", TEXT),
+        ("model", TEXT),
+        *TOKEN_COLUMNS,
+        ("web_search_requests", INT),
+        ("service_tier", TEXT),
+        ("speed", TEXT),
+        ("long_context", BOOL),
+        ("input_cost_usd", MONEY),
+        ("output_cost_usd", MONEY),
+        ("cache_read_cost_usd", MONEY),
+        ("cache_write_cost_usd", MONEY),
+        ("web_search_cost_usd", MONEY),
+        ("computed_cost_usd", MONEY),
+        ("reported_cost_usd", MONEY),
+        ("cost_usd", MONEY),
+        ("pricing_status", TEXT),
+        ("unpriced_reason", TEXT),
+        ("price_source", TEXT),
+        ("matched_model", TEXT),
+    ),
+)
+
+COST_DAILY = WarehouseTable(
+    name="cost_daily",
+    description="Cost and tokens by day x source x project x agent x session x model, "
+    "with billed and notional (API-equivalent) cost and the unpriced remainder.",
+    window_column="day",
+    order_by=("day", "source", "project", "model"),
+    columns=(
+        ("day", DATE),
+        ("source", TEXT),
+        ("project", TEXT),
+        ("agent", TEXT),
+        ("session_key", TEXT),
+        ("model", TEXT),
+        ("requests", INT),
+        *TOKEN_COLUMNS,
+        ("web_search_requests", INT),
+        ("computed_cost_usd", MONEY),
+        ("reported_cost_usd", MONEY),
+        ("cost_usd", MONEY),
+        ("billed_cost_usd", MONEY),
+        ("notional_cost_usd", MONEY),
+        ("unpriced_requests", INT),
+        ("unpriced_tokens", INT),
+        ("first_at", TIMESTAMP),
+        ("last_at", TIMESTAMP),
+    ),
+)
+
+WAREHOUSE_TABLES = (USAGE_PRICED, COST_DAILY)
