@@ -68,6 +68,14 @@ class TallySettings(BaseSettings):
         description="Below this many new bytes a run parses inline: worker start-up would "
         "cost more than it saves.",
     )
+    partitions_start: str = Field(
+        default="2024-01-01", description="First day of the daily partitions (UTC)."
+    )
+    subscription_sources: str = Field(
+        default="",
+        description="Comma-separated sources whose usage a subscription covers (billed cost "
+        "0, notional cost at API prices), e.g. 'claude_code'.",
+    )
     max_line_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=1024,
@@ -77,6 +85,10 @@ class TallySettings(BaseSettings):
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def subscription_source_set(self) -> frozenset[str]:
+        return frozenset(s.strip() for s in self.subscription_sources.split(",") if s.strip())
 
     @property
     def resolved_warehouse_url(self) -> str:

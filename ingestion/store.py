@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,7 @@ from ingestion.postgres.embedded import EmbeddedPostgres
 from ingestion.settings import TallySettings, get_settings
 
 if TYPE_CHECKING:
+    import polars as pl
     from sqlalchemy import Engine
 
 
@@ -47,3 +49,45 @@ def _engine_for(url: str) -> Engine:
 
 def get_engine(url: str | None = None) -> Engine:
     return _engine_for(url or database_url())
+
+
+class CanonicalStore:
+    """The canonical store as assets and the API see it: reads through Arrow."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conninfo = psycopg_conninfo(url)
+
+    def usage_window(self, start: date, end: date) -> pl.DataFrame:
+        from ingestion.extract import usage_window
+
+        return usage_window(self.conninfo, start, end)
+
+    def usage_days(self) -> list[date]:
+        from ingestion.extract import usage_days
+
+        return usage_days(self.conninfo)
+
+    def price_overrides(self) -> pl.DataFrame:
+        from ingestion.extract import price_overrides
+
+        return price_overrides(self.conninfo)
+
+    def token_totals(self, start: date, end: date) -> dict[str, int]:
+        """Requests and tokens of [start, end) as stored, to reconcile derived tables with."""
+        import psycopg
+
+        columns = (
+            "input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens",
+            "cache_write_5m_tokens", "cache_write_1h_tokens",
+        )  # fmt: skip
+        sums = ", ".join(f"COALESCE(sum({c}), 0)::bigint" for c in columns)
+        with psycopg.connect(self.conninfo) as conn:
+            row = conn.execute(
+                f"""SELECT count(*), {sums} FROM token_usage_events
+                    WHERE occurred_at >= %s::date::timestamp AT TIME ZONE 'UTC'
+                      AND occurred_at < %s::date::timestamp AT TIME ZONE 'UTC'""",
+                (start, end),
+            ).fetchone()
+        assert row is not None
+        return dict(zip(("requests", *columns), (int(v) for v in row), strict=True))

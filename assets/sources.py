@@ -1,0 +1,35 @@
+"""The canonical store's usage tables, filled by ingesting the agent logs on this machine."""
+
+import dagster as dg
+
+from assets.resources import CanonicalStoreResource
+from ingestion.settings import get_settings
+
+
+@dg.asset(group_name="sources", kinds={"postgres", "python"}, pool="ingestion")
+def token_usage_events(
+    context: dg.AssetExecutionContext, canonical_store: CanonicalStoreResource
+) -> dg.MaterializeResult:
+    """Every model request of the Claude Code transcripts and Codex rollouts under
+    TALLY_CLAUDE_DIR and TALLY_CODEX_DIR, deduplicated, read incrementally (only what was
+    appended since the last run)."""
+    from ingestion.runner import IngestRun
+    from ingestion.sources import CLAUDE_CODE, CODEX
+
+    settings = get_settings()
+    metadata: dict[str, dg.RawMetadataValue] = {}
+    for source, root in ((CLAUDE_CODE, settings.claude_dir), (CODEX, settings.codex_dir)):
+        root = root.expanduser()
+        if not root.is_dir():
+            context.log.info(f"{source.label}: no directory at {root}")
+            continue
+        summary = IngestRun(
+            canonical_store.store().conninfo, source, root, company=settings.company,
+            batch_rows=settings.ingest_batch_rows, max_line_bytes=settings.max_line_bytes,
+            workers=settings.ingest_workers,
+            parallel_min_bytes=settings.ingest_parallel_min_bytes,
+        ).run()  # fmt: skip
+        metadata[f"{source.name}_new_events"] = summary.events_new
+        metadata[f"{source.name}_files_read"] = summary.files_read
+        metadata[f"{source.name}_rejects"] = summary.rejects
+    return dg.MaterializeResult(metadata=metadata)

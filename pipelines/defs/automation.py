@@ -1,0 +1,72 @@
+"""Jobs, schedules and the sensor: ingest as logs grow, keep today's costs fresh every hour,
+and finalise yesterday once it is over."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from assets.partitions import daily_partitions
+from ingestion.settings import get_settings
+
+ingest_job = dg.define_asset_job(
+    "ingest_job", selection=["token_usage_events"],
+    description="Read what was appended to the agent logs into the canonical store.",
+)  # fmt: skip
+daily_costs_job = dg.define_asset_job(
+    "daily_costs_job", selection=dg.AssetSelection.groups("pricing", "costs"),
+    partitions_def=daily_partitions,
+    description="Price a day's usage and roll up its costs.",
+)  # fmt: skip
+
+
+@dg.schedule(job=ingest_job, cron_schedule="0 * * * *", execution_timezone="UTC")
+def hourly_ingest() -> dg.RunRequest:
+    """Every hour: ingest whatever the sensor may have missed."""
+    return dg.RunRequest()
+
+
+@dg.schedule(job=daily_costs_job, cron_schedule="10 * * * *", execution_timezone="UTC")
+def hourly_today_costs(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Every hour, after the ingest: today's costs so far."""
+    moment = context.scheduled_execution_time or datetime.now(UTC)
+    return dg.RunRequest(partition_key=moment.strftime("%Y-%m-%d"))
+
+
+@dg.schedule(job=daily_costs_job, cron_schedule="30 0 * * *", execution_timezone="UTC")
+def daily_finalise_yesterday(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Shortly after midnight UTC: yesterday's final costs."""
+    moment = context.scheduled_execution_time or datetime.now(UTC)
+    return dg.RunRequest(partition_key=(moment - timedelta(days=1)).strftime("%Y-%m-%d"))
+
+
+def logs_fingerprint(directories: list[Path]) -> str:
+    """Count, total size and newest change of the log files: cheap, and it moves whenever a
+    file is added or grows."""
+    count, size, newest = 0, 0, 0
+    for directory in directories:
+        for root, _, names in os.walk(directory):
+            for name in names:
+                if name.endswith(".jsonl"):
+                    try:
+                        stat = os.stat(os.path.join(root, name))
+                    except OSError:
+                        continue
+                    count, size = count + 1, size + stat.st_size
+                    newest = max(newest, stat.st_mtime_ns)
+    return f"{count}:{size}:{newest}"
+
+
+@dg.sensor(job=ingest_job, minimum_interval_seconds=60)
+def agent_logs_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    """Runs the ingest when transcript files appear or grow."""
+    settings = get_settings()
+    fingerprint = logs_fingerprint(
+        [settings.claude_dir.expanduser(), settings.codex_dir.expanduser()]
+    )
+    if fingerprint == context.cursor:
+        return dg.SensorResult(skip_reason="no new or grown log files")
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=fingerprint)], cursor=fingerprint)

@@ -1,0 +1,120 @@
+"""Pricing and cost assets materialised in-process with real resources: the test's own
+PostgreSQL and a temporary DuckDB warehouse."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import dagster as dg
+import psycopg
+import pytest
+
+from assets.costs.assets import cost_daily
+from assets.pricing.assets import usage_priced
+from assets.sources import token_usage_events
+from ingestion.demo.corpus import generate_corpus
+from ingestion.store import CanonicalStore
+from ingestion.warehouse.base import open_warehouse
+from pipelines.resources import build_resources
+from schemas.warehouse import COST_DAILY, USAGE_PRICED
+from tests.ingest_helpers import ingest_corpus
+
+pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
+ASSETS = [token_usage_events, usage_priced, cost_daily]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return generate_corpus(tmp_path_factory.mktemp("corpus"), megabytes=2, seed=31, days=30)
+
+
+@pytest.fixture
+def stores(db_url, conninfo, corpus, tmp_path):
+    ingest_corpus(conninfo, corpus.root)
+    warehouse_url = f"duckdb://{tmp_path / 'warehouse.duckdb'}"
+    return build_resources(database_url=db_url, warehouse_url=warehouse_url), warehouse_url
+
+
+def materialize(resources, **kwargs) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        ASSETS, selection=["usage_priced", "cost_daily"], resources=resources, **kwargs
+    )
+
+
+def test_a_partition_materialises_with_its_checks_passing(stores, conninfo):
+    resources, warehouse_url = stores
+    result = materialize(resources, partition_key="2026-10-07")
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert {c.check_name for c in checks} == {
+        "schema",
+        "tokens_reconcile",
+        "unpriced_models",
+        "totals_match_usage_priced",
+    }
+    assert all(c.passed for c in checks), [c for c in checks if not c.passed]
+    warehouse = open_warehouse(warehouse_url)
+    priced = warehouse.read_window(USAGE_PRICED, date(2026, 10, 7), date(2026, 10, 8))
+    with psycopg.connect(conninfo) as conn:
+        (expected,) = conn.execute(
+            "SELECT count(*) FROM token_usage_events WHERE occurred_at >= '2026-10-07' "
+            "AND occurred_at < '2026-10-08'"
+        ).fetchone()
+    assert priced.height == expected > 0
+    assert set(priced["pricing_status"]) == {"priced"}
+    daily = warehouse.read_window(COST_DAILY, date(2026, 10, 7), date(2026, 10, 8))
+    assert daily["cost_usd"].sum() == priced["cost_usd"].sum() > 0
+
+
+def test_a_30_day_range_is_one_run_and_rematerialising_gives_identical_rows(stores):
+    resources, warehouse_url = stores
+    result = materialize(
+        resources,
+        tags={
+            "dagster/asset_partition_range_start": "2026-10-01",
+            "dagster/asset_partition_range_end": "2026-10-30",
+        },
+    )
+    assert result.success
+    materialized = result.get_asset_materialization_events()
+    assert {e.asset_key.to_user_string() for e in materialized} == {"usage_priced", "cost_daily"}
+    warehouse = open_warehouse(warehouse_url)
+    stored_days = [
+        d
+        for d in CanonicalStore(resources["canonical_store"].database_url).usage_days()
+        if date(2026, 10, 1) <= d <= date(2026, 10, 30)
+    ]
+    assert warehouse.days_with_data(USAGE_PRICED) == stored_days
+    assert warehouse.days_with_data(COST_DAILY) == stored_days
+    before = warehouse.read_window(USAGE_PRICED, date(2026, 10, 1), date(2026, 10, 31))
+    assert materialize(resources, partition_key="2026-10-12").success
+    after = warehouse.read_window(USAGE_PRICED, date(2026, 10, 1), date(2026, 10, 31))
+    key = ["day", "event_id"]
+    assert after.sort(key).equals(before.sort(key))
+
+
+def test_a_price_override_changes_only_rematerialised_windows(stores, conninfo):
+    resources, warehouse_url = stores
+    for day in ("2026-10-07", "2026-10-08"):
+        assert materialize(resources, partition_key=day).success
+    warehouse = open_warehouse(warehouse_url)
+
+    def day_cost(day: date) -> Decimal:
+        window = warehouse.read_window(COST_DAILY, day, date(day.year, day.month, day.day + 1))
+        return window["cost_usd"].sum()
+
+    first, second = day_cost(date(2026, 10, 7)), day_cost(date(2026, 10, 8))
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(
+            """INSERT INTO price_overrides (provider, model_pattern, effective_from,
+                   input_per_mtok, output_per_mtok, cache_read_per_mtok,
+                   cache_write_5m_per_mtok, cache_write_1h_per_mtok)
+               VALUES ('anthropic', 'claude-.*', '2026-10-01', 100, 100, 100, 100, 100)"""
+        )
+    assert materialize(resources, partition_key="2026-10-08").success
+    assert day_cost(date(2026, 10, 7)) == first  # not re-materialised: unchanged
+    assert day_cost(date(2026, 10, 8)) > second
+    priced = warehouse.read_window(USAGE_PRICED, date(2026, 10, 8), date(2026, 10, 9))
+    claude = priced.filter(priced["provider"] == "anthropic")
+    assert all(source.startswith("override #") for source in claude["price_source"])

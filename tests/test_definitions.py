@@ -1,0 +1,92 @@
+"""The code location loads, and its assets, checks, jobs and automation are what we expect."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
+
+
+@pytest.fixture(scope="module")
+def definitions() -> dg.Definitions:
+    from pipelines.definitions import defs
+
+    return defs()
+
+
+def test_assets_and_their_groups(definitions):
+    graph = definitions.resolve_asset_graph()
+    groups = {
+        key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()
+    }
+    assert groups == {
+        "token_usage_events": "sources",
+        "usage_priced": "pricing",
+        "cost_daily": "costs",
+    }
+    for name in ("usage_priced", "cost_daily"):
+        node = graph.get(dg.AssetKey(name))
+        assert node.partitions_def is not None
+        assert node.partitions_def.timezone == "UTC"
+        assert node.backfill_policy == dg.BackfillPolicy.single_run()
+        assert node.description
+
+
+def test_checks_sit_next_to_their_assets(definitions):
+    checks = {
+        (key.asset_key.to_user_string(), key.name)
+        for key in definitions.resolve_asset_graph().asset_check_keys
+    }
+    assert checks == {
+        ("usage_priced", "schema"),
+        ("usage_priced", "tokens_reconcile"),
+        ("usage_priced", "unpriced_models"),
+        ("cost_daily", "schema"),
+        ("cost_daily", "totals_match_usage_priced"),
+    }
+
+
+def test_jobs_schedules_and_sensors(definitions):
+    assert {job.name for job in definitions.jobs} == {"ingest_job", "daily_costs_job"}
+    schedules = {s.name: s.cron_schedule for s in definitions.schedules}
+    assert schedules == {
+        "hourly_ingest": "0 * * * *",
+        "hourly_today_costs": "10 * * * *",
+        "daily_finalise_yesterday": "30 0 * * *",
+    }
+    assert [s.name for s in definitions.sensors] == ["agent_logs_sensor"]
+    costs = definitions.resolve_job_def("daily_costs_job")
+    assert costs.partitions_def is not None
+
+
+def test_the_sensor_fires_only_when_logs_change(tmp_path, monkeypatch):
+    from ingestion.settings import get_settings
+    from pipelines.defs.automation import agent_logs_sensor
+
+    monkeypatch.setenv("TALLY_CLAUDE_DIR", str(tmp_path / "claude"))
+    monkeypatch.setenv("TALLY_CODEX_DIR", str(tmp_path / "codex"))
+    get_settings.cache_clear()
+    (tmp_path / "claude" / "p").mkdir(parents=True)
+    log = tmp_path / "claude" / "p" / "s.jsonl"
+    log.write_text('{"type":"user"}\n')
+    first = agent_logs_sensor(dg.build_sensor_context())
+    assert len(first.run_requests) == 1
+    unchanged = agent_logs_sensor(dg.build_sensor_context(cursor=first.cursor))
+    assert not unchanged.run_requests
+    with open(log, "a") as handle:
+        handle.write('{"type":"user"}\n')
+    grown = agent_logs_sensor(dg.build_sensor_context(cursor=first.cursor))
+    assert len(grown.run_requests) == 1
+    get_settings.cache_clear()
+
+
+def test_schedules_ask_for_the_right_partitions():
+    from datetime import UTC, datetime
+
+    from pipelines.defs.automation import daily_finalise_yesterday, hourly_today_costs
+
+    at = datetime(2026, 10, 9, 0, 30, tzinfo=UTC)
+    context = dg.build_schedule_context(scheduled_execution_time=at)
+    assert daily_finalise_yesterday(context).partition_key == "2026-10-08"
+    assert hourly_today_costs(context).partition_key == "2026-10-09"
