@@ -361,7 +361,6 @@ def ensure_company(conn: psycopg.Connection[Any], slug: str) -> int:
            ON CONFLICT (slug) DO UPDATE SET slug = excluded.slug RETURNING id""",
         (slug, slug),
     ).fetchone()
-    conn.commit()
     assert row is not None
     return int(row[0])
 

@@ -17,9 +17,7 @@ def definitions() -> dg.Definitions:
 
 def test_assets_and_their_groups(definitions):
     graph = definitions.resolve_asset_graph()
-    groups = {
-        key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()
-    }
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert groups == {
         "token_usage_events": "sources",
         "usage_priced": "pricing",

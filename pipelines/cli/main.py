@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from pipelines.cli import db, demo, ingest, quickstart, rejects, report
+from pipelines.cli import db, demo, ingest, materialize, prices, quickstart, rejects, report, ui
 
 app = typer.Typer(
     name="tally",
@@ -18,6 +18,9 @@ app.add_typer(ingest.app, name="ingest")
 app.add_typer(report.app, name="report")
 app.add_typer(demo.app, name="demo")
 app.command("rejects")(rejects.rejects)
+app.add_typer(prices.app, name="prices")
+app.command("materialize")(materialize.materialize)
+app.command("ui")(ui.ui)
 app.command("run")(quickstart.run)
 
 if __name__ == "__main__":

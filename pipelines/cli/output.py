@@ -78,6 +78,8 @@ def _cell(column: str, value: Any) -> str:
         return ""
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
+    if isinstance(value, Decimal):
+        return f"{value:,.4f}"  # tables round; JSON and CSV keep every digit
     text = str(value)
     if column.endswith("_at") and len(text) >= 16 and text[10] == "T":
         return f"{text[:10]} {text[11:16]}"  # to the minute; JSON and CSV keep full precision

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipelines.cli.context import failures_reported, store
+from pipelines.cli.context import CommandFailed, failures_reported, store
+from pipelines.cli.output import render
 
 console = Console(stderr=True)
 
@@ -18,7 +19,8 @@ def _has_logs(path: Path) -> bool:
 
 
 def run() -> None:
-    """Set up the store, ingest agent logs (or demo data), print the usage report."""
+    """Set up the store, ingest agent logs (or demo data), materialise the cost assets for
+    every day with usage, and print the cost report and where its HTML version is."""
     from ingestion.sources import CLAUDE_CODE, CODEX
     from pipelines.cli.ingest import print_summary, run_source
     from pipelines.cli.output import OutputFormat
@@ -48,5 +50,23 @@ def run() -> None:
         if codex_dir.is_dir():
             summaries.append(run_source(CODEX, codex_dir))
     print_summary(summaries, time.monotonic() - started)
-    usage(by=UsageGrouping.day, since=None, until=None, fmt=OutputFormat.table)
     usage(by=UsageGrouping.model, since=None, until=None, fmt=OutputFormat.table)
+    with failures_reported():
+        from pipelines.cli.materialize import DEFAULT_SELECTION, materialize_days
+
+        success, _, checks = materialize_days(DEFAULT_SELECTION, None, None, context.url)
+        failed = [f"{asset}.{check}" for asset, check, passed in checks if not passed]
+        console.print(
+            f"materialised the cost assets: {len(checks)} checks, "
+            f"{len(failed)} failed {failed if failed else ''}"
+        )
+        if not success:
+            raise CommandFailed("materialisation failed: see `tally materialize`")
+        from pipelines.cli.report import cost_columns, cost_rows, write_html_report
+
+        rows = cost_rows(settings, "day", "auto", None, None)
+        render(
+            rows, OutputFormat.table, title="cost by day (auto)", columns=cost_columns("day", rows)
+        )
+        path = write_html_report(settings, "auto", None, None, None)
+    console.print(f"HTML cost report: {path}")

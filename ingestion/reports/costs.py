@@ -1,0 +1,117 @@
+"""Cost reports read from the warehouse rollups (`cost_daily`, and `usage_priced` for
+billing blocks). The keys of a row are the usage contract's plus `cost_usd` (a decimal
+string in JSON) and `pricing_status` (`priced`, `partial`, `unpriced`)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from ingestion.warehouse.base import Warehouse
+from schemas.warehouse import COST_DAILY, USAGE_PRICED
+
+Grouping = Literal["day", "week", "month", "project", "agent", "session", "model"]
+Mode = Literal["auto", "calculate", "display"]
+MODE_COLUMN = {"auto": "cost_usd", "calculate": "computed_cost_usd", "display": "reported_cost_usd"}
+TOKEN_KEYS = (
+    "input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens",
+    "cache_write_5m_tokens", "cache_write_1h_tokens",
+)  # fmt: skip
+GROUPS: dict[str, tuple[str, str]] = {
+    # key: (SQL expression, output key)
+    "day": ("day", "day"),
+    # weeks start on Sunday, as ccusage's do
+    "week": ("CAST(day - CAST(dayofweek(day) AS INTEGER) AS DATE)", "week"),
+    "month": ("strftime(day, '%Y-%m')", "month"),
+    "project": ("project", "project"),
+    "agent": ("agent", "agent"),
+    "session": ("session_key", "session_id"),
+    "model": ("model", "model"),
+}
+
+
+def cost_report(
+    warehouse: Warehouse,
+    by: Grouping,
+    mode: Mode = "auto",
+    since: date | None = None,
+    until: date | None = None,
+) -> list[dict[str, Any]]:
+    expression, key = GROUPS[by]
+    extra = ", source" if by == "session" else ""
+    sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in TOKEN_KEYS)
+    cost = MODE_COLUMN[mode]
+    warehouse.ensure_table(COST_DAILY)
+    frame = warehouse.query(
+        f"""SELECT {expression} AS {key}{extra}, CAST(sum(requests) AS BIGINT) AS requests,
+                   {sums}, sum({cost}) AS cost_usd, sum(billed_cost_usd) AS billed_cost_usd,
+                   sum(notional_cost_usd) AS notional_cost_usd,
+                   CAST(sum(unpriced_requests) AS BIGINT) AS unpriced_requests,
+                   min(first_at) AS first_at, max(last_at) AS last_at
+            FROM cost_daily
+            WHERE day >= $since AND day <= $until
+            GROUP BY ALL
+            ORDER BY {"cost_usd DESC" if by not in ("day", "week", "month") else "1"}""",
+        {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31)},
+    )
+    rows = []
+    for row in frame.iter_rows(named=True):
+        unpriced = row.pop("unpriced_requests")
+        row["pricing_status"] = (
+            "priced" if not unpriced else "unpriced" if unpriced == row["requests"] else "partial"
+        )
+        if isinstance(row.get(key), date):
+            row[key] = row[key].isoformat()
+        row["first_at"] = _iso(row["first_at"])
+        row["last_at"] = _iso(row["last_at"])
+        rows.append(row)
+    return rows
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def daily_cost_by_model(
+    warehouse: Warehouse, mode: Mode, since: date | None, until: date | None
+) -> list[dict[str, Any]]:
+    warehouse.ensure_table(COST_DAILY)
+    frame = warehouse.query(
+        f"""SELECT day, model, sum({MODE_COLUMN[mode]}) AS cost_usd FROM cost_daily
+            WHERE day >= $since AND day <= $until GROUP BY ALL ORDER BY day, model""",
+        {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31)},
+    )
+    return list(frame.iter_rows(named=True))
+
+
+def unpriced_usage(
+    warehouse: Warehouse, since: date | None, until: date | None
+) -> list[dict[str, Any]]:
+    warehouse.ensure_table(USAGE_PRICED)
+    frame = warehouse.query(
+        """SELECT provider, model, unpriced_reason, count(*) AS requests,
+                  CAST(sum(input_tokens + output_tokens + cache_read_tokens
+                       + cache_write_5m_tokens + cache_write_1h_tokens) AS BIGINT) AS tokens
+           FROM usage_priced
+           WHERE pricing_status = 'unpriced' AND day >= $since AND day <= $until
+           GROUP BY ALL ORDER BY tokens DESC""",
+        {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31)},
+    )
+    return list(frame.iter_rows(named=True))
+
+
+def priced_events(
+    warehouse: Warehouse, mode: Mode, since: date | None, until: date | None
+) -> list[tuple[Any, Decimal, int, str]]:
+    """(occurred_at, cost, tokens, model) of every event, in time order, for blocks."""
+    warehouse.ensure_table(USAGE_PRICED)
+    frame = warehouse.query(
+        f"""SELECT occurred_at, COALESCE({MODE_COLUMN[mode]}, 0) AS cost,
+                   input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
+                   + cache_write_1h_tokens AS tokens, model
+            FROM usage_priced WHERE day >= $since AND day < $until ORDER BY occurred_at""",
+        {"since": since or date(1970, 1, 1),
+         "until": (until + timedelta(days=1)) if until else date(9999, 12, 31)},
+    )  # fmt: skip
+    return list(frame.iter_rows())

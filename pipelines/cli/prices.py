@@ -1,0 +1,141 @@
+"""`tally prices`: price overrides that win over the pricing library from a date on."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+import typer
+
+from pipelines.cli.context import CommandFailed, failures_reported, store
+from pipelines.cli.output import OutputFormat, render
+from pipelines.cli.report import parse_day
+
+app = typer.Typer(help="Price overrides (USD per million tokens).", no_args_is_help=True)
+COLUMNS = (
+    "id", "provider", "model_pattern", "effective_from", "effective_to", "input_per_mtok",
+    "output_per_mtok", "cache_read_per_mtok", "cache_write_5m_per_mtok",
+    "cache_write_1h_per_mtok", "web_search_per_thousand", "note",
+)  # fmt: skip
+
+
+def _price(value: str | None, name: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        price = Decimal(value)
+    except InvalidOperation:
+        raise typer.BadParameter(f"{name} must be a number, got {value!r}") from None
+    if price < 0:
+        raise typer.BadParameter(f"{name} must not be negative")
+    return price
+
+
+@app.command("list")
+def list_overrides(
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, json or csv."),
+) -> None:
+    """Every override, oldest first."""
+    import psycopg
+
+    with failures_reported():
+        context = store()
+        with psycopg.connect(context.conninfo) as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT {', '.join(COLUMNS)} FROM price_overrides ORDER BY id")
+            rows = [dict(zip(COLUMNS, row, strict=True)) for row in cur.fetchall()]
+    for row in rows:
+        for key, value in row.items():
+            if hasattr(value, "isoformat"):
+                row[key] = value.isoformat()
+    render(rows, fmt, title="price overrides", columns=COLUMNS)
+
+
+@app.command("set")
+def set_override(
+    provider: str = typer.Option(..., "--provider", help="e.g. anthropic, openai."),
+    model_pattern: str = typer.Option(..., "--model", help="Regex matching whole model names."),
+    effective_from: str = typer.Option(..., "--from", help="First day it applies (UTC)."),
+    effective_to: str | None = typer.Option(None, "--to", help="First day it no longer applies."),
+    input_price: str | None = typer.Option(None, "--input"),
+    output_price: str | None = typer.Option(None, "--output"),
+    cache_read: str | None = typer.Option(None, "--cache-read"),
+    cache_write_5m: str | None = typer.Option(None, "--cache-write-5m"),
+    cache_write_1h: str | None = typer.Option(None, "--cache-write-1h"),
+    web_search: str | None = typer.Option(None, "--web-search-per-thousand"),
+    note: str | None = typer.Option(None, "--note"),
+) -> None:
+    """Add an override. Categories left out keep the library's price. Re-materialise the
+    days it covers for costs to change (`tally materialize --from D --to D`)."""
+    import orjson
+    import psycopg
+
+    try:
+        re.compile(model_pattern)
+    except re.error as error:
+        raise typer.BadParameter(f"--model is not a regular expression: {error}") from None
+    start, end = parse_day(effective_from), parse_day(effective_to)
+    if end is not None and start is not None and end <= start:
+        raise typer.BadParameter("--to must be after --from")
+    prices = {
+        "input_per_mtok": _price(input_price, "--input"),
+        "output_per_mtok": _price(output_price, "--output"),
+        "cache_read_per_mtok": _price(cache_read, "--cache-read"),
+        "cache_write_5m_per_mtok": _price(cache_write_5m, "--cache-write-5m"),
+        "cache_write_1h_per_mtok": _price(cache_write_1h, "--cache-write-1h"),
+        "web_search_per_thousand": _price(web_search, "--web-search-per-thousand"),
+    }
+    if all(value is None for value in prices.values()):
+        raise typer.BadParameter("give at least one price")
+    with failures_reported():
+        context = store()
+        with psycopg.connect(context.conninfo) as conn, conn.transaction():
+            row = conn.execute(
+                f"""INSERT INTO price_overrides (provider, model_pattern, effective_from,
+                        effective_to, note, {", ".join(prices)})
+                    VALUES (%s, %s, %s, %s, %s, {", ".join(["%s"] * len(prices))})
+                    RETURNING id""",
+                (provider, model_pattern, start, end, note, *prices.values()),
+            ).fetchone()
+            assert row is not None
+            _audit(conn, "price_override.created", str(row[0]), None, {
+                "provider": provider, "model_pattern": model_pattern,
+                "effective_from": str(start), "effective_to": str(end) if end else None,
+                **{k: str(v) for k, v in prices.items() if v is not None},
+            }, context.settings.company, orjson)  # fmt: skip
+    typer.echo(f"override {row[0]} added")
+
+
+@app.command("delete")
+def delete_override(override_id: int = typer.Argument(..., help="The override's id.")) -> None:
+    """Remove an override (past windows keep their costs until re-materialised)."""
+    import orjson
+    import psycopg
+
+    with failures_reported():
+        context = store()
+        with psycopg.connect(context.conninfo) as conn, conn.transaction():
+            row = conn.execute(
+                "DELETE FROM price_overrides WHERE id = %s RETURNING provider, model_pattern",
+                (override_id,),
+            ).fetchone()
+            if row is None:
+                raise CommandFailed(f"no price override with id {override_id}")
+            _audit(conn, "price_override.deleted", str(override_id),
+                   {"provider": row[0], "model_pattern": row[1]}, None,
+                   context.settings.company, orjson)  # fmt: skip
+    typer.echo(f"override {override_id} deleted")
+
+
+def _audit(conn, action, entity_id, before, after, company, orjson) -> None:  # noqa: ANN001
+    from ingestion.loader import ensure_company
+
+    company_id = ensure_company(conn, company)
+    conn.execute(
+        """INSERT INTO activity_log (company_id, actor_type, actor_id, action, entity_type,
+               entity_id, before, after, occurred_at)
+           VALUES (%s, 'cli', %s, %s, 'price_override', %s, %s, %s, %s)""",
+        (company_id, "tally prices", action, entity_id,
+         None if before is None else orjson.dumps(before).decode(),
+         None if after is None else orjson.dumps(after).decode(), datetime.now(UTC)),
+    )  # fmt: skip
