@@ -29,7 +29,7 @@ from ingestion.copy import copy_bytes, encode_rows
 STAGING_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS stage_sessions (
     session_key text, parent_key text, is_subagent boolean, subagent_key text,
-    project_path text, git_branch text, client_version text,
+    project_path text, git_branch text, client_version text, described_at timestamptz,
     first_at timestamptz, last_at timestamptz, source_path text
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_session_ids (
@@ -54,7 +54,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_tools (
 
 SESSION_COLUMNS = (
     "session_key", "parent_key", "is_subagent", "subagent_key", "project_path", "git_branch",
-    "client_version", "first_at", "last_at", "source_path",
+    "client_version", "described_at", "first_at", "last_at", "source_path",
 )  # fmt: skip
 USAGE_COLUMNS = (
     "session_key", "message_id", "request_id", "occurred_at", "provider", "model",
@@ -69,17 +69,20 @@ TOOL_COLUMNS = (
 )  # fmt: skip
 
 
-def _earliest(column: str) -> str:
-    """The value observed with the session's earliest activity, across staged pieces."""
-    return (
-        f"(array_agg({column} ORDER BY first_at NULLS LAST) FILTER (WHERE {column} IS NOT NULL))[1]"
-    )
-
-
-_DESCRIBE = (
-    "CASE WHEN t.{col} IS NULL OR excluded.first_activity_at < t.first_activity_at "
-    "THEN COALESCE(excluded.{col}, t.{col}) ELSE t.{col} END"
+# The description (cwd, branch, version) comes whole from the earliest line naming a cwd,
+# ties broken by the values: the same total order as SessionRecord.describe.
+_DESCRIPTION_RANK = (
+    "ROW(COALESCE({p}.described_at, 'infinity'::timestamptz), {p}.project_path, "
+    "COALESCE({p}.git_branch, ''), COALESCE({p}.client_version, ''))"
 )
+_NEW_DESCRIPTION_WINS = (
+    "(excluded.project_path IS NOT NULL AND (t.project_path IS NULL OR "
+    + _DESCRIPTION_RANK.format(p="excluded")
+    + " < "
+    + _DESCRIPTION_RANK.format(p="t")
+    + "))"
+)
+_DESCRIBE = "CASE WHEN " + _NEW_DESCRIPTION_WINS + " THEN excluded.{col} ELSE t.{col} END"
 
 INSERT_PARENT_STUBS = """
 INSERT INTO agent_sessions (company_id, source, session_key)
@@ -90,28 +93,34 @@ ON CONFLICT (company_id, source, session_key) DO NOTHING
 """
 
 MERGE_SESSIONS = f"""
-WITH staged AS (
+WITH described AS (
+    SELECT DISTINCT ON (session_key) session_key, described_at, project_path, git_branch,
+           client_version
+    FROM stage_sessions WHERE project_path IS NOT NULL
+    ORDER BY session_key, described_at NULLS LAST, project_path, COALESCE(git_branch, ''),
+             COALESCE(client_version, '')
+), staged AS (
     SELECT session_key, max(parent_key) AS parent_key, bool_or(is_subagent) AS is_subagent,
-           max(subagent_key) AS subagent_key, {_earliest("project_path")} AS project_path,
-           {_earliest("git_branch")} AS git_branch,
-           {_earliest("client_version")} AS client_version,
-           min(first_at) AS first_at, max(last_at) AS last_at, min(source_path) AS source_path
+           max(subagent_key) AS subagent_key, min(first_at) AS first_at,
+           max(last_at) AS last_at, min(source_path) AS source_path
     FROM stage_sessions GROUP BY session_key
 ), merged AS (
     INSERT INTO agent_sessions AS t (
         company_id, source, session_key, is_subagent, subagent_key, project_path, git_branch,
-        client_version, first_activity_at, last_activity_at, source_path)
-    SELECT %(company)s, %(source)s, session_key, is_subagent, subagent_key, project_path,
-           git_branch, client_version, first_at, last_at, source_path
-    FROM staged
-    ORDER BY session_key
+        client_version, described_at, first_activity_at, last_activity_at, source_path)
+    SELECT %(company)s, %(source)s, s.session_key, s.is_subagent, s.subagent_key,
+           d.project_path, d.git_branch, d.client_version, d.described_at, s.first_at,
+           s.last_at, s.source_path
+    FROM staged AS s LEFT JOIN described AS d ON d.session_key = s.session_key
+    ORDER BY s.session_key
     ON CONFLICT (company_id, source, session_key) DO UPDATE SET
         is_subagent = t.is_subagent OR excluded.is_subagent,
         subagent_key = COALESCE(t.subagent_key, excluded.subagent_key),
         project_path = {_DESCRIBE.format(col="project_path")},
         git_branch = {_DESCRIBE.format(col="git_branch")},
         client_version = {_DESCRIBE.format(col="client_version")},
-        source_path = COALESCE(t.source_path, excluded.source_path),
+        described_at = {_DESCRIBE.format(col="described_at")},
+        source_path = LEAST(t.source_path, excluded.source_path),
         first_activity_at = LEAST(t.first_activity_at, excluded.first_activity_at),
         last_activity_at = GREATEST(t.last_activity_at, excluded.last_activity_at),
         updated_at = now()
@@ -311,7 +320,8 @@ def encode_batch(batch: Batch) -> EncodedBatch:
     if batch.sessions:
         encoded.sessions.append(encode_rows(
             (s.session_key, s.parent_key, s.is_subagent, s.subagent_key, s.project_path,
-             s.git_branch, s.client_version, s.first_at, s.last_at, s.source_path)
+             s.git_branch, s.client_version, s.described_at, s.first_at, s.last_at,
+             s.source_path)
             for s in batch.sessions.values()
         ))  # fmt: skip
     if batch.usage:

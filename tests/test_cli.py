@@ -183,4 +183,6 @@ def test_run_uses_demo_data_when_no_logs_exist(tally_env):
     result = invoke("run")
     assert result.exit_code == 0, result.output
     assert "using demo data" in result.output
-    assert "token usage by day" in result.output
+    assert "token usage by model" in result.output and "cost by day" in result.output
+    assert "HTML cost report" in result.output
+    assert (tally_env / "data" / "reports" / "costs.html").exists()

@@ -141,7 +141,7 @@ class ClaudeTranscriptParser:
         session.observe(at)
         described = session.described_at
         if session.project_path is None or (
-            at is not None and (described is None or at < described)
+            at is not None and (described is None or at <= described)
         ):
             session.describe(
                 at,

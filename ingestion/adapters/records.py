@@ -8,7 +8,7 @@ the same result in any order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 # Which copy of a Claude request wins a tie on tokens: a subagent's own file over the
 # `agent_progress` copy nested in its parent's file.
@@ -108,15 +108,19 @@ class SessionRecord:
         git_branch: str | None,
         client_version: str | None,
     ) -> None:
-        if not (project_path or git_branch or client_version):
+        """The session is described by the earliest line that names its working directory
+        (ties broken by the values): one total order, so any split of a session into pieces
+        and any load order give the same description. The loader applies the same rule."""
+        if not project_path:
             return
-        earlier = at is not None and (self.described_at is None or at < self.described_at)
-        if earlier or self.project_path is None:
-            self.project_path = project_path or self.project_path
-            self.git_branch = git_branch or self.git_branch
-            self.client_version = client_version or self.client_version
-            if earlier:
-                self.described_at = at
+        candidate = _description_rank(at, project_path, git_branch, client_version)
+        if self.project_path is None or candidate < _description_rank(
+            self.described_at, self.project_path, self.git_branch, self.client_version
+        ):
+            self.described_at = at
+            self.project_path = project_path
+            self.git_branch = git_branch
+            self.client_version = client_version
 
     def merge(self, other: SessionRecord) -> None:
         self.observe(other.first_at)
@@ -172,6 +176,15 @@ class RejectRecord:
     position: str
     reason: str
     excerpt: bytes
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _description_rank(
+    at: datetime | None, path: str, branch: str | None, version: str | None
+) -> tuple[datetime, str, str, str]:
+    return (at or _NEVER, path, branch or "", version or "")
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -52,6 +52,7 @@ class AgentSession(Base):
     client_version: Mapped[str | None]
     first_activity_at: Mapped[OptionalTimestamp]
     last_activity_at: Mapped[OptionalTimestamp]
+    described_at: Mapped[OptionalTimestamp]  # time of the line the description comes from
     source_path: Mapped[str | None]  # file the session was read from
     attributes: Mapped[Json]
     created_at: Mapped[CreatedAt]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 23:40:31.733367
+Create Date: 2026-11-22 00:13:01.471743
 """
 
 from collections.abc import Sequence
@@ -710,6 +710,7 @@ def upgrade() -> None:
         sa.Column("client_version", sa.Text(), nullable=True),
         sa.Column("first_activity_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("described_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("source_path", sa.Text(), nullable=True),
         sa.Column(
             "attributes",
