@@ -44,6 +44,16 @@ FAST_MODE_MULTIPLIERS = {
 PRICE = pl.Decimal(38, 12)
 LIBRARY = f"genai-prices {version('genai-prices')}"
 
+PICO = Decimal(10) ** 12  # picodollars per dollar: integer arithmetic, exact at 1e-12 USD
+
+
+def picodollars_per_token(per_mtok: Decimal | None) -> int | None:
+    """A price per million tokens as whole picodollars per token (its 12-decimal USD)."""
+    if per_mtok is None:
+        return None
+    return int((Decimal(per_mtok) * PICO / Decimal(1_000_000)).to_integral_value())
+
+
 PRICE_SCHEMA: dict[str, Any] = {
     "company_id": pl.Int64,
     "provider": pl.String,
@@ -59,6 +69,11 @@ PRICE_SCHEMA: dict[str, Any] = {
     **{f"{c}_per_mtok": PRICE for c in CATEGORIES},
     **{f"{c}_tier_start": pl.Int64 for c in CATEGORIES},
     **{f"{c}_tier_per_mtok": PRICE for c in CATEGORIES},
+    # the same prices in whole picodollars per token, which the transform computes with
+    **{f"{c}_pusd": pl.Int64 for c in CATEGORIES},
+    **{f"{c}_tier_pusd": pl.Int64 for c in CATEGORIES},
+    "web_search_pusd": pl.Int64,
+    "fast_multiplier_milli": pl.Int64,
 }
 
 
@@ -180,6 +195,13 @@ def resolve(
     row["fast_multiplier"] = next(
         (m for prefix, m in FAST_MODE_MULTIPLIERS.items() if matched.startswith(prefix)), None
     )
+    for category in CATEGORIES:
+        row[f"{category}_pusd"] = picodollars_per_token(row.get(f"{category}_per_mtok"))
+        row[f"{category}_tier_pusd"] = picodollars_per_token(row.get(f"{category}_tier_per_mtok"))
+    web = row.get("web_search_per_thousand")
+    row["web_search_pusd"] = None if web is None else int(Decimal(web) * PICO / 1000)
+    multiplier = row["fast_multiplier"]
+    row["fast_multiplier_milli"] = None if multiplier is None else int(multiplier * 1000)
     return {
         **row,
         "price_status": "priced",

@@ -9,7 +9,8 @@ Rules (reference/pricing.md):
 - Web search requests are priced per thousand; fast mode multiplies the whole request.
 - A request without a price is `unpriced` with the reason (never $0); if the tool reported a
   cost it is `reported` and that cost is used; the reported cost is always kept.
-Money is exact: Decimal(38, 12) from tokens and per-token prices."""
+Money is exact: tokens times whole picodollars (1e-12 USD) per token in Int64, then
+Decimal(38, 12) USD."""
 
 from __future__ import annotations
 
@@ -27,8 +28,7 @@ TOKENS = {
     "cache_write_1h": "cache_write_1h_tokens",
 }
 KEYS = ["company_id", "provider", "model", "day", "service_tier"]
-PER_MILLION = pl.lit(Decimal(1_000_000)).cast(PRICE)
-PER_THOUSAND = pl.lit(Decimal(1_000)).cast(PRICE)
+PICO_LITERAL = pl.lit(Decimal(10) ** 12).cast(PRICE)
 
 
 INPUT_TYPES = {
@@ -54,23 +54,25 @@ def price_keys(usage: pl.DataFrame) -> pl.DataFrame:
 
 
 def _per_token(category: str, total_input: pl.Expr) -> pl.Expr:
+    """Picodollars per token for the request: the tier's price once the request's total input
+    passes the tier's start, else the base price."""
     start = pl.col(f"{category}_tier_start")
     in_tier = start.is_not_null() & (total_input > start)
-    per_mtok = (
-        pl.when(in_tier)
-        .then(pl.col(f"{category}_tier_per_mtok"))
-        .otherwise(pl.col(f"{category}_per_mtok"))
+    price = (
+        pl.when(in_tier).then(pl.col(f"{category}_tier_pusd")).otherwise(pl.col(f"{category}_pusd"))
     )
     if category == "cache_read":  # no cache price: cached input costs what input costs
         input_start = pl.col("input_tier_start")
         input_in_tier = input_start.is_not_null() & (total_input > input_start)
-        input_per_mtok = (
-            pl.when(input_in_tier)
-            .then(pl.col("input_tier_per_mtok"))
-            .otherwise(pl.col("input_per_mtok"))
+        price = pl.coalesce(
+            price,
+            pl.when(input_in_tier).then(pl.col("input_tier_pusd")).otherwise(pl.col("input_pusd")),
         )
-        per_mtok = pl.coalesce(per_mtok, input_per_mtok)
-    return per_mtok.cast(PRICE) / PER_MILLION
+    return price
+
+
+def _usd(picodollars: pl.Expr) -> pl.Expr:
+    return picodollars.cast(PRICE) / PICO_LITERAL
 
 
 def price_usage(usage: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
@@ -81,10 +83,9 @@ def price_usage(usage: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
         + pl.col("cache_write_1h_tokens")
     )
     joined = _typed(usage).join(prices, on=KEYS, how="left", nulls_equal=True)
-    costs = {
-        category: pl.col(TOKENS[category]).cast(PRICE) * _per_token(category, total_input)
-        for category in CATEGORIES
-    }
+    # exact integer arithmetic in picodollars; converted to decimal USD once, at the end
+    costs = {category: pl.col(TOKENS[category]) * _per_token(category, total_input)
+             for category in CATEGORIES}  # fmt: skip
     missing = [
         pl.when((pl.col(TOKENS[c]) > 0) & costs[c].is_null()).then(pl.lit(f"no {c} price"))
         for c in CATEGORIES
@@ -95,52 +96,50 @@ def price_usage(usage: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
             for c in CATEGORIES
         ]
     ).fill_null(False)
-    web_search = (
-        pl.col("web_search_requests").cast(PRICE)
-        * pl.col("web_search_per_thousand").cast(PRICE)
-        / PER_THOUSAND
-    )
+    web_search = pl.col("web_search_requests") * pl.col("web_search_pusd")
     fast = pl.col("speed") == "fast"
     frame = joined.with_columns(
         long_context.alias("long_context"),
-        costs["input"].fill_null(Decimal(0)).alias("input_cost_usd"),
-        costs["output"].fill_null(Decimal(0)).alias("output_cost_usd"),
-        costs["cache_read"].fill_null(Decimal(0)).alias("cache_read_cost_usd"),
-        (
-            costs["cache_write_5m"].fill_null(Decimal(0))
-            + costs["cache_write_1h"].fill_null(Decimal(0))
-        )
-        .cast(PRICE)
-        .alias("cache_write_cost_usd"),
-        pl.when(pl.col("web_search_requests") > 0)
-        .then(web_search)
-        .otherwise(pl.lit(Decimal(0)).cast(PRICE))
-        .alias("web_search_cost_usd"),
+        costs["input"].fill_null(0).alias("input_pusd_cost"),
+        costs["output"].fill_null(0).alias("output_pusd_cost"),
+        costs["cache_read"].fill_null(0).alias("cache_read_pusd_cost"),
+        (costs["cache_write_5m"].fill_null(0) + costs["cache_write_1h"].fill_null(0)).alias(
+            "cache_write_pusd_cost"
+        ),
+        pl.when(pl.col("web_search_requests") > 0).then(web_search).otherwise(0)
+        .alias("web_search_pusd_cost"),
         pl.coalesce(
             pl.when(pl.col("price_status") == "unpriced").then(pl.col("unpriced_reason")),
             *missing,
             pl.when((pl.col("web_search_requests") > 0) & web_search.is_null()).then(
                 pl.lit("no web search price")
             ),
-            pl.when(fast & pl.col("fast_multiplier").is_null()).then(
+            pl.when(fast & pl.col("fast_multiplier_milli").is_null()).then(
                 pl.lit("no fast-mode multiplier for this model")
             ),
         ).alias("unpriced_reason"),
-    )
+    )  # fmt: skip
     subtotal = (
-        pl.col("input_cost_usd")
-        + pl.col("output_cost_usd")
-        + pl.col("cache_read_cost_usd")
-        + pl.col("cache_write_cost_usd")
-        + pl.col("web_search_cost_usd")
-    ).cast(PRICE)
-    multiplier = (
-        pl.when(fast).then(pl.col("fast_multiplier")).otherwise(pl.lit(Decimal(1)).cast(PRICE))
+        pl.col("input_pusd_cost")
+        + pl.col("output_pusd_cost")
+        + pl.col("cache_read_pusd_cost")
+        + pl.col("cache_write_pusd_cost")
+        + pl.col("web_search_pusd_cost")
     )
-    computed = pl.when(pl.col("unpriced_reason").is_null()).then(
-        (subtotal * multiplier).cast(PRICE)
+    total = (
+        pl.when(fast)
+        .then((subtotal * pl.col("fast_multiplier_milli") + 500) // 1000)
+        .otherwise(subtotal)
     )
-    frame = frame.with_columns(computed.alias("computed_cost_usd"))
+    frame = frame.with_columns(
+        _usd(pl.col("input_pusd_cost")).alias("input_cost_usd"),
+        _usd(pl.col("output_pusd_cost")).alias("output_cost_usd"),
+        _usd(pl.col("cache_read_pusd_cost")).alias("cache_read_cost_usd"),
+        _usd(pl.col("cache_write_pusd_cost")).alias("cache_write_cost_usd"),
+        _usd(pl.col("web_search_pusd_cost")).alias("web_search_cost_usd"),
+        pl.when(pl.col("unpriced_reason").is_null()).then(_usd(total))
+        .alias("computed_cost_usd"),
+    )  # fmt: skip
     status = (
         pl.when(pl.col("computed_cost_usd").is_not_null())
         .then(pl.lit("priced"))
