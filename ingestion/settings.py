@@ -68,6 +68,11 @@ class TallySettings(BaseSettings):
         description="Below this many new bytes a run parses inline: worker start-up would "
         "cost more than it saves.",
     )
+    dagster_database: str = Field(
+        default="dagster",
+        description="Database, on the canonical store's server, for Dagster's run, event "
+        "and schedule storage (`tally ui`).",
+    )
     partitions_start: str = Field(
         default="2024-01-01", description="First day of the daily partitions (UTC)."
     )

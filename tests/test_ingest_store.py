@@ -185,14 +185,28 @@ def test_a_session_description_does_not_depend_on_how_the_file_is_split(
 ):
     # The first activity (a prompt without a cwd) and the earliest line naming a cwd fall in
     # different pieces when the file is read in small batches.
-    prompt = {"type": "user", "sessionId": "s1", "timestamp": "2026-10-03T10:00:01Z",
-              "message": {"role": "user", "content": "hi"}}
+    prompt = {
+        "type": "user",
+        "sessionId": "s1",
+        "timestamp": "2026-10-03T10:00:01Z",
+        "message": {"role": "user", "content": "hi"},
+    }
     lines: list = [prompt]
     for i in range(150):
-        lines.append(assistant(f"m{i}", f"r{i}", f"2026-10-03T11:{i // 60:02d}:{i % 60:02d}Z",
-                               usage(), gitBranch="later-branch"))
-    lines.append(assistant("m_early", "r_early", "2026-10-03T10:30:00Z", usage(),
-                           gitBranch="earliest-branch"))
+        lines.append(
+            assistant(
+                f"m{i}",
+                f"r{i}",
+                f"2026-10-03T11:{i // 60:02d}:{i % 60:02d}Z",
+                usage(),
+                gitBranch="later-branch",
+            )
+        )
+    lines.append(
+        assistant(
+            "m_early", "r_early", "2026-10-03T10:30:00Z", usage(), gitBranch="earliest-branch"
+        )
+    )
     write_jsonl(tmp_path / "p" / "s1.jsonl", lines)
     ingest(conninfo, CLAUDE_CODE, tmp_path, batch_rows=100)  # pieces of 100 records
     (session,) = [row for row in snapshot(conninfo)["sessions"] if row[1] == "s1"]

@@ -19,7 +19,7 @@ console = Console(stderr=True)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def dagster_home(url: str, data_dir: Path) -> dict[str, str]:
+def dagster_home(url: str, data_dir: Path, database: str) -> dict[str, str]:
     """DAGSTER_HOME with the repository's dagster.yaml, and the PG settings it reads."""
     import psycopg
     from sqlalchemy.engine import make_url
@@ -28,9 +28,11 @@ def dagster_home(url: str, data_dir: Path) -> dict[str, str]:
 
     parsed = make_url(url)
     with psycopg.connect(psycopg_conninfo(url), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'dagster'").fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
         if not exists:
-            conn.execute("CREATE DATABASE dagster")
+            conn.execute(f'CREATE DATABASE "{database}"')
     home = data_dir / "dagster"
     (home / "storage").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
@@ -40,7 +42,7 @@ def dagster_home(url: str, data_dir: Path) -> dict[str, str]:
         "DAGSTER_PG_PORT": str(parsed.port or 5432),
         "DAGSTER_PG_USER": parsed.username or "postgres",
         "DAGSTER_PG_PASSWORD": parsed.password or "",
-        "DAGSTER_PG_DB": "dagster",
+        "DAGSTER_PG_DB": database,
         "DAGSTER_ARTIFACTS_DIR": str(home / "storage"),
         "DAGSTER_COMPUTE_LOGS_DIR": str(home / "logs"),
     }
@@ -54,7 +56,11 @@ def ui(
         context = store()
         env = {
             **os.environ,
-            **dagster_home(context.url, context.settings.resolved_data_dir),
+            **dagster_home(
+                context.url,
+                context.settings.resolved_data_dir,
+                context.settings.dagster_database,
+            ),
             "TALLY_DATABASE_URL": context.url,
         }
     command = [

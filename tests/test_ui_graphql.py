@@ -1,0 +1,144 @@
+"""`tally ui` end to end: the webserver and daemon start on 127.0.0.1 with run storage in
+PostgreSQL, a partition's materialisation launched through the GraphQL API succeeds with its
+checks passing, and Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from ingestion.demo.corpus import generate_corpus
+from ingestion.postgres.embedded import free_port
+from tests.ingest_helpers import ingest_corpus
+
+pytestmark = pytest.mark.slow
+
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}"""
+RUN = """
+query Run($id: ID!) {
+  runOrError(runId: $id) {
+    ... on Run {
+      status
+      eventConnection(afterCursor: null) {
+        events {
+          __typename
+          ... on AssetCheckEvaluationEvent { evaluation { checkName success } }
+          ... on MaterializationEvent { assetKey { path } }
+        }
+      }
+    }
+  }
+}"""
+
+
+def graphql(port: int, query: str, variables: dict) -> dict:
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/graphql",
+        json={"query": query, "variables": variables},
+        timeout=30,
+    )
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server_url, tmp_path):
+    corpus = generate_corpus(tmp_path / "corpus", megabytes=1, seed=8, days=5)
+    ingest_corpus(conninfo, corpus.root)
+    day = "2026-10-03"
+    dagster_db = f"tally_dagster_{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "TALLY_DATABASE_URL": db_url,
+        "TALLY_DATA_DIR": str(tmp_path / "data"),
+        "TALLY_DAGSTER_DATABASE": dagster_db,
+        "TALLY_CLAUDE_DIR": str(corpus.claude_dir),
+        "TALLY_CODEX_DIR": str(corpus.codex_dir),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli.main", "ui", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, process.stdout.read().decode()[-3000:]
+            time.sleep(0.5)
+        else:
+            pytest.fail("the webserver did not answer within 120 s")
+
+        launched = graphql(port, LAUNCH, {"params": {
+            "selector": {"repositoryLocationName": "pipelines.definitions",
+                         "repositoryName": "__repository__", "jobName": "daily_costs_job"},
+            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]},
+            "runConfigData": {},
+        }})["launchRun"]  # fmt: skip
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        run_id = launched["run"]["runId"]
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            run = graphql(port, RUN, {"id": run_id})["runOrError"]
+            if run["status"] in {"SUCCESS", "FAILURE", "CANCELED"}:
+                break
+            time.sleep(1)
+        assert run["status"] == "SUCCESS", run
+        events = run["eventConnection"]["events"]
+        materialized = {
+            "/".join(e["assetKey"]["path"])
+            for e in events
+            if e["__typename"] == "MaterializationEvent"
+        }
+        assert materialized == {"usage_priced", "cost_daily"}
+        checks = {
+            e["evaluation"]["checkName"]: e["evaluation"]["success"]
+            for e in events
+            if e["__typename"] == "AssetCheckEvaluationEvent"
+        }
+        assert set(checks) == {
+            "schema",
+            "tokens_reconcile",
+            "unpriced_models",
+            "totals_match_usage_priced",
+        }
+        assert all(checks.values()), checks
+        admin = make_url(pg_server_url).set(drivername="postgresql").render_as_string(False)
+        stored = make_url(admin).set(database=dagster_db).render_as_string(False)
+        with psycopg.connect(stored) as conn:  # runs are kept in PostgreSQL
+            assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] >= 1
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail("tally ui did not stop within 45 s of Ctrl-C")
+        admin = make_url(pg_server_url).set(drivername="postgresql").render_as_string(False)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dagster_db}" WITH (FORCE)')
+    assert process.returncode is not None
