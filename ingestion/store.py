@@ -77,10 +77,8 @@ class CanonicalStore:
         """Requests and tokens of [start, end) as stored, to reconcile derived tables with."""
         import psycopg
 
-        columns = (
-            "input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens",
-            "cache_write_5m_tokens", "cache_write_1h_tokens",
-        )  # fmt: skip
+        from schemas.warehouse import TOKEN_NAMES as columns
+
         sums = ", ".join(f"COALESCE(sum({c}), 0)::bigint" for c in columns)
         with psycopg.connect(self.conninfo) as conn:
             row = conn.execute(

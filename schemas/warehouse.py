@@ -32,6 +32,10 @@ TOKEN_COLUMNS = (
     ("cache_write_1h_tokens", INT),
 )
 
+# The token split every report and table shares (input is uncached; reasoning is part of
+# output).
+TOKEN_NAMES = tuple(name for name, _ in TOKEN_COLUMNS)
+
 USAGE_PRICED = WarehouseTable(
     name="usage_priced",
     description="Every usage event of the day with its cost in exact USD, priced at the "

@@ -11,14 +11,11 @@ from decimal import Decimal
 
 import polars as pl
 
-from schemas.warehouse import COST_DAILY
+from schemas.warehouse import COST_DAILY, TOKEN_NAMES
 
 MONEY = pl.Decimal(38, 12)
 ZERO = pl.lit(Decimal(0)).cast(MONEY)
-TOKEN_COLUMNS = [
-    "input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens",
-    "cache_write_5m_tokens", "cache_write_1h_tokens",
-]  # fmt: skip
+TOKEN_COLUMNS = list(TOKEN_NAMES)
 DAILY_KEYS = ["day", "source", "project", "agent", "session_key", "model"]
 
 

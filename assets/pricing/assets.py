@@ -12,12 +12,9 @@ from assets.pricing.transform import price_keys, price_usage
 from assets.reporting import preview
 from assets.resources import CanonicalStoreResource, WarehouseResource
 from schemas.frames import UsagePricedFrame
-from schemas.warehouse import USAGE_PRICED
+from schemas.warehouse import TOKEN_NAMES, USAGE_PRICED
 
-TOKEN_TOTALS = (
-    "input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens",
-    "cache_write_5m_tokens", "cache_write_1h_tokens",
-)  # fmt: skip
+TOKEN_TOTALS = TOKEN_NAMES
 
 
 @dg.asset(

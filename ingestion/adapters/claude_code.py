@@ -15,26 +15,23 @@ from typing import Any
 
 import orjson
 
+from ingestion.adapters.base import JsonlParser
 from ingestion.adapters.common import (
     FILE_EDITING_TOOLS,
     InvalidRecord,
     commit_hashes_in,
     decimal_string,
     estimate_tokens,
-    looks_like_object,
     mcp_server_of,
     optional_str,
     parse_timestamp,
     require_timestamp,
     token_count,
-    top_level_timestamp,
 )
 from ingestion.adapters.records import ToolCallRecord, UsageRecord
 from ingestion.batch import Batch
 
 SOURCE = "claude_code"
-# Lines holding any of these are parsed in full; the rest only mark session activity.
-_PARSE_MARKERS = (b'"usage"', b'"tool_use"', b'"tool_result"')
 _TOKEN_FIELDS = (
     "input_tokens",
     "output_tokens",
@@ -67,49 +64,29 @@ class FileContext:
         self.origin = "subagent_file" if self.parent_key else "transcript"
 
 
-class ClaudeTranscriptParser:
+class ClaudeTranscriptParser(JsonlParser):
     """Parses one transcript's lines into a batch. Holds no state between runs: every
     request is keyed by its ids, so reading from any offset is safe."""
 
+    parse_markers = (b'"usage"', b'"tool_use"', b'"tool_result"')
+
     def __init__(self, context: FileContext) -> None:
         self.context = context
+        self.path = context.path
         self.pending_tools: dict[str, tuple[str, bool]] = {}  # tool_use id -> (name, commits?)
 
     def state(self) -> dict[str, Any]:
         return {}
 
-    def handle_line(self, offset: int, line: bytes, batch: Batch) -> int:
-        """Parse one line into the batch; returns the number of usage records it held."""
-        if not line.strip():
-            return 0
-        if not any(marker in line for marker in _PARSE_MARKERS) and looks_like_object(line):
-            # A prompt, snapshot or system line: only its time matters to tally.
-            at = top_level_timestamp(line)
-            if at is not None:
-                self._session(
-                    batch,
-                    self.context.session_key,
-                    self.context.parent_key,
-                    self.context.subagent_key,
-                ).observe(at)
-            return 0
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as error:
-            batch.reject(self.context.path, str(offset), f"invalid JSON: {error}", line)
-            return 0
-        if not isinstance(obj, dict):
-            kind = type(obj).__name__
-            batch.reject(self.context.path, str(offset), f"not a JSON object (a {kind})", line)
-            return 0
-        try:
-            return self._handle_object(obj, offset, batch)
-        except InvalidRecord as error:
-            batch.reject(self.context.path, str(offset), str(error), line)
-            return 0
+    def observe(self, at: datetime, batch: Batch) -> None:
+        # a prompt, snapshot or system line
+        context = self.context
+        self._session(batch, context.session_key, context.parent_key, context.subagent_key).observe(
+            at
+        )
 
     # -- line kinds ---------------------------------------------------------------------------
-    def _handle_object(self, obj: dict[str, Any], offset: int, batch: Batch) -> int:
+    def handle_object(self, obj: dict[str, Any], offset: int, batch: Batch) -> int:
         line_type = obj.get("type")
         if line_type == "assistant" or (line_type is None and "message" in obj):
             return self._assistant(

@@ -18,18 +18,17 @@ from typing import Any
 
 import orjson
 
+from ingestion.adapters.base import JsonlParser
 from ingestion.adapters.common import (
     InvalidRecord,
     commit_hashes_in,
     estimate_tokens,
-    looks_like_object,
     mcp_server_of,
     optional_str,
     parse_timestamp,
     patched_files,
     require_timestamp,
     token_count,
-    top_level_timestamp,
 )
 from ingestion.adapters.records import ToolCallRecord, UsageRecord
 from ingestion.batch import Batch
@@ -43,13 +42,6 @@ TOTAL_FIELDS = (
     "total_tokens",
 )
 REPLAY_PROBE_BYTES = 16 * 1024
-# Lines holding any of these are parsed in full; the rest only mark session activity.
-_PARSE_MARKERS = (
-    b'"session_meta"',
-    b'"turn_context"',
-    b'"token_count"',
-    b'"call_id"',
-)
 
 
 def _totals(usage: Any, where: str) -> list[int] | None:
@@ -96,7 +88,9 @@ def detect_replay_second(path: Path) -> str | None:
     return None
 
 
-class CodexRolloutParser:
+class CodexRolloutParser(JsonlParser):
+    parse_markers = (b'"session_meta"', b'"turn_context"', b'"token_count"', b'"call_id"')
+
     def __init__(self, path: Path, state: dict[str, Any] | None) -> None:
         self.path = str(path)
         state = dict(state or {})
@@ -125,29 +119,9 @@ class CodexRolloutParser:
             "skipping_replay": self.skipping_replay,
         }
 
-    def handle_line(self, offset: int, line: bytes, batch: Batch) -> int:
-        if not line.strip():
-            return 0
-        if not any(marker in line for marker in _PARSE_MARKERS) and looks_like_object(line):
-            # Messages, reasoning and agent events: only their time matters to tally.
-            at = top_level_timestamp(line)
-            if at is not None:
-                self._session(batch).observe(at)
-            return 0
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as error:
-            batch.reject(self.path, str(offset), f"invalid JSON: {error}", line)
-            return 0
-        if not isinstance(obj, dict):
-            kind = type(obj).__name__
-            batch.reject(self.path, str(offset), f"not a JSON object (a {kind})", line)
-            return 0
-        try:
-            return self._handle_object(obj, offset, batch)
-        except InvalidRecord as error:
-            batch.reject(self.path, str(offset), str(error), line)
-            return 0
+    def observe(self, at: datetime, batch: Batch) -> None:
+        # messages, reasoning and agent events
+        self._session(batch).observe(at)
 
     def _session(self, batch: Batch) -> Any:
         session = batch.session(self.session_key)
@@ -159,7 +133,7 @@ class CodexRolloutParser:
             session.source_path = self.path
         return session
 
-    def _handle_object(self, obj: dict[str, Any], offset: int, batch: Batch) -> int:
+    def handle_object(self, obj: dict[str, Any], offset: int, batch: Batch) -> int:
         line_type = obj.get("type")
         payload = obj.get("payload")
         at = parse_timestamp(obj.get("timestamp"))

@@ -7,8 +7,6 @@ builds, Task summaries that must not be counted, summary and snapshot lines. Com
 
 from __future__ import annotations
 
-import random
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,8 +14,7 @@ from typing import Any
 
 import orjson
 
-from ingestion.demo.text import TextPool
-from ingestion.demo.truth import GroundTruth
+from ingestion.demo.text import SessionWriter, stamp
 
 SOURCE = "claude_code"
 
@@ -68,20 +65,7 @@ def dumps(obj: dict[str, Any]) -> bytes:
     return orjson.dumps(obj) + b"\n"
 
 
-def stamp(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
-
-
-class ClaudeSessionWriter:
-    def __init__(self, root: Path, rng: random.Random, pool: TextPool, truth: GroundTruth) -> None:
-        self.root = root
-        self.rng = rng
-        self.pool = pool
-        self.truth = truth
-
-    def _uuid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-
+class ClaudeSessionWriter(SessionWriter):
     def _hex(self, n: int) -> str:
         return f"{self.rng.getrandbits(n * 4):0{n}x}"
 

@@ -6,40 +6,24 @@ their parent's history before their own work. Compact JSON."""
 
 from __future__ import annotations
 
-import random
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ingestion.demo.text import TextPool
-from ingestion.demo.truth import GroundTruth
+from ingestion.demo.text import SessionWriter, stamp
 
 SOURCE = "codex"
 MODELS = ("gpt-5-codex", "gpt-5.1-codex-max", "gpt-5.2-codex")
 LOCAL_OFFSETS = (0, -6, 1, 9)  # hours: file names use the machine's local time
 
 
-def stamp(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
-
-
 def line(at: datetime, kind: str, payload: dict[str, Any]) -> bytes:
     return orjson.dumps({"timestamp": stamp(at), "type": kind, "payload": payload}) + b"\n"
 
 
-class CodexSessionWriter:
-    def __init__(self, root: Path, rng: random.Random, pool: TextPool, truth: GroundTruth) -> None:
-        self.root = root
-        self.rng = rng
-        self.pool = pool
-        self.truth = truth
-
-    def _uuid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-
+class CodexSessionWriter(SessionWriter):
     def write_session(self, start: datetime) -> int:
         session_id = self._uuid()
         written, history = self._rollout(start, session_id, parent=None, replay=[])

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import random
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ingestion.demo.truth import GroundTruth
 
 _WORDS = [
     "the",
@@ -76,3 +83,21 @@ class TextPool:
         length = max(1, min(length, len(self.text) - 1))
         start = self.rng.randrange(0, len(self.text) - length)
         return self.text[start : start + length]
+
+
+def stamp(at: datetime) -> str:
+    """A timestamp as the agents write them: UTC, milliseconds, `Z`."""
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+class SessionWriter:
+    """What the demo writers share: where they write, their randomness, and the truth."""
+
+    def __init__(self, root: Path, rng: random.Random, pool: TextPool, truth: GroundTruth) -> None:
+        self.root = root
+        self.rng = rng
+        self.pool = pool
+        self.truth = truth
+
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))

@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-TOKEN_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-)
+from schemas.warehouse import TOKEN_NAMES
+
+TOKEN_FIELDS = TOKEN_NAMES
 
 
 @dataclass

@@ -9,15 +9,12 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ingestion.warehouse.base import Warehouse
-from schemas.warehouse import COST_DAILY, USAGE_PRICED
+from schemas.warehouse import COST_DAILY, TOKEN_NAMES, USAGE_PRICED
 
 Grouping = Literal["day", "week", "month", "project", "agent", "session", "model"]
 Mode = Literal["auto", "calculate", "display"]
 MODE_COLUMN = {"auto": "cost_usd", "calculate": "computed_cost_usd", "display": "reported_cost_usd"}
-TOKEN_KEYS = (
-    "input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens",
-    "cache_write_5m_tokens", "cache_write_1h_tokens",
-)  # fmt: skip
+TOKEN_KEYS = TOKEN_NAMES
 GROUPS: dict[str, tuple[str, str]] = {
     # key: (SQL expression, output key)
     "day": ("day", "day"),

@@ -13,15 +13,10 @@ from typing import Any, Literal
 
 import psycopg
 
+from schemas.warehouse import TOKEN_NAMES
+
 Grouping = Literal["session", "day", "model"]
-TOKEN_KEYS = (
-    "input_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-)
+TOKEN_KEYS = TOKEN_NAMES
 GROUP_KEYS: dict[str, tuple[str, ...]] = {
     "session": ("source", "session_id"),
     "day": ("day",),

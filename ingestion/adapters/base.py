@@ -1,0 +1,50 @@
+"""What every JSONL adapter does with a line before its own rules apply: skip blank lines,
+only note the time of lines that name nothing it reads, parse the rest, and reject what is
+not a JSON object or breaks a rule, with the reason."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from ingestion.adapters.common import InvalidRecord, looks_like_object, top_level_timestamp
+from ingestion.batch import Batch
+
+
+class JsonlParser:
+    path: str
+    # Lines holding any of these are parsed in full; the rest only mark session activity.
+    parse_markers: tuple[bytes, ...] = ()
+
+    def handle_line(self, offset: int, line: bytes, batch: Batch) -> int:
+        """Parse one line into the batch; returns the number of usage records it held."""
+        if not line.strip():
+            return 0
+        if not any(marker in line for marker in self.parse_markers) and looks_like_object(line):
+            at = top_level_timestamp(line)
+            if at is not None:
+                self.observe(at, batch)
+            return 0
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            batch.reject(self.path, str(offset), f"invalid JSON: {error}", line)
+            return 0
+        if not isinstance(obj, dict):
+            kind = type(obj).__name__
+            batch.reject(self.path, str(offset), f"not a JSON object (a {kind})", line)
+            return 0
+        try:
+            return self.handle_object(obj, offset, batch)
+        except InvalidRecord as error:
+            batch.reject(self.path, str(offset), str(error), line)
+            return 0
+
+    def observe(self, at: datetime, batch: Batch) -> None:
+        """A line that only shows the session was active at `at`."""
+        raise NotImplementedError
+
+    def handle_object(self, obj: dict[str, Any], offset: int, batch: Batch) -> int:
+        raise NotImplementedError
