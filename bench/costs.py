@@ -43,17 +43,23 @@ MODELS = [
 
 
 def synthetic_usage(n: int, days: int = 30, seed: int = 1) -> pl.DataFrame:
+    """Events shaped like agent usage: each session lives on one day, in one project, and
+    mostly uses one model (a tenth of its requests go to a second, e.g. a subagent's)."""
     rng = np.random.default_rng(seed)
-    model_index = rng.integers(0, len(MODELS), n)
-    start = date(2026, 10, 1)
+    sessions_per_day = max(1, n // (days * 300))  # about 300 requests a session
     day_index = rng.integers(0, days, n)
+    session = day_index * sessions_per_day + rng.integers(0, sessions_per_day, n)
+    main_model = session % (len(MODELS) - 1)
+    model_index = np.where(rng.random(n) < 0.9, main_model,
+                           rng.integers(0, len(MODELS), n))  # fmt: skip
     seconds = rng.integers(0, 86_400, n)
+    start = date(2026, 10, 1)
     frame = pl.DataFrame({
         "event_id": np.arange(n, dtype=np.int64),
         "company_id": np.ones(n, dtype=np.int64),
         "source": np.where(model_index >= 4, "codex", "claude_code"),
-        "session_key": (rng.integers(0, 20_000, n)).astype(str),
-        "project": np.array(["billing", "web", "tools", "docs"])[rng.integers(0, 4, n)],
+        "session_key": session.astype(str),
+        "project": np.array(["billing", "web", "tools", "docs"])[session % 4],
         "agent": None,
         "provider": np.array([p for p, _ in MODELS])[model_index],
         "model": np.array([m for _, m in MODELS])[model_index],

@@ -88,3 +88,17 @@ def test_schedules_ask_for_the_right_partitions():
     context = dg.build_schedule_context(scheduled_execution_time=at)
     assert daily_finalise_yesterday(context).partition_key == "2026-10-08"
     assert hourly_today_costs(context).partition_key == "2026-10-09"
+
+
+@pytest.mark.slow
+def test_dg_check_defs_passes():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    dg_cli = Path(sys.executable).parent / "dg"
+    result = subprocess.run([str(dg_cli), "check", "defs"], cwd=root, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All definitions loaded successfully" in result.stdout + result.stderr

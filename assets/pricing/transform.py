@@ -82,7 +82,18 @@ def price_usage(usage: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
         + pl.col("cache_write_5m_tokens")
         + pl.col("cache_write_1h_tokens")
     )
-    joined = _typed(usage).join(prices, on=KEYS, how="left", nulls_equal=True)
+    # only what the arithmetic and the output need: the decimal per-MTok columns stay behind
+    needed = [
+        *KEYS,
+        "price_status",
+        "unpriced_reason",
+        "price_source",
+        "matched_model",
+        "fast_multiplier_milli",
+        "web_search_pusd",
+        *[f"{c}_{kind}" for c in CATEGORIES for kind in ("pusd", "tier_pusd", "tier_start")],
+    ]
+    joined = _typed(usage).join(prices.select(needed), on=KEYS, how="left", nulls_equal=True)
     # exact integer arithmetic in picodollars; converted to decimal USD once, at the end
     costs = {category: pl.col(TOKENS[category]) * _per_token(category, total_input)
              for category in CATEGORIES}  # fmt: skip
