@@ -91,14 +91,17 @@ def test_schedules_ask_for_the_right_partitions():
 
 
 @pytest.mark.slow
-def test_dg_check_defs_passes():
+def test_dg_check_defs_passes(tmp_path):
+    import os
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     dg_cli = Path(sys.executable).parent / "dg"
+    # A DAGSTER_HOME of its own: the root dagster.yaml wants the PG settings `tally ui` sets.
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     result = subprocess.run([str(dg_cli), "check", "defs"], cwd=root, capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+                            text=True, timeout=300, env=env)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All definitions loaded successfully" in result.stdout + result.stderr
