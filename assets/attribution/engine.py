@@ -1,0 +1,252 @@
+"""The tiered attribution engine: which work item each model request served.
+
+Pure polars, vectorised with as-of joins; no per-event Python. For each usage event the first
+tier that decides wins:
+
+1. `explicit`: the latest attribution hint (agent or API: "this session serves issue X from
+   T"; a heartbeat run's issue over the run) covering the event, for its session, else for its
+   agent. A session that moves from one issue to another is split at the hint's instant.
+2. `single-in-progress`: exactly one issue in progress for the event's agent at that instant
+   (status history, as of the event's time, never today's board); else exactly one for its
+   project.
+3. `session-recent-touch`: the issue the session touched last before the event, within a
+   window (older touches make the event `stale`).
+4. `session-commit`: the commit of the session nearest in time, within a window, that
+   references exactly one issue.
+5. `unattributed`, with the reason: `ambiguous` when a tier found several candidates and no
+   later tier decided (wrong is worse than empty), `stale`, or `no-signal`.
+
+Every row carries the issue, the signal, a confidence, and the evidence that decided it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import polars as pl
+
+ENGINE_VERSION = "tally-attribution-1"
+CONFIDENCE = {
+    "explicit": 1.0,
+    "single-in-progress": 0.9,
+    "single-in-progress-project": 0.8,
+    "session-recent-touch": 0.7,
+    "session-commit": 0.6,
+}
+
+
+@dataclass(frozen=True)
+class AttributionSettings:
+    touch_window: timedelta = timedelta(hours=2)
+    commit_window: timedelta = timedelta(hours=2)
+
+
+# Input frames (columns; times are UTC datetimes):
+#   events:    event_id, session_key, agent_id, project_id, occurred_at
+#   hints:     hint_id, session_key (or null), agent_id (or null), issue_id, valid_from,
+#              valid_to (null: open)
+#   progress:  issue_id, agent_id, project_id, started_at, ended_at (null: still in progress)
+#   touches:   session_key, issue_id, touched_at
+#   commits:   session_key, commit_hash, committed_at, issue_id (one row per reference)
+
+
+def _latest_hint(events: pl.DataFrame, hints: pl.DataFrame, by: str) -> pl.DataFrame:
+    """Per event, the latest hint for `by` that started at or before it and still covers it;
+    `hint_candidates` > 1 when several issues were claimed at that same instant."""
+    scoped = hints.filter(pl.col(by).is_not_null())
+    grouped = (
+        scoped.group_by(by, "valid_from")
+        .agg(
+            pl.col("issue_id").n_unique().alias("hint_candidates"),
+            pl.col("issue_id").min().alias("hint_issue"),
+            pl.col("hint_id").min().alias("hint_id"),
+            pl.col("valid_to").max().alias("hint_valid_to"),
+        )
+        .sort("valid_from")
+    )
+    left = events.filter(pl.col(by).is_not_null()).sort("occurred_at")
+    matched = left.join_asof(
+        grouped, left_on="occurred_at", right_on="valid_from", by=by, check_sortedness=False
+    )  # sorted by time, so within each group
+    covering = pl.col("hint_valid_to").is_null() | (pl.col("occurred_at") < pl.col("hint_valid_to"))
+    return matched.filter(pl.col("valid_from").is_not_null() & covering).select(
+        "event_id", "hint_issue", "hint_id", "hint_candidates"
+    )
+
+
+def _in_progress_counts(events: pl.DataFrame, progress: pl.DataFrame, by: str) -> pl.DataFrame:
+    """Per event, how many issues were in progress for its `by` at that instant, and (when
+    exactly one) which: cumulative counts and id sums over interval edges, joined as of the
+    event's time."""
+    intervals = progress.filter(pl.col(by).is_not_null())
+    starts = intervals.select(by, pl.col("started_at").alias("at"), pl.lit(1).alias("delta"),
+                              pl.col("issue_id").alias("id_delta"))  # fmt: skip
+    ends = intervals.filter(pl.col("ended_at").is_not_null()).select(
+        by, pl.col("ended_at").alias("at"), pl.lit(-1).alias("delta"),
+        (-pl.col("issue_id")).alias("id_delta"),
+    )  # fmt: skip
+    edges = (
+        pl.concat([starts, ends])
+        .group_by(by, "at")
+        .agg(pl.col("delta").sum(), pl.col("id_delta").sum())
+        .sort(by, "at")
+        .with_columns(
+            pl.col("delta").cum_sum().over(by).alias("open_count"),
+            pl.col("id_delta").cum_sum().over(by).alias("open_id_sum"),
+        )
+        .sort("at")
+    )
+    left = events.filter(pl.col(by).is_not_null()).sort("occurred_at")
+    matched = left.join_asof(edges.select(by, "at", "open_count", "open_id_sum"),
+                             left_on="occurred_at", right_on="at", by=by,
+                             check_sortedness=False)  # fmt: skip
+    return matched.select(
+        "event_id",
+        pl.col("open_count").fill_null(0).alias(f"{by}_open"),
+        pl.when(pl.col("open_count") == 1).then(pl.col("open_id_sum")).alias(f"{by}_single"),
+    )
+
+
+def _latest_touch(events: pl.DataFrame, touches: pl.DataFrame) -> pl.DataFrame:
+    grouped = (
+        touches.group_by("session_key", "touched_at")
+        .agg(pl.col("issue_id").n_unique().alias("touch_candidates"),
+             pl.col("issue_id").min().alias("touch_issue"))
+        .sort("touched_at")
+    )  # fmt: skip
+    left = events.filter(pl.col("session_key").is_not_null()).sort("occurred_at")
+    matched = left.join_asof(grouped, left_on="occurred_at", right_on="touched_at",
+                             by="session_key", check_sortedness=False)  # fmt: skip
+    return matched.filter(pl.col("touched_at").is_not_null()).select(
+        "event_id", "touch_issue", "touched_at", "touch_candidates"
+    )
+
+
+def _nearest_commit(events: pl.DataFrame, commits: pl.DataFrame, window: timedelta) -> pl.DataFrame:
+    single = (
+        commits.group_by("session_key", "commit_hash", "committed_at")
+        .agg(pl.col("issue_id").n_unique().alias("references"),
+             pl.col("issue_id").min().alias("commit_issue"))
+        .filter(pl.col("references") == 1)
+        .sort("committed_at")
+    )  # fmt: skip
+    left = events.filter(pl.col("session_key").is_not_null()).sort("occurred_at")
+    matched = left.join_asof(single, left_on="occurred_at", right_on="committed_at",
+                             by="session_key", strategy="nearest", tolerance=window,
+                             check_sortedness=False)  # fmt: skip
+    return matched.filter(pl.col("commit_issue").is_not_null()).select(
+        "event_id", "commit_issue", "commit_hash"
+    )
+
+
+def attribute(
+    events: pl.DataFrame,
+    hints: pl.DataFrame,
+    progress: pl.DataFrame,
+    touches: pl.DataFrame,
+    commits: pl.DataFrame,
+    settings: AttributionSettings | None = None,
+) -> pl.DataFrame:
+    """One row per event: event_id, issue_id, signal, confidence, reason, hint_id,
+    touched_at, commit_hash, engine_version."""
+    settings = settings or AttributionSettings()
+    base = events.select("event_id", "session_key", "agent_id", "project_id", "occurred_at")
+    session_hint = _latest_hint(base, hints, "session_key").rename(
+        {"hint_issue": "s_hint_issue", "hint_id": "s_hint_id", "hint_candidates": "s_hint_n"}
+    )
+    agent_hint = _latest_hint(base, hints, "agent_id").rename(
+        {"hint_issue": "a_hint_issue", "hint_id": "a_hint_id", "hint_candidates": "a_hint_n"}
+    )
+    frame = (
+        base.join(session_hint, on="event_id", how="left")
+        .join(agent_hint, on="event_id", how="left")
+        .join(_in_progress_counts(base, progress, "agent_id"), on="event_id", how="left")
+        .join(_in_progress_counts(base, progress, "project_id"), on="event_id", how="left")
+        .join(_latest_touch(base, touches), on="event_id", how="left")
+        .join(_nearest_commit(base, commits, settings.commit_window), on="event_id", how="left")
+    )
+    window = pl.duration(seconds=settings.touch_window.total_seconds())
+    fresh_touch = pl.col("touched_at").is_not_null() & (
+        pl.col("occurred_at") - pl.col("touched_at") <= window
+    )
+    # the session's own hint decides before the agent's
+    hint_n = pl.coalesce("s_hint_n", "a_hint_n")
+    hint_issue = (
+        pl.when(pl.col("s_hint_n").is_not_null())
+        .then(pl.col("s_hint_issue"))
+        .otherwise(pl.col("a_hint_issue"))
+    )
+    hint_id = (
+        pl.when(pl.col("s_hint_n").is_not_null())
+        .then(pl.col("s_hint_id"))
+        .otherwise(pl.col("a_hint_id"))
+    )
+    explicit = hint_n == 1
+    agent_single = pl.col("agent_id_open") == 1
+    project_single = ~agent_single & (pl.col("project_id_open") == 1)
+    touch = fresh_touch & (pl.col("touch_candidates") == 1)
+    commit = pl.col("commit_issue").is_not_null()
+    ambiguous = (
+        (hint_n > 1)
+        | (pl.col("agent_id_open") > 1)
+        | ((pl.col("agent_id_open").fill_null(0) == 0) & (pl.col("project_id_open") > 1))
+        | (fresh_touch & (pl.col("touch_candidates") > 1))
+    ).fill_null(False)
+    signal = (
+        pl.when(explicit).then(pl.lit("explicit"))
+        .when(hint_n > 1).then(pl.lit("unattributed"))  # conflicting claims: never guess
+        .when(agent_single).then(pl.lit("single-in-progress"))
+        .when(project_single).then(pl.lit("single-in-progress"))
+        .when(touch).then(pl.lit("session-recent-touch"))
+        .when(commit).then(pl.lit("session-commit"))
+        .otherwise(pl.lit("unattributed"))
+    )  # fmt: skip
+    issue = (
+        pl.when(explicit).then(hint_issue)
+        .when(hint_n > 1).then(None)
+        .when(agent_single).then(pl.col("agent_id_single"))
+        .when(project_single).then(pl.col("project_id_single"))
+        .when(touch).then(pl.col("touch_issue"))
+        .when(commit).then(pl.col("commit_issue"))
+    )  # fmt: skip
+    confidence = (
+        pl.when(explicit).then(CONFIDENCE["explicit"])
+        .when(hint_n > 1).then(None)
+        .when(agent_single).then(CONFIDENCE["single-in-progress"])
+        .when(project_single).then(CONFIDENCE["single-in-progress-project"])
+        .when(touch).then(CONFIDENCE["session-recent-touch"])
+        .when(commit).then(CONFIDENCE["session-commit"])
+    )  # fmt: skip
+    reason = (
+        pl.when(pl.col("signal") != "unattributed").then(None)
+        .when(ambiguous).then(pl.lit("ambiguous"))
+        .when(pl.col("touched_at").is_not_null()).then(pl.lit("stale"))
+        .otherwise(pl.lit("no-signal"))
+    )  # fmt: skip
+    decided = frame.with_columns(
+        signal.alias("signal"),
+        issue.cast(pl.Int64).alias("issue_id"),
+        confidence.cast(pl.Float64).alias("confidence"),
+        hint_id.alias("hint_id"),
+        ambiguous.alias("ambiguous"),
+    )
+    return (
+        decided.with_columns(reason.alias("reason"))
+        .select(
+            "event_id",
+            "issue_id",
+            "signal",
+            "confidence",
+            "reason",
+            pl.when(pl.col("signal") == "explicit").then(pl.col("hint_id")).alias("hint_id"),
+            pl.when(pl.col("signal") == "session-recent-touch")
+            .then(pl.col("touched_at"))
+            .alias("touched_at"),
+            pl.when(pl.col("signal") == "session-commit")
+            .then(pl.col("commit_hash"))
+            .alias("commit_hash"),
+            pl.lit(ENGINE_VERSION).alias("engine_version"),
+        )
+        .sort("event_id")
+    )
