@@ -126,15 +126,16 @@ def test_an_orchestrator_with_several_issues_is_ambiguous_unless_a_touch_decides
     assert (out[2]["issue_id"], out[2]["signal"]) == (200, "session-recent-touch")
 
 
-def test_the_project_decides_when_the_agent_has_nothing_in_progress():
-    board = progress((100, 8, 1, 0, None))  # another agent's issue, the only one of project 1
-    out = run(events((1, "s", 7, 1, 30), (2, "s", 7, 2, 30)), p=board)
+def test_the_project_decides_only_when_the_agent_is_unknown():
+    board = progress((100, 8, 1, 0, None))  # agent 8's issue, the only one of project 1
+    out = run(events((1, "s", None, 1, 30), (2, "s", 7, 1, 30), (3, "s", None, 2, 30)), p=board)
     assert (out[1]["issue_id"], out[1]["signal"], out[1]["confidence"]) == (
         100,
         "single-in-progress",
         0.8,
     )
-    assert out[2]["signal"] == "unattributed"
+    assert out[2]["signal"] == "unattributed"  # agent 7 is known and has nothing in progress
+    assert out[3]["signal"] == "unattributed"
 
 
 def test_recent_touches_decide_old_ones_are_stale_and_ties_are_ambiguous():
@@ -150,9 +151,10 @@ def test_recent_touches_decide_old_ones_are_stale_and_ties_are_ambiguous():
     assert (out[3]["signal"], out[3]["reason"]) == ("unattributed", "ambiguous")
 
 
-def test_the_nearest_single_reference_commit_within_the_window():
+def test_the_next_single_reference_commit_within_the_window():
+    # bbb2222 is nearer but earlier: it recorded the work before this event
     out = run(events((1, "s", None, None, 30), (2, "s", None, None, 500), (3, "m", None, None, 30)),
-              c=commits(("s", "aaa1111", 40, 100), ("s", "bbb2222", 10, 200),
+              c=commits(("s", "aaa1111", 40, 100), ("s", "bbb2222", 25, 200),
                         ("m", "ccc3333", 31, 100), ("m", "ccc3333", 31, 200)),
               commit_window=timedelta(hours=1))  # fmt: skip
     assert (out[1]["issue_id"], out[1]["signal"], out[1]["commit_hash"]) == (
@@ -176,3 +178,14 @@ def test_tiers_are_tried_in_order():
         events((1, "s", 7, 1, 30)), t=touches(("s", 200, 25)), c=commits(("s", "abc1234", 29, 300))
     )
     assert (out[1]["issue_id"], out[1]["signal"]) == (200, "session-recent-touch")
+
+
+def test_a_touch_of_an_issue_finished_since_is_stale():
+    board = progress((100, None, None, 0, 20))  # 100 in progress until minute 20, then done
+    out = run(
+        events((1, "s", None, None, 15), (2, "s", None, None, 30)),
+        p=board,
+        t=touches(("s", 100, 10)),
+    )
+    assert (out[1]["issue_id"], out[1]["signal"]) == (100, "session-recent-touch")
+    assert (out[2]["signal"], out[2]["reason"]) == ("unattributed", "stale")

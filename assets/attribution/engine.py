@@ -7,12 +7,13 @@ tier that decides wins:
    T"; a heartbeat run's issue over the run) covering the event, for its session, else for its
    agent. A session that moves from one issue to another is split at the hint's instant.
 2. `single-in-progress`: exactly one issue in progress for the event's agent at that instant
-   (status history, as of the event's time, never today's board); else exactly one for its
-   project.
+   (status history, as of the event's time, never today's board); when the agent is unknown,
+   exactly one for its project.
 3. `session-recent-touch`: the issue the session touched last before the event, within a
-   window (older touches make the event `stale`).
-4. `session-commit`: the commit of the session nearest in time, within a window, that
-   references exactly one issue.
+   window, unless that issue has left in-progress since (older touches, and touches of an
+   issue finished since, make the event `stale`).
+4. `session-commit`: the session's next commit within a window (work precedes the commit
+   that records it) that references exactly one issue.
 5. `unattributed`, with the reason: `ambiguous` when a tier found several candidates and no
    later tier decided (wrong is worse than empty), `stale`, or `no-signal`.
 
@@ -123,6 +124,25 @@ def _latest_touch(events: pl.DataFrame, touches: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _closed_since_touch(touched: pl.DataFrame, progress: pl.DataFrame) -> pl.DataFrame:
+    """Per event, whether its touched issue left in-progress after the touch and before the
+    event: a finished issue is not what the session is working on now."""
+    ends = (
+        progress.filter(pl.col("ended_at").is_not_null())
+        .select(pl.col("issue_id").alias("touch_issue"), pl.col("ended_at"))
+        .unique()
+        .sort("ended_at")
+    )
+    left = touched.filter(pl.col("touch_issue").is_not_null()).sort("occurred_at")
+    matched = left.join_asof(ends, left_on="occurred_at", right_on="ended_at",
+                             by="touch_issue", check_sortedness=False)  # fmt: skip
+    return matched.select(
+        "event_id",
+        (pl.col("ended_at").is_not_null() & (pl.col("ended_at") > pl.col("touched_at")))
+        .alias("touch_closed"),
+    )  # fmt: skip
+
+
 def _nearest_commit(events: pl.DataFrame, commits: pl.DataFrame, window: timedelta) -> pl.DataFrame:
     single = (
         commits.group_by("session_key", "commit_hash", "committed_at")
@@ -133,7 +153,7 @@ def _nearest_commit(events: pl.DataFrame, commits: pl.DataFrame, window: timedel
     )  # fmt: skip
     left = events.filter(pl.col("session_key").is_not_null()).sort("occurred_at")
     matched = left.join_asof(single, left_on="occurred_at", right_on="committed_at",
-                             by="session_key", strategy="nearest", tolerance=window,
+                             by="session_key", strategy="forward", tolerance=window,
                              check_sortedness=False)  # fmt: skip
     return matched.filter(pl.col("commit_issue").is_not_null()).select(
         "event_id", "commit_issue", "commit_hash"
@@ -166,9 +186,16 @@ def attribute(
         .join(_latest_touch(base, touches), on="event_id", how="left")
         .join(_nearest_commit(base, commits, settings.commit_window), on="event_id", how="left")
     )
+    frame = frame.join(
+        _closed_since_touch(frame.select("event_id", "occurred_at", "touch_issue", "touched_at"),
+                            progress),
+        on="event_id", how="left",
+    )  # fmt: skip
     window = pl.duration(seconds=settings.touch_window.total_seconds())
-    fresh_touch = pl.col("touched_at").is_not_null() & (
-        pl.col("occurred_at") - pl.col("touched_at") <= window
+    fresh_touch = (
+        pl.col("touched_at").is_not_null()
+        & (pl.col("occurred_at") - pl.col("touched_at") <= window)
+        & ~pl.col("touch_closed").fill_null(False)
     )
     # the session's own hint decides before the agent's
     hint_n = pl.coalesce("s_hint_n", "a_hint_n")
@@ -184,13 +211,15 @@ def attribute(
     )
     explicit = hint_n == 1
     agent_single = pl.col("agent_id_open") == 1
-    project_single = ~agent_single & (pl.col("project_id_open") == 1)
+    # the project's lone issue speaks for an event only when its agent is unknown: a known
+    # agent with nothing in progress is not working another agent's issue
+    project_single = pl.col("agent_id").is_null() & (pl.col("project_id_open") == 1)
     touch = fresh_touch & (pl.col("touch_candidates") == 1)
     commit = pl.col("commit_issue").is_not_null()
     ambiguous = (
         (hint_n > 1)
         | (pl.col("agent_id_open") > 1)
-        | ((pl.col("agent_id_open").fill_null(0) == 0) & (pl.col("project_id_open") > 1))
+        | (pl.col("agent_id").is_null() & (pl.col("project_id_open") > 1))
         | (fresh_touch & (pl.col("touch_candidates") > 1))
     ).fill_null(False)
     signal = (
