@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ingestion.postgres.embedded import EmbeddedPostgres
@@ -11,7 +10,6 @@ from ingestion.settings import TallySettings, get_settings
 
 if TYPE_CHECKING:
     import polars as pl
-    from sqlalchemy import Engine
 
 
 class StoreUnavailable(RuntimeError):
@@ -38,17 +36,6 @@ def psycopg_conninfo(url: str) -> str:
     if not separator:
         return url
     return f"{scheme.split('+', 1)[0]}://{rest}"
-
-
-@lru_cache(maxsize=8)
-def _engine_for(url: str) -> Engine:
-    from sqlalchemy import create_engine
-
-    return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
-
-
-def get_engine(url: str | None = None) -> Engine:
-    return _engine_for(url or database_url())
 
 
 class CanonicalStore:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -13,6 +14,9 @@ from pipelines.cli.output import OutputFormat, render
 from pipelines.cli.report import parse_day
 
 app = typer.Typer(help="Price overrides (USD per million tokens).", no_args_is_help=True)
+if TYPE_CHECKING:
+    import psycopg
+
 COLUMNS = (
     "id", "provider", "model_pattern", "effective_from", "effective_to", "input_per_mtok",
     "output_per_mtok", "cache_read_per_mtok", "cache_write_5m_per_mtok",
@@ -67,7 +71,6 @@ def set_override(
 ) -> None:
     """Add an override. Categories left out keep the library's price. Re-materialise the
     days it covers for costs to change (`tally materialize --from D --to D`)."""
-    import orjson
     import psycopg
 
     try:
@@ -98,18 +101,19 @@ def set_override(
                 (provider, model_pattern, start, end, note, *prices.values()),
             ).fetchone()
             assert row is not None
-            _audit(conn, "price_override.created", str(row[0]), None, {
+            after = {
                 "provider": provider, "model_pattern": model_pattern,
                 "effective_from": str(start), "effective_to": str(end) if end else None,
                 **{k: str(v) for k, v in prices.items() if v is not None},
-            }, context.settings.company, orjson)  # fmt: skip
+            }  # fmt: skip
+            _audit(conn, context.settings.company, "price_override.created", str(row[0]),
+                   None, after)  # fmt: skip
     typer.echo(f"override {row[0]} added")
 
 
 @app.command("delete")
 def delete_override(override_id: int = typer.Argument(..., help="The override's id.")) -> None:
     """Remove an override (past windows keep their costs until re-materialised)."""
-    import orjson
     import psycopg
 
     with failures_reported():
@@ -121,21 +125,29 @@ def delete_override(override_id: int = typer.Argument(..., help="The override's 
             ).fetchone()
             if row is None:
                 raise CommandFailed(f"no price override with id {override_id}")
-            _audit(conn, "price_override.deleted", str(override_id),
-                   {"provider": row[0], "model_pattern": row[1]}, None,
-                   context.settings.company, orjson)  # fmt: skip
+            _audit(conn, context.settings.company, "price_override.deleted", str(override_id),
+                   {"provider": row[0], "model_pattern": row[1]}, None)  # fmt: skip
     typer.echo(f"override {override_id} deleted")
 
 
-def _audit(conn, action, entity_id, before, after, company, orjson) -> None:  # noqa: ANN001
+def _audit(
+    conn: psycopg.Connection[Any],
+    company: str,
+    action: str,
+    entity_id: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """The activity_log row every governance write leaves."""
+    import orjson
+
     from ingestion.loader import ensure_company
 
-    company_id = ensure_company(conn, company)
     conn.execute(
         """INSERT INTO activity_log (company_id, actor_type, actor_id, action, entity_type,
                entity_id, before, after, occurred_at)
-           VALUES (%s, 'cli', %s, %s, 'price_override', %s, %s, %s, %s)""",
-        (company_id, "tally prices", action, entity_id,
+           VALUES (%s, 'cli', 'tally prices', %s, 'price_override', %s, %s, %s, %s)""",
+        (ensure_company(conn, company), action, entity_id,
          None if before is None else orjson.dumps(before).decode(),
          None if after is None else orjson.dumps(after).decode(), datetime.now(UTC)),
     )  # fmt: skip

@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from pipelines.cli.context import failures_reported, store
 from pipelines.cli.output import OutputFormat, render
+
+if TYPE_CHECKING:
+    from ingestion.settings import TallySettings
 
 app = typer.Typer(help="Reports.", no_args_is_help=True)
 
@@ -109,7 +113,9 @@ def costs(
            columns=cost_columns(by.value, rows))  # fmt: skip
 
 
-def cost_rows(settings, by: str, mode: str, since, until) -> list[dict]:  # noqa: ANN001
+def cost_rows(
+    settings: TallySettings, by: str, mode: str, since: date | None, until: date | None
+) -> list[dict[str, Any]]:
     from datetime import UTC, datetime
 
     from ingestion.reports.blocks import billing_blocks
@@ -123,7 +129,7 @@ def cost_rows(settings, by: str, mode: str, since, until) -> list[dict]:  # noqa
     return cost_report(warehouse, by, mode, since, until)  # type: ignore[arg-type]
 
 
-def cost_columns(by: str, rows: list[dict]) -> list[str]:
+def cost_columns(by: str, rows: list[dict[str, Any]]) -> list[str]:
     if by == "block":
         return ["block_start", "block_end", "active", "requests", "tokens", "cost_usd",
                 "cost_per_hour", "projected_cost_usd", "models"]  # fmt: skip
@@ -135,7 +141,13 @@ def cost_columns(by: str, rows: list[dict]) -> list[str]:
             "notional_cost_usd", "pricing_status", "first_at", "last_at"]  # fmt: skip
 
 
-def write_html_report(settings, mode: str, since, until, output: Path | None) -> Path:  # noqa: ANN001
+def write_html_report(
+    settings: TallySettings,
+    mode: str,
+    since: date | None,
+    until: date | None,
+    output: Path | None,
+) -> Path:
     from datetime import UTC, datetime
 
     from ingestion.reports.costs import cost_report, daily_cost_by_model, unpriced_usage
