@@ -184,3 +184,46 @@ def all_sources(strict: bool = StrictOption) -> None:
                 continue
             summaries.append(run_source(source, None))
     _finish(summaries, started, strict)
+
+
+@app.command()
+def git(
+    repo: Path = typer.Option(..., "--repo", help="The repository to read."),
+    project: str | None = typer.Option(
+        None, "--project", help="Project (name, key or upstream id) whose issues #N refers to."
+    ),
+    since: str | None = typer.Option(None, "--since", help="Only commits since (git date)."),
+    pattern: list[str] | None = typer.Option(
+        None,
+        "--pattern",
+        help="Issue-reference regex with a `number` group (and optionally `key`); repeatable. "
+        "Default: #N and KEY-N.",
+    ),
+) -> None:
+    """Commits and the issues their messages reference (git_commits, issue_commit_links)."""
+    import re
+
+    from ingestion.adapters.git import DEFAULT_PATTERNS, GitError
+    from ingestion.git_loader import ProjectNotFound, load_git
+
+    for regex in pattern or ():
+        try:
+            if "number" not in re.compile(regex).groupindex:
+                raise typer.BadParameter(f"--pattern {regex!r} needs a (?P<number>...) group")
+        except re.error as error:
+            raise typer.BadParameter(f"--pattern {regex!r}: {error}") from None
+    started = time.monotonic()
+    with failures_reported():
+        context = store()
+        try:
+            summary = load_git(
+                context.conninfo, repo, company=context.settings.company, project=project,
+                since=since, patterns=tuple(pattern) if pattern else DEFAULT_PATTERNS,
+            )  # fmt: skip
+        except (GitError, ProjectNotFound) as error:
+            raise CommandFailed(str(error)) from None
+    console.print(
+        f"git: {summary.commits_seen:,} commits read, {summary.commits_new:,} new; "
+        f"{summary.references:,} issue references, {summary.links_new:,} new links, "
+        f"{summary.unresolved:,} naming no known issue ({time.monotonic() - started:.2f} s)"
+    )

@@ -1,0 +1,83 @@
+"""git history into `git_commits` and `issue_commit_links`.
+
+Commits are read with one `git log` call (hash, author, time, message, files). Issue references
+are found in messages by patterns (default `#N` and `KEY-N`); a reference becomes a link when
+it names an issue of the project: `#N` its project-scoped number, `KEY-N` its identifier or,
+with the project's key, its number. Re-reading the history changes nothing."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+SOURCE = "git"
+DEFAULT_PATTERNS = (
+    r"(?<![\w/])#(?P<number>\d+)\b",
+    r"\b(?P<key>[A-Z][A-Z0-9]{1,9})-(?P<number>\d+)\b",
+)
+# One record per commit: fields split by \x1f, records by \x1e; files follow the header.
+LOG_FORMAT = "%x1e%H%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f"
+
+
+class GitError(RuntimeError):
+    pass
+
+
+@dataclass
+class Commit:
+    hash: str
+    author_name: str
+    author_email: str
+    committed_at: datetime
+    message: str
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reference:
+    text: str  # as written: "#12", "PAP-12"
+    number: int
+    key: str | None
+
+
+def read_commits(repo: Path, since: str | None = None) -> list[Commit]:
+    if not (repo / ".git").exists() and not repo.joinpath("HEAD").exists():
+        raise GitError(f"not a git repository: {repo}")
+    args = ["git", "-C", str(repo), "log", "--all", f"--format={LOG_FORMAT}", "--name-only",
+            "--no-renames"]  # fmt: skip
+    if since:
+        args.append(f"--since={since}")
+    result = subprocess.run(args, capture_output=True, text=True, errors="replace")
+    if result.returncode != 0:
+        if "does not have any commits" in result.stderr:
+            return []
+        raise GitError(f"git log failed in {repo}: {result.stderr.strip()}")
+    commits = []
+    for record in result.stdout.split("\x1e"):
+        if not record.strip():
+            continue
+        parts = record.split("\x1f")
+        if len(parts) < 6:
+            continue
+        commit_hash, name, email, when, message, files = parts[:6]
+        commits.append(Commit(
+            hash=commit_hash.strip(), author_name=name, author_email=email,
+            committed_at=datetime.fromisoformat(when.strip()), message=message.strip(),
+            files=sorted({line.strip() for line in files.splitlines() if line.strip()}),
+        ))  # fmt: skip
+    return commits
+
+
+def references(message: str, patterns: tuple[str, ...] = DEFAULT_PATTERNS) -> list[Reference]:
+    found: dict[str, Reference] = {}
+    for pattern in patterns:
+        for match in re.finditer(pattern, message):
+            groups = match.groupdict()
+            if groups.get("number") is None:
+                continue
+            key = groups.get("key")
+            found[match.group(0)] = Reference(match.group(0), int(groups["number"]), key)
+    return sorted(found.values(), key=lambda r: r.text)

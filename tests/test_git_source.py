@@ -1,0 +1,103 @@
+"""`tally ingest git` against a real repository and a real database."""
+
+from __future__ import annotations
+
+import subprocess
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from ingestion.adapters.git import references
+from pipelines.cli.main import app
+
+runner = CliRunner()
+
+
+def git(repo, *args, env=None):
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "dev@example.com")
+    git(path, "config", "user.name", "Dev")
+    for name, message in (
+        ("a.py", "Fix the parser (#12)"),
+        ("b.py", "PAP-7: price the cache"),
+        ("c.py", "Refs #12 and #99, see PAP-7"),
+        ("d.py", "no reference"),
+    ):
+        (path / name).write_text(name)
+        git(path, "add", name)
+        git(path, "commit", "-q", "-m", message)
+    return path
+
+
+@pytest.fixture
+def project(tally_env, conninfo):
+    with psycopg.connect(conninfo) as conn:
+        company = conn.execute(
+            "INSERT INTO companies (slug, name) VALUES ('local', 'local') RETURNING id"
+        ).fetchone()[0]
+        project_id = conn.execute(
+            """INSERT INTO projects (company_id, source, external_id, name, key)
+               VALUES (%s, 'paperclip', 'p-1', 'billing', 'PAP') RETURNING id""",
+            (company,),
+        ).fetchone()[0]
+        for number in (7, 12):
+            conn.execute(
+                """INSERT INTO issues (company_id, source, external_id, project_id, number,
+                       identifier, title, status)
+                   VALUES (%s, 'paperclip', %s, %s, %s, %s, 'work', 'todo')""",
+                (company, f"i-{number}", project_id, number, f"PAP-{number}"),
+            )
+    return "billing"
+
+
+def test_references_by_pattern():
+    assert [r.text for r in references("Fix #3, PAP-12 and pap-4; url/#7 ABC-1")] == [
+        "#3",
+        "ABC-1",
+        "PAP-12",
+    ]
+
+
+def test_commits_and_links_load_once(repo, project, conninfo):
+    result = runner.invoke(app, ["ingest", "git", "--repo", str(repo), "--project", project])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "4 commits read, 4 new" in said
+    assert "4 new links, 1 naming no known issue" in said  # #99
+    again = runner.invoke(app, ["ingest", "git", "--repo", str(repo), "--project", project])
+    assert "0 new; 5 issue references, 0 new links" in " ".join(again.output.split())
+    with psycopg.connect(conninfo) as conn:
+        commits = conn.execute(
+            "SELECT message, files, project_id IS NOT NULL FROM git_commits ORDER BY committed_at"
+        ).fetchall()
+        links = conn.execute(
+            """SELECT i.identifier, l.reference, c.message FROM issue_commit_links l
+               JOIN issues i ON i.id = l.issue_id JOIN git_commits c ON c.id = l.commit_id
+               ORDER BY 1, 2"""
+        ).fetchall()
+    assert len(commits) == 4 and all(row[2] for row in commits)
+    assert ["a.py"] in [row[1] for row in commits]
+    assert [(row[0], row[1]) for row in links] == [
+        ("PAP-12", "#12"),
+        ("PAP-12", "#12"),
+        ("PAP-7", "PAP-7"),
+        ("PAP-7", "PAP-7"),
+    ]
+
+
+def test_bad_repository_and_unknown_project_fail_clearly(tmp_path, project, repo):
+    missing = runner.invoke(app, ["ingest", "git", "--repo", str(tmp_path)])
+    assert missing.exit_code == 2 and "not a git repository" in missing.output
+    unknown = runner.invoke(app, ["ingest", "git", "--repo", str(repo), "--project", "nope"])
+    assert unknown.exit_code == 2
+    assert "no project named 'nope'" in " ".join(unknown.output.split())
+    bad = runner.invoke(app, ["ingest", "git", "--repo", str(repo), "--pattern", "#\\d+"])
+    assert bad.exit_code == 2
