@@ -434,6 +434,24 @@ class CanonicalLoader:
         ).fetchall()
         return [row[0] for row in rows]
 
+    def lock_file_waiting(self, path: str, timeout_seconds: int) -> bool:
+        """Wait up to `timeout_seconds` for a file another run (or a run's dying backend)
+        holds."""
+        try:
+            with self.conn.transaction():
+                self.conn.execute(f"SET LOCAL lock_timeout = '{int(timeout_seconds)}s'")
+                self.conn.execute(
+                    "SELECT pg_advisory_lock(hashtextextended(%s || ':' || %s, 0))",
+                    (self.source, path),
+                )
+        except psycopg.errors.LockNotAvailable:
+            return False
+        return True
+
+    def release_all_files(self) -> None:
+        """Let go of every file lock now, rather than when the server notices we left."""
+        self.conn.execute("SELECT pg_advisory_unlock_all()")
+
     def unlock_files(self, paths: list[str]) -> None:
         if paths:
             self.conn.execute(

@@ -10,6 +10,7 @@ does too, and the workers parse ahead of both.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -41,6 +42,8 @@ PIECES_AHEAD = 12
 UNIT_MAX_FILES = 64
 UNIT_MAX_BYTES = 4 * 1024 * 1024
 FLUSH_ATTEMPTS = 5
+# How long a file another run holds is waited for, once everything else is read.
+BUSY_WAIT_SECONDS = 30
 
 
 class SourceDirectoryMissing(FileNotFoundError):
@@ -133,7 +136,9 @@ class IngestRun:
                 self._ingest(loader, company_id, files)
             except BaseException as error:
                 message = f"{type(error).__name__}: {error}"
-                loader.finish_run("failed", self.summary.counters(), message)
+                with contextlib.suppress(psycopg.Error):
+                    loader.release_all_files()  # the next run must not find them busy
+                    loader.finish_run("failed", self.summary.counters(), message)
                 raise
             loader.finish_run("succeeded", self.summary.counters())
         return self.summary
@@ -254,12 +259,14 @@ class Lane:
             self.todo[i : i + MAX_LOCKED_FILES] for i in range(0, len(self.todo), MAX_LOCKED_FILES)
         )
 
+        busy: list[Path] = []
+
         def feed() -> list[ParseTask]:
             """The next files to parse, locked so that no other run reads them meanwhile."""
             for chunk in chunks:
                 granted = set(self.loader.try_lock_files([str(path) for path, _ in chunk]))
-                # A file another run holds is skipped: that run loads it.
-                self.run_.busy(len(chunk) - len(granted))
+                # A file another run holds is left for the end, when it has let go.
+                busy.extend(path for path, _ in chunk if str(path) not in granted)
                 tasks = [
                     self.run_._task(path, stat, self.cursors.get(str(path)))
                     for path, stat in chunk
@@ -267,6 +274,8 @@ class Lane:
                 ]
                 if tasks:
                     return tasks
+            if busy:
+                return self._retry_busy(busy)
             return []
 
         batch = EncodedBatch()
@@ -283,6 +292,27 @@ class Lane:
             if batch.rows >= self.run_.batch_rows:
                 batch = self._flush(batch, done, completed)
         self._flush(batch, done, completed)
+
+    def _retry_busy(self, busy: list[Path]) -> list[ParseTask]:
+        """Files another run held: wait for each (a live run finishes it, a dead run's
+        backend lets go), then read what its fresh cursor says is still new."""
+        tasks = []
+        waiting, busy[:] = list(busy), []
+        for path in waiting:
+            if not self.loader.lock_file_waiting(str(path), BUSY_WAIT_SECONDS):
+                self.run_.busy(1)
+                continue
+            try:
+                stat = path.stat()
+            except OSError:
+                self.loader.unlock_files([str(path)])
+                continue
+            known = self.loader.load_cursors([str(path)]).get(str(path))
+            if known is not None and _unchanged(tuple(known[1:4]), stat):
+                self.loader.unlock_files([str(path)])  # the other run read it all
+                continue
+            tasks.append(self.run_._task(path, stat, known))
+        return tasks
 
     def _flush(
         self, batch: EncodedBatch, done: list[CursorUpdate], completed: list[str]

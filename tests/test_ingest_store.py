@@ -211,3 +211,32 @@ def test_a_session_description_does_not_depend_on_how_the_file_is_split(
     ingest(conninfo, CLAUDE_CODE, tmp_path, batch_rows=100)  # pieces of 100 records
     (session,) = [row for row in snapshot(conninfo)["sessions"] if row[1] == "s1"]
     assert session[6] == "earliest-branch"
+
+
+def test_a_file_held_by_a_run_that_is_going_away_is_waited_for(conninfo, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import psycopg
+
+    import ingestion.runner as runner
+
+    path = tmp_path / "p" / "s1.jsonl"
+    write_jsonl(path, [assistant("m1", "r1", "2026-10-03T10:00:00Z", usage())])
+    holder = psycopg.connect(conninfo, autocommit=True)  # a previous run's lingering lock
+    holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"claude_code:{path}",))
+    releaser = threading.Timer(1.0, holder.close)
+    releaser.start()
+    started = time.monotonic()
+    summary = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    assert summary.events_new == 1 and summary.files_busy == 0
+    assert time.monotonic() - started >= 0.9
+
+    # held for longer than the wait: reported, and read by the next run
+    write_jsonl(path, [assistant("m2", "r2", "2026-10-03T10:01:00Z", usage())], mode="ab")
+    monkeypatch.setattr(runner, "BUSY_WAIT_SECONDS", 1)
+    with psycopg.connect(conninfo, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"claude_code:{path}",))
+        summary = ingest(conninfo, CLAUDE_CODE, tmp_path)
+        assert summary.files_busy == 1 and summary.events_new == 0
+    assert ingest(conninfo, CLAUDE_CODE, tmp_path).events_new == 1

@@ -135,7 +135,10 @@ def print_summary(summaries: list[IngestSummary], elapsed: float) -> None:
     console.print(table)
     busy = sum(s.files_busy for s in summaries)
     if busy:
-        console.print(f"{busy} file(s) skipped: another ingest was reading them")
+        console.print(
+            f"{busy} file(s) skipped: another ingest still held them after waiting "
+            "(the next run reads them)"
+        )
     if any(s.rejects for s in summaries):
         console.print("see the rejected records with [bold]tally rejects[/]")
 
