@@ -111,7 +111,9 @@ class IngestRun:
         listener: IngestListener | None = None,
         workers: int | None = None,
         parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+        only: str | None = None,
     ) -> None:
+        self.only = only  # read just this file name of `root`
         self.conninfo = conninfo
         self.source = source
         self.root = root
@@ -127,7 +129,11 @@ class IngestRun:
     def run(self) -> IngestSummary:
         if not self.root.is_dir():
             raise SourceDirectoryMissing(f"{self.source.label} directory not found: {self.root}")
-        files = walk_jsonl(self.root)
+        if self.only is not None:  # one named file, whatever its extension
+            path = str(self.root / self.only)
+            files = [(path, os.stat(path))]
+        else:
+            files = walk_jsonl(self.root)
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
             company_id = ensure_company(conn, self.company)
             loader = CanonicalLoader(conn, company_id, self.source.name)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ingestion.adapters import claude_code, codex
+from ingestion.adapters import claude_code, codex, mcp_tool_calls
 from ingestion.batch import Batch
 
 
@@ -61,4 +61,11 @@ CODEX = FileSource(
     label="codex",
     parser=lambda path, root, state: codex.CodexRolloutParser(path, state),
 )
-FILE_SOURCES = {source.label: source for source in (CLAUDE_CODE, CODEX)}
+MCP_TOOL_CALLS = FileSource(
+    name=mcp_tool_calls.SOURCE,
+    label="tool-calls",
+    parser=lambda path, root, state: mcp_tool_calls.McpToolCallParser(path),
+)
+FILE_SOURCES = {source.label: source for source in (CLAUDE_CODE, CODEX, MCP_TOOL_CALLS)}
+# `tally ingest all` reads the agents' own logs; MCP logs are read where you point.
+AGENT_LOG_SOURCES = (CLAUDE_CODE, CODEX)

@@ -88,6 +88,10 @@ def run_source(source: FileSource, path: Path | None) -> IngestSummary:
     settings = context.settings
     default = settings.claude_dir if source.label == "claude-code" else settings.codex_dir
     root = (path or default).expanduser()
+    if root.is_file():  # a single log file: read it as the only file of its directory
+        root, only = root.parent, root.name
+    else:
+        only = None
     listener = _ProgressListener(source.label)
     run = IngestRun(
         context.conninfo,
@@ -99,6 +103,7 @@ def run_source(source: FileSource, path: Path | None) -> IngestSummary:
         workers=settings.ingest_workers,
         parallel_min_bytes=settings.ingest_parallel_min_bytes,
         listener=listener,
+        only=only,
     )
     try:
         return run.run()
@@ -174,14 +179,15 @@ def codex(path: Path | None = PathOption, strict: bool = StrictOption) -> None:
 @app.command("all")
 def all_sources(strict: bool = StrictOption) -> None:
     """Every configured source whose directory exists."""
-    from ingestion.sources import FILE_SOURCES
+    from ingestion.sources import AGENT_LOG_SOURCES
 
     started = time.monotonic()
     summaries = []
     with failures_reported():
         settings = store().settings
         roots = {"claude-code": settings.claude_dir, "codex": settings.codex_dir}
-        for label, source in FILE_SOURCES.items():
+        for source in AGENT_LOG_SOURCES:
+            label = source.label
             if not roots[label].expanduser().is_dir():
                 console.print(f"{label}: no directory at {roots[label]}, skipped")
                 continue
@@ -230,3 +236,18 @@ def git(
         f"{summary.references:,} issue references, {summary.links_new:,} new links, "
         f"{summary.unresolved:,} naming no known issue ({time.monotonic() - started:.2f} s)"
     )
+
+
+@app.command("tool-calls")
+def tool_calls(
+    path: Path = typer.Option(..., "--path", help="A JSONL log file or a directory of them."),
+    strict: bool = StrictOption,
+) -> None:
+    """MCP tool-call logs: one call per line (tool, server, session, start, duration,
+    success, response size)."""
+    from ingestion.sources import MCP_TOOL_CALLS
+
+    started = time.monotonic()
+    with failures_reported():
+        summary = run_source(MCP_TOOL_CALLS, path)
+    _finish([summary], started, strict)

@@ -1,0 +1,59 @@
+"""MCP tool-call logs: both field spellings, rejects with reasons, idempotent loads."""
+
+from __future__ import annotations
+
+import orjson
+import psycopg
+from typer.testing import CliRunner
+
+from pipelines.cli.main import app
+from tests.builders import write_jsonl
+
+runner = CliRunner()
+SNAKE = {"id": "c1", "tool": "getBoard", "server": "pigeon", "session": "mcp-1",
+         "started_at": "2026-10-03T10:00:00Z", "duration_ms": 250, "success": True,
+         "response_chars": 4000}  # fmt: skip
+CAMEL = {"toolName": "mcp__github__get_pr", "sessionId": "mcp-1",
+         "createdAt": "2026-10-03T10:01:00.500Z", "durationMs": 40, "success": False,
+         "errorMessage": "rate limited", "responseTokens": 12}  # fmt: skip
+
+
+def test_tool_call_logs_load_once_and_bad_lines_are_rejected(tally_env, conninfo):
+    log = write_jsonl(
+        tally_env / "mcp" / "calls.log",
+        [
+            SNAKE,
+            CAMEL,
+            {"sessionId": "mcp-1", "createdAt": "2026-10-03T10:02:00Z"},  # no tool
+            {**SNAKE, "id": "c9", "success": "yes"},
+            {**SNAKE, "id": "c8", "duration_ms": -5},
+            b"{not json",
+        ],
+    )
+    result = runner.invoke(app, ["ingest", "tool-calls", "--path", str(log)])
+    assert result.exit_code == 0, result.output
+    # the same calls again, in a copy under another name: same keys, no new rows
+    copy = tally_env / "mcp-copy" / "calls.jsonl"
+    copy.parent.mkdir()
+    copy.write_bytes(log.read_bytes())
+    again = runner.invoke(app, ["ingest", "tool-calls", "--path", str(copy.parent)])
+    assert again.exit_code == 0, again.output
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            """SELECT t.call_key, t.tool_name, t.mcp_server, t.duration_ms, t.success,
+                      t.result_chars, t.result_tokens_estimate, t.error_message, s.source,
+                      s.session_key
+               FROM tool_calls t JOIN agent_sessions s ON s.id = t.session_id
+               ORDER BY t.started_at"""
+        ).fetchall()
+    assert rows[0] == ("c1", "getBoard", "pigeon", 250, True, 4000, 1000, None, "mcp", "mcp-1")
+    assert rows[1][1:8] == ("mcp__github__get_pr", "github", 40, False, None, 12,
+                            "rate limited")  # fmt: skip
+    assert len(rows) == 2
+    rejects = orjson.loads(runner.invoke(app, ["rejects", "--format", "json"]).stdout)
+    reasons = sorted(r["reason"] for r in rejects)
+    assert len(reasons) == 8  # four bad lines in each of the two files
+    assert "tool call without a tool name" in reasons
+    assert any("success must be true or false" in r for r in reasons)
+    assert any("duration_ms must be a non-negative integer" in r for r in reasons)
+    assert any(r.startswith("invalid JSON") for r in reasons)
