@@ -18,7 +18,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -79,9 +79,6 @@ class IngestSummary:
         self.tool_calls += result.tool_calls
         self.sessions += result.sessions
         self.rejects += result.rejects
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def counters(self) -> dict[str, int]:
         """The ingestion_runs columns."""

@@ -88,10 +88,6 @@ def decimal_string(value: Any) -> str | None:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def excerpt(raw: bytes, limit: int = 300) -> bytes:
-    return raw[:limit]
-
-
 _TIMESTAMP_KEY = b'"timestamp":"'
 
 
