@@ -23,12 +23,9 @@ def token_usage_events(
         if not root.is_dir():
             context.log.info(f"{source.label}: no directory at {root}")
             continue
-        summary = IngestRun(
-            canonical_store.store().conninfo, source, root, company=settings.company,
-            batch_rows=settings.ingest_batch_rows, max_line_bytes=settings.max_line_bytes,
-            workers=settings.ingest_workers,
-            parallel_min_bytes=settings.ingest_parallel_min_bytes,
-        ).run()  # fmt: skip
+        summary = IngestRun.from_settings(
+            canonical_store.store().conninfo, source, root, settings
+        ).run()
         metadata[f"{source.name}_new_events"] = summary.events_new
         metadata[f"{source.name}_files_read"] = summary.files_read
         metadata[f"{source.name}_rejects"] = summary.rejects

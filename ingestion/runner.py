@@ -32,6 +32,7 @@ from ingestion.loader import (
     ensure_company,
 )
 from ingestion.parsing import ParseResult, ParseTask, parse_piece, parse_pieces
+from ingestion.settings import TallySettings
 from ingestion.sources import FileSource, walk_jsonl
 
 MAX_LOCKED_FILES = 256
@@ -122,6 +123,31 @@ class IngestRun:
         self.parallel_min_bytes = parallel_min_bytes
         self.summary = IngestSummary(source=source.name)
         self.lock = threading.Lock()  # guards summary and listener across lanes
+
+    @classmethod
+    def from_settings(
+        cls,
+        conninfo: str,
+        source: FileSource,
+        root: Path,
+        settings: TallySettings,
+        *,
+        listener: IngestListener | None = None,
+        only: str | None = None,
+    ) -> IngestRun:
+        """A run configured the way every caller configures it: from TALLY_* settings."""
+        return cls(
+            conninfo,
+            source,
+            root,
+            company=settings.company,
+            batch_rows=settings.ingest_batch_rows,
+            max_line_bytes=settings.max_line_bytes,
+            listener=listener,
+            workers=settings.ingest_workers,
+            parallel_min_bytes=settings.ingest_parallel_min_bytes,
+            only=only,
+        )
 
     def run(self) -> IngestSummary:
         if not self.root.is_dir():

@@ -93,17 +93,8 @@ def run_source(source: FileSource, path: Path | None) -> IngestSummary:
     else:
         only = None
     listener = _ProgressListener(source.label)
-    run = IngestRun(
-        context.conninfo,
-        source,
-        root,
-        company=settings.company,
-        batch_rows=settings.ingest_batch_rows,
-        max_line_bytes=settings.max_line_bytes,
-        workers=settings.ingest_workers,
-        parallel_min_bytes=settings.ingest_parallel_min_bytes,
-        listener=listener,
-        only=only,
+    run = IngestRun.from_settings(
+        context.conninfo, source, root, settings, listener=listener, only=only
     )
     try:
         return run.run()
