@@ -20,6 +20,8 @@ EXPECTED_TABLES = {
     "issue_status_changes",
     "git_commits",
     "issue_commit_links",
+    "issue_activity",
+    "session_correlations",
     "agent_sessions",
     "token_usage_events",
     "tool_calls",

@@ -46,7 +46,9 @@ class AgentSession(Base):
     is_subagent: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     subagent_key: Mapped[str | None]  # Claude agentId, Codex thread id
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    agent_link: Mapped[str | None]  # how agent_id was found: heartbeat-run, mcp-session, ...
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    project_link: Mapped[str | None]  # how project_id was found: workspace-path, repo, ...
     project_path: Mapped[str | None]  # the session's cwd
     git_branch: Mapped[str | None]
     client_version: Mapped[str | None]
@@ -168,6 +170,7 @@ class HeartbeatRun(Base):
         ForeignKey("agent_sessions.id", ondelete="SET NULL")
     )
     adapter_session_key: Mapped[str | None]
+    session_link: Mapped[str | None]  # how session_id was found: adapter-session-id, overlap
     status: Mapped[str]
     invocation_source: Mapped[str | None]
     started_at: Mapped[OptionalTimestamp]
@@ -226,3 +229,23 @@ class AttributionHint(Base):
         ForeignKey("api_keys.id", ondelete="SET NULL")
     )
     created_at: Mapped[CreatedAt]
+
+
+class SessionCorrelation(Base):
+    """An upstream session id (an MCP server's process session, a Paperclip run) that is the
+    same conversation as one of our agent sessions, and how that was decided."""
+
+    __tablename__ = "session_correlations"
+    __table_args__ = (UniqueConstraint("company_id", "upstream_source", "upstream_key"),)
+
+    id: Mapped[BigId]
+    company_id: Mapped[int] = company_fk(index=False)
+    upstream_source: Mapped[str]  # pigeon-mcp, paperclip-run, ...
+    upstream_key: Mapped[str]
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("agent_sessions.id", ondelete="CASCADE"), index=True
+    )
+    method: Mapped[str]  # identity, time-overlap+workspace, ...
+    overlap_seconds: Mapped[int | None]
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[CreatedAt]

@@ -117,6 +117,32 @@ class IssueStatusChange(Base):
     created_at: Mapped[CreatedAt]
 
 
+class IssueActivity(Base):
+    """Something done to an issue (created, updated, moved, commented, linked), by whom and
+    from which session: a session that acts on an issue is working on it (attribution's
+    `session-recent-touch`)."""
+
+    __tablename__ = "issue_activity"
+    __table_args__ = (
+        UniqueConstraint("company_id", "source", "external_id"),
+        Index("ix_issue_activity_session_key_occurred_at", "session_key", "occurred_at"),
+        Index("ix_issue_activity_issue_id_occurred_at", "issue_id", "occurred_at"),
+    )
+
+    id: Mapped[BigId]
+    company_id: Mapped[int] = company_fk(index=False)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    source: Mapped[str]
+    external_id: Mapped[str]
+    action: Mapped[str]
+    details: Mapped[str | None]
+    actor_type: Mapped[str | None]
+    actor_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    session_key: Mapped[str | None]  # upstream session (Pigeon MCP session, Paperclip run)
+    occurred_at: Mapped[Timestamp]
+    created_at: Mapped[CreatedAt]
+
+
 class GitCommit(Base):
     __tablename__ = "git_commits"
     __table_args__ = (
@@ -155,4 +181,12 @@ class IssueCommitLink(Base):
     created_at: Mapped[CreatedAt]
 
 
-__all__ = ["GitCommit", "Goal", "Issue", "IssueCommitLink", "IssueStatusChange", "Project"]
+__all__ = [
+    "GitCommit",
+    "Goal",
+    "Issue",
+    "IssueActivity",
+    "IssueCommitLink",
+    "IssueStatusChange",
+    "Project",
+]
