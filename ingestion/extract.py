@@ -9,9 +9,11 @@ from typing import Any
 import adbc_driver_postgresql.dbapi as adbc
 import polars as pl
 
+from schemas.usage_rules import COUNTED_USAGE
+
 MONEY = pl.Decimal(38, 12)
 
-USAGE_WINDOW = """
+USAGE_WINDOW = f"""
 SELECT e.id AS event_id, e.company_id, e.source, s.session_key,
        r.session_key AS root_session_key,
        COALESCE(p.name, r.project_path, s.project_path) AS project,
@@ -27,6 +29,7 @@ LEFT JOIN projects AS p ON p.id = COALESCE(s.project_id, r.project_id)
 LEFT JOIN agents AS a ON a.id = s.agent_id
 LEFT JOIN agents AS ra ON ra.id = r.agent_id
 WHERE e.occurred_at >= $1::timestamptz AND e.occurred_at < $2::timestamptz
+  AND {COUNTED_USAGE}
 """
 
 USAGE_DAYS = """

@@ -81,6 +81,25 @@ class TallySettings(BaseSettings):
         description="Comma-separated sources whose usage a subscription covers (billed cost "
         "0, notional cost at API prices), e.g. 'claude_code'.",
     )
+    pigeon_db: Path | None = Field(
+        default=None, description="Pigeon's SQLite database, read by `tally ingest pigeon`."
+    )
+    paperclip_url: str | None = Field(
+        default=None,
+        description="Paperclip's PostgreSQL (a read-only URL), read by `tally ingest paperclip`.",
+    )
+    attribution_touch_window_minutes: int = Field(
+        default=120, ge=1, description="How long an issue touch keeps attributing a session."
+    )
+    attribution_commit_window_minutes: int = Field(
+        default=120, ge=1, description="How far before a commit its work is attributed to it."
+    )
+    mcp_correlation_slack_seconds: int = Field(
+        default=60,
+        ge=0,
+        description="How far an MCP session's activity may stick out of the agent session it "
+        "is correlated with.",
+    )
     max_line_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=1024,

@@ -64,14 +64,17 @@ class CanonicalStore:
         """Requests and tokens of [start, end) as stored, to reconcile derived tables with."""
         import psycopg
 
+        from schemas.usage_rules import COUNTED_USAGE
         from schemas.warehouse import TOKEN_NAMES as columns
 
-        sums = ", ".join(f"COALESCE(sum({c}), 0)::bigint" for c in columns)
+        sums = ", ".join(f"COALESCE(sum(e.{c}), 0)::bigint" for c in columns)
         with psycopg.connect(self.conninfo) as conn:
             row = conn.execute(
-                f"""SELECT count(*), {sums} FROM token_usage_events
-                    WHERE occurred_at >= %s::date::timestamp AT TIME ZONE 'UTC'
-                      AND occurred_at < %s::date::timestamp AT TIME ZONE 'UTC'""",
+                f"""SELECT count(*), {sums} FROM token_usage_events AS e
+                    JOIN agent_sessions AS s ON s.id = e.session_id
+                    WHERE e.occurred_at >= %s::date::timestamp AT TIME ZONE 'UTC'
+                      AND e.occurred_at < %s::date::timestamp AT TIME ZONE 'UTC'
+                      AND {COUNTED_USAGE}""",
                 (start, end),
             ).fetchone()
         assert row is not None

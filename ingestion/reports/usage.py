@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import psycopg
 
+from schemas.usage_rules import COUNTED_USAGE
 from schemas.warehouse import TOKEN_NAMES
 
 Grouping = Literal["session", "day", "model"]
@@ -40,7 +41,7 @@ def usage_report(
     keys = GROUP_KEYS[by]
     selected = ", ".join(f"{expr} AS {key}" for expr, key in zip(group_sql, keys, strict=True))
     sums = ", ".join(f"sum(e.{key})::bigint AS {key}" for key in TOKEN_KEYS)
-    where, params = ["TRUE"], {}
+    where, params = [COUNTED_USAGE], {}
     if since:
         where.append("e.occurred_at >= %(since)s::date::timestamp AT TIME ZONE 'UTC'")
         params["since"] = since

@@ -20,8 +20,10 @@ from rich.table import Table
 from pipelines.cli.context import CommandFailed, failures_reported, store
 
 if TYPE_CHECKING:
+    from ingestion.correlation import CorrelationSummary
     from ingestion.runner import IngestSummary
     from ingestion.sources import FileSource
+    from ingestion.workgraph.loader import LoadSummary
 
 app = typer.Typer(help="Read agent logs into the canonical store.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -227,6 +229,54 @@ def git(
         f"{summary.references:,} issue references, {summary.links_new:,} new links, "
         f"{summary.unresolved:,} naming no known issue ({time.monotonic() - started:.2f} s)"
     )
+
+
+def _report_graph_load(label: str, summary: LoadSummary, correlation: CorrelationSummary,
+                       started: float, strict: bool) -> None:  # fmt: skip
+    table = Table(title=f"{label}: {time.monotonic() - started:.2f} s", title_justify="left")
+    for column in ("table", "read", "changed"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for name, seen in summary.seen.items():
+        if seen:
+            table.add_row(name, f"{seen:,}", f"{summary.changed.get(name, 0):,}")
+    console.print(table)
+    console.print(
+        f"correlation: {correlation.projects} session-project links, {correlation.identities} "
+        f"by upstream identity, {correlation.runs} run-session links, {correlation.agents} "
+        f"session-agent links, {correlation.mcp_sessions} MCP sessions matched"
+    )
+    if summary.rejects:
+        console.print(f"[yellow]{summary.rejects:,} rows rejected[/] (see `tally rejects`)")
+        if strict:
+            raise typer.Exit(1)
+
+
+@app.command()
+def pigeon(
+    db: Path | None = typer.Option(None, "--db", help="Pigeon's SQLite file [TALLY_PIGEON_DB]."),
+    strict: bool = StrictOption,
+) -> None:
+    """Pigeon's board and logs: projects, cards and their moves, activity (with MCP session
+    ids), git links, token usage rollups and tool-call logs."""
+    from ingestion.adapters.pigeon import PigeonError, read_pigeon
+    from ingestion.workgraph.ingest import ingest_work_graph
+
+    started = time.monotonic()
+    with failures_reported():
+        context = store()
+        path = db or context.settings.pigeon_db
+        if path is None:
+            raise CommandFailed("no Pigeon database: pass --db or set TALLY_PIGEON_DB")
+        try:
+            graph = read_pigeon(path.expanduser())
+        except PigeonError as error:
+            raise CommandFailed(str(error)) from None
+        summary, correlation = ingest_work_graph(
+            context.conninfo, graph, company=context.settings.company, source="pigeon",
+            location=str(path), arguments={"db": str(path)},
+            mcp_slack_seconds=context.settings.mcp_correlation_slack_seconds,
+        )  # fmt: skip
+    _report_graph_load("pigeon", summary, correlation, started, strict)
 
 
 @app.command("tool-calls")

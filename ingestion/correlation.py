@@ -1,0 +1,167 @@
+"""Correlation: which project, agent and heartbeat run each agent session belongs to, and
+which upstream session ids (an MCP server's process session) are the same conversation as
+one of our sessions. Every link records how it was made (`project_link`, `agent_link`,
+`session_link`, `session_correlations.method`); links made by a person or an upstream's
+identity are never overwritten by an inference.
+
+Rules, each run as one SQL statement, strongest first:
+- project: the session's cwd equals or lies under a project's workspace path (longest wins);
+  a subagent takes its root session's project;
+- identity: an upstream session with the same id as a transcript session (Pigeon's Stop hook
+  records Claude Code's session id) lends it its project and agent;
+- heartbeat run: the run's adapter session id names the session; else exactly one session of
+  the run's agent overlaps the run in time. The session then takes the run's agent;
+- MCP session: exactly one transcript session of the same project spans the MCP process's
+  activity (the MCP server lives inside the agent's session); several: no link (never guess).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+TRANSCRIPT_SOURCES = ("claude_code", "codex")
+
+PROJECT_BY_WORKSPACE = """
+WITH best AS (
+    SELECT DISTINCT ON (s.id) s.id AS session_id, p.id AS project_id
+    FROM agent_sessions AS s
+    JOIN projects AS p ON p.company_id = s.company_id AND p.workspace_path IS NOT NULL
+     AND (s.project_path = p.workspace_path
+          OR s.project_path LIKE rtrim(p.workspace_path, '/') || '/%%')
+    WHERE s.company_id = %(company)s AND s.project_path IS NOT NULL
+      AND (s.project_link IS NULL OR s.project_link = 'workspace-path')
+    ORDER BY s.id, length(p.workspace_path) DESC, p.id
+)
+UPDATE agent_sessions AS s SET project_id = best.project_id, project_link = 'workspace-path',
+       updated_at = now()
+FROM best WHERE s.id = best.session_id AND s.project_id IS DISTINCT FROM best.project_id
+"""
+
+PROJECT_FROM_ROOT = """
+UPDATE agent_sessions AS s SET project_id = r.project_id, project_link = 'root-session',
+       updated_at = now()
+FROM agent_sessions AS r
+WHERE s.company_id = %(company)s AND s.root_session_id = r.id AND s.id <> r.id
+  AND r.project_id IS NOT NULL AND s.project_id IS DISTINCT FROM r.project_id
+  AND (s.project_link IS NULL OR s.project_link = 'root-session')
+"""
+
+IDENTITY = """
+UPDATE agent_sessions AS s
+SET project_id = CASE WHEN s.project_link IS NULL OR s.project_link = 'upstream-identity'
+                      THEN COALESCE(u.project_id, s.project_id) ELSE s.project_id END,
+    project_link = CASE WHEN (s.project_link IS NULL OR s.project_link = 'upstream-identity')
+                         AND u.project_id IS NOT NULL THEN 'upstream-identity'
+                        ELSE s.project_link END,
+    agent_id = CASE WHEN s.agent_link IS NULL OR s.agent_link = 'upstream-identity'
+                    THEN COALESCE(u.agent_id, s.agent_id) ELSE s.agent_id END,
+    agent_link = CASE WHEN (s.agent_link IS NULL OR s.agent_link = 'upstream-identity')
+                       AND u.agent_id IS NOT NULL THEN 'upstream-identity'
+                      ELSE s.agent_link END,
+    updated_at = now()
+FROM agent_sessions AS u
+WHERE s.company_id = %(company)s AND u.company_id = s.company_id
+  AND s.source IN ('claude_code', 'codex') AND u.source NOT IN ('claude_code', 'codex')
+  AND u.session_key = s.session_key
+  AND (u.project_id IS NOT NULL OR u.agent_id IS NOT NULL)
+  AND (s.project_id IS DISTINCT FROM COALESCE(u.project_id, s.project_id)
+       OR s.agent_id IS DISTINCT FROM COALESCE(u.agent_id, s.agent_id))
+"""
+
+RUN_BY_ADAPTER_SESSION = """
+UPDATE heartbeat_runs AS h SET session_id = s.id, session_link = 'adapter-session-id',
+       updated_at = now()
+FROM agent_sessions AS s
+WHERE h.company_id = %(company)s AND s.company_id = h.company_id
+  AND s.session_key = h.adapter_session_key AND NOT s.is_subagent
+  AND s.source IN ('claude_code', 'codex')
+  AND h.session_id IS DISTINCT FROM s.id
+  AND (h.session_link IS NULL OR h.session_link IN ('adapter-session-id', 'time-overlap'))
+"""
+
+RUN_BY_OVERLAP = """
+WITH candidates AS (
+    SELECT h.id AS run_id, min(s.id) AS session_id, count(*) AS n
+    FROM heartbeat_runs AS h
+    JOIN agent_sessions AS s ON s.company_id = h.company_id AND s.agent_id = h.agent_id
+     AND NOT s.is_subagent AND s.source IN ('claude_code', 'codex')
+     AND s.first_activity_at < COALESCE(h.finished_at, 'infinity')
+     AND s.last_activity_at > h.started_at
+    WHERE h.company_id = %(company)s AND h.started_at IS NOT NULL
+      AND (h.session_link IS NULL OR h.session_link = 'time-overlap')
+    GROUP BY h.id
+)
+UPDATE heartbeat_runs AS h SET session_id = c.session_id, session_link = 'time-overlap',
+       updated_at = now()
+FROM candidates AS c
+WHERE h.id = c.run_id AND c.n = 1 AND h.session_id IS DISTINCT FROM c.session_id
+"""
+
+AGENT_FROM_RUN = """
+UPDATE agent_sessions AS s SET agent_id = h.agent_id, agent_link = 'heartbeat-run',
+       updated_at = now()
+FROM heartbeat_runs AS h
+WHERE s.company_id = %(company)s AND h.session_id = s.id AND h.agent_id IS NOT NULL
+  AND s.agent_id IS DISTINCT FROM h.agent_id
+  AND (s.agent_link IS NULL OR s.agent_link IN ('heartbeat-run', 'upstream-identity'))
+"""
+
+MCP_SESSIONS = """
+WITH candidates AS (
+    SELECT m.source AS upstream_source, m.session_key AS upstream_key,
+           min(s.id) AS session_id, count(*) AS n,
+           min(EXTRACT(EPOCH FROM least(s.last_activity_at, m.last_activity_at)
+                              - greatest(s.first_activity_at, m.first_activity_at)))::bigint
+             AS overlap_seconds
+    FROM agent_sessions AS m
+    JOIN agent_sessions AS s ON s.company_id = m.company_id AND s.project_id = m.project_id
+     AND NOT s.is_subagent AND s.source IN ('claude_code', 'codex')
+     AND s.first_activity_at <= m.first_activity_at + %(slack)s
+     AND s.last_activity_at >= m.last_activity_at - %(slack)s
+    WHERE m.company_id = %(company)s AND m.source LIKE '%%\\_mcp'
+      AND m.project_id IS NOT NULL
+    GROUP BY m.source, m.session_key
+)
+INSERT INTO session_correlations (company_id, upstream_source, upstream_key, session_id,
+                                  method, overlap_seconds)
+SELECT %(company)s, upstream_source, upstream_key, session_id, 'time-overlap+workspace',
+       overlap_seconds
+FROM candidates WHERE n = 1
+ON CONFLICT (company_id, upstream_source, upstream_key) DO UPDATE
+  SET session_id = excluded.session_id, method = excluded.method,
+      overlap_seconds = excluded.overlap_seconds, updated_at = now()
+  WHERE session_correlations.method = 'time-overlap+workspace'
+    AND session_correlations.session_id IS DISTINCT FROM excluded.session_id
+"""
+
+
+@dataclass
+class CorrelationSummary:
+    projects: int = 0
+    identities: int = 0
+    runs: int = 0
+    agents: int = 0
+    mcp_sessions: int = 0
+
+
+def correlate(conn: psycopg.Connection[Any], company_id: int,
+              mcp_slack_seconds: int = 60) -> CorrelationSummary:  # fmt: skip
+    """Run every rule once, in order; idempotent (a second run changes nothing)."""
+    from datetime import timedelta
+
+    params = {"company": company_id, "slack": timedelta(seconds=mcp_slack_seconds)}
+    summary = CorrelationSummary()
+
+    def run(sql: str) -> int:
+        return max(conn.execute(sql, params).rowcount, 0)
+
+    summary.projects = run(PROJECT_BY_WORKSPACE)
+    summary.identities = run(IDENTITY)
+    summary.projects += run(PROJECT_FROM_ROOT)
+    summary.runs = run(RUN_BY_ADAPTER_SESSION) + run(RUN_BY_OVERLAP)
+    summary.agents = run(AGENT_FROM_RUN)
+    summary.mcp_sessions = run(MCP_SESSIONS)
+    return summary

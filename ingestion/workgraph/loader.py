@@ -1,0 +1,336 @@
+"""Load a `WorkGraph` into the canonical store: idempotent upserts on each table's natural key
+(company, source, upstream id), references resolved to canonical ids, dangling required
+references rejected with the reason. A row is rewritten only when something in it changed,
+so loading the same upstream twice changes nothing and reports zero changes."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.types.json import Jsonb
+
+from ingestion.loader import ensure_company
+from ingestion.workgraph.records import WorkGraph
+
+Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A record field naming another record by its upstream id. A missing required reference,
+    or any reference naming a record that does not exist, rejects the record."""
+
+    field: str
+    column: str
+    entity: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # canonical table
+    graph_field: str  # WorkGraph attribute holding its records
+    entity: str | None  # entity name other tables refer to it by
+    conflict: tuple[str, ...]  # natural key after company_id
+    columns: tuple[str, ...]  # written from the record as is
+    refs: tuple[Ref, ...] = ()
+    json_columns: frozenset[str] = frozenset()
+    has_source: bool = True
+    has_updated_at: bool = True
+
+
+AGENTS = Table("agents", "agents", "agents", ("source", "external_id"),
+               ("external_id", "name", "role", "title", "status", "adapter_type", "attributes"),
+               json_columns=frozenset({"attributes"}))  # fmt: skip
+GOALS = Table("goals", "goals", "goals", ("source", "external_id"),
+              ("external_id", "title", "level", "status"),
+              (Ref("owner_agent", "owner_agent_id", "agents"),))  # fmt: skip
+PROJECTS = Table("projects", "projects", "projects", ("source", "external_id"),
+                 ("external_id", "name", "key", "status", "workspace_path", "repo_url",
+                  "attributes", "archived_at"),
+                 (Ref("goal", "goal_id", "goals"),),
+                 json_columns=frozenset({"attributes"}))  # fmt: skip
+ISSUES = Table("issues", "issues", "issues", ("source", "external_id"),
+               ("external_id", "number", "identifier", "title", "status", "priority",
+                "billing_code", "attributes", "created_at", "updated_at", "started_at",
+                "completed_at", "cancelled_at"),
+               (Ref("project", "project_id", "projects"), Ref("goal", "goal_id", "goals"),
+                Ref("assignee_agent", "assignee_agent_id", "agents")),
+               json_columns=frozenset({"attributes"}), has_updated_at=False)  # fmt: skip
+STATUS_CHANGES = Table("issue_status_changes", "status_changes", None, ("source", "external_id"),
+                       ("external_id", "from_status", "to_status", "changed_at", "actor_type",
+                        "session_key"),
+                       (Ref("issue", "issue_id", "issues", required=True),
+                        Ref("actor_agent", "actor_agent_id", "agents")),
+                       has_updated_at=False)  # fmt: skip
+ACTIVITY = Table("issue_activity", "activity", None, ("source", "external_id"),
+                 ("external_id", "action", "details", "actor_type", "session_key",
+                  "occurred_at"),
+                 (Ref("issue", "issue_id", "issues", required=True),
+                  Ref("actor_agent", "actor_agent_id", "agents")),
+                 has_updated_at=False)  # fmt: skip
+SESSIONS = Table("agent_sessions", "sessions", "sessions", ("source", "session_key"),
+                 ("session_key", "project_path", "first_activity_at", "last_activity_at",
+                  "project_link", "agent_link", "attributes"),
+                 (Ref("project", "project_id", "projects"), Ref("agent", "agent_id", "agents")),
+                 json_columns=frozenset({"attributes"}))  # fmt: skip
+USAGE = Table("token_usage_events", "usage", None, ("source", "message_id", "request_id"),
+              ("message_id", "request_id", "occurred_at", "provider", "model", "input_tokens",
+               "output_tokens", "reasoning_tokens", "cache_read_tokens",
+               "cache_write_5m_tokens", "cache_write_1h_tokens", "origin"),
+              (Ref("session", "session_id", "sessions", required=True),))  # fmt: skip
+TOOL_CALLS = Table("tool_calls", "tool_calls", None, ("source", "call_key"),
+                   ("call_key", "tool_name", "mcp_server", "started_at", "ended_at",
+                    "duration_ms", "success", "error_message", "result_chars",
+                    "result_tokens_estimate"),
+                   (Ref("session", "session_id", "sessions"),))  # fmt: skip
+HEARTBEAT_RUNS = Table("heartbeat_runs", "heartbeat_runs", "runs", ("source", "external_id"),
+                       ("external_id", "adapter_session_key", "status", "invocation_source",
+                        "started_at", "finished_at", "error", "error_code", "exit_code",
+                        "usage", "result", "context"),
+                       (Ref("agent", "agent_id", "agents"), Ref("issue", "issue_id", "issues")),
+                       json_columns=frozenset({"usage", "result", "context"}))  # fmt: skip
+RUN_EVENTS = Table("heartbeat_run_events", "run_events", None, ("run_id", "seq"),
+                   ("seq", "event_type", "stream", "level", "message", "payload", "occurred_at"),
+                   (Ref("run", "run_id", "runs", required=True),),
+                   json_columns=frozenset({"payload"}), has_source=False,
+                   has_updated_at=False)  # fmt: skip
+HINTS = Table("attribution_hints", "hints", None, ("hint_key",),
+              ("hint_key", "session_key", "valid_from", "valid_to", "origin", "note"),
+              (Ref("issue", "issue_id", "issues", required=True),
+               Ref("agent", "agent_id", "agents")),
+              has_source=False, has_updated_at=False)  # fmt: skip
+
+# In dependency order: a table's references point at tables loaded before it.
+TABLES: tuple[Table, ...] = (AGENTS, GOALS, PROJECTS, ISSUES, STATUS_CHANGES, ACTIVITY, SESSIONS,
+                             USAGE, TOOL_CALLS, HEARTBEAT_RUNS, RUN_EVENTS, HINTS)  # fmt: skip
+# Self references, set once every row of the table exists: (table, field, column).
+PARENTS = (("agents", "reports_to", "reports_to_id"), ("goals", "parent", "parent_id"),
+           ("issues", "parent", "parent_id"))  # fmt: skip
+
+
+@dataclass
+class LoadSummary:
+    seen: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+    rejects: int = 0
+    run_id: int | None = None
+
+    @property
+    def total_changed(self) -> int:
+        return sum(self.changed.values())
+
+
+class _Ids:
+    """Canonical ids of upstream records, per entity, filled as tables load."""
+
+    def __init__(self) -> None:
+        self.maps: dict[str, dict[Key, int]] = {}
+
+    def resolve(self, entity: str, key: Key) -> int | None:
+        return self.maps.get(entity, {}).get(key)
+
+
+def _upsert_sql(table: Table, columns: list[str]) -> str:
+    inserted = ["company_id", *(["source"] if table.has_source else []), *columns]
+    updatable = [c for c in columns if c not in table.conflict]
+    changed = ", ".join(f"{table.name}.{c}" for c in updatable)
+    new = ", ".join(f"excluded.{c}" for c in updatable)
+    assignments = [f"{c} = excluded.{c}" for c in updatable]
+    if table.has_updated_at:
+        assignments.append("updated_at = now()")
+    conflict = ", ".join(("company_id", *table.conflict))
+    # ROW(...) keeps a one-column comparison a row comparison
+    return (
+        f"INSERT INTO {table.name} ({', '.join(inserted)}) "
+        f"VALUES ({', '.join(f'%({c})s' for c in inserted)}) "
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(assignments)} "
+        f"WHERE ROW({changed}) IS DISTINCT FROM ROW({new})"
+    )
+
+
+def _rows(table: Table, graph: WorkGraph, ids: _Ids, company_id: int, source: str,
+          reject: Callable[[str, Any, str, dict[str, Any]], None]
+          ) -> list[dict[str, Any]]:  # fmt: skip
+    rows = []
+    for record in getattr(graph, table.graph_field):
+        row: dict[str, Any] = {"company_id": company_id}
+        if table.has_source:
+            row["source"] = record.get("source", source)
+        for column in table.columns:
+            value = record.get(column)
+            if column in table.json_columns:
+                value = Jsonb(value if value is not None else {}) if column == "attributes" \
+                    else (Jsonb(value) if value is not None else None)  # fmt: skip
+            row[column] = value
+        dangling = None
+        for ref in table.refs:
+            upstream = record.get(ref.field)
+            if upstream is None:
+                if ref.required:
+                    dangling = f"{ref.field} is missing"
+                row[ref.column] = None
+                continue
+            key = (record.get(f"{ref.field}_source", source), upstream)
+            resolved = ids.resolve(ref.entity, key)
+            if resolved is None:
+                dangling = f"{ref.field} {upstream!r} does not exist upstream"
+            row[ref.column] = resolved
+        if dangling:
+            row_id = next(
+                (
+                    record[k]
+                    for k in ("external_id", "session_key", "call_key", "hint_key", "message_id")
+                    if record.get(k)
+                ),
+                None,
+            )
+            reject(table.name, row_id, dangling, record)
+            continue
+        rows.append(row)
+    return rows
+
+
+def _id_map(cur: psycopg.Cursor[Any], table: Table, company_id: int) -> dict[Key, int]:
+    natural = ", ".join(c for c in table.conflict)
+    cur.execute(f"SELECT {natural}, id FROM {table.name} WHERE company_id = %s", (company_id,))
+    return {tuple(row[:-1]): row[-1] for row in cur.fetchall()}
+
+
+def _set_parents(cur: psycopg.Cursor[Any], graph: WorkGraph, ids: _Ids, source: str,
+                 summary: LoadSummary) -> None:  # fmt: skip
+    for entity, field_name, column in PARENTS:
+        updates = []
+        for record in getattr(graph, entity):
+            child = ids.resolve(entity, (source, record.get("external_id")))
+            parent_ref = record.get(field_name)
+            parent = ids.resolve(entity, (source, parent_ref)) if parent_ref else None
+            if child is not None:
+                updates.append({"parent": parent, "id": child})
+        if updates:
+            cur.executemany(
+                f"UPDATE {entity} SET {column} = %(parent)s "
+                f"WHERE id = %(id)s AND {column} IS DISTINCT FROM %(parent)s",
+                updates,
+            )
+            summary.changed[entity] = summary.changed.get(entity, 0) + max(cur.rowcount, 0)
+
+
+def _load_commits(cur: psycopg.Cursor[Any], graph: WorkGraph, ids: _Ids, company_id: int,
+                  source: str, summary: LoadSummary) -> None:  # fmt: skip
+    changed = links = 0
+    for commit in graph.commits:
+        project_id = ids.resolve("projects", (source, commit.get("project")))
+        cur.execute(
+            """INSERT INTO git_commits (company_id, project_id, repo, hash, author_name,
+                   author_email, committed_at, message, files)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (company_id, repo, hash) DO UPDATE
+                 SET project_id = COALESCE(git_commits.project_id, excluded.project_id)
+                 WHERE git_commits.project_id IS NULL AND excluded.project_id IS NOT NULL
+               RETURNING id""",
+            (company_id, project_id, commit["repo"], commit["hash"], commit.get("author_name"),
+             commit.get("author_email"), commit["committed_at"], commit.get("message") or "",
+             commit.get("files") or []),
+        )  # fmt: skip
+        row = cur.fetchone()
+        changed += cur.rowcount if row else 0
+        if row is None:
+            found = cur.execute(
+                "SELECT id FROM git_commits WHERE company_id = %s AND repo = %s AND hash = %s",
+                (company_id, commit["repo"], commit["hash"]),
+            ).fetchone()
+            assert found is not None
+            row = found
+        for issue_ref, reference, link_source in commit.get("links", ()):
+            issue_id = ids.resolve("issues", (source, issue_ref))
+            if issue_id is None:
+                continue  # the adapter rejected the link already when it named no card
+            cur.execute(
+                """INSERT INTO issue_commit_links (company_id, issue_id, commit_id, reference,
+                       link_source) VALUES (%s, %s, %s, %s, %s)
+                   ON CONFLICT (issue_id, commit_id) DO NOTHING""",
+                (company_id, issue_id, row[0], reference, link_source),
+            )
+            links += cur.rowcount
+    summary.seen["git_commits"] = len(graph.commits)
+    summary.changed["git_commits"] = changed
+    summary.changed["issue_commit_links"] = links
+
+
+def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: str,
+                    location: str, arguments: dict[str, Any] | None = None,
+                    extra: Iterable[Callable[[psycopg.Cursor[Any], int, LoadSummary], None]] = ()
+                    ) -> LoadSummary:  # fmt: skip
+    """Everything in one transaction: a failed load leaves the store as it was."""
+    summary = LoadSummary()
+    with psycopg.connect(conninfo) as conn:
+        company_id = ensure_company(conn, company)
+        conn.commit()
+        run = conn.execute(
+            """INSERT INTO ingestion_runs (source, started_at, arguments, host, pid)
+               VALUES (%s, now(), %s, %s, pg_backend_pid()) RETURNING id""",
+            (source, orjson.dumps(arguments or {}).decode(), socket.gethostname()),
+        ).fetchone()
+        assert run is not None
+        summary.run_id = run[0]
+        conn.commit()
+        rejected: list[tuple[str, Any, str, dict[str, Any]]] = []
+
+        def reject(table: str, row_id: Any, reason: str, row: dict[str, Any]) -> None:
+            rejected.append((table, row_id, reason, row))
+
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                ids = _Ids()
+                for table in TABLES:
+                    records = getattr(graph, table.graph_field)
+                    summary.seen[table.name] = len(records)
+                    if records:
+                        rows = _rows(table, graph, ids, company_id, source, reject)
+                        present = {c for c in table.columns if any(c in r for r in records)}
+                        columns = [c for c in table.columns if c in present or c in table.conflict]
+                        columns += [ref.column for ref in table.refs]
+                        if rows:
+                            cur.executemany(_upsert_sql(table, columns), rows)
+                            summary.changed[table.name] = max(cur.rowcount, 0)
+                    if table.entity:
+                        ids.maps[table.entity] = _id_map(cur, table, company_id)
+                _set_parents(cur, graph, ids, source, summary)
+                _load_commits(cur, graph, ids, company_id, source, summary)
+                for step in extra:
+                    step(cur, company_id, summary)
+                for upstream in graph.rejects:
+                    rejected.append((upstream.table, upstream.row_id, upstream.reason,
+                                     upstream.row))  # fmt: skip
+                for table_name, row_id, reason, row in rejected:
+                    excerpt = orjson.dumps(row, default=str).decode()[:2000]
+                    cur.execute(
+                        """INSERT INTO ingestion_rejects (run_id, source, location, position,
+                               reason, excerpt, fingerprint)
+                           VALUES (%s, %s, %s, %s, %s, %s, %s)
+                           ON CONFLICT (source, location, position, fingerprint) DO NOTHING""",
+                        (summary.run_id, source, f"{location}#{table_name}", str(row_id),
+                         reason, excerpt, hashlib.sha1(excerpt.encode()).hexdigest()),
+                    )  # fmt: skip
+                summary.rejects = len(rejected)
+        except Exception as error:
+            conn.execute(
+                """UPDATE ingestion_runs SET status = 'failed', finished_at = now(), error = %s
+                   WHERE id = %s""",
+                (str(error)[:2000], summary.run_id),
+            )
+            conn.commit()
+            raise
+        conn.execute(
+            """UPDATE ingestion_runs SET status = 'succeeded', finished_at = now(),
+                   events_new = %s, rejects = %s WHERE id = %s""",
+            (summary.total_changed, summary.rejects, summary.run_id),
+        )
+    return summary

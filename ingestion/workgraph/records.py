@@ -1,0 +1,57 @@
+"""What a work-graph source adapter (Paperclip, Pigeon) hands the loader: canonical records
+keyed by upstream ids, references between them still as upstream ids, and the rows it could
+not map, with the reason.
+
+Each table is a list of plain dicts; the keys each table takes are in `loader.TABLES`.
+References (`project`, `issue`, `agent`, ...) name the upstream id of the referenced record;
+the loader resolves them and rejects a record whose required reference dangles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+# Canonical issue statuses (Paperclip's set; Pigeon's column roles map onto it).
+ISSUE_STATUSES = frozenset(
+    {"backlog", "todo", "in_progress", "in_review", "blocked", "done", "cancelled"}
+)
+
+
+@dataclass(frozen=True)
+class UpstreamReject:
+    table: str  # upstream table the row came from
+    row_id: str  # its upstream id, or its position when it has none
+    reason: str
+    row: dict[str, Any]
+
+    def excerpt(self) -> str:
+        return orjson.dumps(self.row, default=str).decode()[:2000]
+
+
+@dataclass
+class WorkGraph:
+    agents: list[dict[str, Any]] = field(default_factory=list)
+    goals: list[dict[str, Any]] = field(default_factory=list)
+    projects: list[dict[str, Any]] = field(default_factory=list)
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    status_changes: list[dict[str, Any]] = field(default_factory=list)
+    activity: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    usage: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    commits: list[dict[str, Any]] = field(default_factory=list)
+    heartbeat_runs: list[dict[str, Any]] = field(default_factory=list)
+    run_events: list[dict[str, Any]] = field(default_factory=list)
+    hints: list[dict[str, Any]] = field(default_factory=list)
+    cost_events: list[dict[str, Any]] = field(default_factory=list)
+    finance_events: list[dict[str, Any]] = field(default_factory=list)
+    budget_policies: list[dict[str, Any]] = field(default_factory=list)
+    budget_incidents: list[dict[str, Any]] = field(default_factory=list)
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[UpstreamReject] = field(default_factory=list)
+
+    def reject(self, table: str, row_id: Any, reason: str, row: dict[str, Any]) -> None:
+        self.rejects.append(UpstreamReject(table, str(row_id), reason, row))

@@ -1,0 +1,163 @@
+"""`tally ingest pigeon` against a SQLite file with Pigeon's shapes and a real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from ingestion.adapters.pigeon import read_pigeon
+from ingestion.sources import CLAUDE_CODE
+from pipelines.cli.main import app
+from tests.builders import assistant, usage, write_jsonl
+from tests.ingest_helpers import ingest
+from tests.pigeon_fixture import build_pigeon_db
+
+runner = CliRunner()
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.fixture
+def pigeon_db(tmp_path):
+    return build_pigeon_db(tmp_path / "pigeon.db")
+
+
+def run_ingest(pigeon_db) -> str:
+    result = runner.invoke(app, ["ingest", "pigeon", "--db", str(pigeon_db)])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def test_adapter_maps_cards_moves_and_rejects(pigeon_db):
+    graph = read_pigeon(pigeon_db)
+    assert sorted(issue["number"] for issue in graph.issues) == [1, 2]
+    statuses = {i["number"]: i["status"] for i in graph.issues}
+    assert statuses == {1: "done", 2: "in_progress"}
+    history = [(c["issue"], c["from_status"], c["to_status"]) for c in graph.status_changes]
+    assert history == [
+        ("card-1", None, "backlog"),  # the state it was created in: the first move's origin
+        ("card-1", "backlog", "in_progress"),
+        ("card-1", "in_progress", "done"),
+        ("card-2", None, "in_progress"),  # created straight into In Progress
+    ]
+    card_1 = next(i for i in graph.issues if i["number"] == 1)
+    assert card_1["started_at"] == at("2026-11-02T09:10:00")
+    reasons = {(r.table, r.row_id): r.reason for r in graph.rejects}
+    assert "unknown role 'icebox'" in reasons[("card", "card-3")]
+    assert "number" in reasons[("card", "card-4")]
+    assert "name no columns" in reasons[("activity", "a5")]
+    assert "negative" in reasons[("token_usage_event", "u3")]
+    assert "card-missing" in reasons[("git_link", "g2")]
+
+
+def test_ingest_loads_everything_once_and_rejects_with_reasons(tally_env, pigeon_db, conninfo):
+    said = run_ingest(pigeon_db)
+    assert "rows rejected" in said
+    with psycopg.connect(conninfo) as conn:
+        issues = conn.execute(
+            "SELECT number, identifier, status, started_at IS NOT NULL FROM issues ORDER BY 1"
+        ).fetchall()
+        assert issues == [(1, "#1", "done", True), (2, "#2", "in_progress", True)]
+        rejects = dict(conn.execute(
+            "SELECT position, reason FROM ingestion_rejects WHERE source = 'pigeon'"
+        ).fetchall())  # fmt: skip
+        # the loader's own check: activity naming a card that does not exist
+        assert "issue 'card-gone' does not exist" in rejects["a6"]
+        assert set(rejects) == {"card-3", "card-4", "a5", "a6", "u3", "g2"}
+        touches = conn.execute(
+            "SELECT action, session_key FROM issue_activity ORDER BY occurred_at"
+        ).fetchall()
+        # a6 names no card; a5 is kept as a touch though its move could not be read
+        assert len(touches) == 6 and ("updated", "mcp-2") in touches
+        links = conn.execute(
+            """SELECT c.hash, c.repo, l.reference, l.link_source FROM issue_commit_links l
+               JOIN git_commits c ON c.id = l.commit_id"""
+        ).fetchall()
+        assert links == [("abc1234", "/work/shop", "#1", "pigeon-gitlink")]
+        tools = conn.execute(
+            """SELECT t.tool_name, s.source, s.session_key, t.duration_ms, t.success
+               FROM tool_calls t JOIN agent_sessions s ON s.id = t.session_id ORDER BY 1"""
+        ).fetchall()
+        assert tools[0] == ("getBoard", "pigeon_mcp", "mcp-1", 120, True)
+        rollups = conn.execute(
+            """SELECT s.session_key, e.origin, e.cache_write_5m_tokens FROM token_usage_events e
+               JOIN agent_sessions s ON s.id = e.session_id ORDER BY 1"""
+        ).fetchall()
+        assert rollups == [("cc-1", "session_rollup", 3000), ("cc-2", "session_rollup", 0)]
+        counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+                  for t in ("issues", "issue_status_changes", "issue_activity", "agent_sessions",
+                            "tool_calls", "token_usage_events", "ingestion_rejects")}  # fmt: skip
+
+    again = run_ingest(pigeon_db)
+    assert "changed" in again
+    with psycopg.connect(conninfo) as conn:
+        changed = conn.execute(
+            "SELECT events_new FROM ingestion_runs WHERE source = 'pigeon' ORDER BY id DESC"
+        ).fetchone()[0]
+        assert changed == 0
+        assert counts == {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+                          for t in counts}  # fmt: skip
+
+
+def test_status_change_in_upstream_is_picked_up(tally_env, pigeon_db, conninfo):
+    import sqlite3
+
+    run_ingest(pigeon_db)
+    db = sqlite3.connect(pigeon_db)
+    db.execute("UPDATE card SET column_id = 'c-done' WHERE id = 'card-2'")
+    db.execute("INSERT INTO activity (id, card_id, action, details, actor_type, actor_name, "
+               "session_id, created_at) VALUES ('a8', 'card-2', 'moved', "
+               "'Moved from \"In Progress\" to \"Done\"', 'AGENT', 'claude-code', 'mcp-2', "
+               "'2026-11-02T15:00:00.000Z')")  # fmt: skip
+    db.commit()
+    db.close()
+    run_ingest(pigeon_db)
+    with psycopg.connect(conninfo) as conn:
+        history = conn.execute(
+            """SELECT to_status FROM issue_status_changes c JOIN issues i ON i.id = c.issue_id
+               WHERE i.number = 2 ORDER BY changed_at"""
+        ).fetchall()
+        assert [row[0] for row in history] == ["in_progress", "done"]
+        assert conn.execute("SELECT status FROM issues WHERE number = 2").fetchone()[0] == "done"
+
+
+def test_correlation_links_transcript_sessions(tally_env, pigeon_db, conninfo):
+    """A Claude Code session in the project's repository spanning MCP session mcp-1 is that
+    session's agent conversation; session cc-1 also appears in Pigeon's Stop-hook rollups, so
+    its rollup stops counting and it takes Pigeon's agent."""
+    claude = tally_env / "claude" / "projects"
+    lines = [
+        assistant("m1", "r1", "2026-11-02T09:00:00.000Z", usage(), session="cc-1",
+                  cwd="/work/shop/web"),
+        assistant("m2", "r2", "2026-11-02T12:30:00.000Z", usage(), session="cc-1",
+                  cwd="/work/shop/web"),
+    ]  # fmt: skip
+    write_jsonl(claude / "-work-shop" / "cc-1.jsonl", lines)
+    ingest(conninfo, CLAUDE_CODE, claude)
+    said = run_ingest(pigeon_db)
+    assert "1 MCP sessions matched" in said
+    with psycopg.connect(conninfo) as conn:
+        session = conn.execute(
+            """SELECT p.name, s.project_link, a.name, s.agent_link FROM agent_sessions s
+               JOIN projects p ON p.id = s.project_id JOIN agents a ON a.id = s.agent_id
+               WHERE s.source = 'claude_code'"""
+        ).fetchone()
+        assert session == ("Shop", "workspace-path", "claude-code", "upstream-identity")
+        correlated = conn.execute(
+            """SELECT c.upstream_key, c.method, s.session_key FROM session_correlations c
+               JOIN agent_sessions s ON s.id = c.session_id"""
+        ).fetchall()
+        # mcp-2 acted at 13:00, after cc-1's last turn: no transcript session spans it
+        assert correlated == [("mcp-1", "time-overlap+workspace", "cc-1")]
+    usage_rows = runner.invoke(app, ["report", "usage", "--by", "session", "--format", "json"])
+    rows = orjson.loads(usage_rows.stdout)
+    assert {(row["source"], row["session_id"]) for row in rows} == {
+        ("claude_code", "cc-1"),  # the transcript, not Pigeon's rollup of the same session
+        ("pigeon", "cc-2"),  # a rollup with no transcript counts
+    }
