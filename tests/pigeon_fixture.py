@@ -115,7 +115,8 @@ def build_pigeon_db(path: Path, repo_path: str = "/work/shop") -> Path:
          None, None, "2026-11-02T14:00:00"),  # rejected: negative tokens
     )  # fmt: skip
     for row in usage:
-        db.execute("INSERT INTO token_usage_event VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        placeholders = ", ".join("?" * 14)
+        db.execute(f"INSERT INTO token_usage_event VALUES ({placeholders})",
                    (*row[:13], ms(row[13])))  # fmt: skip
     tools = (
         ("t1", "getBoard", "essential", "claude-code", "mcp-1", "p1", 120, 1, None, 900,

@@ -90,7 +90,7 @@ def test_ingest_loads_everything_once_and_rejects_with_reasons(tally_env, pigeon
                JOIN agent_sessions s ON s.id = e.session_id ORDER BY 1"""
         ).fetchall()
         assert rollups == [("cc-1", "session_rollup", 3000), ("cc-2", "session_rollup", 0)]
-        counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+        counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                   for t in ("issues", "issue_status_changes", "issue_activity", "agent_sessions",
                             "tool_calls", "token_usage_events", "ingestion_rejects")}  # fmt: skip
 
@@ -101,7 +101,7 @@ def test_ingest_loads_everything_once_and_rejects_with_reasons(tally_env, pigeon
             "SELECT events_new FROM ingestion_runs WHERE source = 'pigeon' ORDER BY id DESC"
         ).fetchone()[0]
         assert changed == 0
-        assert counts == {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+        assert counts == {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                           for t in counts}  # fmt: skip
 
 
