@@ -11,6 +11,7 @@ Rules, each run as one SQL statement, strongest first:
   records Claude Code's session id) lends it its project and agent;
 - heartbeat run: the run's adapter session id names the session; else exactly one session of
   the run's agent overlaps the run in time. The session then takes the run's agent;
+- commit: the session whose `git commit` printed the commit's hash made it;
 - MCP session: exactly one transcript session of the same project spans the MCP process's
   activity (the MCP server lives inside the agent's session); several: no link (never guess).
 """
@@ -138,6 +139,27 @@ ON CONFLICT (company_id, upstream_source, upstream_key) DO UPDATE
 """
 
 
+# A commit whose hash a session's `git commit` printed (tool_calls.commit_hashes holds the
+# short hash) was made by that session; a short hash matching several sessions links none.
+COMMIT_BY_TOOL_CALL = """
+WITH printed AS (
+    SELECT g.id AS commit_id, min(COALESCE(s.root_session_id, s.id)) AS session_id,
+           count(DISTINCT COALESCE(s.root_session_id, s.id)) AS n
+    FROM git_commits AS g
+    JOIN tool_calls AS t ON t.company_id = g.company_id AND t.commit_hashes <> '{}'
+    JOIN agent_sessions AS s ON s.id = t.session_id
+    CROSS JOIN LATERAL unnest(t.commit_hashes) AS printed_hash(hash)
+    WHERE g.company_id = %(company)s AND length(printed_hash.hash) >= 7
+      AND g.hash LIKE printed_hash.hash || '%%'
+      AND (g.session_link IS NULL OR g.session_link = 'tool-call-output')
+    GROUP BY g.id
+)
+UPDATE git_commits AS g SET session_id = p.session_id, session_link = 'tool-call-output'
+FROM printed AS p
+WHERE g.id = p.commit_id AND p.n = 1 AND g.session_id IS DISTINCT FROM p.session_id
+"""
+
+
 @dataclass
 class CorrelationSummary:
     projects: int = 0
@@ -145,6 +167,7 @@ class CorrelationSummary:
     runs: int = 0
     agents: int = 0
     mcp_sessions: int = 0
+    commits: int = 0
 
 
 def correlate(conn: psycopg.Connection[Any], company_id: int,
@@ -164,4 +187,5 @@ def correlate(conn: psycopg.Connection[Any], company_id: int,
     summary.runs = run(RUN_BY_ADAPTER_SESSION) + run(RUN_BY_OVERLAP)
     summary.agents = run(AGENT_FROM_RUN)
     summary.mcp_sessions = run(MCP_SESSIONS)
+    summary.commits = run(COMMIT_BY_TOOL_CALL)
     return summary

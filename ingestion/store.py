@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from ingestion.postgres.embedded import EmbeddedPostgres
@@ -10,6 +10,8 @@ from ingestion.settings import TallySettings, get_settings
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from ingestion.extract_work import AttributionInputs
 
 
 class StoreUnavailable(RuntimeError):
@@ -54,6 +56,17 @@ class CanonicalStore:
         from ingestion.extract import usage_days
 
         return usage_days(self.conninfo)
+
+    def attribution_inputs(self, start: date, end: date, touch_window: timedelta,
+                           commit_window: timedelta) -> AttributionInputs:  # fmt: skip
+        from ingestion.extract_work import attribution_inputs
+
+        return attribution_inputs(self.conninfo, start, end, touch_window, commit_window)
+
+    def issues(self) -> pl.DataFrame:
+        from ingestion.extract_work import issues
+
+        return issues(self.conninfo)
 
     def price_overrides(self) -> pl.DataFrame:
         from ingestion.extract import price_overrides

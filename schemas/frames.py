@@ -52,3 +52,30 @@ class CostDailyFrame(pa.DataFrameModel):
 
     class Config:
         unique = ("day", "source", "project", "agent", "session_key", "model")
+
+
+class UsageAttributedFrame(pa.DataFrameModel):
+    """An attributed event names its issue and a confidence; an unattributed one says why."""
+
+    day: pl.Date
+    event_id: int = pa.Field(unique=True)
+    message_id: str
+    request_id: str
+    cost_usd: Money = pa.Field(nullable=True, ge=0)
+    issue_id: int = pa.Field(nullable=True)
+    signal: str = pa.Field(
+        isin=["explicit", "single-in-progress", "session-recent-touch", "session-commit",
+              "unattributed"]
+    )  # fmt: skip
+    confidence: float = pa.Field(nullable=True, ge=0, le=1)
+    reason: str = pa.Field(nullable=True, isin=["ambiguous", "stale", "no-signal"])
+    engine_version: str
+
+    @pa.dataframe_check
+    def attributed_rows_name_an_issue(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        attributed = pl.col("signal") != "unattributed"
+        return data.lazyframe.select(
+            (attributed & pl.col("issue_id").is_not_null() & pl.col("confidence").is_not_null()
+             & pl.col("reason").is_null())
+            | (~attributed & pl.col("issue_id").is_null() & pl.col("reason").is_not_null())
+        )  # fmt: skip

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 # Logical column types; each backend maps them to its own.
 DATE, TIMESTAMP, TEXT, INT, BOOL, MONEY = "date", "timestamp", "text", "int", "bool", "money"
+FLOAT = "float"
 
 
 @dataclass(frozen=True)
@@ -102,4 +103,78 @@ COST_DAILY = WarehouseTable(
     ),
 )
 
-WAREHOUSE_TABLES = (USAGE_PRICED, COST_DAILY)
+# The work item an event was attributed to, as it was when the window was materialised.
+ISSUE_COLUMNS = (
+    ("issue_id", INT),
+    ("issue_source", TEXT),
+    ("issue_external_id", TEXT),
+    ("issue_number", INT),
+    ("issue_identifier", TEXT),
+    ("issue_title", TEXT),
+    ("issue_status", TEXT),
+    ("issue_completed_at", TIMESTAMP),
+    ("issue_project", TEXT),
+    ("goal", TEXT),
+)
+
+USAGE_ATTRIBUTED = WarehouseTable(
+    name="usage_attributed",
+    description="Every priced usage event of the day with the work item it served: the "
+    "deciding signal, a confidence, the reason when unattributed, and the evidence.",
+    window_column="day",
+    order_by=("day", "root_session_key", "occurred_at"),
+    columns=(
+        ("day", DATE),
+        ("event_id", INT),
+        ("company_id", INT),
+        ("source", TEXT),
+        ("session_key", TEXT),
+        ("root_session_key", TEXT),
+        ("message_id", TEXT),
+        ("request_id", TEXT),
+        ("project", TEXT),
+        ("agent", TEXT),
+        ("occurred_at", TIMESTAMP),
+        ("model", TEXT),
+        *TOKEN_COLUMNS,
+        ("computed_cost_usd", MONEY),
+        ("reported_cost_usd", MONEY),
+        ("cost_usd", MONEY),
+        ("pricing_status", TEXT),
+        *ISSUE_COLUMNS,
+        ("signal", TEXT),
+        ("confidence", FLOAT),
+        ("reason", TEXT),
+        ("hint_id", TEXT),
+        ("touched_at", TIMESTAMP),
+        ("commit_hash", TEXT),
+        ("engine_version", TEXT),
+    ),
+)
+
+ATTRIBUTION_DAILY = WarehouseTable(
+    name="attribution_daily",
+    description="Cost and tokens by day x work item x signal x reason, with the session's "
+    "source, project and agent: the base of every rollup by issue, goal, project and agent.",
+    window_column="day",
+    order_by=("day", "issue_id", "signal"),
+    columns=(
+        ("day", DATE),
+        *ISSUE_COLUMNS,
+        ("signal", TEXT),
+        ("confidence", FLOAT),
+        ("reason", TEXT),
+        ("source", TEXT),
+        ("project", TEXT),
+        ("agent", TEXT),
+        ("requests", INT),
+        *TOKEN_COLUMNS,
+        ("tokens", INT),
+        ("computed_cost_usd", MONEY),
+        ("reported_cost_usd", MONEY),
+        ("cost_usd", MONEY),
+        ("sessions", INT),
+    ),
+)
+
+WAREHOUSE_TABLES = (USAGE_PRICED, COST_DAILY, USAGE_ATTRIBUTED, ATTRIBUTION_DAILY)

@@ -22,8 +22,10 @@ def test_assets_and_their_groups(definitions):
         "token_usage_events": "sources",
         "usage_priced": "pricing",
         "cost_daily": "costs",
+        "usage_attributed": "attribution",
+        "attribution_daily": "costs",
     }
-    for name in ("usage_priced", "cost_daily"):
+    for name in ("usage_priced", "cost_daily", "usage_attributed", "attribution_daily"):
         node = graph.get(dg.AssetKey(name))
         assert node.partitions_def is not None
         assert node.partitions_def.timezone == "UTC"
@@ -42,6 +44,9 @@ def test_checks_sit_next_to_their_assets(definitions):
         ("usage_priced", "unpriced_models"),
         ("cost_daily", "schema"),
         ("cost_daily", "totals_match_usage_priced"),
+        ("usage_attributed", "schema"),
+        ("usage_attributed", "every_priced_event_attributed"),
+        ("attribution_daily", "totals_match_usage_attributed"),
     }
 
 
@@ -56,6 +61,8 @@ def test_jobs_schedules_and_sensors(definitions):
     assert [s.name for s in definitions.sensors] == ["agent_logs_sensor"]
     costs = definitions.resolve_job_def("daily_costs_job")
     assert costs.partitions_def is not None
+    selected = {key.to_user_string() for key in costs.asset_layer.selected_asset_keys}
+    assert selected == {"usage_priced", "cost_daily", "usage_attributed", "attribution_daily"}
 
 
 def test_the_sensor_fires_only_when_logs_change(tmp_path, monkeypatch):

@@ -138,7 +138,8 @@ def _closed_since_touch(touched: pl.DataFrame, progress: pl.DataFrame) -> pl.Dat
                              by="touch_issue", check_sortedness=False)  # fmt: skip
     return matched.select(
         "event_id",
-        (pl.col("ended_at").is_not_null() & (pl.col("ended_at") > pl.col("touched_at")))
+        # `>=`: the move that finishes an issue is itself a touch of it
+        (pl.col("ended_at").is_not_null() & (pl.col("ended_at") >= pl.col("touched_at")))
         .alias("touch_closed"),
     )  # fmt: skip
 

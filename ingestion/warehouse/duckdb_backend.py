@@ -13,13 +13,14 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from schemas.warehouse import BOOL, DATE, INT, MONEY, TEXT, TIMESTAMP, WarehouseTable
+from schemas.warehouse import BOOL, DATE, FLOAT, INT, MONEY, TEXT, TIMESTAMP, WarehouseTable
 
 TYPES = {
     DATE: "DATE",
     TIMESTAMP: "TIMESTAMPTZ",
     TEXT: "VARCHAR",
     INT: "BIGINT",
+    FLOAT: "DOUBLE",
     BOOL: "BOOLEAN",
     MONEY: "DECIMAL(38, 12)",
 }

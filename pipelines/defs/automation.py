@@ -17,9 +17,9 @@ ingest_job = dg.define_asset_job(
     description="Read what was appended to the agent logs into the canonical store.",
 )  # fmt: skip
 daily_costs_job = dg.define_asset_job(
-    "daily_costs_job", selection=dg.AssetSelection.groups("pricing", "costs"),
+    "daily_costs_job", selection=dg.AssetSelection.groups("pricing", "attribution", "costs"),
     partitions_def=daily_partitions,
-    description="Price a day's usage and roll up its costs.",
+    description="Price a day's usage, attribute it to work items and roll up its costs.",
 )  # fmt: skip
 
 

@@ -163,6 +163,7 @@ class GitCommit(Base):
     session_id: Mapped[int | None] = mapped_column(
         ForeignKey("agent_sessions.id", ondelete="SET NULL")
     )
+    session_link: Mapped[str | None]  # how session_id was found: tool-call-output, ...
     created_at: Mapped[CreatedAt]
 
 

@@ -1,0 +1,137 @@
+"""Attribution assets: which work item every priced model request served, per UTC day."""
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dagster as dg
+import pandera.errors
+import polars as pl
+
+from assets.attribution.engine import ENGINE_VERSION, AttributionSettings
+from assets.attribution.transform import attribution_daily as roll_up
+from assets.attribution.transform import usage_attributed as attribute_window
+from assets.partitions import daily_partitions, window
+from assets.reporting import preview
+from assets.resources import CanonicalStoreResource, WarehouseResource
+from ingestion.settings import get_settings
+from schemas.frames import UsageAttributedFrame
+from schemas.warehouse import ATTRIBUTION_DAILY, USAGE_ATTRIBUTED, USAGE_PRICED
+
+
+def engine_settings() -> AttributionSettings:
+    settings = get_settings()
+    return AttributionSettings(
+        touch_window=timedelta(minutes=settings.attribution_touch_window_minutes),
+        commit_window=timedelta(minutes=settings.attribution_commit_window_minutes),
+    )
+
+
+@dg.asset(
+    group_name="attribution",
+    kinds={"duckdb", "polars"},
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["usage_priced"],
+    pool="warehouse",
+    check_specs=[
+        dg.AssetCheckSpec("schema", asset="usage_attributed", blocking=True,
+                          description="Every row matches UsageAttributedFrame."),
+        dg.AssetCheckSpec("every_priced_event_attributed", asset="usage_attributed",
+                          description="One decision per priced event of the window."),
+    ],
+)  # fmt: skip
+def usage_attributed(
+    context: dg.AssetExecutionContext,
+    canonical_store: CanonicalStoreResource,
+    warehouse: WarehouseResource,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Every priced event of the window with the work item it served, decided by the first
+    tier that decides (explicit hint or heartbeat run, single issue in progress, the
+    session's recent touch, the session's next commit), board state as of the event's time.
+    Unattributed events say why (`ambiguous`, `stale`, `no-signal`)."""
+    start, end = window(context)
+    settings = engine_settings()
+    store, store_warehouse = canonical_store.store(), warehouse.open()
+    inputs = store.attribution_inputs(start, end, settings.touch_window, settings.commit_window)
+    priced = store_warehouse.read_window(USAGE_PRICED, start, end)
+    attributed = attribute_window(inputs, priced, store.issues(), settings)
+    rows = store_warehouse.replace_window(USAGE_ATTRIBUTED, start, end, attributed)
+    by_signal = attributed.group_by("signal").agg(pl.col("cost_usd").sum(), pl.len())
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "window": f"{start} .. {end}",
+            "engine_version": ENGINE_VERSION,
+            "by_signal": dg.MetadataValue.json(
+                {row["signal"]: {"requests": row["len"], "cost_usd": str(row["cost_usd"] or 0)}
+                 for row in by_signal.iter_rows(named=True)}
+            ),
+            "preview": preview(attributed.sort("cost_usd", descending=True, nulls_last=True)
+                               .select("day", "root_session_key", "model", "cost_usd",
+                                       "issue_identifier", "signal", "reason")),
+        }
+    )  # fmt: skip
+    try:
+        UsageAttributedFrame.validate(attributed, lazy=True)
+        yield dg.AssetCheckResult(check_name="schema", passed=True)
+    except pandera.errors.SchemaErrors as errors:
+        yield dg.AssetCheckResult(
+            check_name="schema", passed=False,
+            metadata={"num_failures": errors.failure_cases.height,
+                      "failure_sample": preview(errors.failure_cases)},
+        )  # fmt: skip
+    missing = priced.height - attributed.height
+    yield dg.AssetCheckResult(
+        check_name="every_priced_event_attributed", passed=missing == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"priced": priced.height, "attributed": attributed.height,
+                  "hint": "events ingested or removed between pricing and attribution: "
+                          "re-materialise usage_priced and usage_attributed"},
+    )  # fmt: skip
+
+
+@dg.asset(
+    group_name="costs",
+    kinds={"duckdb", "polars"},
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["usage_attributed"],
+    pool="warehouse",
+    check_specs=[
+        dg.AssetCheckSpec("totals_match_usage_attributed", asset="attribution_daily",
+                          blocking=True,
+                          description="Requests, tokens and cost equal usage_attributed's."),
+    ],
+)  # fmt: skip
+def attribution_daily(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Cost and tokens by day x work item x signal x reason (with the session's source,
+    project and agent): what `tally report costs --by issue|goal` and `tally report
+    attribution` read."""
+    start, end = window(context)
+    store = warehouse.open()
+    attributed = store.read_window(USAGE_ATTRIBUTED, start, end)
+    daily = roll_up(attributed)
+    rows = store.replace_window(ATTRIBUTION_DAILY, start, end, daily)
+    attributed_cost = daily.filter(pl.col("issue_id").is_not_null())["cost_usd"].sum()
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "window": f"{start} .. {end}",
+            "cost_usd": str(daily["cost_usd"].sum() or 0),
+            "attributed_cost_usd": str(attributed_cost or 0),
+            "preview": preview(daily.sort("cost_usd", descending=True, nulls_last=True)
+                               .select("day", "issue_identifier", "issue_title", "signal",
+                                       "requests", "cost_usd")),
+        }
+    )  # fmt: skip
+    expected = (attributed.height, int(attributed["output_tokens"].sum() or 0),
+                str(attributed["cost_usd"].sum() or 0))  # fmt: skip
+    got = (int(daily["requests"].sum() or 0), int(daily["output_tokens"].sum() or 0),
+           str(daily["cost_usd"].sum() or 0))  # fmt: skip
+    yield dg.AssetCheckResult(
+        check_name="totals_match_usage_attributed", passed=expected == got,
+        metadata={"expected": dg.MetadataValue.json(list(expected)),
+                  "got": dg.MetadataValue.json(list(got))},
+    )  # fmt: skip
