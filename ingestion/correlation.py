@@ -171,10 +171,15 @@ class CorrelationSummary:
 
 
 def correlate(conn: psycopg.Connection[Any], company_id: int,
-              mcp_slack_seconds: int = 60) -> CorrelationSummary:  # fmt: skip
-    """Run every rule once, in order; idempotent (a second run changes nothing)."""
+              mcp_slack_seconds: int | None = None) -> CorrelationSummary:  # fmt: skip
+    """Run every rule once, in order; idempotent (a second run changes nothing). The MCP
+    slack defaults to TALLY_MCP_CORRELATION_SLACK_SECONDS."""
     from datetime import timedelta
 
+    from ingestion.settings import get_settings
+
+    if mcp_slack_seconds is None:
+        mcp_slack_seconds = get_settings().mcp_correlation_slack_seconds
     params = {"company": company_id, "slack": timedelta(seconds=mcp_slack_seconds)}
     summary = CorrelationSummary()
 

@@ -11,6 +11,7 @@ import orjson
 import psycopg
 
 from ingestion.adapters.git import DEFAULT_PATTERNS, Reference, read_commits, references
+from ingestion.correlation import correlate
 from ingestion.loader import ensure_company
 
 
@@ -116,6 +117,8 @@ def load_git(
                         (company_id, issue_id, commit_id, ref.text),
                     )  # fmt: skip
                     summary.links_new += linked.rowcount
+        if summary.commits_new:
+            correlate(conn, company_id)  # which session printed each new commit
         conn.execute(
             """UPDATE ingestion_runs SET status = 'succeeded', finished_at = now(),
                    events_new = %s, events_merged = %s WHERE id = %s""",

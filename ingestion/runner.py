@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import psycopg
 
+from ingestion.correlation import correlate
 from ingestion.loader import (
     CanonicalLoader,
     CursorUpdate,
@@ -169,6 +170,9 @@ class IngestRun:
                     loader.release_all_files()  # the next run must not find them busy
                     loader.finish_run("failed", self.summary.counters(), message)
                 raise
+            if self.summary.files_read:
+                # new sessions may belong to projects, runs or MCP sessions already known
+                correlate(conn, company_id)
             loader.finish_run("succeeded", self.summary.counters())
         return self.summary
 

@@ -113,7 +113,12 @@ def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server
             for e in events
             if e["__typename"] == "MaterializationEvent"
         }
-        assert materialized == {"usage_priced", "cost_daily"}
+        assert materialized == {
+            "usage_priced",
+            "cost_daily",
+            "usage_attributed",
+            "attribution_daily",
+        }
         checks = {
             e["evaluation"]["checkName"]: e["evaluation"]["success"]
             for e in events
@@ -124,6 +129,8 @@ def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server
             "tokens_reconcile",
             "unpriced_models",
             "totals_match_usage_priced",
+            "every_priced_event_attributed",
+            "totals_match_usage_attributed",
         }
         assert all(checks.values()), checks
         admin = make_url(pg_server_url).set(drivername="postgresql").render_as_string(False)

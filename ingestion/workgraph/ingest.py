@@ -14,7 +14,7 @@ from ingestion.workgraph.records import WorkGraph
 
 
 def ingest_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: str,
-                      location: str, arguments: dict[str, Any], mcp_slack_seconds: int = 60
+                      location: str, arguments: dict[str, Any], mcp_slack_seconds: int | None = None
                       ) -> tuple[LoadSummary, CorrelationSummary]:  # fmt: skip
     summary = load_work_graph(conninfo, graph, company=company, source=source,
                               location=location, arguments=arguments)  # fmt: skip
