@@ -4,10 +4,13 @@ session in its repository, an explicit hint; every tier decides the events it sh
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import dagster as dg
+import orjson
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
 from assets.attribution.assets import attribution_daily, usage_attributed
 from assets.costs.assets import cost_daily
@@ -17,6 +20,7 @@ from ingestion.adapters.pigeon import read_pigeon
 from ingestion.sources import CLAUDE_CODE
 from ingestion.warehouse.base import open_warehouse
 from ingestion.workgraph.ingest import ingest_work_graph
+from pipelines.cli.main import app
 from pipelines.resources import build_resources
 from schemas.warehouse import ATTRIBUTION_DAILY, USAGE_ATTRIBUTED
 from tests.builders import assistant, usage, user_text, write_jsonl
@@ -24,6 +28,7 @@ from tests.ingest_helpers import ingest
 from tests.pigeon_fixture import build_pigeon_db
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
+runner = CliRunner()
 ASSETS = [token_usage_events, usage_priced, cost_daily, usage_attributed, attribution_daily]
 DAY = date(2026, 11, 2)
 
@@ -105,3 +110,58 @@ def test_rematerialising_a_window_replaces_it(stores):
     rows = open_warehouse(warehouse_url).read_window(USAGE_ATTRIBUTED, DAY, date(2026, 11, 3))
     assert rows.height == len(TURNS) + 1  # cc-2's rollup
     assert rows["event_id"].n_unique() == rows.height
+
+
+def test_reports_by_issue_coverage_gap_and_events(stores, monkeypatch):
+    from ingestion.settings import get_settings
+
+    resources, warehouse_url = stores
+    assert dg.materialize(
+        ASSETS, selection=["usage_priced", "cost_daily", "usage_attributed", "attribution_daily"],
+        resources=resources, partition_key=DAY.isoformat(),
+    ).success  # fmt: skip
+    monkeypatch.setenv("TALLY_WAREHOUSE_URL", warehouse_url)
+    get_settings.cache_clear()
+
+    def report(*args: str):
+        result = runner.invoke(app, ["report", *args, "--format", "json"])
+        assert result.exit_code == 0, result.output
+        return orjson.loads(result.stdout)
+
+    by_issue = report("costs", "--by", "issue")
+    card_1 = next(row for row in by_issue if row["issue_number"] == 1)
+    assert card_1["issue_external_id"] == "card-1" and card_1["project"] == "Shop"
+    assert card_1["requests"] == 3
+    assert card_1["share_single_in_progress"] + card_1["share_session_recent_touch"] == 1.0
+    assert Decimal(card_1["cost_usd"]) > 0
+    remainder = by_issue[-1]
+    assert remainder["issue_external_id"] is None and remainder["issue_title"] == "(unattributed)"
+    total = sum(Decimal(row["cost_usd"]) for row in by_issue)
+    by_day = report("costs", "--by", "day")
+    assert total == sum(Decimal(row["cost_usd"]) for row in by_day)
+
+    by_project = report("costs", "--by", "project")
+    assert {row["project"]: row["attributed_share"] for row in by_project}["Shop"] > 0
+
+    events = report("attribution", "--by", "event")
+    assert len(events) == len(TURNS) + 1
+    keys = {"source", "session_id", "message_id", "request_id", "issue_external_id",
+            "issue_number", "project", "signal", "confidence", "reason", "input_tokens",
+            "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+            "cache_write_1h_tokens"}  # fmt: skip
+    assert keys <= set(events[0])
+    stale = next(e for e in events if e["message_id"] == "m-1210")
+    assert (stale["signal"], stale["reason"], stale["issue_number"]) == (
+        "unattributed", "stale", None)  # fmt: skip
+
+    summary = report("attribution")
+    assert summary["completed_issues"] == 1  # card-1, done on the day
+    assert Decimal(summary["median_cost_per_completed_issue"]) == Decimal(card_1["cost_usd"])
+    shares = summary["token_share"]
+    assert 0 < shares["attributed"] < 1 and shares["unattributed"] > 0
+
+    gap = report("attribution", "--by", "session")
+    assert {row["session_id"]: row["reason"] for row in gap} == {
+        "cc-1": "stale", "cc-2": "no-signal"}  # fmt: skip
+    table = runner.invoke(app, ["report", "attribution"])
+    assert "median cost per completed issue" in " ".join(table.output.split())

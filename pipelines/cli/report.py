@@ -71,6 +71,8 @@ class CostGrouping(StrEnum):
     session = "session"
     model = "model"
     block = "block"
+    issue = "issue"
+    goal = "goal"
 
 
 class CostMode(StrEnum):
@@ -126,7 +128,18 @@ def cost_rows(
     if by == "block":
         now = datetime.now(UTC)
         return [b.as_row(now) for b in billing_blocks(priced_events(warehouse, mode, since, until))]
-    return cost_report(warehouse, by, mode, since, until)  # type: ignore[arg-type]
+    if by in ("issue", "goal"):
+        from ingestion.reports.attribution import cost_by_work_item
+
+        return cost_by_work_item(warehouse, by, mode, since, until)  # type: ignore[arg-type]
+    rows = cost_report(warehouse, by, mode, since, until)  # type: ignore[arg-type]
+    if by in ("project", "agent"):
+        from ingestion.reports.attribution import attributed_share_by
+
+        shares = attributed_share_by(warehouse, by, since, until)  # type: ignore[arg-type]
+        for row in rows:
+            row["attributed_share"] = shares.get(row[by])
+    return rows
 
 
 def cost_columns(by: str, rows: list[dict[str, Any]]) -> list[str]:
@@ -135,10 +148,77 @@ def cost_columns(by: str, rows: list[dict[str, Any]]) -> list[str]:
                 "cost_per_hour", "projected_cost_usd", "models"]  # fmt: skip
     from ingestion.reports.costs import GROUPS, TOKEN_KEYS
 
+    if by in ("issue", "goal"):
+        from ingestion.reports.attribution import ISSUE_KEYS, SHARE_KEYS
+
+        keys = list(ISSUE_KEYS) if by == "issue" else ["goal", "issues"]
+        return [*keys, "requests", *TOKEN_KEYS, "cost_usd", "sessions", *SHARE_KEYS]
     key = GROUPS[by][1]
     group = [key, "source"] if by == "session" else [key]
+    shares = ["attributed_share"] if by in ("project", "agent") else []
     return [*group, "requests", *TOKEN_KEYS, "cost_usd", "billed_cost_usd",
-            "notional_cost_usd", "pricing_status", "first_at", "last_at"]  # fmt: skip
+            "notional_cost_usd", "pricing_status", *shares, "first_at", "last_at"]  # fmt: skip
+
+
+class AttributionView(StrEnum):
+    summary = "summary"
+    session = "session"
+    event = "event"
+
+
+@app.command()
+def attribution(
+    by: AttributionView = typer.Option(
+        AttributionView.summary,
+        "--by",
+        help="summary: shares by signal and reason, median cost per completed issue; "
+        "session: the largest unattributed sessions and why; event: every usage event with "
+        "its decision (for audits).",
+    ),
+    since: str | None = SinceOption,
+    until: str | None = UntilOption,
+    mode: CostMode = typer.Option(CostMode.auto, "--mode", help="auto, calculate or display."),
+    fmt: OutputFormat = FormatOption,
+    limit: int = typer.Option(20, "--limit", min=1, help="Sessions listed by --by session."),
+) -> None:
+    """How much usage the attribution engine gave to work items, how, and what it could
+    not (from the warehouse: run `tally materialize` after ingesting)."""
+    import sys
+
+    import orjson
+
+    from ingestion.reports import attribution as reports
+    from ingestion.warehouse.base import open_warehouse
+
+    since_day, until_day = parse_day(since), parse_day(until)
+    with failures_reported():
+        warehouse = open_warehouse(store(migrate=False).settings.resolved_warehouse_url)
+        if by is AttributionView.event:
+            rows = reports.attributed_events(warehouse, mode.value, since_day, until_day)
+            render(rows, fmt, title="usage events and their attribution",
+                   columns=reports.EVENT_KEYS)  # fmt: skip
+            return
+        if by is AttributionView.session:
+            rows = reports.coverage_gap(warehouse, mode.value, since_day, until_day, limit)
+            render(rows, fmt, title="largest unattributed sessions")
+            return
+        summary = reports.coverage(warehouse, mode.value, since_day, until_day)
+    if fmt is OutputFormat.json:
+        sys.stdout.write(orjson.dumps(summary, default=str, option=orjson.OPT_INDENT_2).decode())
+        sys.stdout.write("\n")
+        return
+    render(summary["rows"], fmt, title="attribution coverage (shares of tokens and cost)",
+           columns=["signal", "confidence", "reason", "requests", "sessions", "cost_usd",
+                    "token_share", "cost_share"])  # fmt: skip
+    if fmt is OutputFormat.table:
+        share, median = summary.get("token_share", {}), summary["median_cost_per_completed_issue"]
+        typer.echo(
+            f"attributed {share.get('attributed', 0):.1%} of tokens, ambiguous "
+            f"{share.get('ambiguous', 0):.1%}, unattributed {share.get('unattributed', 0):.1%}; "
+            + (f"median cost per completed issue ${median:,.4f} over "
+               f"{summary['completed_issues']} issues" if median is not None
+               else "no issue completed in the window")
+        )  # fmt: skip
 
 
 def write_html_report(

@@ -1,0 +1,203 @@
+"""Cost by work item and the attribution engine's coverage, from the warehouse
+(`attribution_daily`, and `usage_attributed` for the event audit and the coverage gap).
+
+Rows by issue carry the upstream's identifiers (`issue_external_id`: Paperclip issue id, Pigeon
+card id; `issue_number`; `project`), the usage contract's keys, `cost_usd` (a decimal string in
+JSON) and the share of the issue's cost each signal decided (`share_<signal>`; by tokens when
+the cost is zero). A last row (`issue_external_id` null) holds what no issue was given, so the
+rows add up to the window's total."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+import polars as pl
+
+from ingestion.reports.costs import MODE_COLUMN, TOKEN_KEYS, Mode
+from ingestion.warehouse.base import Warehouse
+from schemas.warehouse import ATTRIBUTION_DAILY, USAGE_ATTRIBUTED
+
+WorkGrouping = Literal["issue", "goal"]
+SIGNALS = ("explicit", "single-in-progress", "session-recent-touch", "session-commit")
+SHARE_KEYS = tuple(f"share_{s.replace('-', '_')}" for s in SIGNALS)
+ISSUE_KEYS = ("issue_external_id", "issue_number", "issue_identifier", "issue_title",
+              "issue_status", "project", "goal")  # fmt: skip
+EVENT_KEYS = ("source", "session_id", "message_id", "request_id", "occurred_at",
+              "issue_external_id", "issue_number", "project", "session_project", "signal",
+              "confidence", "reason",
+              "evidence", *TOKEN_KEYS, "cost_usd")  # fmt: skip
+
+
+def _bounds(since: date | None, until: date | None) -> dict[str, date]:
+    return {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31)}
+
+
+def _daily(warehouse: Warehouse, mode: Mode, since: date | None, until: date | None
+           ) -> pl.DataFrame:  # fmt: skip
+    warehouse.ensure_table(ATTRIBUTION_DAILY)
+    return warehouse.query(
+        f"""SELECT *, {MODE_COLUMN[mode]} AS mode_cost FROM attribution_daily
+            WHERE day >= $since AND day <= $until""",
+        _bounds(since, until),
+    )
+
+
+def _shares(group: pl.DataFrame) -> dict[str, float]:
+    cost = sum((v or Decimal(0) for v in group["mode_cost"]), Decimal(0))
+    weight = "mode_cost" if cost > 0 else "tokens"
+    total = float(group[weight].cast(pl.Float64).sum() or 0)
+    by_signal = group.group_by("signal").agg(pl.col(weight).cast(pl.Float64).sum())
+    found = dict(by_signal.iter_rows())
+    return {key: round((found.get(signal) or 0) / total, 4) if total else 0.0
+            for key, signal in zip(SHARE_KEYS, SIGNALS, strict=True)}  # fmt: skip
+
+
+def _totals(group: pl.DataFrame) -> dict[str, Any]:
+    return {
+        "requests": int(group["requests"].sum()),
+        **{key: int(group[key].sum()) for key in TOKEN_KEYS},
+        "cost_usd": sum((v or Decimal(0) for v in group["mode_cost"]), Decimal(0)),
+        "sessions": int(group["sessions"].sum()),
+    }
+
+
+def cost_by_work_item(warehouse: Warehouse, by: WorkGrouping, mode: Mode = "auto",
+                      since: date | None = None, until: date | None = None
+                      ) -> list[dict[str, Any]]:  # fmt: skip
+    daily = _daily(warehouse, mode, since, until)
+    if daily.is_empty():
+        return []
+    attributed = daily.filter(pl.col("issue_id").is_not_null())
+    rows: list[dict[str, Any]] = []
+    if by == "issue":
+        for _, group in attributed.group_by(["issue_id"]):
+            first = group.row(0, named=True)
+            rows.append({
+                "issue_external_id": first["issue_external_id"],
+                "issue_number": first["issue_number"],
+                "issue_identifier": first["issue_identifier"],
+                "issue_title": first["issue_title"], "issue_status": first["issue_status"],
+                "project": first["issue_project"], "goal": first["goal"],
+                **_totals(group), **_shares(group),
+            })  # fmt: skip
+    else:
+        for (goal,), group in attributed.group_by(["goal"]):
+            rows.append({"goal": goal, "issues": group["issue_id"].n_unique(),
+                         **_totals(group), **_shares(group)})  # fmt: skip
+    rows.sort(key=lambda row: row["cost_usd"], reverse=True)
+    rest = daily.filter(pl.col("issue_id").is_null())
+    if not rest.is_empty():
+        empty = dict.fromkeys(ISSUE_KEYS if by == "issue" else ("goal", "issues"))
+        rows.append({**empty, "issue_title" if by == "issue" else "goal": "(unattributed)",
+                     **_totals(rest), **dict.fromkeys(SHARE_KEYS, 0.0)})  # fmt: skip
+    return rows
+
+
+def coverage(warehouse: Warehouse, mode: Mode = "auto", since: date | None = None,
+             until: date | None = None) -> dict[str, Any]:  # fmt: skip
+    """Shares of tokens and cost by signal and reason, and the median cost of an issue
+    completed in the window (its whole attributed cost, whatever day it was spent)."""
+    daily = _daily(warehouse, mode, since, until)
+    if daily.is_empty():
+        return {"rows": [], "median_cost_per_completed_issue": None, "completed_issues": 0}
+    tokens_total = float(daily["tokens"].sum() or 0)
+    cost_total = sum((v or Decimal(0) for v in daily["mode_cost"]), Decimal(0))
+    rows = []
+    grouped = daily.group_by("signal", "confidence", "reason", maintain_order=True)
+    for (signal, confidence, reason), group in grouped:
+        totals = _totals(group)
+        tokens = sum(totals[k] for k in TOKEN_KEYS if k != "reasoning_tokens")
+        rows.append({
+            "signal": signal, "confidence": confidence, "reason": reason, **totals,
+            "token_share": round(tokens / tokens_total, 4) if tokens_total else 0.0,
+            "cost_share": round(float(totals["cost_usd"] / cost_total), 4) if cost_total else 0.0,
+        })  # fmt: skip
+    rows.sort(key=lambda r: (r["signal"] == "unattributed", -r["token_share"]))
+    share = {
+        "attributed": sum(r["token_share"] for r in rows if r["signal"] != "unattributed"),
+        "ambiguous": sum(r["token_share"] for r in rows if r["reason"] == "ambiguous"),
+        "unattributed": sum(r["token_share"] for r in rows if r["signal"] == "unattributed"),
+    }
+    completed = _completed_issue_costs(warehouse, mode, since, until)
+    median = statistics.median(completed) if completed else None
+    return {"rows": rows, "token_share": {k: round(v, 4) for k, v in share.items()},
+            "median_cost_per_completed_issue": median,
+            "completed_issues": len(completed)}  # fmt: skip
+
+
+def _completed_issue_costs(warehouse: Warehouse, mode: Mode, since: date | None,
+                           until: date | None) -> list[Decimal]:  # fmt: skip
+    frame = warehouse.query(
+        f"""SELECT issue_id, sum({MODE_COLUMN[mode]}) AS cost FROM attribution_daily
+            WHERE issue_id IS NOT NULL AND issue_status = 'done'
+              AND CAST(issue_completed_at AS DATE) >= $since
+              AND CAST(issue_completed_at AS DATE) <= $until
+            GROUP BY issue_id""",
+        _bounds(since, until),
+    )
+    return sorted(value or Decimal(0) for value in frame["cost"])
+
+
+def coverage_gap(warehouse: Warehouse, mode: Mode = "auto", since: date | None = None,
+                 until: date | None = None, limit: int = 20) -> list[dict[str, Any]]:  # fmt: skip
+    """The largest unattributed sessions, with the reason that left most of their cost
+    unattributed."""
+    warehouse.ensure_table(USAGE_ATTRIBUTED)
+    frame = warehouse.query(
+        f"""SELECT source, root_session_key AS session_id, project, agent,
+                   arg_max(reason, {MODE_COLUMN[mode]}) AS reason,
+                   count(*) AS requests,
+                   CAST(sum(input_tokens + output_tokens + cache_read_tokens
+                        + cache_write_5m_tokens + cache_write_1h_tokens) AS BIGINT) AS tokens,
+                   sum({MODE_COLUMN[mode]}) AS cost_usd,
+                   min(occurred_at) AS first_at, max(occurred_at) AS last_at
+            FROM usage_attributed
+            WHERE signal = 'unattributed' AND day >= $since AND day <= $until
+            GROUP BY ALL ORDER BY cost_usd DESC NULLS LAST, tokens DESC LIMIT {int(limit)}""",
+        _bounds(since, until),
+    )
+    return [_iso_times(row) for row in frame.iter_rows(named=True)]
+
+
+def attributed_events(warehouse: Warehouse, mode: Mode = "auto", since: date | None = None,
+                      until: date | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Every usage event with its decision, for outside audits of the engine."""
+    warehouse.ensure_table(USAGE_ATTRIBUTED)
+    tokens = ", ".join(TOKEN_KEYS)
+    frame = warehouse.query(
+        f"""SELECT source, root_session_key AS session_id, message_id, request_id,
+                   occurred_at, issue_external_id, issue_number, issue_project AS project,
+                   project AS session_project, signal, confidence, reason,
+                   COALESCE(hint_id, commit_hash, strftime(touched_at, '%Y-%m-%dT%H:%M:%SZ'))
+                     AS evidence,
+                   {tokens}, {MODE_COLUMN[mode]} AS cost_usd
+            FROM usage_attributed WHERE day >= $since AND day <= $until
+            ORDER BY occurred_at, event_id""",
+        _bounds(since, until),
+    )
+    return [_iso_times(row) for row in frame.iter_rows(named=True)]
+
+
+def attributed_share_by(warehouse: Warehouse, key: Literal["project", "agent"],
+                        since: date | None, until: date | None) -> dict[Any, float]:  # fmt: skip
+    """Share of each session project's (or agent's) tokens that reached an issue."""
+    warehouse.ensure_table(ATTRIBUTION_DAILY)
+    frame = warehouse.query(
+        f"""SELECT {key} AS key,
+                   sum(CASE WHEN issue_id IS NOT NULL THEN tokens ELSE 0 END) AS attributed,
+                   sum(tokens) AS total
+            FROM attribution_daily WHERE day >= $since AND day <= $until GROUP BY ALL""",
+        _bounds(since, until),
+    )
+    return {row["key"]: round(float(row["attributed"]) / float(row["total"]), 4)
+            if row["total"] else 0.0 for row in frame.iter_rows(named=True)}  # fmt: skip
+
+
+def _iso_times(row: dict[str, Any]) -> dict[str, Any]:
+    for key, value in row.items():
+        if hasattr(value, "isoformat") and key.endswith("_at"):
+            row[key] = value.isoformat().replace("+00:00", "Z")
+    return row
