@@ -43,6 +43,7 @@ class Table:
     json_columns: frozenset[str] = frozenset()
     has_source: bool = True
     has_updated_at: bool = True
+    company_in_key: bool = True
 
 
 AGENTS = Table("agents", "agents", "agents", ("source", "external_id"),
@@ -100,16 +101,48 @@ RUN_EVENTS = Table("heartbeat_run_events", "run_events", None, ("run_id", "seq")
                    ("seq", "event_type", "stream", "level", "message", "payload", "occurred_at"),
                    (Ref("run", "run_id", "runs", required=True),),
                    json_columns=frozenset({"payload"}), has_source=False,
-                   has_updated_at=False)  # fmt: skip
+                   has_updated_at=False, company_in_key=False)  # fmt: skip
 HINTS = Table("attribution_hints", "hints", None, ("hint_key",),
               ("hint_key", "session_key", "valid_from", "valid_to", "origin", "note"),
               (Ref("issue", "issue_id", "issues", required=True),
                Ref("agent", "agent_id", "agents")),
               has_source=False, has_updated_at=False)  # fmt: skip
 
+COST_EVENTS = Table("cost_events", "cost_events", None, ("source", "external_id"),
+                    ("external_id", "provider", "biller", "billing_type", "billing_code", "model",
+                     "input_tokens", "cached_input_tokens", "output_tokens", "cost_usd",
+                     "cost_status", "occurred_at"),
+                    (Ref("agent", "agent_id", "agents"), Ref("issue", "issue_id", "issues"),
+                     Ref("project", "project_id", "projects"),
+                     Ref("run", "heartbeat_run_id", "runs")),
+                    has_updated_at=False)  # fmt: skip
+FINANCE_EVENTS = Table("finance_events", "finance_events", None, ("source", "external_id"),
+                       ("external_id", "kind", "direction", "amount_usd", "biller", "estimated",
+                        "description", "occurred_at", "attributes"),
+                       json_columns=frozenset({"attributes"}), has_updated_at=False)  # fmt: skip
+# A policy's scope is an agent, a project or an issue: one of the three refs names it.
+BUDGET_POLICIES = Table("budget_policies", "budget_policies", "policies",
+                        ("source", "external_id"),
+                        ("external_id", "name", "scope_type", "window_kind", "window_days",
+                         "metric", "amount", "warn_percent", "hard_stop", "active"),
+                        (Ref("scope_agent", "scope_id", "agents"),
+                         Ref("scope_project", "scope_id", "projects"),
+                         Ref("scope_issue", "scope_id", "issues")))  # fmt: skip
+BUDGET_INCIDENTS = Table("budget_incidents", "budget_incidents", None, ("source", "external_id"),
+                         ("external_id", "kind", "status", "observed_amount", "threshold_amount",
+                          "window_start", "window_end", "opened_at", "resolved_at"),
+                         (Ref("policy", "policy_id", "policies", required=True),),
+                         has_updated_at=False)  # fmt: skip
+APPROVALS = Table("approvals", "approvals", None, ("source", "external_id"),
+                  ("external_id", "kind", "status", "subject_type", "payload", "requested_by",
+                   "decided_by", "decision_note", "decided_at", "created_at"),
+                  json_columns=frozenset({"payload"}))  # fmt: skip
+
 # In dependency order: a table's references point at tables loaded before it.
 TABLES: tuple[Table, ...] = (AGENTS, GOALS, PROJECTS, ISSUES, STATUS_CHANGES, ACTIVITY, SESSIONS,
-                             USAGE, TOOL_CALLS, HEARTBEAT_RUNS, RUN_EVENTS, HINTS)  # fmt: skip
+                             USAGE, TOOL_CALLS, HEARTBEAT_RUNS, RUN_EVENTS, HINTS, COST_EVENTS,
+                             FINANCE_EVENTS, BUDGET_POLICIES, BUDGET_INCIDENTS,
+                             APPROVALS)  # fmt: skip
 # Self references, set once every row of the table exists: (table, field, column).
 PARENTS = (("agents", "reports_to", "reports_to_id"), ("goals", "parent", "parent_id"),
            ("issues", "parent", "parent_id"))  # fmt: skip
@@ -145,7 +178,7 @@ def _upsert_sql(table: Table, columns: list[str]) -> str:
     assignments = [f"{c} = excluded.{c}" for c in updatable]
     if table.has_updated_at:
         assignments.append("updated_at = now()")
-    conflict = ", ".join(("company_id", *table.conflict))
+    conflict = ", ".join((*(("company_id",) if table.company_in_key else ()), *table.conflict))
     # ROW(...) keeps a one-column comparison a row comparison
     return (
         f"INSERT INTO {table.name} ({', '.join(inserted)}) "
@@ -175,7 +208,7 @@ def _rows(table: Table, graph: WorkGraph, ids: _Ids, company_id: int, source: st
             if upstream is None:
                 if ref.required:
                     dangling = f"{ref.field} is missing"
-                row[ref.column] = None
+                row.setdefault(ref.column, None)  # several refs may share a column
                 continue
             key = (record.get(f"{ref.field}_source", source), upstream)
             resolved = ids.resolve(ref.entity, key)
@@ -296,7 +329,7 @@ def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: st
                         rows = _rows(table, graph, ids, company_id, source, reject)
                         present = {c for c in table.columns if any(c in r for r in records)}
                         columns = [c for c in table.columns if c in present or c in table.conflict]
-                        columns += [ref.column for ref in table.refs]
+                        columns += list(dict.fromkeys(ref.column for ref in table.refs))
                         if rows:
                             cur.executemany(_upsert_sql(table, columns), rows)
                             summary.changed[table.name] = max(cur.rowcount, 0)

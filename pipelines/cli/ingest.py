@@ -279,6 +279,40 @@ def pigeon(
     _report_graph_load("pigeon", summary, correlation, started, strict)
 
 
+@app.command()
+def paperclip(
+    url: str | None = typer.Option(
+        None, "--url", help="Paperclip's PostgreSQL URL [TALLY_PAPERCLIP_URL]; read only."
+    ),
+    company: str | None = typer.Option(
+        None, "--company", help="Paperclip company (id, issue prefix or name) when it has several."
+    ),
+    strict: bool = StrictOption,
+) -> None:
+    """Paperclip's work graph and ledger: agents, goals, projects, issues and their status
+    history, heartbeat runs and their events, cost and finance events, budget policies and
+    incidents, approvals."""
+    from ingestion.adapters.paperclip import PaperclipError, read_paperclip
+    from ingestion.store import psycopg_conninfo
+    from ingestion.workgraph.ingest import ingest_work_graph
+
+    started = time.monotonic()
+    with failures_reported():
+        context = store()
+        source_url = url or context.settings.paperclip_url
+        if not source_url:
+            raise CommandFailed("no Paperclip database: pass --url or set TALLY_PAPERCLIP_URL")
+        try:
+            graph = read_paperclip(psycopg_conninfo(source_url), company)
+        except PaperclipError as error:
+            raise CommandFailed(str(error)) from None
+        summary, correlation = ingest_work_graph(
+            context.conninfo, graph, company=context.settings.company, source="paperclip",
+            location="paperclip", arguments={"company": company},
+        )  # fmt: skip
+    _report_graph_load("paperclip", summary, correlation, started, strict)
+
+
 @app.command("tool-calls")
 def tool_calls(
     path: Path = typer.Option(..., "--path", help="A JSONL log file or a directory of them."),

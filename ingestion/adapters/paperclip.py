@@ -1,0 +1,331 @@
+"""Paperclip's PostgreSQL (`TALLY_PAPERCLIP_URL`, read in a read-only transaction) as a
+`WorkGraph` for one Paperclip company.
+
+- Agents, goals, projects and issues by their uuids; an issue's number is its `issue_number`
+  and its identifier (`PAP-12`) is kept.
+- Status history from `activity_log` (`issue.created` / `issue.updated` rows whose details
+  carry a status; shapes `{status, _previous: {status}}`, `{changes: {status: {from, to}}}`
+  and `{status: {from, to}}` are read); an issue with no recorded history gets one from its
+  own lifecycle timestamps (created, started, completed, cancelled), so in-progress intervals
+  exist either way. Every issue action by an agent's run is a touch by that run's session.
+- Heartbeat runs with their issue (`context_snapshot->>'issueId'`), adapter session id
+  (`session_id_after`, else `session_id_before`) and events; cost events (integer cents to
+  USD), finance events, budget policies and incidents, approvals.
+
+Statuses are plain text upstream: a value outside Paperclip's documented sets is rejected
+with the row, never guessed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from ingestion.workgraph.records import ISSUE_STATUSES, WorkGraph
+
+SOURCE = "paperclip"
+RUN_STATUSES = {"queued", "scheduled_retry", "running", "succeeded", "interrupted", "failed",
+                "cancelled", "timed_out"}  # fmt: skip
+WINDOW_KINDS = {"calendar_month_utc": "calendar_month", "lifetime": "lifetime"}
+METRICS = {"billed_cents": "usd"}
+APPROVAL_STATUSES = {"pending", "revision_requested", "approved", "rejected", "cancelled"}
+CENT = Decimal("0.01")
+
+
+class PaperclipError(RuntimeError):
+    pass
+
+
+def _cents(value: Any) -> Decimal:
+    return (Decimal(str(value)) * CENT).quantize(Decimal("0.000001"))
+
+
+def _status_change(details: Any) -> tuple[str | None, str | None] | None:
+    """(from, to) when an activity's details record a status change."""
+    if not isinstance(details, dict):
+        return None
+    changes = details.get("changes")
+    if isinstance(changes, dict) and isinstance(changes.get("status"), dict):
+        status = changes["status"]
+        return status.get("from"), status.get("to")
+    status = details.get("status")
+    if isinstance(status, dict):
+        return status.get("from"), status.get("to")
+    if isinstance(status, str):
+        previous = details.get("_previous") or details.get("previous") or {}
+        before = previous.get("status") if isinstance(previous, dict) else None
+        return before, status
+    return None
+
+
+def read_paperclip(url: str, company: str | None = None) -> WorkGraph:
+    """`company`: a Paperclip company id, issue prefix or name; may be omitted when the
+    database holds one company."""
+    try:
+        conn = psycopg.connect(url, row_factory=dict_row,
+                               options="-c default_transaction_read_only=on")  # fmt: skip
+    except psycopg.Error as error:
+        raise PaperclipError(f"cannot connect to Paperclip's database: {error}") from error
+    with conn:
+        company_id = _company(conn, company)
+        return _graph(conn, company_id)
+
+
+def _company(conn: psycopg.Connection[Any], wanted: str | None) -> str:
+    rows = conn.execute("SELECT id::text AS id, name, issue_prefix FROM companies").fetchall()
+    if wanted is not None:
+        for row in rows:
+            if wanted in (row["id"], row["name"], row["issue_prefix"]):
+                return str(row["id"])
+        raise PaperclipError(f"no Paperclip company {wanted!r}")
+    if len(rows) != 1:
+        names = ", ".join(f"{r['issue_prefix']} ({r['name']})" for r in rows) or "none"
+        raise PaperclipError(f"choose the Paperclip company with --company: {names}")
+    return str(rows[0]["id"])
+
+
+def _rows(conn: psycopg.Connection[Any], table: str, company: str,
+          order: str = "created_at") -> list[dict[str, Any]]:  # fmt: skip
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (table,)).fetchone()
+    if not exists or not exists["present"]:
+        return []
+    return conn.execute(
+        f"SELECT * FROM {table} WHERE company_id = %s ORDER BY {order}",
+        (company,),
+    ).fetchall()
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _graph(conn: psycopg.Connection[Any], company: str) -> WorkGraph:
+    graph = WorkGraph()
+    for row in _rows(conn, "agents", company):
+        if not row.get("name"):
+            graph.reject("agents", row["id"], "name is missing", row)
+            continue
+        graph.agents.append({
+            "external_id": str(row["id"]), "name": row["name"], "role": row.get("role"),
+            "title": row.get("title"), "status": row.get("status"),
+            "adapter_type": row.get("adapter_type"), "reports_to": _text(row.get("reports_to")),
+            "attributes": {"cwd": (row.get("adapter_config") or {}).get("cwd")},
+        })  # fmt: skip
+    for row in _rows(conn, "goals", company):
+        graph.goals.append({
+            "external_id": str(row["id"]), "title": row.get("title") or "",
+            "level": row.get("level"), "status": row.get("status"),
+            "parent": _text(row.get("parent_id")), "owner_agent": _text(row.get("owner_agent_id")),
+        })  # fmt: skip
+    for row in _rows(conn, "projects", company):
+        graph.projects.append({
+            "external_id": str(row["id"]), "name": row.get("name") or str(row["id"]),
+            "status": row.get("status"), "goal": _text(row.get("goal_id")),
+            "archived_at": row.get("archived_at"), "attributes": {},
+        })  # fmt: skip
+    issues = _issues(conn, company, graph)
+    _history(conn, company, graph, issues)
+    runs = _runs(conn, company, graph, issues)
+    _ledger(conn, company, graph, issues, runs)
+    return graph
+
+
+def _issues(conn: psycopg.Connection[Any], company: str, graph: WorkGraph
+            ) -> dict[str, dict[str, Any]]:  # fmt: skip
+    issues = {}
+    for row in _rows(conn, "issues", company):
+        status = row.get("status")
+        if status not in ISSUE_STATUSES:
+            graph.reject("issues", row["id"], f"unknown status {status!r}", row)
+            continue
+        if not row.get("title"):
+            graph.reject("issues", row["id"], "title is missing", row)
+            continue
+        issues[str(row["id"])] = row
+        graph.issues.append({
+            "external_id": str(row["id"]), "project": _text(row.get("project_id")),
+            "goal": _text(row.get("goal_id")), "parent": _text(row.get("parent_id")),
+            "number": row.get("issue_number"), "identifier": row.get("identifier"),
+            "title": row["title"], "status": status, "priority": row.get("priority"),
+            "assignee_agent": _text(row.get("assignee_agent_id")),
+            "billing_code": row.get("billing_code"),
+            "attributes": {"origin_kind": row.get("origin_kind"),
+                           "work_mode": row.get("work_mode")},
+            "created_at": row.get("created_at"), "updated_at": row.get("updated_at"),
+            "started_at": row.get("started_at"), "completed_at": row.get("completed_at"),
+            "cancelled_at": row.get("cancelled_at"),
+        })  # fmt: skip
+    return issues
+
+
+def _history(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
+             issues: dict[str, dict[str, Any]]) -> None:  # fmt: skip
+    runs = {str(r["id"]): r for r in _rows(conn, "heartbeat_runs", company)}
+    recorded: set[str] = set()
+    for row in _rows(conn, "activity_log", company):
+        if row.get("entity_type") != "issue":
+            continue
+        issue, at = str(row.get("entity_id")), row.get("created_at")
+        run = runs.get(_text(row.get("run_id")) or "")
+        session = run and (run.get("session_id_after") or run.get("session_id_before"))
+        actor_type = row.get("actor_type")
+        acting_agent = row.get("actor_id") if actor_type == "agent" else None
+        agent = _text(row.get("agent_id")) or _text(acting_agent)
+        graph.activity.append({
+            "external_id": str(row["id"]), "issue": issue, "action": row.get("action") or "",
+            "details": None, "actor_type": actor_type, "actor_agent": agent,
+            "session_key": session, "occurred_at": at,
+        })  # fmt: skip
+        change = _status_change(row.get("details"))
+        if change is None or issue not in issues:
+            continue
+        before, after = change
+        if after not in ISSUE_STATUSES or (before is not None and before not in ISSUE_STATUSES):
+            graph.reject("activity_log", row["id"], f"unknown status in change {before!r} -> "
+                         f"{after!r}", row)  # fmt: skip
+            continue
+        recorded.add(issue)
+        graph.status_changes.append({
+            "external_id": str(row["id"]), "issue": issue, "from_status": before,
+            "to_status": after, "changed_at": at, "actor_type": actor_type,
+            "actor_agent": agent, "session_key": session,
+        })  # fmt: skip
+    for issue_id, issue in issues.items():
+        if issue_id not in recorded:
+            graph.status_changes.extend(_lifecycle(issue_id, issue))
+
+
+def _lifecycle(issue_id: str, issue: dict[str, Any]) -> list[dict[str, Any]]:
+    """History from the issue's own timestamps when the activity log recorded none."""
+    steps: list[tuple[datetime, str]] = []
+    if issue.get("created_at"):
+        steps.append((issue["created_at"], "todo" if issue.get("started_at") else issue["status"]))
+    if issue.get("started_at"):
+        steps.append((issue["started_at"], "in_progress"))
+    for column, status in (("completed_at", "done"), ("cancelled_at", "cancelled")):
+        if issue.get(column):
+            steps.append((issue[column], status))
+    if steps and steps[-1][1] != issue["status"] and issue.get("updated_at"):
+        steps.append((issue["updated_at"], issue["status"]))
+    changes, previous = [], None
+    for at, status in sorted(steps, key=lambda step: step[0]):
+        if status == previous:
+            continue
+        changes.append({"external_id": f"{issue_id}:{status}@{at.isoformat()}", "issue": issue_id,
+                        "from_status": previous, "to_status": status, "changed_at": at,
+                        "actor_type": "lifecycle",
+                        "actor_agent": _text(issue.get("assignee_agent_id"))})  # fmt: skip
+        previous = status
+    return changes
+
+
+def _runs(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
+          issues: dict[str, dict[str, Any]]) -> set[str]:  # fmt: skip
+    runs = set()
+    for row in _rows(conn, "heartbeat_runs", company):
+        context = row.get("context_snapshot") or {}
+        issue = context.get("issueId") if isinstance(context, dict) else None
+        if row.get("status") not in RUN_STATUSES:
+            graph.reject("heartbeat_runs", row["id"], f"unknown status {row.get('status')!r}", row)
+            continue
+        if issue is not None and str(issue) not in issues:
+            graph.reject("heartbeat_runs", row["id"], f"context issueId {issue!r} is not an issue "
+                         "of the company", row)  # fmt: skip
+            continue
+        runs.add(str(row["id"]))
+        graph.heartbeat_runs.append({
+            "external_id": str(row["id"]), "agent": _text(row.get("agent_id")),
+            "issue": _text(issue),
+            "adapter_session_key": row.get("session_id_after") or row.get("session_id_before"),
+            "status": row["status"], "invocation_source": row.get("invocation_source"),
+            "started_at": row.get("started_at"), "finished_at": row.get("finished_at"),
+            "error": row.get("error"), "error_code": row.get("error_code"),
+            "exit_code": row.get("exit_code"), "usage": row.get("usage_json"),
+            "result": row.get("result_json"), "context": context or None,
+        })  # fmt: skip
+    for row in _rows(conn, "heartbeat_run_events", company, order="run_id, seq"):
+        if str(row.get("run_id")) not in runs:
+            graph.reject("heartbeat_run_events", row["id"],
+                         f"run {row.get('run_id')!s} was not loaded", row)  # fmt: skip
+            continue
+        graph.run_events.append({
+            "run": str(row["run_id"]), "seq": row["seq"], "event_type": row["event_type"],
+            "stream": row.get("stream"), "level": row.get("level"),
+            "message": row.get("message"), "payload": row.get("payload"),
+            "occurred_at": row["created_at"],
+        })  # fmt: skip
+    return runs
+
+
+def _ledger(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
+            issues: dict[str, dict[str, Any]], runs: set[str]) -> None:  # fmt: skip
+    for row in _rows(conn, "cost_events", company, order="occurred_at, id"):
+        if row.get("cost_cents") is None or Decimal(str(row["cost_cents"])) < 0:
+            graph.reject("cost_events", row["id"], "cost_cents is missing or negative", row)
+            continue
+        graph.cost_events.append({
+            "external_id": str(row["id"]), "agent": _text(row.get("agent_id")),
+            "issue": _text(row.get("issue_id")), "project": _text(row.get("project_id")),
+            "run": _text(row.get("heartbeat_run_id")), "provider": row.get("provider"),
+            "biller": row.get("biller"), "billing_type": row.get("billing_type"),
+            "billing_code": row.get("billing_code"), "model": row.get("model"),
+            "input_tokens": row.get("input_tokens") or 0,
+            "cached_input_tokens": row.get("cached_input_tokens") or 0,
+            "output_tokens": row.get("output_tokens") or 0,
+            "cost_usd": _cents(row["cost_cents"]), "cost_status": row.get("cost_status"),
+            "occurred_at": row["occurred_at"],
+        })  # fmt: skip
+    for row in _rows(conn, "finance_events", company, order="occurred_at, id"):
+        if row.get("direction") not in ("debit", "credit") or row.get("amount_cents") is None:
+            graph.reject("finance_events", row["id"], "direction or amount_cents is invalid", row)
+            continue
+        graph.finance_events.append({
+            "external_id": str(row["id"]), "kind": row.get("event_kind") or "unknown",
+            "direction": row["direction"], "amount_usd": _cents(row["amount_cents"]),
+            "biller": row.get("biller"), "estimated": bool(row.get("estimated")),
+            "description": row.get("description"), "occurred_at": row["occurred_at"],
+            "attributes": {"currency": row.get("currency"), "model": row.get("model"),
+                           "billing_code": row.get("billing_code")},
+        })  # fmt: skip
+    for row in _rows(conn, "budget_policies", company):
+        window, metric = WINDOW_KINDS.get(row.get("window_kind")), METRICS.get(row.get("metric"))
+        scope = row.get("scope_type")
+        if window is None or metric is None or scope not in ("company", "agent", "project"):
+            graph.reject("budget_policies", row["id"],
+                         f"unknown window {row.get('window_kind')!r}, metric "
+                         f"{row.get('metric')!r} or scope {scope!r}", row)  # fmt: skip
+            continue
+        graph.budget_policies.append({
+            "external_id": str(row["id"]), "scope_type": scope, "window_kind": window,
+            "metric": metric, "amount": _cents(row.get("amount") or 0),
+            "warn_percent": row.get("warn_percent") or 80,
+            "hard_stop": bool(row.get("hard_stop_enabled")),
+            "active": bool(row.get("is_active", True)),
+            f"scope_{scope}": _text(row.get("scope_id")) if scope != "company" else None,
+        })  # fmt: skip
+    for row in _rows(conn, "budget_incidents", company):
+        graph.budget_incidents.append({
+            "external_id": str(row["id"]), "policy": _text(row.get("policy_id")),
+            "kind": row.get("threshold_type"), "status": row.get("status"),
+            "observed_amount": _cents(row.get("amount_observed") or 0),
+            "threshold_amount": _cents(row.get("amount_limit") or 0),
+            "window_start": row.get("window_start"), "window_end": row.get("window_end"),
+            "opened_at": row.get("created_at"), "resolved_at": row.get("resolved_at"),
+        })  # fmt: skip
+    for row in _rows(conn, "approvals", company):
+        if row.get("status") not in APPROVAL_STATUSES:
+            graph.reject("approvals", row["id"], f"unknown status {row.get('status')!r}", row)
+            continue
+        graph.approvals.append({
+            "external_id": str(row["id"]), "kind": row.get("type"), "status": row["status"],
+            "payload": row.get("payload") or {},
+            "requested_by": _text(row.get("requested_by_agent_id")
+                                  or row.get("requested_by_user_id")),
+            "decided_by": _text(row.get("decided_by_user_id")),
+            "decision_note": row.get("decision_note"), "decided_at": row.get("decided_at"),
+            "created_at": row.get("created_at"),
+        })  # fmt: skip

@@ -1,0 +1,138 @@
+"""`tally ingest paperclip` from a PostgreSQL database with Paperclip's shapes into a real
+canonical store."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from ingestion.sources import CLAUDE_CODE
+from pipelines.cli.main import app
+from tests.builders import assistant, usage, user_text, write_jsonl
+from tests.ingest_helpers import ingest
+from tests.paperclip_fixture import build_paperclip_db
+
+runner = CliRunner()
+TABLES = ("agents", "goals", "projects", "issues", "issue_status_changes", "issue_activity",
+          "heartbeat_runs", "heartbeat_run_events", "cost_events", "finance_events",
+          "budget_policies", "budget_incidents", "approvals", "ingestion_rejects")  # fmt: skip
+
+
+@pytest.fixture
+def paperclip_url(pg_server_url):
+    name = f"paperclip_{uuid.uuid4().hex[:10]}"
+    admin = make_url(pg_server_url).set(drivername="postgresql")
+    with psycopg.connect(admin.render_as_string(False), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin.set(database=name).render_as_string(False)
+    build_paperclip_db(url)
+    yield url
+    with psycopg.connect(admin.render_as_string(False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_ingest(url: str, *extra: str) -> str:
+    result = runner.invoke(app, ["ingest", "paperclip", "--url", url, *extra])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def counts(conninfo: str) -> dict[str, int]:
+    with psycopg.connect(conninfo) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+def test_several_companies_need_a_choice(tally_env, paperclip_url):
+    result = runner.invoke(app, ["ingest", "paperclip", "--url", paperclip_url])
+    assert result.exit_code == 2
+    assert "PAP (Acme), OTH (Other)" in " ".join(result.output.split())
+
+
+def test_loads_the_work_graph_and_ledger_once(tally_env, paperclip_url, conninfo):
+    said = run_ingest(paperclip_url, "--company", "PAP")
+    assert "rows rejected" in said
+    with psycopg.connect(conninfo) as conn:
+        issues = conn.execute(
+            "SELECT identifier, number, status FROM issues ORDER BY number"
+        ).fetchall()
+        assert issues == [("PAP-1", 1, "done"), ("PAP-2", 2, "in_progress")]  # not OTH-1
+        history = conn.execute(
+            """SELECT i.identifier, c.from_status, c.to_status, c.actor_type
+               FROM issue_status_changes c JOIN issues i ON i.id = c.issue_id
+               ORDER BY i.identifier, c.changed_at"""
+        ).fetchall()
+        assert history == [
+            ("PAP-1", "todo", "in_progress", "agent"),  # from the activity log
+            ("PAP-1", "in_progress", "done", "agent"),
+            ("PAP-2", None, "todo", "lifecycle"),  # no history recorded: from its timestamps
+            ("PAP-2", "todo", "in_progress", "lifecycle"),
+        ]
+        goal = conn.execute(
+            """SELECT g.title, parent.title FROM projects p JOIN goals g ON g.id = p.goal_id
+               JOIN goals parent ON parent.id = g.parent_id"""
+        ).fetchone()
+        assert goal == ("Bill customers", "Launch")
+        run = conn.execute(
+            """SELECT r.status, r.adapter_session_key, i.identifier, a.name, count(e.id)
+               FROM heartbeat_runs r JOIN issues i ON i.id = r.issue_id
+               JOIN agents a ON a.id = r.agent_id
+               LEFT JOIN heartbeat_run_events e ON e.run_id = r.id GROUP BY 1, 2, 3, 4"""
+        ).fetchall()
+        assert run == [("succeeded", "cc-run-1", "PAP-1", "Eng", 2)]
+        cost = conn.execute("SELECT cost_usd, billing_type FROM cost_events").fetchall()
+        assert cost == [(Decimal("1.230000000000"), "metered_api")]
+        policy = conn.execute(
+            """SELECT p.scope_type, a.name, p.window_kind, p.metric, p.amount, i.kind
+               FROM budget_policies p JOIN agents a ON a.id = p.scope_id
+               JOIN budget_incidents i ON i.policy_id = p.id"""
+        ).fetchone()
+        assert policy == ("agent", "Eng", "calendar_month", "usd", Decimal("100.000000000000"),
+                          "soft")  # fmt: skip
+        rejects = dict(conn.execute(
+            "SELECT location || ' ' || position, reason FROM ingestion_rejects"
+        ).fetchall())  # fmt: skip
+    reasons = " | ".join(f"{k}: {v}" for k, v in sorted(rejects.items()))
+    for expected in ("unknown status 'wontfix'", "unknown status 'exploded'",
+                     "is not an issue of the company", "was not loaded",
+                     "cost_cents is missing or negative", "unknown window 'weekly'",
+                     "unknown status 'maybe'", "unknown status in change None -> 'limbo'",
+                     "issue '00000000-0000-4000-8000-000000000098' does not exist"):  # fmt: skip
+        assert expected in reasons, reasons
+    assert len(rejects) == 9
+
+    before = counts(conninfo)
+    again = run_ingest(paperclip_url, "--company", "Acme")
+    assert "rows rejected" in again
+    assert counts(conninfo) == before
+    with psycopg.connect(conninfo) as conn:
+        changed = conn.execute(
+            "SELECT events_new FROM ingestion_runs WHERE source = 'paperclip' ORDER BY id DESC"
+        ).fetchone()[0]
+    assert changed == 0
+
+
+def test_a_run_links_its_transcript_session_and_agent(tally_env, paperclip_url, conninfo):
+    claude = tally_env / "claude" / "projects"
+    write_jsonl(claude / "-srv-billing" / "cc-run-1.jsonl", [
+        user_text("2026-11-03T10:00:05.000Z", session="cc-run-1"),
+        assistant("m1", "r1", "2026-11-03T10:10:00.000Z", usage(), session="cc-run-1"),
+    ])  # fmt: skip
+    ingest(conninfo, CLAUDE_CODE, claude)
+    said = run_ingest(paperclip_url, "--company", "PAP")
+    assert "1 run-session links" in said
+    with psycopg.connect(conninfo) as conn:
+        linked = conn.execute(
+            """SELECT r.session_link, s.session_key, a.name, s.agent_link
+               FROM heartbeat_runs r JOIN agent_sessions s ON s.id = r.session_id
+               JOIN agents a ON a.id = s.agent_id"""
+        ).fetchone()
+        assert linked == ("adapter-session-id", "cc-run-1", "Eng", "heartbeat-run")
+        touched = conn.execute(
+            """SELECT count(*) FROM issue_activity WHERE session_key = 'cc-run-1'"""
+        ).fetchone()[0]
+        assert touched == 3  # every action of the run is a touch by its session
