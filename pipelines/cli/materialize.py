@@ -14,7 +14,7 @@ from pipelines.cli.context import CommandFailed, failures_reported, store
 from pipelines.cli.report import parse_day
 
 console = Console(stderr=True)
-DEFAULT_SELECTION = "group:pricing or group:costs"
+DEFAULT_SELECTION = "group:pricing or group:attribution or group:costs"
 
 
 def materialize_days(
