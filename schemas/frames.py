@@ -51,7 +51,7 @@ class CostDailyFrame(pa.DataFrameModel):
     unpriced_requests: int = pa.Field(ge=0)
 
     class Config:
-        unique = ("day", "source", "project", "agent", "session_key", "model")
+        unique = ("day", "company_id", "source", "project", "agent", "session_key", "model")
 
 
 class UsageAttributedFrame(pa.DataFrameModel):

@@ -83,6 +83,7 @@ COST_DAILY = WarehouseTable(
     order_by=("day", "source", "project", "model"),
     columns=(
         ("day", DATE),
+        ("company_id", INT),
         ("source", TEXT),
         ("project", TEXT),
         ("agent", TEXT),
@@ -160,6 +161,7 @@ ATTRIBUTION_DAILY = WarehouseTable(
     order_by=("day", "issue_id", "signal"),
     columns=(
         ("day", DATE),
+        ("company_id", INT),
         *ISSUE_COLUMNS,
         ("signal", TEXT),
         ("confidence", FLOAT),

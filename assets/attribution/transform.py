@@ -36,8 +36,9 @@ def usage_attributed(inputs: AttributionInputs, priced: pl.DataFrame, issues: pl
 
 
 def attribution_daily(attributed: pl.DataFrame) -> pl.DataFrame:
-    issue = [name for name, _ in ATTRIBUTION_DAILY.columns[1:11]]
-    keys = ["day", *issue, "signal", "confidence", "reason", "source", "project", "agent"]
+    issue = [name for name, _ in ATTRIBUTION_DAILY.columns[2:12]]
+    keys = ["day", "company_id", *issue, "signal", "confidence", "reason", "source", "project",
+            "agent"]  # fmt: skip
     tokens = pl.sum_horizontal("input_tokens", "output_tokens", "cache_read_tokens",
                                "cache_write_5m_tokens", "cache_write_1h_tokens")  # fmt: skip
     costs = [pl.col(c).cast(MONEY).sum().cast(MONEY)

@@ -16,7 +16,7 @@ from schemas.warehouse import COST_DAILY, TOKEN_NAMES
 MONEY = pl.Decimal(38, 12)
 ZERO = pl.lit(Decimal(0)).cast(MONEY)
 TOKEN_COLUMNS = list(TOKEN_NAMES)
-DAILY_KEYS = ["day", "source", "project", "agent", "session_key", "model"]
+DAILY_KEYS = ["day", "company_id", "source", "project", "agent", "session_key", "model"]
 
 
 def _money_sum(expr: pl.Expr) -> pl.Expr:

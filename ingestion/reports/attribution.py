@@ -35,13 +35,15 @@ def _bounds(since: date | None, until: date | None) -> dict[str, date]:
     return {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31)}
 
 
-def _daily(warehouse: Warehouse, mode: Mode, since: date | None, until: date | None
-           ) -> pl.DataFrame:  # fmt: skip
+def _daily(warehouse: Warehouse, mode: Mode, since: date | None, until: date | None,
+           company_id: int | None = None, issue_id: int | None = None) -> pl.DataFrame:  # fmt: skip
     warehouse.ensure_table(ATTRIBUTION_DAILY)
     return warehouse.query(
         f"""SELECT *, {MODE_COLUMN[mode]} AS mode_cost FROM attribution_daily
-            WHERE day >= $since AND day <= $until""",
-        _bounds(since, until),
+            WHERE day >= $since AND day <= $until
+              AND ($company::BIGINT IS NULL OR company_id = $company)
+              AND ($issue::BIGINT IS NULL OR issue_id = $issue)""",
+        {**_bounds(since, until), "company": company_id, "issue": issue_id},
     )
 
 
@@ -65,9 +67,9 @@ def _totals(group: pl.DataFrame) -> dict[str, Any]:
 
 
 def cost_by_work_item(warehouse: Warehouse, by: WorkGrouping, mode: Mode = "auto",
-                      since: date | None = None, until: date | None = None
-                      ) -> list[dict[str, Any]]:  # fmt: skip
-    daily = _daily(warehouse, mode, since, until)
+                      since: date | None = None, until: date | None = None,
+                      company_id: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    daily = _daily(warehouse, mode, since, until, company_id)
     if daily.is_empty():
         return []
     attributed = daily.filter(pl.col("issue_id").is_not_null())
@@ -179,6 +181,22 @@ def attributed_events(warehouse: Warehouse, mode: Mode = "auto", since: date | N
         _bounds(since, until),
     )
     return [_iso_times(row) for row in frame.iter_rows(named=True)]
+
+
+def issue_cost(warehouse: Warehouse, company_id: int, issue_id: int, mode: Mode = "auto"
+               ) -> dict[str, Any] | None:  # fmt: skip
+    """One issue's attributed usage over all time: totals, signal shares, first and last day."""
+    daily = _daily(warehouse, mode, None, None, company_id, issue_id)
+    if daily.is_empty():
+        return None
+    first = daily.row(0, named=True)
+    return {
+        "issue_external_id": first["issue_external_id"], "issue_number": first["issue_number"],
+        "issue_identifier": first["issue_identifier"], "issue_title": first["issue_title"],
+        "issue_status": first["issue_status"], "project": first["issue_project"],
+        "goal": first["goal"], **_totals(daily), **_shares(daily),
+        "first_day": daily["day"].min().isoformat(), "last_day": daily["day"].max().isoformat(),
+    }  # fmt: skip
 
 
 def attributed_share_by(warehouse: Warehouse, key: Literal["project", "agent"],

@@ -34,7 +34,12 @@ def cost_report(
     mode: Mode = "auto",
     since: date | None = None,
     until: date | None = None,
+    *,
+    company_id: int | None = None,
+    agent: str | None = None,
+    project: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Rows by `by`; `company_id`, `agent` and `project` narrow the rows that count."""
     expression, key = GROUPS[by]
     extra = ", source" if by == "session" else ""
     sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in TOKEN_KEYS)
@@ -48,9 +53,18 @@ def cost_report(
                    min(first_at) AS first_at, max(last_at) AS last_at
             FROM cost_daily
             WHERE day >= $since AND day <= $until
+              AND ($company::BIGINT IS NULL OR company_id = $company)
+              AND ($agent::VARCHAR IS NULL OR agent = $agent)
+              AND ($project::VARCHAR IS NULL OR project = $project)
             GROUP BY ALL
             ORDER BY {"cost_usd DESC" if by not in ("day", "week", "month") else "1"}""",
-        {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31)},
+        {
+            "since": since or date(1970, 1, 1),
+            "until": until or date(9999, 12, 31),
+            "company": company_id,
+            "agent": agent,
+            "project": project,
+        },
     )
     rows = []
     for row in frame.iter_rows(named=True):

@@ -43,8 +43,18 @@ class DuckDBWarehouse:
             connection.close()
 
     def ensure_table(self, table: WarehouseTable) -> None:
+        """Create the table; one whose columns differ from its definition (an older tally) is
+        dropped and created again: warehouse tables are derived, re-materialising refills
+        them."""
         columns = ", ".join(f'"{name}" {TYPES[kind]}' for name, kind in table.columns)
         with self._connect() as connection:
+            existing = connection.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                "ORDER BY ordinal_position",
+                [table.name],
+            ).fetchall()
+            if existing and [row[0] for row in existing] != list(table.column_names):
+                connection.execute(f'DROP TABLE "{table.name}"')
             connection.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({columns})')
 
     def replace_window(

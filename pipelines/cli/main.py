@@ -5,7 +5,19 @@ from __future__ import annotations
 
 import typer
 
-from pipelines.cli import db, demo, ingest, materialize, prices, quickstart, rejects, report, ui
+from pipelines.cli import (
+    db,
+    demo,
+    ingest,
+    keys,
+    materialize,
+    prices,
+    quickstart,
+    rejects,
+    report,
+    serve,
+    ui,
+)
 
 app = typer.Typer(
     name="tally",
@@ -19,6 +31,8 @@ app.add_typer(report.app, name="report")
 app.add_typer(demo.app, name="demo")
 app.command("rejects")(rejects.rejects)
 app.add_typer(prices.app, name="prices")
+app.add_typer(keys.app, name="keys")
+app.command("serve")(serve.serve)
 app.command("materialize")(materialize.materialize)
 app.command("ui")(ui.ui)
 app.command("run")(quickstart.run)

@@ -1,0 +1,122 @@
+"""Batches of records: the envelope, per-record validation, and the per-record answer.
+
+A malformed body (not JSON, no `records` list, more than 1,000 records) is answered 422 as a
+whole; a record that fails its model is `rejected` with the field paths and reasons while the
+valid records of the same batch are written."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from api.errors import ApiError, ErrorDetail
+
+MAX_RECORDS = 1000
+M = TypeVar("M", bound=BaseModel)
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+class RecordModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RecordResult(BaseModel):
+    index: int = Field(description="Position of the record in the batch.")
+    status: Status
+    reason: str | None = Field(default=None, description="Why a record was rejected.")
+
+
+class BatchAnswer(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[RecordResult]
+
+
+class Outcome:
+    """Collects each record's status as the batch is processed."""
+
+    def __init__(self, size: int) -> None:
+        self.status: list[Status | None] = [None] * size
+        self.reasons: list[str | None] = [None] * size
+
+    def reject(self, index: int, reason: str) -> None:
+        self.status[index], self.reasons[index] = "rejected", reason
+
+    def set(self, index: int, status: Status) -> None:
+        self.status[index] = status
+
+    def answer(self) -> BatchAnswer:
+        results = [
+            RecordResult(index=i, status=s or "rejected", reason=r)
+            for i, (s, r) in enumerate(zip(self.status, self.reasons, strict=True))
+        ]
+        return BatchAnswer(
+            accepted=sum(r.status == "accepted" for r in results),
+            duplicates=sum(r.status == "duplicate" for r in results),
+            rejected=sum(r.status == "rejected" for r in results),
+            results=results,
+        )
+
+
+def parse_batch(body: bytes, model: type[M]) -> tuple[list[tuple[int, M]], Outcome]:
+    try:
+        payload: Any = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ApiError(422, "invalid", f"the body is not JSON: {error}") from None
+    records = payload.get("records") if isinstance(payload, dict) else None
+    if not isinstance(records, list):
+        raise ApiError(
+            422,
+            "invalid",
+            "the body must be an object with a `records` list",
+            [ErrorDetail(loc=["body", "records"], message="a list is required")],
+        )
+    if not 1 <= len(records) <= MAX_RECORDS:
+        raise ApiError(
+            422,
+            "invalid",
+            f"a batch holds 1 to {MAX_RECORDS} records, not {len(records)}",
+            [ErrorDetail(loc=["body", "records"], message="too many or no records")],
+        )
+    outcome = Outcome(len(records))
+    valid = []
+    for index, raw in enumerate(records):
+        try:
+            valid.append((index, model.model_validate(raw)))
+        except ValidationError as error:
+            reason = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
+                for e in error.errors()
+            )
+            outcome.reject(index, reason)
+    return valid, outcome
+
+
+def batch_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The request body as OpenAPI documents it (the route parses it itself, to answer per
+    record)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["records"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "records": {
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": MAX_RECORDS,
+                                "items": {"$ref": f"#/components/schemas/{model.__name__}"},
+                            }
+                        },
+                    }
+                }
+            },
+        }
+    }

@@ -1,0 +1,74 @@
+"""What routes depend on: a pooled connection to the canonical store, the warehouse, and the
+caller's key (bearer auth on everything but /health)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import ConnectionPool
+
+from api.errors import forbidden, unauthenticated
+from ingestion.keys import Principal, authenticate
+from ingestion.warehouse.base import Warehouse, open_warehouse
+
+
+@dataclass
+class ApiState:
+    pool: ConnectionPool
+    warehouse_url: str
+    max_body_bytes: int
+
+    def warehouse(self) -> Warehouse:
+        return open_warehouse(self.warehouse_url)
+
+
+def state(request: Request) -> ApiState:
+    return request.app.state.tally  # type: ignore[no-any-return]
+
+
+def connection(request: Request) -> Iterator[psycopg.Connection[Any]]:
+    with state(request).pool.connection() as conn:
+        yield conn
+
+
+bearer = HTTPBearer(auto_error=False, description="An API key from `tally keys create`.")
+
+
+def principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthenticated()
+    with state(request).pool.connection() as conn:
+        found = authenticate(conn, credentials.credentials)
+        if found is None:
+            raise unauthenticated("the API key is unknown or revoked")
+        conn.execute(
+            """UPDATE api_keys SET last_used_at = now() WHERE id = %s
+                 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')""",
+            (found.key_id,),
+        )
+    return found
+
+
+def require(*roles: str) -> Callable[[Principal], Principal]:
+    def check(caller: Annotated[Principal, Depends(principal)]) -> Principal:
+        if caller.role not in roles:
+            needed = " or ".join(roles)
+            raise forbidden(f"{caller.role} keys cannot do this (it takes {needed} keys)")
+        return caller
+
+    return check
+
+
+Connection = Annotated[psycopg.Connection[Any], Depends(connection)]
+Caller = Annotated[Principal, Depends(principal)]
+Writer = Annotated[Principal, Depends(require("agent", "service"))]
+Board = Annotated[Principal, Depends(require("board"))]
+Reader = Annotated[Principal, Depends(require("agent", "service", "board"))]

@@ -1,0 +1,113 @@
+"""One error model for every failure the API answers with, and the handlers that produce it.
+
+{"error": "forbidden", "message": "...", "details": [{"loc": [...], "message": "..."}]}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("tally.api")
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int] = Field(default_factory=list, description="Path to the bad field.")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="A stable code: unauthenticated, forbidden, not_found, ...")
+    message: str
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, details: list[ErrorDetail] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details = details or []
+
+
+def unauthenticated(message: str = "a valid API key is required") -> ApiError:
+    return ApiError(401, "unauthenticated", message)
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+def conflict(message: str) -> ApiError:
+    return ApiError(409, "conflict", message)
+
+
+def invalid(message: str, loc: list[str | int] | None = None) -> ApiError:
+    return ApiError(422, "invalid", message, [ErrorDetail(loc=loc or [], message=message)])
+
+
+CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+}
+
+
+def _response(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the errors a route can answer with."""
+    return {
+        status: {"model": ErrorBody, "description": CODES.get(status, "error")}
+        for status in statuses
+    }
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return _response(
+            error.status,
+            ErrorBody(error=error.code, message=error.message, details=error.details),
+            headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        details = [
+            ErrorDetail(loc=list(e.get("loc", ())), message=str(e.get("msg", "")))
+            for e in error.errors()
+        ]
+        return _response(
+            422, ErrorBody(error="invalid", message="the request is malformed", details=details)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = CODES.get(error.status_code, "error")
+        return _response(error.status_code, ErrorBody(error=code, message=str(error.detail)))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=error)
+        return _response(500, ErrorBody(error="internal", message="internal error"))

@@ -1,0 +1,161 @@
+"""What agents and their hooks send: one model per record kind, keyed like file ingestion
+(usage by source + message id + request id, tool calls by source + call id, runs by their
+upstream id, hints by the client's idempotency key)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from api.batch import RecordModel
+
+Count = Annotated[int, Field(ge=0, le=10**12)]
+Key = Annotated[str, Field(min_length=1, max_length=300)]
+SourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+AgentRef = Annotated[
+    str | None,
+    Field(
+        default=None,
+        max_length=300,
+        description="The agent (upstream id or name) for service keys; agent keys write as their "
+        "own agent.",
+    ),
+]
+
+
+class UsageEventIn(RecordModel):
+    """One model request."""
+
+    source: SourceName = Field(
+        "api", description="Where the request was made: claude_code, codex, api, ..."
+    )
+    session_id: Key
+    message_id: Key
+    request_id: Key
+    occurred_at: AwareDatetime
+    provider: Annotated[str, Field(min_length=1, max_length=100)]
+    model: Annotated[str, Field(min_length=1, max_length=300)]
+    input_tokens: Count = Field(0, description="Uncached input.")
+    output_tokens: Count = 0
+    reasoning_tokens: Count = Field(0, description="Part of output_tokens.")
+    cache_read_tokens: Count = 0
+    cache_write_5m_tokens: Count = 0
+    cache_write_1h_tokens: Count = 0
+    web_search_requests: Count = 0
+    service_tier: Annotated[str | None, Field(max_length=100)] = None
+    reported_cost_usd: Annotated[Decimal | None, Field(ge=0, le=10**9, decimal_places=12)] = None
+    project_path: Annotated[str | None, Field(max_length=4096)] = None
+    agent: AgentRef = None
+
+    @model_validator(mode="after")
+    def reasoning_is_part_of_output(self) -> UsageEventIn:
+        if self.reasoning_tokens > self.output_tokens:
+            raise ValueError("reasoning_tokens is part of output_tokens and cannot exceed it")
+        return self
+
+
+class ToolCallIn(RecordModel):
+    """One tool invocation."""
+
+    source: SourceName = "api"
+    session_id: Key
+    call_id: Key
+    tool_name: Annotated[str, Field(min_length=1, max_length=300)]
+    mcp_server: Annotated[str | None, Field(max_length=300)] = None
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+    duration_ms: Annotated[int | None, Field(ge=0, le=10**10)] = None
+    success: bool | None = None
+    error_message: Annotated[str | None, Field(max_length=10_000)] = None
+    result_chars: Annotated[int | None, Field(ge=0, le=10**12)] = None
+    result_tokens_estimate: Annotated[int | None, Field(ge=0, le=10**12)] = None
+    file_paths: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=1000)] = (
+        Field(default_factory=list)
+    )
+    commit_hashes: Annotated[
+        list[Annotated[str, Field(pattern=r"^[0-9a-f]{7,40}$")]], Field(max_length=100)
+    ] = Field(default_factory=list)
+    agent: AgentRef = None
+
+    @model_validator(mode="after")
+    def ends_after_it_starts(self) -> ToolCallIn:
+        if self.ended_at is not None and self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        return self
+
+
+class RunEventIn(RecordModel):
+    seq: Annotated[int, Field(ge=0, le=10**9)]
+    event_type: Annotated[str, Field(min_length=1, max_length=100)]
+    stream: Literal["system", "stdout", "stderr"] | None = None
+    level: Literal["info", "warn", "error"] | None = None
+    message: Annotated[str | None, Field(max_length=100_000)] = None
+    payload: dict[str, Any] | None = None
+    occurred_at: AwareDatetime
+
+
+class HeartbeatRunIn(RecordModel):
+    """One agent execution, with the events of its timeline (sent again as it progresses:
+    the run is updated, events already stored are kept)."""
+
+    run_id: Key
+    status: Literal[
+        "queued",
+        "scheduled_retry",
+        "running",
+        "succeeded",
+        "interrupted",
+        "failed",
+        "cancelled",
+        "timed_out",
+    ]
+    issue: Annotated[
+        str | None,
+        Field(max_length=300, description="Issue id or identifier (PAP-12) the run serves."),
+    ] = None
+    adapter_session_id: Annotated[str | None, Field(max_length=300)] = None
+    invocation_source: Annotated[str | None, Field(max_length=100)] = None
+    started_at: AwareDatetime | None = None
+    finished_at: AwareDatetime | None = None
+    error: Annotated[str | None, Field(max_length=10_000)] = None
+    error_code: Annotated[str | None, Field(max_length=200)] = None
+    exit_code: int | None = None
+    usage: dict[str, Any] | None = None
+    events: Annotated[list[RunEventIn], Field(max_length=10_000)] = Field(default_factory=list)
+    agent: AgentRef = None
+
+    @model_validator(mode="after")
+    def finishes_after_it_starts(self) -> HeartbeatRunIn:
+        if self.started_at and self.finished_at and self.finished_at < self.started_at:
+            raise ValueError("finished_at is before started_at")
+        return self
+
+
+class AttributionHintIn(RecordModel):
+    """ "This session (or agent) serves this issue from `valid_from`"."""
+
+    hint_id: Key = Field(description="The client's idempotency key for this hint.")
+    issue: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=300,
+            description="Issue id or identifier (PAP-12, #12 with project).",
+        ),
+    ]
+    session_id: Annotated[str | None, Field(max_length=300)] = None
+    valid_from: AwareDatetime
+    valid_to: AwareDatetime | None = None
+    note: Annotated[str | None, Field(max_length=10_000)] = None
+    agent: AgentRef = None
+
+    @model_validator(mode="after")
+    def a_window(self) -> AttributionHintIn:
+        if self.valid_to is not None and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to must be after valid_from")
+        return self
+
+
+RECORD_MODELS = (UsageEventIn, ToolCallIn, RunEventIn, HeartbeatRunIn, AttributionHintIn)

@@ -1,0 +1,168 @@
+"""Cost reads from the warehouse rollups, scoped to the caller's company (agent keys: to
+their own agent)."""
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict
+
+from api.crud import EntityId, fetch
+from api.deps import Board, Reader, require, state
+from api.errors import error_responses, forbidden, invalid, not_found
+from api.writes import Directory
+from ingestion.keys import Principal
+
+router = APIRouter(prefix="/v1", tags=["reads"])
+GroupBy = Literal["day", "week", "month", "project", "agent", "session", "model", "issue", "goal"]
+
+
+class CostRow(BaseModel):
+    """A row of `GET /v1/costs`: the grouping key (one of `day`, `week`, `month`,
+    `project`, `agent`, `session_id` + `source`, `model`, or the issue keys), the usage
+    contract's token keys, and costs as decimal strings."""
+
+    model_config = ConfigDict(extra="allow")
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cache_read_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    cost_usd: Decimal | None
+
+
+class IssueCost(BaseModel):
+    issue_external_id: str | None
+    issue_number: int | None
+    issue_identifier: str | None
+    issue_title: str | None
+    issue_status: str | None
+    project: str | None
+    goal: str | None
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cache_read_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    cost_usd: Decimal
+    sessions: int
+    share_explicit: float
+    share_single_in_progress: float
+    share_session_recent_touch: float
+    share_session_commit: float
+    first_day: date
+    last_day: date
+
+
+class BudgetStatus(BaseModel):
+    policy_id: int
+    metric: str
+    window_kind: str
+    window_start: str | None
+    window_end: str | None
+    amount: Decimal
+    spent: Decimal
+    percent: float
+    status: Literal["ok", "warning", "exceeded"]
+    hard_stop: bool
+    projected_exhaustion_at: str | None
+
+
+@router.get("/costs", response_model=list[CostRow], responses=error_responses(401, 403, 422))
+def costs(
+    request: Request,
+    caller: Reader,
+    group_by: GroupBy = "day",
+    since: date | None = None,
+    until: date | None = None,
+    mode: Literal["auto", "calculate", "display"] = "auto",
+    project: Annotated[str | None, Query(max_length=4096)] = None,
+    agent: Annotated[str | None, Query(max_length=300)] = None,
+) -> Any:
+    """Cost and tokens grouped by day, week, month, project, agent, session, model (from
+    `cost_daily`) or by issue and goal (from `attribution_daily`), for UTC days `since` to
+    `until` inclusive. Agent keys see their own agent's usage only."""
+    from ingestion.reports.attribution import cost_by_work_item
+    from ingestion.reports.costs import cost_report
+
+    if since and until and until < since:
+        raise invalid("until is before since", ["query", "until"])
+    warehouse = state(request).warehouse()
+    if caller.role == "agent":
+        with state(request).pool.connection() as conn:
+            row = conn.execute(
+                "SELECT name FROM agents WHERE id = %s", (caller.agent_id,)
+            ).fetchone()
+        own = row[0] if row else None
+        if agent is not None and agent != own:
+            raise forbidden("an agent key reads its own agent's costs only")
+        agent = own
+        if group_by in ("issue", "goal"):
+            raise forbidden("costs by issue or goal span agents: use a board or service key")
+    if group_by in ("issue", "goal"):
+        return cost_by_work_item(warehouse, group_by, mode, since, until, caller.company_id)
+    return cost_report(
+        warehouse,
+        group_by,
+        mode,
+        since,
+        until,
+        company_id=caller.company_id,
+        agent=agent,
+        project=project,
+    )
+
+
+@router.get(
+    "/issues/{issue}/cost", response_model=IssueCost, responses=error_responses(401, 403, 404, 422)
+)
+async def issue_cost(
+    request: Request,
+    caller: Annotated[Principal, Depends(require("board", "service"))],
+    issue: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=300,
+            description="Issue id, upstream id or identifier (PAP-12).",
+        ),
+    ],
+    mode: Literal["auto", "calculate", "display"] = "auto",
+) -> Any:
+    """Everything attributed to one issue, with the share each signal decided."""
+    from ingestion.reports.attribution import issue_cost as read
+
+    def work() -> Any:
+        with state(request).pool.connection() as conn:
+            issue_id, problem = Directory(conn, caller).issue(issue)
+        if issue_id is None:
+            raise not_found(
+                f"issue {issue!r}" if problem is None or "not an issue" in problem else problem
+            )
+        found = read(state(request).warehouse(), caller.company_id, issue_id, mode)
+        if found is None:
+            raise not_found(f"attributed usage of issue {issue!r} (materialise first?)")
+        return found
+
+    return await run_in_threadpool(work)
+
+
+@router.get(
+    "/budget-policies/{entity_id}/status",
+    response_model=BudgetStatus,
+    responses=error_responses(401, 403, 404, 422),
+)
+def budget_status(request: Request, entity_id: EntityId, caller: Board) -> Any:
+    """Spend in the policy's current window, the share of the budget, and when the budget
+    runs out at the window's pace so far (null: not within the window)."""
+    from ingestion.reports.budgets import policy_status
+
+    with state(request).pool.connection() as conn:
+        policy = fetch(conn, "budget_policies", caller, entity_id, "budget policy")
+        return policy_status(conn, state(request).warehouse(), policy)

@@ -1,0 +1,397 @@
+"""Writing ingested records: one transaction per batch, keyed like file ingestion, so a
+retried batch finds its records already there and answers `duplicate`. Scope is checked
+before anything is written: a record that would act for another agent, or write into another
+agent's session or run, fails the whole batch with 403 and nothing is kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from api.batch import Outcome
+from api.errors import forbidden
+from api.records import AttributionHintIn, HeartbeatRunIn, ToolCallIn, UsageEventIn
+from ingestion.keys import Principal
+
+
+class Directory:
+    """The company's agents and issues, looked up once per batch."""
+
+    def __init__(self, conn: psycopg.Connection[Any], caller: Principal) -> None:
+        self.conn, self.caller = conn, caller
+        self._agents: dict[str, int] | None = None
+
+    def agent(self, ref: str | None, index: int, outcome: Outcome) -> int | bool | None:
+        """The agent a record acts for; False when the record is rejected."""
+        if self.caller.role == "agent":
+            if ref is not None and self._agent_ids().get(ref) != self.caller.agent_id:
+                raise forbidden(f"record {index}: an agent key writes only as its own agent")
+            return self.caller.agent_id
+        if ref is None:
+            return None
+        found = self._agent_ids().get(ref)
+        if found is None:
+            outcome.reject(index, f"agent: {ref!r} is not an agent of this company")
+            return False
+        return found
+
+    def _agent_ids(self) -> dict[str, int]:
+        if self._agents is None:
+            rows = self.conn.execute(
+                "SELECT id, external_id, name FROM agents WHERE company_id = %s",
+                (self.caller.company_id,),
+            ).fetchall()
+            self._agents = {}
+            for agent_id, external_id, name in rows:
+                self._agents.setdefault(name, agent_id)
+                self._agents[external_id] = agent_id
+        return self._agents
+
+    def issue(self, ref: str) -> tuple[int | None, str | None]:
+        """(issue id, None) or (None, why not)."""
+        rows = self.conn.execute(
+            """SELECT id, external_id = %(ref)s OR id::text = %(ref)s AS exact FROM issues
+               WHERE company_id = %(company)s
+                 AND (external_id = %(ref)s OR identifier = %(ref)s OR id::text = %(ref)s)""",
+            {"ref": ref, "company": self.caller.company_id},
+        ).fetchall()
+        exact = [row[0] for row in rows if row[1]]
+        if len(exact) == 1:
+            return exact[0], None
+        if len(rows) == 1:
+            return rows[0][0], None
+        return None, (
+            f"issue: {ref!r} names several issues"
+            if rows
+            else f"issue: {ref!r} is not an issue of this company"
+        )
+
+
+def _check_owned(
+    conn: psycopg.Connection[Any],
+    caller: Principal,
+    table: str,
+    key_column: str,
+    keys: Iterable[tuple[str, str]],
+    what: str,
+) -> None:
+    """An agent key may not write into a session or run another agent owns."""
+    if caller.role != "agent":
+        return
+    pairs = sorted(set(keys))
+    if not pairs:
+        return
+    rows = conn.execute(
+        f"""SELECT t.{key_column} FROM {table} AS t
+            JOIN unnest(%s::text[], %s::text[]) AS k(source, key)
+              ON t.source = k.source AND t.{key_column} = k.key
+            WHERE t.company_id = %s AND t.agent_id IS NOT NULL AND t.agent_id <> %s""",
+        ([p[0] for p in pairs], [p[1] for p in pairs], caller.company_id, caller.agent_id),
+    ).fetchall()
+    if rows:
+        raise forbidden(f"{what} {rows[0][0]!r} belongs to another agent")
+
+
+UPSERT_SESSION = """
+INSERT INTO agent_sessions (company_id, source, session_key, agent_id, agent_link, project_path,
+                            first_activity_at, last_activity_at)
+VALUES (%(company)s, %(source)s, %(key)s, %(agent)s,
+        CASE WHEN %(agent)s::bigint IS NOT NULL THEN 'api-key' END, %(path)s, %(first)s, %(last)s)
+ON CONFLICT (company_id, source, session_key) DO UPDATE SET
+    first_activity_at = LEAST(agent_sessions.first_activity_at, excluded.first_activity_at),
+    last_activity_at = GREATEST(agent_sessions.last_activity_at, excluded.last_activity_at),
+    agent_id = COALESCE(agent_sessions.agent_id, excluded.agent_id),
+    agent_link = COALESCE(agent_sessions.agent_link, excluded.agent_link),
+    project_path = COALESCE(agent_sessions.project_path, excluded.project_path),
+    updated_at = now()
+WHERE excluded.first_activity_at < agent_sessions.first_activity_at
+   OR excluded.last_activity_at > agent_sessions.last_activity_at
+   OR agent_sessions.first_activity_at IS NULL
+   OR (agent_sessions.agent_id IS NULL AND excluded.agent_id IS NOT NULL)
+   OR (agent_sessions.project_path IS NULL AND excluded.project_path IS NOT NULL)
+"""
+
+
+def _sessions(
+    conn: psycopg.Connection[Any], caller: Principal, wanted: dict[tuple[str, str], dict[str, Any]]
+) -> dict[tuple[str, str], int]:
+    _check_owned(conn, caller, "agent_sessions", "session_key", wanted, "session")
+    with conn.cursor() as cur:
+        cur.executemany(
+            UPSERT_SESSION,
+            [
+                {"company": caller.company_id, "source": source, "key": key, **values}
+                for (source, key), values in sorted(wanted.items())
+            ],
+        )
+        rows = cur.execute(
+            """SELECT source, session_key, id FROM agent_sessions
+               WHERE company_id = %s AND (source, session_key) IN
+                 (SELECT * FROM unnest(%s::text[], %s::text[]))""",
+            (caller.company_id, [k[0] for k in wanted], [k[1] for k in wanted]),
+        ).fetchall()
+    return {(source, key): session_id for source, key, session_id in rows}
+
+
+def _session_span(
+    records: Sequence[tuple[int, Any, int | None]], at: str
+) -> dict[tuple[str, str], dict[str, Any]]:
+    wanted: dict[tuple[str, str], dict[str, Any]] = {}
+    for _, record, agent_id in records:
+        moment = getattr(record, at)
+        entry = wanted.setdefault(
+            (record.source, record.session_id),
+            {
+                "agent": agent_id,
+                "path": getattr(record, "project_path", None),
+                "first": moment,
+                "last": moment,
+            },
+        )
+        entry["first"], entry["last"] = min(entry["first"], moment), max(entry["last"], moment)
+        entry["agent"] = entry["agent"] or agent_id
+    return wanted
+
+
+def _insert_each(
+    cur: psycopg.Cursor[Any],
+    sql: str,
+    params: list[dict[str, Any]],
+    indexes: list[int],
+    outcome: Outcome,
+) -> None:
+    """Insert rows one result set each: a returned row is new, none is a duplicate."""
+    if not params:
+        return
+    cur.executemany(sql, params, returning=True)
+    for index in indexes:
+        outcome.set(index, "accepted" if cur.fetchone() else "duplicate")
+        cur.nextset()
+
+
+def _with_agents(
+    directory: Directory, records: Sequence[tuple[int, Any]], outcome: Outcome
+) -> list[tuple[int, Any, int | None]]:
+    kept = []
+    for index, record in records:
+        agent = directory.agent(record.agent, index, outcome)
+        if agent is not False:
+            kept.append((index, record, agent if isinstance(agent, int) else None))
+    return kept
+
+
+INSERT_USAGE = """
+INSERT INTO token_usage_events (company_id, session_id, source, message_id, request_id,
+    occurred_at, provider, model, input_tokens, output_tokens, reasoning_tokens,
+    cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, web_search_requests,
+    service_tier, reported_cost_usd, origin)
+VALUES (%(company)s, %(session)s, %(source)s, %(message_id)s, %(request_id)s, %(occurred_at)s,
+    %(provider)s, %(model)s, %(input_tokens)s, %(output_tokens)s, %(reasoning_tokens)s,
+    %(cache_read_tokens)s, %(cache_write_5m_tokens)s, %(cache_write_1h_tokens)s,
+    %(web_search_requests)s, %(service_tier)s, %(reported_cost_usd)s, 'api')
+ON CONFLICT (company_id, source, message_id, request_id) DO NOTHING
+RETURNING id
+"""
+
+
+def write_usage(
+    conn: psycopg.Connection[Any],
+    caller: Principal,
+    records: list[tuple[int, UsageEventIn]],
+    outcome: Outcome,
+) -> None:
+    with conn.transaction(), conn.cursor() as cur:
+        kept = _with_agents(Directory(conn, caller), records, outcome)
+        sessions = _sessions(conn, caller, _session_span(kept, "occurred_at"))
+        params = [
+            {
+                "company": caller.company_id,
+                "session": sessions[(r.source, r.session_id)],
+                **r.model_dump(exclude={"session_id", "project_path", "agent"}),
+            }
+            for _, r, _ in kept
+        ]
+        _insert_each(cur, INSERT_USAGE, params, [i for i, _, _ in kept], outcome)
+
+
+INSERT_TOOL_CALL = """
+INSERT INTO tool_calls (company_id, session_id, source, call_key, tool_name, mcp_server,
+    started_at, ended_at, duration_ms, success, error_message, result_chars,
+    result_tokens_estimate, file_paths, commit_hashes)
+VALUES (%(company)s, %(session)s, %(source)s, %(call_id)s, %(tool_name)s, %(mcp_server)s,
+    %(started_at)s, %(ended_at)s,
+    COALESCE(%(duration_ms)s, (EXTRACT(EPOCH FROM %(ended_at)s::timestamptz
+                                       - %(started_at)s::timestamptz) * 1000)::bigint),
+    %(success)s, %(error_message)s, %(result_chars)s, %(result_tokens_estimate)s,
+    %(file_paths)s, %(commit_hashes)s)
+ON CONFLICT (company_id, source, call_key) DO NOTHING
+RETURNING id
+"""
+
+
+def write_tool_calls(
+    conn: psycopg.Connection[Any],
+    caller: Principal,
+    records: list[tuple[int, ToolCallIn]],
+    outcome: Outcome,
+) -> None:
+    with conn.transaction(), conn.cursor() as cur:
+        kept = _with_agents(Directory(conn, caller), records, outcome)
+        sessions = _sessions(conn, caller, _session_span(kept, "started_at"))
+        params = [
+            {
+                "company": caller.company_id,
+                "session": sessions[(r.source, r.session_id)],
+                **r.model_dump(exclude={"session_id", "agent"}),
+            }
+            for _, r, _ in kept
+        ]
+        _insert_each(cur, INSERT_TOOL_CALL, params, [i for i, _, _ in kept], outcome)
+
+
+UPSERT_RUN = """
+INSERT INTO heartbeat_runs (company_id, source, external_id, agent_id, issue_id,
+    adapter_session_key, status, invocation_source, started_at, finished_at, error, error_code,
+    exit_code, usage)
+VALUES (%(company)s, 'api', %(run_id)s, %(agent)s, %(issue)s, %(adapter_session_id)s,
+    %(status)s, %(invocation_source)s, %(started_at)s, %(finished_at)s, %(error)s,
+    %(error_code)s, %(exit_code)s, %(usage)s)
+ON CONFLICT (company_id, source, external_id) DO UPDATE SET
+    agent_id = COALESCE(excluded.agent_id, heartbeat_runs.agent_id),
+    issue_id = COALESCE(excluded.issue_id, heartbeat_runs.issue_id),
+    adapter_session_key = COALESCE(excluded.adapter_session_key,
+                                   heartbeat_runs.adapter_session_key),
+    status = excluded.status, invocation_source = COALESCE(excluded.invocation_source,
+                                                           heartbeat_runs.invocation_source),
+    started_at = COALESCE(excluded.started_at, heartbeat_runs.started_at),
+    finished_at = COALESCE(excluded.finished_at, heartbeat_runs.finished_at),
+    error = COALESCE(excluded.error, heartbeat_runs.error),
+    error_code = COALESCE(excluded.error_code, heartbeat_runs.error_code),
+    exit_code = COALESCE(excluded.exit_code, heartbeat_runs.exit_code),
+    usage = COALESCE(excluded.usage, heartbeat_runs.usage), updated_at = now()
+WHERE ROW(heartbeat_runs.status, heartbeat_runs.finished_at, heartbeat_runs.error,
+          heartbeat_runs.exit_code, heartbeat_runs.issue_id, heartbeat_runs.usage,
+          heartbeat_runs.adapter_session_key, heartbeat_runs.started_at)
+      IS DISTINCT FROM
+      ROW(excluded.status, COALESCE(excluded.finished_at, heartbeat_runs.finished_at),
+          COALESCE(excluded.error, heartbeat_runs.error),
+          COALESCE(excluded.exit_code, heartbeat_runs.exit_code),
+          COALESCE(excluded.issue_id, heartbeat_runs.issue_id),
+          COALESCE(excluded.usage, heartbeat_runs.usage),
+          COALESCE(excluded.adapter_session_key, heartbeat_runs.adapter_session_key),
+          COALESCE(excluded.started_at, heartbeat_runs.started_at))
+RETURNING id
+"""
+
+INSERT_RUN_EVENT = """
+INSERT INTO heartbeat_run_events (company_id, run_id, seq, event_type, stream, level, message,
+                                  payload, occurred_at)
+VALUES (%(company)s, %(run)s, %(seq)s, %(event_type)s, %(stream)s, %(level)s, %(message)s,
+        %(payload)s, %(occurred_at)s)
+ON CONFLICT (run_id, seq) DO NOTHING
+"""
+
+
+def write_runs(
+    conn: psycopg.Connection[Any],
+    caller: Principal,
+    records: list[tuple[int, HeartbeatRunIn]],
+    outcome: Outcome,
+) -> None:
+    with conn.transaction(), conn.cursor() as cur:
+        directory = Directory(conn, caller)
+        kept = _with_agents(directory, records, outcome)
+        _check_owned(
+            conn,
+            caller,
+            "heartbeat_runs",
+            "external_id",
+            (("api", r.run_id) for _, r, _ in kept),
+            "run",
+        )
+        for index, run, agent in kept:
+            issue = None
+            if run.issue is not None:
+                issue, problem = directory.issue(run.issue)
+                if problem:
+                    outcome.reject(index, problem)
+                    continue
+            row = cur.execute(
+                UPSERT_RUN,
+                {
+                    "company": caller.company_id,
+                    "agent": agent,
+                    "issue": issue,
+                    **run.model_dump(exclude={"events", "agent", "issue", "usage"}),
+                    "usage": Jsonb(run.usage) if run.usage is not None else None,
+                },
+            ).fetchone()
+            changed = row is not None
+            if row is None:
+                row = cur.execute(
+                    """SELECT id FROM heartbeat_runs
+                       WHERE company_id = %s AND source = 'api' AND external_id = %s""",
+                    (caller.company_id, run.run_id),
+                ).fetchone()
+            assert row is not None
+            new_events = 0
+            for event in run.events:
+                cur.execute(
+                    INSERT_RUN_EVENT,
+                    {
+                        "company": caller.company_id,
+                        "run": row[0],
+                        **event.model_dump(exclude={"payload"}),
+                        "payload": Jsonb(event.payload) if event.payload is not None else None,
+                    },
+                )
+                new_events += cur.rowcount
+            outcome.set(index, "accepted" if changed or new_events else "duplicate")
+
+
+INSERT_HINT = """
+INSERT INTO attribution_hints (company_id, hint_key, session_key, agent_id, issue_id,
+                               valid_from, valid_to, origin, note, created_by_key_id)
+VALUES (%(company)s, %(hint_id)s, %(session_id)s, %(agent)s, %(issue)s, %(valid_from)s,
+        %(valid_to)s, 'api', %(note)s, %(key)s)
+ON CONFLICT (company_id, hint_key) DO NOTHING
+RETURNING id
+"""
+
+
+def write_hints(
+    conn: psycopg.Connection[Any],
+    caller: Principal,
+    records: list[tuple[int, AttributionHintIn]],
+    outcome: Outcome,
+) -> None:
+    with conn.transaction(), conn.cursor() as cur:
+        directory = Directory(conn, caller)
+        kept = _with_agents(directory, records, outcome)
+        sessions = [
+            (source, r.session_id)
+            for _, r, _ in kept
+            if r.session_id
+            for source in ("api", "claude_code", "codex")
+        ]
+        _check_owned(conn, caller, "agent_sessions", "session_key", sessions, "session")
+        params, indexes = [], []
+        for index, hint, agent in kept:
+            issue, problem = directory.issue(hint.issue)
+            if problem:
+                outcome.reject(index, problem)
+                continue
+            params.append(
+                {
+                    "company": caller.company_id,
+                    "agent": agent,
+                    "issue": issue,
+                    "key": caller.key_id,
+                    **hint.model_dump(exclude={"agent", "issue"}),
+                }
+            )
+            indexes.append(index)
+        _insert_each(cur, INSERT_HINT, params, indexes, outcome)

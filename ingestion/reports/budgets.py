@@ -1,0 +1,122 @@
+"""A budget policy's status: what was spent in its current window, the share of the budget,
+and when, at the window's pace so far, the budget runs out.
+
+Spend in USD and tokens comes from the warehouse rollups (`cost_daily`, and
+`attribution_daily` for an issue's policy), so it is as fresh as the last materialisation;
+runs are counted in the canonical store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from ingestion.warehouse.base import Warehouse
+from schemas.warehouse import ATTRIBUTION_DAILY, COST_DAILY
+
+TOKEN_SUM = ("input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens "
+             "+ cache_write_1h_tokens")  # fmt: skip
+LIFETIME_PACE = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime | None  # None: since the beginning
+    end: datetime | None  # None: open
+
+
+def current_window(kind: str, days: int | None, now: datetime) -> Window:
+    today = datetime.combine(now.date(), time(), tzinfo=UTC)
+    if kind == "calendar_month":
+        start = today.replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+        return Window(start, end)
+    if kind == "day":
+        return Window(today, today + timedelta(days=1))
+    if kind == "rolling_days":
+        return Window(now - timedelta(days=days or 1), now)
+    return Window(None, None)
+
+
+def _scope_names(conn: psycopg.Connection[Any], policy: dict[str, Any]) -> dict[str, Any]:
+    scope, scope_id = policy["scope_type"], policy["scope_id"]
+    if scope == "agent":
+        row = conn.execute("SELECT name FROM agents WHERE id = %s", (scope_id,)).fetchone()
+        return {"agent": row[0] if row else None}
+    if scope == "project":
+        row = conn.execute("SELECT name FROM projects WHERE id = %s", (scope_id,)).fetchone()
+        return {"project": row[0] if row else None}
+    if scope == "issue":
+        return {"issue": scope_id}
+    return {}
+
+
+def _spend(warehouse: Warehouse, policy: dict[str, Any], names: dict[str, Any],
+           since: date | None) -> Decimal:  # fmt: skip
+    metric = policy["metric"]
+    measure = "sum(cost_usd)" if metric == "usd" else f"sum({TOKEN_SUM})"
+    params: dict[str, Any] = {"company": policy["company_id"], "since": since or date(1970, 1, 1)}
+    if "issue" in names:
+        warehouse.ensure_table(ATTRIBUTION_DAILY)
+        sql = f"""SELECT {measure} AS spent FROM attribution_daily
+                  WHERE company_id = $company AND day >= $since AND issue_id = $issue"""
+        params["issue"] = names["issue"]
+    else:
+        warehouse.ensure_table(COST_DAILY)
+        filters = "".join(f" AND {key} = ${key}" for key in names)
+        sql = f"""SELECT {measure} AS spent FROM cost_daily
+                  WHERE company_id = $company AND day >= $since{filters}"""
+        params.update(names)
+    value = warehouse.query(sql, params)["spent"][0]
+    return Decimal(str(value or 0))
+
+
+def _runs(conn: psycopg.Connection[Any], policy: dict[str, Any], since: datetime | None) -> int:
+    scope, scope_id = policy["scope_type"], policy["scope_id"]
+    condition = {"agent": "AND r.agent_id = %(scope)s", "issue": "AND r.issue_id = %(scope)s",
+                 "project": "AND i.project_id = %(scope)s"}.get(scope, "")  # fmt: skip
+    row = conn.execute(
+        f"""SELECT count(*) FROM heartbeat_runs r LEFT JOIN issues i ON i.id = r.issue_id
+            WHERE r.company_id = %(company)s
+              AND (%(since)s::timestamptz IS NULL OR r.started_at >= %(since)s) {condition}""",
+        {"company": policy["company_id"], "since": since, "scope": scope_id},
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def policy_status(conn: psycopg.Connection[Any], warehouse: Warehouse, policy: dict[str, Any],
+                  now: datetime | None = None) -> dict[str, Any]:  # fmt: skip
+    now = now or datetime.now(UTC)
+    window = current_window(policy["window_kind"], policy["window_days"], now)
+    pace_from = window.start or now - LIFETIME_PACE
+    if policy["metric"] == "runs":
+        spent = Decimal(_runs(conn, policy, window.start))
+        recent = Decimal(_runs(conn, policy, pace_from)) if window.start is None else spent
+    else:
+        names = _scope_names(conn, policy)
+        spent = _spend(warehouse, policy, names, window.start.date() if window.start else None)
+        recent = spent if window.start else _spend(warehouse, policy, names, pace_from.date())
+    amount = Decimal(policy["amount"])
+    percent = (spent / amount * 100) if amount else Decimal(0)
+    elapsed = max((now - pace_from).total_seconds(), 1.0)
+    rate = recent / Decimal(elapsed)  # per second
+    exhausted_at = None
+    if spent >= amount:
+        exhausted_at = now
+    elif rate > 0:
+        at = now + timedelta(seconds=float((amount - spent) / rate))
+        exhausted_at = at if window.end is None or at < window.end else None
+    state = ("exceeded" if spent >= amount
+             else "warning" if percent >= policy["warn_percent"] else "ok")  # fmt: skip
+    return {
+        "policy_id": policy["id"], "metric": policy["metric"],
+        "window_kind": policy["window_kind"],
+        "window_start": window.start.isoformat() if window.start else None,
+        "window_end": window.end.isoformat() if window.end else None,
+        "amount": amount, "spent": spent, "percent": round(float(percent), 2),
+        "status": state, "hard_stop": policy["hard_stop"],
+        "projected_exhaustion_at": exhausted_at.isoformat() if exhausted_at else None,
+    }  # fmt: skip
