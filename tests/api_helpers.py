@@ -1,0 +1,61 @@
+"""An API client on the test's own database and warehouse, and keys for two companies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from ingestion.keys import create_key
+
+
+@dataclass
+class Keys:
+    board: str
+    agent: str  # acme's agent "eng"
+    other_agent: str  # acme's agent "ops"
+    service: str
+    other_board: str  # another company's board
+
+    @staticmethod
+    def create(conninfo: str) -> Keys:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            return Keys(
+                board=create_key(conn, "acme", "board")[1],
+                agent=create_key(conn, "acme", "agent", "eng")[1],
+                other_agent=create_key(conn, "acme", "agent", "ops")[1],
+                service=create_key(conn, "acme", "service")[1],
+                other_board=create_key(conn, "globex", "board")[1],
+            )
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def usage_record(n: int, session: str = "s-1", **extra: Any) -> dict[str, Any]:
+    return {
+        "session_id": session,
+        "message_id": f"msg-{n}",
+        "request_id": f"req-{n}",
+        "occurred_at": f"2026-11-01T10:{n % 60:02d}:00Z",
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "input_tokens": 10,
+        "output_tokens": 100,
+        "cache_read_tokens": 1000,
+        **extra,
+    }
+
+
+def count(conninfo: str, table: str) -> int:
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def post(client: TestClient, path: str, key: str, records: list[dict[str, Any]]) -> Any:
+    return client.post(path, json={"records": records}, headers=auth(key))

@@ -1,0 +1,410 @@
+"""The HTTP API in-process (FastAPI's test client) on the test's own PostgreSQL and DuckDB:
+authentication and scope, batch ingestion answered per record, governance writes with their
+audit rows, reads."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from tests.api_helpers import Keys, auth, count, post, usage_record
+
+
+@pytest.fixture
+def client(tally_env, db_url, tmp_path):
+    app = create_app(db_url, f"duckdb://{tmp_path / 'warehouse.duckdb'}", max_body_bytes=200_000)
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def keys(client, conninfo) -> Keys:
+    return Keys.create(conninfo)
+
+
+def issue(conninfo: str, identifier: str = "PAP-1", company: str = "acme") -> int:
+    with psycopg.connect(conninfo) as conn:
+        company_id = conn.execute(
+            "SELECT id FROM companies WHERE slug = %s", (company,)
+        ).fetchone()[0]
+        return conn.execute(
+            """INSERT INTO issues (company_id, source, external_id, identifier, number, title,
+                   status) VALUES (%s, 'paperclip', %s, %s, 1, 'Invoice', 'in_progress')
+               RETURNING id""",
+            (company_id, f"uuid-{identifier}", identifier),
+        ).fetchone()[0]
+
+
+# -- authentication and scope ----------------------------------------------------------------
+
+
+def test_health_needs_no_key_and_everything_else_does(client, keys):
+    assert client.get("/health").json() == {"status": "ok"}
+    for method, path in (
+        ("post", "/v1/usage-events"),
+        ("get", "/v1/costs"),
+        ("get", "/v1/budget-policies"),
+    ):
+        response = client.request(method, path, json={"records": [usage_record(1)]})
+        assert response.status_code == 401
+        assert response.json()["error"] == "unauthenticated"
+        assert response.headers["www-authenticate"] == "Bearer"
+    wrong = client.get("/v1/costs", headers=auth("tly_000000000000_" + "x" * 43))
+    assert wrong.status_code == 401
+
+
+def test_a_revoked_key_is_refused_at_once(client, keys, conninfo):
+    assert post(client, "/v1/usage-events", keys.agent, [usage_record(1)]).status_code == 200
+    from ingestion.keys import revoke_key
+
+    with psycopg.connect(conninfo) as conn:
+        key_id = conn.execute(
+            "SELECT id FROM api_keys WHERE role = 'agent' ORDER BY id LIMIT 1"
+        ).fetchone()[0]
+        revoke_key(conn, key_id)
+    refused = post(client, "/v1/usage-events", keys.agent, [usage_record(2)])
+    assert refused.status_code == 401
+    assert count(conninfo, "token_usage_events") == 1
+
+
+def test_agent_keys_write_only_as_their_agent_and_nothing_is_written(client, keys, conninfo):
+    batch = [usage_record(1), usage_record(2, agent="ops")]
+    refused = post(client, "/v1/usage-events", keys.agent, batch)
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    assert count(conninfo, "token_usage_events") == 0
+    assert post(client, "/v1/usage-events", keys.agent, [usage_record(1)]).json()["accepted"] == 1
+    # s-1 is eng's session now: ops cannot write into it
+    intrusion = post(client, "/v1/usage-events", keys.other_agent, [usage_record(3)])
+    assert intrusion.status_code == 403
+    assert count(conninfo, "token_usage_events") == 1
+
+
+def test_governance_writes_are_for_board_keys_only(client, keys, conninfo):
+    policy = {
+        "scope_type": "company",
+        "window_kind": "calendar_month",
+        "metric": "usd",
+        "amount": "500",
+    }
+    for key in (keys.agent, keys.service):
+        response = client.post("/v1/budget-policies", json=policy, headers=auth(key))
+        assert response.status_code == 403
+    assert count(conninfo, "budget_policies") == 0
+    assert (
+        client.post("/v1/budget-policies", json=policy, headers=auth(keys.board)).status_code == 201
+    )
+
+
+def test_another_companys_entities_are_forbidden_and_unchanged(client, keys, conninfo):
+    policy = client.post(
+        "/v1/budget-policies",
+        headers=auth(keys.board),
+        json={"scope_type": "company", "window_kind": "day", "metric": "tokens", "amount": "1000"},
+    ).json()
+    path = f"/v1/budget-policies/{policy['id']}"
+    other = auth(keys.other_board)
+    assert client.get(path, headers=other).status_code == 403
+    assert client.patch(path, json={"amount": "1"}, headers=other).status_code == 403
+    assert client.delete(path, headers=other).status_code == 403
+    assert client.get(f"{path}/status", headers=other).status_code == 403
+    assert client.get(path, headers=auth(keys.board)).json()["amount"] == "1000.000000000000"
+    assert client.get("/v1/budget-policies", headers=other).json() == []
+    with psycopg.connect(conninfo) as conn:
+        actions = conn.execute("SELECT action FROM activity_log ORDER BY id").fetchall()
+    assert actions == [("budget_policy.created",)]
+
+
+def test_injection_strings_are_stored_verbatim_and_returned_escaped(client, keys, conninfo):
+    sql = "x'); DROP TABLE token_usage_events; --"
+    script = '<script>alert("owned")</script>'
+    record = usage_record(1, session=sql, model=script)
+    assert post(client, "/v1/usage-events", keys.agent, [record]).json()["accepted"] == 1
+    with psycopg.connect(conninfo) as conn:
+        stored = conn.execute(
+            """SELECT s.session_key, e.model FROM token_usage_events e
+               JOIN agent_sessions s ON s.id = e.session_id"""
+        ).fetchone()
+    assert stored == (sql, script)
+    rubric = client.post(
+        "/v1/evaluation-rubrics",
+        headers=auth(keys.board),
+        json={"name": script, "criteria": {"note": sql}},
+    )
+    assert rubric.status_code == 201
+    read = client.get(f"/v1/evaluation-rubrics/{rubric.json()['id']}", headers=auth(keys.board))
+    assert read.headers["content-type"] == "application/json"
+    assert read.json()["name"] == script and read.json()["criteria"] == {"note": sql}
+    assert '\\"owned\\"' in read.text  # JSON-escaped, never raw markup
+
+
+# -- ingestion -------------------------------------------------------------------------------
+
+
+def test_a_batch_is_answered_per_record_and_a_replay_creates_nothing(client, keys, conninfo):
+    batch = [usage_record(n) for n in range(5)]
+    batch[2] = {**batch[2], "input_tokens": -3}
+    batch[3] = {**batch[3], "surprise": True}
+    first = post(client, "/v1/usage-events", keys.agent, batch).json()
+    assert (first["accepted"], first["duplicates"], first["rejected"]) == (3, 0, 2)
+    reasons = {r["index"]: r["reason"] for r in first["results"] if r["status"] == "rejected"}
+    assert reasons[2].startswith("input_tokens:") and reasons[3].startswith("surprise:")
+    replay = post(client, "/v1/usage-events", keys.agent, batch).json()
+    assert (replay["accepted"], replay["duplicates"], replay["rejected"]) == (0, 3, 2)
+    assert count(conninfo, "token_usage_events") == 3
+    assert count(conninfo, "agent_sessions") == 1
+    with psycopg.connect(conninfo) as conn:
+        agent = conn.execute(
+            "SELECT a.name, s.agent_link FROM agent_sessions s JOIN agents a ON a.id = s.agent_id"
+        ).fetchone()
+    assert agent == ("eng", "api-key")
+
+
+def test_malformed_and_oversize_bodies(client, keys):
+    headers = {**auth(keys.agent), "content-type": "application/json"}
+    not_json = client.post("/v1/usage-events", content=b"{nope", headers=headers)
+    assert not_json.status_code == 422 and not_json.json()["error"] == "invalid"
+    no_list = client.post("/v1/usage-events", json={"records": {"a": 1}}, headers=auth(keys.agent))
+    assert no_list.status_code == 422
+    assert no_list.json()["details"][0]["loc"] == ["body", "records"]
+    too_many = post(client, "/v1/usage-events", keys.agent, [usage_record(1)] * 1001)
+    assert too_many.status_code in (413, 422)
+    huge = client.post("/v1/usage-events", content=b"x" * 300_000, headers=headers)
+    assert huge.status_code == 413 and huge.json()["error"] == "payload_too_large"
+    bad_query = client.get("/v1/costs?group_by=planet", headers=auth(keys.board))
+    assert bad_query.status_code == 422
+    assert bad_query.json()["details"][0]["loc"] == ["query", "group_by"]
+
+
+def test_tool_calls_runs_and_hints(client, keys, conninfo):
+    issue_id = issue(conninfo)
+    call = {
+        "session_id": "s-1",
+        "call_id": "toolu_1",
+        "tool_name": "mcp__pigeon__getBoard",
+        "mcp_server": "pigeon",
+        "started_at": "2026-11-01T10:00:00Z",
+        "ended_at": "2026-11-01T10:00:02.5Z",
+        "success": True,
+        "result_chars": 400,
+    }
+    assert post(client, "/v1/tool-calls", keys.agent, [call]).json()["accepted"] == 1
+    assert post(client, "/v1/tool-calls", keys.agent, [call]).json()["duplicates"] == 1
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute("SELECT duration_ms FROM tool_calls").fetchone()[0] == 2500
+
+    run = {
+        "run_id": "run-1",
+        "status": "running",
+        "issue": "PAP-1",
+        "started_at": "2026-11-01T10:00:00Z",
+        "adapter_session_id": "s-1",
+        "events": [{"seq": 1, "event_type": "lifecycle", "occurred_at": "2026-11-01T10:00:00Z"}],
+    }
+    assert post(client, "/v1/heartbeat-runs", keys.agent, [run]).json()["accepted"] == 1
+    assert post(client, "/v1/heartbeat-runs", keys.agent, [run]).json()["duplicates"] == 1
+    finished = {
+        **run,
+        "status": "succeeded",
+        "finished_at": "2026-11-01T11:00:00Z",
+        "events": [
+            *run["events"],
+            {"seq": 2, "event_type": "lifecycle", "occurred_at": "2026-11-01T11:00:00Z"},
+        ],
+    }
+    assert post(client, "/v1/heartbeat-runs", keys.agent, [finished]).json()["accepted"] == 1
+    ghost = post(
+        client, "/v1/heartbeat-runs", keys.agent, [{**run, "run_id": "run-2", "issue": "PAP-404"}]
+    ).json()
+    assert "not an issue of this company" in ghost["results"][0]["reason"]
+    assert post(client, "/v1/heartbeat-runs", keys.other_agent, [finished]).status_code == 403
+    with psycopg.connect(conninfo) as conn:
+        stored = conn.execute(
+            """SELECT r.status, r.issue_id, count(e.id) FROM heartbeat_runs r
+               JOIN heartbeat_run_events e ON e.run_id = r.id GROUP BY 1, 2"""
+        ).fetchall()
+    assert stored == [("succeeded", issue_id, 2)]
+
+    hint = {
+        "hint_id": "h-1",
+        "issue": "PAP-1",
+        "session_id": "s-1",
+        "valid_from": "2026-11-01T10:00:00Z",
+    }
+    answer = post(
+        client,
+        "/v1/attribution-hints",
+        keys.agent,
+        [hint, {**hint, "hint_id": "h-2", "issue": "nope"}],
+    ).json()
+    assert [r["status"] for r in answer["results"]] == ["accepted", "rejected"]
+    assert post(client, "/v1/attribution-hints", keys.agent, [hint]).json()["duplicates"] == 1
+
+
+# -- governance ------------------------------------------------------------------------------
+
+
+def test_governance_crud_leaves_an_audit_trail(client, keys, conninfo):
+    board = auth(keys.board)
+    issue_id = issue(conninfo)
+    post(client, "/v1/usage-events", keys.agent, [usage_record(1)])  # creates agent eng's use
+    policy = client.post(
+        "/v1/budget-policies",
+        headers=board,
+        json={
+            "name": "eng monthly",
+            "scope_type": "agent",
+            "scope": "eng",
+            "window_kind": "rolling_days",
+            "window_days": 7,
+            "metric": "usd",
+            "amount": "250.5",
+            "warn_percent": 75,
+            "hard_stop": True,
+        },
+    ).json()
+    assert policy["scope_type"] == "agent" and policy["window_days"] == 7
+    missing_days = client.post(
+        "/v1/budget-policies",
+        headers=board,
+        json={
+            "scope_type": "company",
+            "window_kind": "rolling_days",
+            "metric": "runs",
+            "amount": "5",
+        },
+    )
+    assert missing_days.status_code == 422
+    unknown = client.post(
+        "/v1/budget-policies",
+        headers=board,
+        json={
+            "scope_type": "project",
+            "scope": "nope",
+            "window_kind": "day",
+            "metric": "usd",
+            "amount": "5",
+        },
+    )
+    assert unknown.status_code == 422 and unknown.json()["details"][0]["loc"] == ["body", "scope"]
+    changed = client.patch(
+        f"/v1/budget-policies/{policy['id']}", headers=board, json={"amount": "300"}
+    ).json()
+    assert changed["amount"] == "300.000000000000"
+
+    override = client.post(
+        "/v1/price-overrides",
+        headers=board,
+        json={
+            "provider": "anthropic",
+            "model_pattern": "claude-sonnet-4.*",
+            "effective_from": "2026-11-01",
+            "input_per_mtok": "2.5",
+        },
+    ).json()
+    assert override["input_per_mtok"] == "2.500000000000"
+    bad_regex = client.post(
+        "/v1/price-overrides",
+        headers=board,
+        json={"provider": "x", "model_pattern": "([", "effective_from": "2026-11-01"},
+    )
+    assert bad_regex.status_code == 422
+    assert client.delete(f"/v1/price-overrides/{override['id']}", headers=board).status_code == 204
+
+    intervention = client.post(
+        "/v1/interventions",
+        headers=board,
+        json={
+            "agent": "eng",
+            "issue": "PAP-1",
+            "kind": "model",
+            "reason": "cheaper model",
+            "effective_at": "2026-11-02T00:00:00Z",
+            "details": {"to": "claude-haiku-4-5"},
+        },
+    ).json()
+    assert intervention["issue_id"] == issue_id and intervention["status"] == "active"
+    ended = client.patch(
+        f"/v1/interventions/{intervention['id']}",
+        headers=board,
+        json={"status": "ended", "ended_at": "2026-11-09T00:00:00Z"},
+    ).json()
+    assert ended["status"] == "ended"
+
+    rubric = client.post(
+        "/v1/evaluation-rubrics",
+        headers=board,
+        json={"name": "quality", "criteria": {"scale": [1, 5]}},
+    ).json()
+    again = client.post(
+        "/v1/evaluation-rubrics", headers=board, json={"name": "quality", "criteria": {}}
+    )
+    assert again.status_code == 409 and again.json()["error"] == "conflict"
+    annotation = client.post(
+        "/v1/annotations",
+        headers=board,
+        json={
+            "target_type": "issue",
+            "target_id": issue_id,
+            "rubric_id": rubric["id"],
+            "score": "4",
+            "comment": "solid",
+        },
+    ).json()
+    assert annotation["annotator"].startswith("api_key:")
+    wrong_target = client.post(
+        "/v1/annotations", headers=board, json={"target_type": "heartbeat_run", "target_id": 999}
+    )
+    assert wrong_target.status_code == 422
+
+    with psycopg.connect(conninfo) as conn:
+        trail = conn.execute(
+            """SELECT action, entity_type, before IS NOT NULL, after IS NOT NULL, actor_type
+               FROM activity_log ORDER BY id"""
+        ).fetchall()
+        before_after = conn.execute(
+            """SELECT before->>'amount', after->>'amount' FROM activity_log
+               WHERE action = 'budget_policy.updated'"""
+        ).fetchone()
+    assert [row[0] for row in trail] == [
+        "budget_policy.created",
+        "budget_policy.updated",
+        "price_override.created",
+        "price_override.deleted",
+        "intervention.created",
+        "intervention.updated",
+        "evaluation_rubric.created",
+        "annotation.created",
+    ]
+    assert trail[3][2:4] == (True, False) and all(row[4] == "api_key" for row in trail)
+    assert before_after == ("250.500000000000", "300.000000000000")
+
+
+def test_approval_decisions(client, keys, conninfo):
+    with psycopg.connect(conninfo) as conn:
+        company = conn.execute("SELECT id FROM companies WHERE slug = 'acme'").fetchone()[0]
+        approval = conn.execute(
+            """INSERT INTO approvals (company_id, kind, payload)
+               VALUES (%s, 'budget_override_required', '{"policyId": 1}') RETURNING id""",
+            (company,),
+        ).fetchone()[0]
+    board = auth(keys.board)
+    pending = client.get("/v1/approvals?status=pending", headers=board).json()
+    assert [a["id"] for a in pending] == [approval]
+    decided = client.post(
+        f"/v1/approvals/{approval}/decision",
+        headers=board,
+        json={"decision": "approved", "note": "raise it"},
+    ).json()
+    assert decided["status"] == "approved" and decided["decision_note"] == "raise it"
+    twice = client.post(
+        f"/v1/approvals/{approval}/decision", headers=board, json={"decision": "rejected"}
+    )
+    assert twice.status_code == 409
+    agent = client.post(
+        f"/v1/approvals/{approval}/decision",
+        headers=auth(keys.agent),
+        json={"decision": "rejected"},
+    )
+    assert agent.status_code == 403
