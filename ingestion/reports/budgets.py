@@ -20,6 +20,7 @@ from schemas.warehouse import ATTRIBUTION_DAILY, COST_DAILY
 TOKEN_SUM = ("input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens "
              "+ cache_write_1h_tokens")  # fmt: skip
 LIFETIME_PACE = timedelta(days=30)
+HORIZON = timedelta(days=3650)  # beyond this, "never" is the honest projection
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,10 @@ def policy_status(conn: psycopg.Connection[Any], warehouse: Warehouse, policy: d
     if spent >= amount:
         exhausted_at = now
     elif rate > 0:
-        at = now + timedelta(seconds=float((amount - spent) / rate))
-        exhausted_at = at if window.end is None or at < window.end else None
+        seconds = float((amount - spent) / rate)
+        if seconds < HORIZON.total_seconds():
+            at = now + timedelta(seconds=seconds)
+            exhausted_at = at if window.end is None or at < window.end else None
     state = ("exceeded" if spent >= amount
              else "warning" if percent >= policy["warn_percent"] else "ok")  # fmt: skip
     return {

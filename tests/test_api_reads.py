@@ -1,0 +1,128 @@
+"""Reads over the warehouse: usage written through the API, materialised in-process, read
+back by company, agent and issue; a budget policy's status."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import dagster as dg
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from assets.attribution.assets import attribution_daily, usage_attributed
+from assets.costs.assets import cost_daily
+from assets.pricing.assets import usage_priced
+from assets.sources import token_usage_events
+from pipelines.resources import build_resources
+from tests.api_helpers import Keys, auth, post, usage_record
+
+pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.fixture
+def world(tally_env, db_url, conninfo, tmp_path):
+    warehouse_url = f"duckdb://{tmp_path / 'warehouse.duckdb'}"
+    app = create_app(db_url, warehouse_url)
+    with TestClient(app) as client:
+        keys = Keys.create(conninfo)
+        with psycopg.connect(conninfo) as conn:
+            company = conn.execute("SELECT id FROM companies WHERE slug = 'acme'").fetchone()[0]
+            conn.execute(
+                """INSERT INTO issues (company_id, source, external_id, identifier, number,
+                       title, status) VALUES (%s, 'paperclip', 'uuid-1', 'PAP-1', 1, 'Invoice',
+                       'in_progress')""",
+                (company,),
+            )
+        at = f"{TODAY.isoformat()}T00:{{:02d}}:00Z"
+        eng = [usage_record(n, occurred_at=at.format(n)) for n in range(4)]
+        ops = [usage_record(10 + n, session="s-2", occurred_at=at.format(10 + n)) for n in range(2)]
+        assert post(client, "/v1/usage-events", keys.agent, eng).json()["accepted"] == 4
+        assert post(client, "/v1/usage-events", keys.other_agent, ops).json()["accepted"] == 2
+        hint = {
+            "hint_id": "h-1",
+            "issue": "PAP-1",
+            "session_id": "s-1",
+            "valid_from": f"{TODAY.isoformat()}T00:00:00Z",
+        }
+        assert post(client, "/v1/attribution-hints", keys.agent, [hint]).json()["accepted"] == 1
+        other = post(client, "/v1/usage-events", keys.other_board, [usage_record(99)])
+        assert other.status_code == 403  # a board key does not ingest
+        result = dg.materialize(
+            [token_usage_events, usage_priced, cost_daily, usage_attributed, attribution_daily],
+            selection=["usage_priced", "cost_daily", "usage_attributed", "attribution_daily"],
+            resources=build_resources(database_url=db_url, warehouse_url=warehouse_url),
+            partition_key=TODAY.isoformat(),
+        )
+        assert result.success
+        yield client, keys
+
+
+def test_costs_by_agent_are_scoped_to_the_company_and_the_agent(world):
+    client, keys = world
+    by_agent = client.get("/v1/costs?group_by=agent", headers=auth(keys.board)).json()
+    assert {row["agent"]: row["requests"] for row in by_agent} == {"eng": 4, "ops": 2}
+    assert all(Decimal(row["cost_usd"]) > 0 for row in by_agent)
+    own = client.get("/v1/costs?group_by=day", headers=auth(keys.agent)).json()
+    assert [row["requests"] for row in own] == [4]
+    assert client.get("/v1/costs?agent=ops", headers=auth(keys.agent)).status_code == 403
+    assert client.get("/v1/costs", headers=auth(keys.other_board)).json() == []
+    since = client.get(f"/v1/costs?since={TODAY}&until={TODAY}", headers=auth(keys.service))
+    assert sum(row["requests"] for row in since.json()) == 6
+    backwards = client.get(f"/v1/costs?since={TODAY}&until=2000-01-01", headers=auth(keys.board))
+    assert backwards.status_code == 422
+
+
+def test_issue_cost_and_costs_by_issue(world):
+    client, keys = world
+    cost = client.get("/v1/issues/PAP-1/cost", headers=auth(keys.board)).json()
+    assert cost["requests"] == 4 and cost["share_explicit"] == 1.0
+    assert cost["issue_external_id"] == "uuid-1" and cost["first_day"] == TODAY.isoformat()
+    by_issue = client.get("/v1/costs?group_by=issue", headers=auth(keys.board)).json()
+    assert by_issue[0]["issue_identifier"] == "PAP-1"
+    assert by_issue[-1]["issue_title"] == "(unattributed)" and by_issue[-1]["requests"] == 2
+    assert client.get("/v1/issues/PAP-9/cost", headers=auth(keys.board)).status_code == 404
+    assert client.get("/v1/issues/PAP-1/cost", headers=auth(keys.other_board)).status_code == 404
+    assert client.get("/v1/issues/PAP-1/cost", headers=auth(keys.agent)).status_code == 403
+
+
+def test_budget_status(world):
+    client, keys = world
+    board = auth(keys.board)
+    spent = Decimal(
+        client.get("/v1/costs?group_by=agent&agent=eng", headers=board).json()[0]["cost_usd"]
+    )
+
+    def status(**policy) -> dict:
+        created = client.post("/v1/budget-policies", headers=board, json=policy).json()
+        return client.get(f"/v1/budget-policies/{created['id']}/status", headers=board).json()
+
+    exceeded = status(
+        scope_type="agent", scope="eng", window_kind="day", metric="usd", amount=str(spent / 2)
+    )
+    assert exceeded["status"] == "exceeded" and Decimal(exceeded["spent"]) == spent
+    assert exceeded["percent"] == pytest.approx(200.0)
+    roomy = status(
+        scope_type="company", window_kind="calendar_month", metric="tokens", amount="1000000000"
+    )
+    assert roomy["status"] == "ok" and Decimal(roomy["spent"]) == 6 * (10 + 100 + 1000)
+    assert (
+        roomy["projected_exhaustion_at"] is None
+        or roomy["projected_exhaustion_at"] > (roomy["window_start"])
+    )
+    warned = status(
+        scope_type="issue",
+        scope="PAP-1",
+        window_kind="lifetime",
+        metric="tokens",
+        amount=str(4 * 1110 + 100),
+        warn_percent=50,
+    )
+    assert warned["status"] == "warning" and warned["window_start"] is None
+    runs = status(
+        scope_type="company", window_kind="rolling_days", window_days=7, metric="runs", amount="10"
+    )
+    assert runs["spent"] == "0" and runs["status"] == "ok"
