@@ -6,10 +6,11 @@ valid records of the same batch are written."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from api.errors import ApiError, ErrorDetail
 
@@ -18,8 +19,28 @@ M = TypeVar("M", bound=BaseModel)
 Status = Literal["accepted", "duplicate", "rejected"]
 
 
+def no_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL: refuse it with a reason rather than fail the batch."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            no_nul(key)
+            no_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            no_nul(item)
+    return value
+
+
 class RecordModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def text_without_nul(cls, data: Any) -> Any:
+        return no_nul(data)
 
 
 class RecordResult(BaseModel):
@@ -64,8 +85,11 @@ class Outcome:
 def parse_batch(body: bytes, model: type[M]) -> tuple[list[tuple[int, M]], Outcome]:
     try:
         payload: Any = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise ApiError(422, "invalid", f"the body is not JSON: {error}") from None
+    except orjson.JSONDecodeError:
+        try:  # orjson refuses integers beyond 64 bits, which JSON allows
+            payload = json.loads(body)
+        except (ValueError, RecursionError) as error:
+            raise ApiError(422, "invalid", f"the body is not JSON: {error}") from None
     records = payload.get("records") if isinstance(payload, dict) else None
     if not isinstance(records, list):
         raise ApiError(

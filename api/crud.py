@@ -2,11 +2,11 @@
 every write in one transaction together with its `activity_log` row (actor key, action,
 entity, before and after)."""
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import orjson
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Response
 from psycopg.rows import dict_row
@@ -22,7 +22,8 @@ EntityId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The entity's id.
 
 
 def jsonable(value: Any) -> Any:
-    return orjson.loads(orjson.dumps(value, default=str))
+    # the standard library, not orjson: JSON numbers may exceed 64 bits
+    return json.loads(json.dumps(value, default=str))
 
 
 def audit(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -106,6 +107,12 @@ def install(app: FastAPI) -> None:
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         code = CODES.get(error.status_code, "error")
         return _response(error.status_code, ErrorBody(error=code, message=str(error.detail)))
+
+    @app.exception_handler(psycopg.errors.DataError)
+    async def unrepresentable(_: Request, error: psycopg.errors.DataError) -> JSONResponse:
+        # a value the database cannot hold (NUL in a query parameter, a number out of range)
+        first = str(error).strip().splitlines()[0] if str(error).strip() else "invalid value"
+        return _response(422, ErrorBody(error="invalid", message=first))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:

@@ -9,8 +9,16 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import APIRouter, Depends
 from psycopg.rows import dict_row
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from api.batch import no_nul
 from api.crud import EntityId, Resource, audit, fetch
 from api.deps import connection, require
 from api.errors import ApiError, ErrorDetail, conflict, error_responses
@@ -24,6 +32,11 @@ Text = Annotated[str | None, Field(max_length=10_000)]
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def text_without_nul(cls, data: Any) -> Any:
+        return no_nul(data)
 
 
 class Out(BaseModel):
