@@ -6,8 +6,10 @@ agent's session or run, fails the whole batch with 403 and nothing is kept."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -95,11 +97,15 @@ def _check_owned(
         raise forbidden(f"{what} {rows[0][0]!r} belongs to another agent")
 
 
-UPSERT_SESSION = """
+UPSERT_SESSIONS = """
 INSERT INTO agent_sessions (company_id, source, session_key, agent_id, agent_link, project_path,
                             first_activity_at, last_activity_at)
-VALUES (%(company)s, %(source)s, %(key)s, %(agent)s,
-        CASE WHEN %(agent)s::bigint IS NOT NULL THEN 'api-key' END, %(path)s, %(first)s, %(last)s)
+SELECT %(company)s, t.source, t.key, t.agent,
+       CASE WHEN t.agent IS NOT NULL THEN 'api-key' END, t.path, t.first, t.last
+FROM unnest(%(source)s::text[], %(key)s::text[], %(agent)s::bigint[], %(path)s::text[],
+            %(first)s::timestamptz[], %(last)s::timestamptz[])
+     AS t(source, key, agent, path, first, last)
+ORDER BY t.source, t.key
 ON CONFLICT (company_id, source, session_key) DO UPDATE SET
     first_activity_at = LEAST(agent_sessions.first_activity_at, excluded.first_activity_at),
     last_activity_at = GREATEST(agent_sessions.last_activity_at, excluded.last_activity_at),
@@ -114,25 +120,30 @@ WHERE excluded.first_activity_at < agent_sessions.first_activity_at
    OR (agent_sessions.project_path IS NULL AND excluded.project_path IS NOT NULL)
 """
 
+SESSION_IDS = """
+SELECT s.source, s.session_key, s.id FROM agent_sessions AS s
+JOIN unnest(%s::text[], %s::text[]) AS k(source, key)
+  ON s.source = k.source AND s.session_key = k.key
+WHERE s.company_id = %s
+"""
 
-def _sessions(
-    conn: psycopg.Connection[Any], caller: Principal, wanted: dict[tuple[str, str], dict[str, Any]]
-) -> dict[tuple[str, str], int]:
+
+def _sessions(conn: psycopg.Connection[Any], caller: Principal,
+              wanted: dict[tuple[str, str], dict[str, Any]]
+              ) -> dict[tuple[str, str], int]:  # fmt: skip
+    """Create or widen the batch's sessions (sorted, so concurrent batches lock them in one
+    order) and return their ids."""
     _check_owned(conn, caller, "agent_sessions", "session_key", wanted, "session")
+    ordered = sorted(wanted.items())
     with conn.cursor() as cur:
-        cur.executemany(
-            UPSERT_SESSION,
-            [
-                {"company": caller.company_id, "source": source, "key": key, **values}
-                for (source, key), values in sorted(wanted.items())
-            ],
-        )
-        rows = cur.execute(
-            """SELECT source, session_key, id FROM agent_sessions
-               WHERE company_id = %s AND (source, session_key) IN
-                 (SELECT * FROM unnest(%s::text[], %s::text[]))""",
-            (caller.company_id, [k[0] for k in wanted], [k[1] for k in wanted]),
-        ).fetchall()
+        cur.execute(UPSERT_SESSIONS, {
+            "company": caller.company_id,
+            "source": [k[0] for k, _ in ordered], "key": [k[1] for k, _ in ordered],
+            **{field: [v[field] for _, v in ordered] for field in ("agent", "path", "first",
+                                                                   "last")},
+        })  # fmt: skip
+        rows = cur.execute(SESSION_IDS, ([k[0] for k, _ in ordered], [k[1] for k, _ in ordered],
+                                         caller.company_id)).fetchall()  # fmt: skip
     return {(source, key): session_id for source, key, session_id in rows}
 
 
@@ -183,38 +194,76 @@ def _with_agents(
     return kept
 
 
-INSERT_USAGE = """
-INSERT INTO token_usage_events (company_id, session_id, source, message_id, request_id,
-    occurred_at, provider, model, input_tokens, output_tokens, reasoning_tokens,
-    cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, web_search_requests,
-    service_tier, reported_cost_usd, origin)
-VALUES (%(company)s, %(session)s, %(source)s, %(message_id)s, %(request_id)s, %(occurred_at)s,
-    %(provider)s, %(model)s, %(input_tokens)s, %(output_tokens)s, %(reasoning_tokens)s,
-    %(cache_read_tokens)s, %(cache_write_5m_tokens)s, %(cache_write_1h_tokens)s,
-    %(web_search_requests)s, %(service_tier)s, %(reported_cost_usd)s, 'api')
+USAGE_COLUMNS = (
+    ("source", "text"), ("message_id", "text"), ("request_id", "text"),
+    ("occurred_at", "timestamptz"), ("provider", "text"), ("model", "text"),
+    ("input_tokens", "bigint"), ("output_tokens", "bigint"), ("reasoning_tokens", "bigint"),
+    ("cache_read_tokens", "bigint"), ("cache_write_5m_tokens", "bigint"),
+    ("cache_write_1h_tokens", "bigint"), ("web_search_requests", "bigint"),
+    ("service_tier", "text"), ("reported_cost_usd", "numeric"),
+)  # fmt: skip
+# One statement, one round trip, one parameter for the whole batch (a JSON array: adapting
+# dozens of array parameters costs the client more than the database's whole insert). The
+# batch's sessions are created or widened (sorted, so concurrent batches lock them in one
+# order), then its events inserted; the keys that were new come back.
+INSERT_USAGE = f"""
+WITH incoming AS (
+    SELECT * FROM ROWS FROM (jsonb_to_recordset(%(rows)s::jsonb) AS (
+        session_id text, agent bigint, project_path text,
+        {", ".join(f"{c} {kind}" for c, kind in USAGE_COLUMNS)})) WITH ORDINALITY
+        AS t(session_id, agent, project_path, {", ".join(c for c, _ in USAGE_COLUMNS)},
+             position)
+), sessions AS (
+    INSERT INTO agent_sessions (company_id, source, session_key, agent_id, agent_link,
+                                project_path, first_activity_at, last_activity_at)
+    SELECT %(company)s, source, session_id, max(agent),
+           CASE WHEN max(agent) IS NOT NULL THEN 'api-key' END, max(project_path),
+           min(occurred_at), max(occurred_at)
+    FROM incoming GROUP BY source, session_id ORDER BY source, session_id
+    ON CONFLICT (company_id, source, session_key) DO UPDATE SET
+        first_activity_at = LEAST(agent_sessions.first_activity_at, excluded.first_activity_at),
+        last_activity_at = GREATEST(agent_sessions.last_activity_at, excluded.last_activity_at),
+        agent_id = COALESCE(agent_sessions.agent_id, excluded.agent_id),
+        agent_link = COALESCE(agent_sessions.agent_link, excluded.agent_link),
+        project_path = COALESCE(agent_sessions.project_path, excluded.project_path),
+        updated_at = now()
+    RETURNING id, source, session_key
+)
+INSERT INTO token_usage_events (company_id, session_id,
+    {", ".join(c for c, _ in USAGE_COLUMNS)}, origin)
+SELECT %(company)s, s.id, {", ".join(f"t.{c}" for c, _ in USAGE_COLUMNS)}, 'api'
+FROM incoming AS t
+JOIN sessions AS s ON s.source = t.source AND s.session_key = t.session_id
+ORDER BY t.position
 ON CONFLICT (company_id, source, message_id, request_id) DO NOTHING
-RETURNING id
+RETURNING source, message_id, request_id
 """
 
 
-def write_usage(
-    conn: psycopg.Connection[Any],
-    caller: Principal,
-    records: list[tuple[int, UsageEventIn]],
-    outcome: Outcome,
-) -> None:
-    with conn.transaction(), conn.cursor() as cur:
-        kept = _with_agents(Directory(conn, caller), records, outcome)
-        sessions = _sessions(conn, caller, _session_span(kept, "occurred_at"))
-        params = [
-            {
-                "company": caller.company_id,
-                "session": sessions[(r.source, r.session_id)],
-                **r.model_dump(exclude={"session_id", "project_path", "agent"}),
-            }
-            for _, r, _ in kept
-        ]
-        _insert_each(cur, INSERT_USAGE, params, [i for i, _, _ in kept], outcome)
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def write_usage(conn: psycopg.Connection[Any], caller: Principal,
+                records: list[tuple[int, UsageEventIn]], outcome: Outcome) -> None:  # fmt: skip
+    kept = _with_agents(Directory(conn, caller), records, outcome)
+    if not kept:
+        return
+    if caller.role == "agent":
+        _check_owned(conn, caller, "agent_sessions", "session_key",
+                     {(r.source, r.session_id) for _, r, _ in kept}, "session")  # fmt: skip
+    rows = [{**r.model_dump(exclude={"agent"}), "agent": agent} for _, r, agent in kept]
+    payload = orjson.dumps(rows, default=_json).decode()
+    # autocommit: the statement is its own transaction, committed before the answer
+    new = {tuple(row) for row in conn.execute(
+        INSERT_USAGE, {"company": caller.company_id, "rows": payload}).fetchall()}  # fmt: skip
+    for index, record, _ in kept:
+        key = (record.source, record.message_id, record.request_id)
+        # the first copy of a key in the batch is the one stored; later copies repeat it
+        outcome.set(index, "accepted" if key in new else "duplicate")
+        new.discard(key)
 
 
 INSERT_TOOL_CALL = """

@@ -105,10 +105,13 @@ def authenticate(conn: psycopg.Connection[Any], presented: str) -> Principal | N
     if match is None:
         return None
     row = conn.execute(
-        """SELECT id, company_id, agent_id, role, key_hash FROM api_keys
-           WHERE prefix = %s AND revoked_at IS NULL""",
+        """SELECT id, company_id, agent_id, role, key_hash,
+                  last_used_at IS NULL OR last_used_at < now() - interval '1 minute'
+           FROM api_keys WHERE prefix = %s AND revoked_at IS NULL""",
         (match["prefix"],),
     ).fetchone()
     if row is None or not hmac.compare_digest(row[4], digest(presented)):
         return None
+    if row[5]:  # at most one write a minute per key, so busy keys do not write every request
+        conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = %s", (row[0],))
     return Principal(key_id=row[0], company_id=row[1], agent_id=row[2], role=row[3])

@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
 from api.batch import BatchAnswer, Outcome, batch_schema, parse_batch
-from api.deps import Writer, state
+from api.deps import Credentials, authorize, state
 from api.errors import error_responses
 from api.records import AttributionHintIn, HeartbeatRunIn, ToolCallIn, UsageEventIn
 from api.writes import write_hints, write_runs, write_tool_calls, write_usage
-from ingestion.keys import Principal
 
 router = APIRouter(prefix="/v1", tags=["ingestion"])
 ERRORS = error_responses(401, 403, 413, 422)
@@ -26,23 +27,31 @@ DESCRIPTION = (
 )
 
 
-async def _ingest(
-    request: Request, caller: Principal, model: type[BaseModel], write: Callable[..., None]
-) -> BatchAnswer:
-    records, outcome = parse_batch(await request.body(), model)
+WRITER_ROLES = ("agent", "service")
+
+
+async def _ingest(request: Request, credentials: HTTPAuthorizationCredentials | None,
+                  model: type[BaseModel], write: Callable[..., None]) -> Response:  # fmt: skip
+    body = await request.body()
 
     def work() -> Outcome:
-        if records:
-            with state(request).pool.connection() as conn:
+        # one thread and one pooled connection for the key check and the write
+        with state(request).pool.connection() as conn:
+            caller = authorize(conn, credentials, WRITER_ROLES)
+            records, outcome = parse_batch(body, model)
+            if records:
                 write(conn, caller, records, outcome)
         return outcome
 
-    return (await run_in_threadpool(work)).answer()
+    answer = (await run_in_threadpool(work)).answer()
+    # serialised here: the answer is already valid, and FastAPI's re-validation of up to
+    # 1,000 results would cost more than the write of a small batch
+    return Response(orjson.dumps(answer.model_dump()), media_type="application/json")
 
 
 def _route(path: str, model: type[BaseModel], write: Callable[..., None], summary: str) -> Any:
-    async def endpoint(request: Request, caller: Writer) -> BatchAnswer:
-        return await _ingest(request, caller, model, write)
+    async def endpoint(request: Request, credentials: Credentials) -> Response:
+        return await _ingest(request, credentials, model, write)
 
     endpoint.__name__ = f"post_{path.strip('/').replace('-', '_')}"
     return router.post(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from pipelines.cli.context import failures_reported, store
@@ -10,15 +12,24 @@ from pipelines.cli.context import failures_reported, store
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes."),
     max_body_mb: float = typer.Option(8.0, "--max-body-mb", min=0.01, help="Largest body."),
 ) -> None:
     """Serve the API with uvicorn until Ctrl-C. Keys: `tally keys create`."""
     import uvicorn
 
-    from api.app import create_app
-
     with failures_reported():
-        context = store()
-        app = create_app(context.url, context.settings.resolved_warehouse_url,
-                         max_body_bytes=int(max_body_mb * 1024 * 1024))  # fmt: skip
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        context = store()  # migrate once, here, before the workers start
+    # every worker builds the app from the same settings
+    os.environ["TALLY_DATABASE_URL"] = context.url
+    os.environ["TALLY_WAREHOUSE_URL"] = context.settings.resolved_warehouse_url
+    os.environ["TALLY_API_MAX_BODY_BYTES"] = str(int(max_body_mb * 1024 * 1024))
+    uvicorn.run(
+        "api.app:app_from_settings",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
