@@ -29,4 +29,14 @@ def token_usage_events(
         metadata[f"{source.name}_new_events"] = summary.events_new
         metadata[f"{source.name}_files_read"] = summary.files_read
         metadata[f"{source.name}_rejects"] = summary.rejects
+    # sessions written over the API or by upstream ingests since the last run get their
+    # project, agent, run and MCP links too
+    import psycopg
+
+    from ingestion.correlation import correlate
+    from ingestion.loader import ensure_company
+
+    with psycopg.connect(canonical_store.store().conninfo) as conn:
+        found = correlate(conn, ensure_company(conn, settings.company))
+    metadata["correlated_links"] = found.total
     return dg.MaterializeResult(metadata=metadata)

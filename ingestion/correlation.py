@@ -169,6 +169,11 @@ class CorrelationSummary:
     mcp_sessions: int = 0
     commits: int = 0
 
+    @property
+    def total(self) -> int:
+        return (self.projects + self.identities + self.runs + self.agents + self.mcp_sessions
+                + self.commits)  # fmt: skip
+
 
 def correlate(conn: psycopg.Connection[Any], company_id: int,
               mcp_slack_seconds: int | None = None) -> CorrelationSummary:  # fmt: skip

@@ -1,0 +1,103 @@
+"""Killing the server in the middle of batches: nothing acknowledged is lost, and retrying
+every batch afterwards creates each record exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from ingestion.keys import create_key
+from tests.api_helpers import count, usage_record
+
+BATCHES, SIZE = 40, 200
+TALLY = Path(sys.executable).parent / "tally"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(db_url: str, data_dir: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "TALLY_DATABASE_URL": db_url, "TALLY_DATA_DIR": str(data_dir)}
+    server = subprocess.Popen(
+        [str(TALLY), "serve", "--port", str(port)],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("the server did not start")
+
+
+def batch(n: int) -> list[dict]:
+    return [usage_record(n * SIZE + i, session=f"s-{n % 3}") for i in range(SIZE)]
+
+
+@pytest.mark.slow
+def test_a_killed_server_loses_nothing_acknowledged(tally_env, db_url, conninfo, tmp_path):
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        _, key = create_key(conn, "acme", "service")
+    headers = {"Authorization": f"Bearer {key}"}
+    port = free_port()
+    server = start_server(db_url, tmp_path / "data", port)
+    acknowledged: list[int] = []
+
+    def send() -> None:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=10
+        ) as client:
+            for n in range(BATCHES):
+                try:
+                    answer = client.post("/v1/usage-events", json={"records": batch(n)})
+                except httpx.HTTPError:
+                    return  # the server is gone
+                if answer.status_code == 200:
+                    acknowledged.append(n)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    while len(acknowledged) < 5 and sender.is_alive():
+        time.sleep(0.005)
+    os.killpg(server.pid, signal.SIGKILL)  # mid-stream: a batch is usually in flight
+    server.wait()
+    sender.join()
+    assert 5 <= len(acknowledged) < BATCHES
+    with psycopg.connect(conninfo) as conn:
+        stored = {row[0] for row in conn.execute("SELECT message_id FROM token_usage_events")}
+    for n in acknowledged:
+        assert {record["message_id"] for record in batch(n)} <= stored
+
+    server = start_server(db_url, tmp_path / "data", port)
+    try:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
+        ) as client:
+            for n in range(BATCHES):
+                answer = client.post("/v1/usage-events", json={"records": batch(n)}).json()
+                assert answer["rejected"] == 0
+                if n in acknowledged:
+                    assert answer["duplicates"] == SIZE
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(timeout=30)
+    assert count(conninfo, "token_usage_events") == BATCHES * SIZE
