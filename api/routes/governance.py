@@ -15,10 +15,9 @@ from pydantic import (
     ConfigDict,
     Field,
     field_validator,
-    model_validator,
 )
 
-from api.batch import no_nul
+from api.batch import RecordModel
 from api.crud import EntityId, Resource, audit, fetch
 from api.deps import connection, require
 from api.errors import ApiError, ErrorDetail, conflict, error_responses
@@ -30,13 +29,8 @@ Name = Annotated[str, Field(min_length=1, max_length=300)]
 Text = Annotated[str | None, Field(max_length=10_000)]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def text_without_nul(cls, data: Any) -> Any:
-        return no_nul(data)
+# the same rules as ingested records: unknown fields refused, text trimmed, no NUL
+Body = RecordModel
 
 
 class Out(BaseModel):
@@ -230,7 +224,7 @@ class InterventionIn(Body):
     reason: Text = None
     effective_at: AwareDatetime
     ended_at: AwareDatetime | None = None
-    details: dict[str, Any] = {}
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class InterventionPatch(Body):

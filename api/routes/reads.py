@@ -19,12 +19,9 @@ router = APIRouter(prefix="/v1", tags=["reads"])
 GroupBy = Literal["day", "week", "month", "project", "agent", "session", "model", "issue", "goal"]
 
 
-class CostRow(BaseModel):
-    """A row of `GET /v1/costs`: the grouping key (one of `day`, `week`, `month`,
-    `project`, `agent`, `session_id` + `source`, `model`, or the issue keys), the usage
-    contract's token keys, and costs as decimal strings."""
+class UsageTotals(BaseModel):
+    """The usage contract's counts."""
 
-    model_config = ConfigDict(extra="allow")
     requests: int
     input_tokens: int
     output_tokens: int
@@ -32,10 +29,18 @@ class CostRow(BaseModel):
     cache_read_tokens: int
     cache_write_5m_tokens: int
     cache_write_1h_tokens: int
+
+
+class CostRow(UsageTotals):
+    """A row of `GET /v1/costs`: the grouping key (one of `day`, `week`, `month`,
+    `project`, `agent`, `session_id` + `source`, `model`, or the issue keys), the usage
+    contract's token keys, and costs as decimal strings."""
+
+    model_config = ConfigDict(extra="allow")
     cost_usd: Decimal | None
 
 
-class IssueCost(BaseModel):
+class IssueCost(UsageTotals):
     issue_external_id: str | None
     issue_number: int | None
     issue_identifier: str | None
@@ -43,13 +48,6 @@ class IssueCost(BaseModel):
     issue_status: str | None
     project: str | None
     goal: str | None
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    reasoning_tokens: int
-    cache_read_tokens: int
-    cache_write_5m_tokens: int
-    cache_write_1h_tokens: int
     cost_usd: Decimal
     sessions: int
     share_explicit: float
