@@ -189,3 +189,27 @@ def test_a_touch_of_an_issue_finished_since_is_stale():
     )
     assert (out[1]["issue_id"], out[1]["signal"]) == (100, "session-recent-touch")
     assert (out[2]["signal"], out[2]["reason"]) == ("unattributed", "stale")
+
+
+def test_a_touch_of_an_issue_already_finished_is_not_current_work():
+    # 100 was done at minute 5; the session reads it at 10 (an old card), then 100 is taken
+    # up again at 40: from then on a touch of it counts again
+    board = progress((100, None, None, 0, 5), (100, None, None, 40, None))
+    out = run(
+        events((1, "s", None, None, 15), (2, "s", None, None, 50)),
+        p=board,
+        t=touches(("s", 100, 10), ("s", 100, 45)),
+    )
+    assert (out[1]["signal"], out[1]["reason"]) == ("unattributed", "stale")
+    assert (out[2]["issue_id"], out[2]["signal"]) == (100, "session-recent-touch")
+
+
+def test_commits_at_one_instant_naming_different_issues_are_a_tie():
+    out = run(
+        events((1, "s", None, None, 30), (2, "t", None, None, 30)),
+        c=commits(("s", "aaa1111", 40, 100), ("s", "bbb2222", 40, 200),
+                  ("t", "ccc3333", 40, 100), ("t", "ddd4444", 40, 100)),
+        commit_window=timedelta(hours=1),
+    )  # fmt: skip
+    assert (out[1]["signal"], out[1]["reason"]) == ("unattributed", "ambiguous")
+    assert (out[2]["issue_id"], out[2]["signal"]) == (100, "session-commit")  # same issue

@@ -10,10 +10,12 @@ tier that decides wins:
    (status history, as of the event's time, never today's board); when the agent is unknown,
    exactly one for its project.
 3. `session-recent-touch`: the issue the session touched last before the event, within a
-   window, unless that issue has left in-progress since (older touches, and touches of an
-   issue finished since, make the event `stale`).
+   window, unless that issue is finished at the event's time (it left in-progress since the
+   touch, or had before it and was not taken up again); older touches and touches of
+   finished issues make the event `stale`.
 4. `session-commit`: the session's next commit within a window (work precedes the commit
-   that records it) that references exactly one issue.
+   that records it) that references exactly one issue; commits at one instant naming
+   different issues are a tie (`ambiguous`).
 5. `unattributed`, with the reason: `ambiguous` when a tier found several candidates and no
    later tier decided (wrong is worse than empty), `stale`, or `no-signal`.
 
@@ -27,7 +29,7 @@ from datetime import timedelta
 
 import polars as pl
 
-ENGINE_VERSION = "tally-attribution-1"
+ENGINE_VERSION = "tally-attribution-2"
 CONFIDENCE = {
     "explicit": 1.0,
     "single-in-progress": 0.9,
@@ -125,39 +127,57 @@ def _latest_touch(events: pl.DataFrame, touches: pl.DataFrame) -> pl.DataFrame:
 
 
 def _closed_since_touch(touched: pl.DataFrame, progress: pl.DataFrame) -> pl.DataFrame:
-    """Per event, whether its touched issue left in-progress after the touch and before the
-    event: a finished issue is not what the session is working on now."""
+    """Per event, whether its touched issue is finished at the event's time: it left
+    in-progress at or before the event (after the touch, or already before it) and has not
+    been taken up again. A session that acts on a finished issue is not working on it now
+    (reading an old card, closing it); an issue never seen on the board stays a candidate."""
     ends = (
         progress.filter(pl.col("ended_at").is_not_null())
         .select(pl.col("issue_id").alias("touch_issue"), pl.col("ended_at"))
         .unique()
         .sort("ended_at")
     )
+    starts = (
+        progress.select(pl.col("issue_id").alias("touch_issue"), pl.col("started_at"))
+        .unique()
+        .sort("started_at")
+    )
     left = touched.filter(pl.col("touch_issue").is_not_null()).sort("occurred_at")
     matched = left.join_asof(ends, left_on="occurred_at", right_on="ended_at",
                              by="touch_issue", check_sortedness=False)  # fmt: skip
-    return matched.select(
-        "event_id",
-        # `>=`: the move that finishes an issue is itself a touch of it
-        (pl.col("ended_at").is_not_null() & (pl.col("ended_at") >= pl.col("touched_at")))
-        .alias("touch_closed"),
-    )  # fmt: skip
+    matched = matched.join_asof(starts, left_on="occurred_at", right_on="started_at",
+                                by="touch_issue", check_sortedness=False)  # fmt: skip
+    # `>=` on the touch: the move that finishes an issue is itself a touch of it
+    finished = pl.col("ended_at").is_not_null() & (
+        pl.col("started_at").is_null() | (pl.col("started_at") <= pl.col("ended_at"))
+    )
+    return matched.select("event_id", finished.alias("touch_closed"))
 
 
 def _nearest_commit(events: pl.DataFrame, commits: pl.DataFrame, window: timedelta) -> pl.DataFrame:
+    """Per event, the session's next single-reference commit within the window; commits of
+    the same session at the same instant naming different issues are a tie, so none of them
+    decides."""
     single = (
         commits.group_by("session_key", "commit_hash", "committed_at")
         .agg(pl.col("issue_id").n_unique().alias("references"),
              pl.col("issue_id").min().alias("commit_issue"))
         .filter(pl.col("references") == 1)
+        .group_by("session_key", "committed_at")
+        .agg(pl.col("commit_issue").n_unique().alias("tied"),
+             pl.col("commit_issue").min(), pl.col("commit_hash").min())
         .sort("committed_at")
     )  # fmt: skip
     left = events.filter(pl.col("session_key").is_not_null()).sort("occurred_at")
     matched = left.join_asof(single, left_on="occurred_at", right_on="committed_at",
                              by="session_key", strategy="forward", tolerance=window,
                              check_sortedness=False)  # fmt: skip
+    decisive = pl.col("tied") == 1
     return matched.filter(pl.col("commit_issue").is_not_null()).select(
-        "event_id", "commit_issue", "commit_hash"
+        "event_id",
+        pl.when(decisive).then(pl.col("commit_issue")).alias("commit_issue"),
+        pl.when(decisive).then(pl.col("commit_hash")).alias("commit_hash"),
+        (~decisive).alias("commit_tied"),
     )
 
 
@@ -222,6 +242,7 @@ def attribute(
         | (pl.col("agent_id_open") > 1)
         | (pl.col("agent_id").is_null() & (pl.col("project_id_open") > 1))
         | (fresh_touch & (pl.col("touch_candidates") > 1))
+        | pl.col("commit_tied")
     ).fill_null(False)
     signal = (
         pl.when(explicit).then(pl.lit("explicit"))
