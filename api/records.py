@@ -77,6 +77,10 @@ class ToolCallIn(RecordModel):
     commit_hashes: Annotated[
         list[Annotated[str, Field(pattern=r"^[0-9a-f]{7,40}$")]], Field(max_length=100)
     ] = Field(default_factory=list)
+    issue_refs: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=300)]],
+        Field(max_length=100, description="Issues the call acted on (id, identifier, #N)."),
+    ] = Field(default_factory=list)
     agent: AgentRef = None
 
     @model_validator(mode="after")

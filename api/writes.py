@@ -269,13 +269,13 @@ def write_usage(conn: psycopg.Connection[Any], caller: Principal,
 INSERT_TOOL_CALL = """
 INSERT INTO tool_calls (company_id, session_id, source, call_key, tool_name, mcp_server,
     started_at, ended_at, duration_ms, success, error_message, result_chars,
-    result_tokens_estimate, file_paths, commit_hashes)
+    result_tokens_estimate, file_paths, commit_hashes, issue_refs)
 VALUES (%(company)s, %(session)s, %(source)s, %(call_id)s, %(tool_name)s, %(mcp_server)s,
     %(started_at)s, %(ended_at)s,
     COALESCE(%(duration_ms)s, (EXTRACT(EPOCH FROM %(ended_at)s::timestamptz
                                        - %(started_at)s::timestamptz) * 1000)::bigint),
     %(success)s, %(error_message)s, %(result_chars)s, %(result_tokens_estimate)s,
-    %(file_paths)s, %(commit_hashes)s)
+    %(file_paths)s, %(commit_hashes)s, %(issue_refs)s)
 ON CONFLICT (company_id, source, call_key) DO NOTHING
 RETURNING id
 """

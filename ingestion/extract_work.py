@@ -89,6 +89,22 @@ WHERE a.session_key IS NOT NULL AND rs.id IS NOT NULL
   AND a.occurred_at >= $1::timestamptz AND a.occurred_at < $2::timestamptz
 """
 
+# A tool call whose arguments name an issue touched it: by upstream id or identifier in the
+# company, or by `#N` within the session's project.
+TOOL_TOUCHES = f"""
+SELECT {ROOT.format(s="s")} AS session_key, i.id AS issue_id, t.started_at AS touched_at
+FROM tool_calls AS t
+JOIN agent_sessions AS s ON s.id = t.session_id
+JOIN agent_sessions AS r ON r.id = COALESCE(s.root_session_id, s.id)
+CROSS JOIN LATERAL unnest(t.issue_refs) AS ref(text)
+JOIN issues AS i ON i.company_id = t.company_id
+ AND (i.external_id = ref.text OR i.identifier = ref.text
+      OR (ref.text ~ '^#[0-9]{{1,9}}$' AND i.number = substr(ref.text, 2)::bigint
+          AND i.project_id = COALESCE(s.project_id, r.project_id)))
+WHERE t.issue_refs <> '{{}}' AND t.started_at IS NOT NULL
+  AND t.started_at >= $1::timestamptz AND t.started_at < $2::timestamptz
+"""
+
 COMMITS = f"""
 SELECT {ROOT.format(s="s")} AS session_key, g.hash AS commit_hash, g.committed_at,
        l.issue_id
@@ -148,9 +164,11 @@ def attribution_inputs(conninfo: str, start: date, end: date, touch_window: time
         "issue_id": pl.Int64, "agent_id": pl.Int64, "project_id": pl.Int64,
         "started_at": TS, "ended_at": TS,
     })  # fmt: skip
-    touches = _between(conninfo, TOUCHES, *reach_back, {
-        "session_key": pl.String, "issue_id": pl.Int64, "touched_at": TS,
-    })  # fmt: skip
+    touch_schema = {"session_key": pl.String, "issue_id": pl.Int64, "touched_at": TS}
+    touches = pl.concat([
+        _between(conninfo, TOUCHES, *reach_back, touch_schema),
+        _between(conninfo, TOOL_TOUCHES, *reach_back, touch_schema),
+    ]).unique()  # fmt: skip
     commits = _between(conninfo, COMMITS, window[0], (last + commit_window).isoformat(), {
         "session_key": pl.String, "commit_hash": pl.String, "committed_at": TS,
         "issue_id": pl.Int64,

@@ -48,7 +48,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_tools (
     call_key text, session_key text, message_id text, tool_name text, mcp_server text,
     started_at timestamptz, ended_at timestamptz, success boolean, error_message text,
     result_chars bigint, result_tokens_estimate bigint, file_paths text[],
-    commit_hashes text[], source_path text, copy integer
+    commit_hashes text[], issue_refs text[], source_path text, copy integer
 ) ON COMMIT DELETE ROWS;
 """
 
@@ -65,7 +65,7 @@ USAGE_COLUMNS = (
 TOOL_COLUMNS = (
     "call_key", "session_key", "message_id", "tool_name", "mcp_server", "started_at",
     "ended_at", "success", "error_message", "result_chars", "result_tokens_estimate",
-    "file_paths", "commit_hashes", "source_path",
+    "file_paths", "commit_hashes", "issue_refs", "source_path",
 )  # fmt: skip
 
 
@@ -237,12 +237,12 @@ MERGE_TOOLS = """
 INSERT INTO tool_calls AS t (
     company_id, source, call_key, session_id, message_id, tool_name, mcp_server, started_at,
     ended_at, duration_ms, success, error_message, result_chars, result_tokens_estimate,
-    file_paths, commit_hashes, source_path)
+    file_paths, commit_hashes, issue_refs, source_path)
 SELECT %(company)s, %(source)s, s.call_key, i.id, s.message_id, s.tool_name, s.mcp_server,
        s.started_at, s.ended_at,
        (EXTRACT(EPOCH FROM (s.ended_at - s.started_at)) * 1000)::bigint,
        s.success, s.error_message, s.result_chars, s.result_tokens_estimate,
-       s.file_paths, s.commit_hashes, s.source_path
+       s.file_paths, s.commit_hashes, s.issue_refs, s.source_path
 FROM stage_tools AS s
 LEFT JOIN stage_session_ids AS i ON i.session_key = s.session_key
 WHERE s.copy = %(copy)s
@@ -263,6 +263,7 @@ ON CONFLICT (company_id, source, call_key) DO UPDATE SET
     file_paths = ARRAY(SELECT DISTINCT unnest(t.file_paths || excluded.file_paths) ORDER BY 1),
     commit_hashes = ARRAY(SELECT DISTINCT unnest(t.commit_hashes || excluded.commit_hashes)
                           ORDER BY 1),
+    issue_refs = ARRAY(SELECT DISTINCT unnest(t.issue_refs || excluded.issue_refs) ORDER BY 1),
     source_path = COALESCE(t.source_path, excluded.source_path),
     updated_at = now()
 """
@@ -338,7 +339,7 @@ def encode_batch(batch: Batch) -> EncodedBatch:
         encoded.tools.append(encode_rows(
             (t.call_key, t.session_key, t.message_id, t.tool_name, t.mcp_server, t.started_at,
              t.ended_at, t.success, t.error_message, t.result_chars, t.result_tokens_estimate,
-             t.file_paths, t.commit_hashes, t.source_path)
+             t.file_paths, t.commit_hashes, t.issue_refs, t.source_path)
             for t in batch.tool_calls.values()
         ))  # fmt: skip
         encoded.tool_rows = len(batch.tool_calls)

@@ -159,6 +159,23 @@ def test_tool_calls_pair_use_and_result(tmp_path):
     assert (mcp.ended_at - mcp.started_at).total_seconds() == 2.5
 
 
+def test_tool_calls_remember_the_issues_their_arguments_name(tmp_path):
+    content = [
+        {"type": "tool_use", "id": "toolu_move", "name": "mcp__pigeon__moveCard",
+         "input": {"cardNumber": 12, "column": "Done"}},
+        {"type": "tool_use", "id": "toolu_update", "name": "mcp__paperclip__update_issue",
+         "input": {"issue_id": "PAP-7", "status": "in_progress", "issueIds": ["#3", "9"]}},
+        {"type": "tool_use", "id": "toolu_read", "name": "Read",
+         "input": {"file_path": "/src/PAP-7.md", "limit": 12}},
+    ]  # fmt: skip
+    path = write_jsonl(tmp_path / "p" / "s1.jsonl", [assistant("m", "r", T0, usage(),
+                                                              content=content)])  # fmt: skip
+    calls = parse(tmp_path, path).tool_calls
+    assert calls["toolu_move"].issue_refs == ["#12"]
+    assert calls["toolu_update"].issue_refs == ["#3", "#9", "PAP-7"]
+    assert calls["toolu_read"].issue_refs == []  # a path that mentions an issue is not a touch
+
+
 def test_task_result_summary_is_not_counted_as_usage(tmp_path):
     path = write_jsonl(
         tmp_path / "p" / "s1.jsonl",

@@ -38,6 +38,7 @@ TURNS = {
     "m-0930": ("09:30", 1, "single-in-progress", None),  # the agent moved card-1 at 09:10
     "m-1030": ("10:30", 1, "single-in-progress", None),  # card-2 is nobody's: not a rival
     "m-1210": ("12:10", None, "unattributed", "stale"),  # card-1 done at 12:00
+    "m-1212": ("12:12", 2, "session-recent-touch", None),  # its own tool call names card #2
     "m-1230": ("12:30", 2, "explicit", None),  # a hint: card-2 from 12:20
 }
 
@@ -47,9 +48,12 @@ def stores(tally_env, db_url, conninfo, tmp_path):
     claude = tmp_path / "claude" / "projects"
     # the prompt that opened the session, a minute before the MCP server's first action
     opening = {**user_text("2026-11-02T08:59:00.000Z", session="cc-1"), "cwd": "/work/shop/web"}
+    read_card = [{"type": "tool_use", "id": "toolu_card", "name": "mcp__pigeon__getCard",
+                  "input": {"cardNumber": 2}}]  # fmt: skip
     lines = [opening] + [assistant(message, f"r-{message}", f"2026-11-02T{at}:00.000Z", usage(),
-                       session="cc-1", cwd="/work/shop/web")
-             for message, (at, *_rest) in TURNS.items()]  # fmt: skip
+                                   session="cc-1", cwd="/work/shop/web",
+                                   content=read_card if message == "m-1212" else None)
+                         for message, (at, *_rest) in TURNS.items()]  # fmt: skip
     write_jsonl(claude / "-work-shop-web" / "cc-1.jsonl", lines)
     ingest(conninfo, CLAUDE_CODE, claude)
     graph = read_pigeon(build_pigeon_db(tmp_path / "pigeon.db"))

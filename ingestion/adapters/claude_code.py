@@ -22,6 +22,7 @@ from ingestion.adapters.common import (
     commit_hashes_in,
     decimal_string,
     estimate_tokens,
+    issue_refs_in,
     mcp_server_of,
     optional_str,
     parse_timestamp,
@@ -279,6 +280,7 @@ class ClaudeTranscriptParser(JsonlParser):
                     mcp_server=mcp_server_of(name),
                     started_at=started_at,
                     file_paths=files,
+                    issue_refs=issue_refs_in(tool_input),
                     source_path=self.context.path,
                 )
             )

@@ -23,6 +23,7 @@ from ingestion.adapters.common import (
     InvalidRecord,
     commit_hashes_in,
     estimate_tokens,
+    issue_refs_in,
     mcp_server_of,
     optional_str,
     parse_timestamp,
@@ -250,6 +251,7 @@ class CodexRolloutParser(JsonlParser):
             arguments = payload.get("arguments") if item_type == "function_call" else None
             text_input = payload.get("input") if isinstance(payload.get("input"), str) else ""
             command = ""
+            parsed: Any = {}
             if isinstance(arguments, str):
                 try:
                     parsed = orjson.loads(arguments)
@@ -269,6 +271,7 @@ class CodexRolloutParser(JsonlParser):
                     mcp_server=mcp_server_of(name),
                     started_at=at,
                     file_paths=patched_files(text_input or command),
+                    issue_refs=issue_refs_in(parsed),
                     source_path=self.path,
                 )
             )

@@ -77,6 +77,37 @@ def patched_files(patch: str) -> list[str]:
     return sorted({path.strip() for path in _PATCH_FILE.findall(patch)})
 
 
+# Argument names under which tools (Paperclip's and Pigeon's MCP servers, issue trackers)
+# pass the issue they act on; compared lowercased without `_` or `-`.
+ISSUE_ARGUMENTS = frozenset({
+    "issue", "issueid", "issueidentifier", "issuenumber", "issues", "issueids",
+    "card", "cardid", "cardnumber", "cards", "cardids", "ticket", "ticketid", "taskid",
+})  # fmt: skip
+_NUMBER = re.compile(r"^#?(\d{1,9})$")
+
+
+def issue_refs_in(arguments: Any) -> list[str]:
+    """The issues a tool call's arguments name: upstream ids and identifiers as given, bare
+    numbers as `#N` (resolved later within the session's project)."""
+    if not isinstance(arguments, dict):
+        return []
+    found: set[str] = set()
+    for key, value in arguments.items():
+        if not isinstance(key, str) or key.lower().replace("_", "").replace("-", "") \
+                not in ISSUE_ARGUMENTS:  # fmt: skip
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, bool):
+                continue
+            if isinstance(item, int) and item > 0:
+                found.add(f"#{item}")
+            elif isinstance(item, str) and 0 < len(item.strip()) <= 200:
+                text = item.strip()
+                number = _NUMBER.match(text)
+                found.add(f"#{number[1]}" if number else text)
+    return sorted(found)
+
+
 def estimate_tokens(chars: int) -> int:
     # The usual 4-characters-per-token estimate (what Pigeon's responseTokens uses).
     return (chars + 3) // 4

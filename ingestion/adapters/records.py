@@ -151,6 +151,7 @@ class ToolCallRecord:
     result_tokens_estimate: int | None = None
     file_paths: list[str] = field(default_factory=list)
     commit_hashes: list[str] = field(default_factory=list)
+    issue_refs: list[str] = field(default_factory=list)
     source_path: str | None = None
 
     def merge(self, other: ToolCallRecord) -> None:
@@ -167,6 +168,7 @@ class ToolCallRecord:
         )
         self.file_paths = sorted(set(self.file_paths) | set(other.file_paths))
         self.commit_hashes = sorted(set(self.commit_hashes) | set(other.commit_hashes))
+        self.issue_refs = sorted(set(self.issue_refs) | set(other.issue_refs))
         self.source_path = self.source_path or other.source_path
 
 

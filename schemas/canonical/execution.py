@@ -146,6 +146,9 @@ class ToolCall(Base):
     commit_hashes: Mapped[list[str]] = mapped_column(
         ARRAY(Text), nullable=False, server_default="{}"
     )
+    # issues the call's arguments name (an upstream id, `PAP-12`, `#12`): the session touched
+    # them
+    issue_refs: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
     source_path: Mapped[str | None]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[CreatedAt]
