@@ -187,3 +187,7 @@ def test_run_uses_demo_data_when_no_logs_exist(tally_env):
     assert "token usage by model" in result.output and "cost by day" in result.output
     assert "HTML cost report" in result.output
     assert (tally_env / "data" / "reports" / "costs.html").exists()
+    said = " ".join(result.output.split())
+    assert "demo Pigeon board with" in said and "pigeon:" in said and ", 0 rejected" in said
+    attributed = float(said.split("attribution: ")[1].split("%")[0])
+    assert 50 < attributed < 100  # the demo board's cards cover most sessions

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from pipelines.cli.context import CommandFailed, failures_reported, store
 from pipelines.cli.output import render
+
+if TYPE_CHECKING:
+    from ingestion.settings import TallySettings
 
 console = Console(stderr=True)
 
@@ -49,6 +53,9 @@ def run() -> None:
             summaries.append(run_source(CLAUDE_CODE, claude_dir))
         if codex_dir.is_dir():
             summaries.append(run_source(CODEX, codex_dir))
+        demo = not (_has_logs(settings.claude_dir.expanduser())
+                    or _has_logs(settings.codex_dir.expanduser()))  # fmt: skip
+        _work_graph(context.conninfo, settings, demo)
     print_summary(summaries, time.monotonic() - started)
     usage(by=UsageGrouping.model, since=None, until=None, fmt=OutputFormat.table)
     with failures_reported():
@@ -69,4 +76,42 @@ def run() -> None:
             rows, OutputFormat.table, title="cost by day (auto)", columns=cost_columns("day", rows)
         )
         path = write_html_report(settings, "auto", None, None, None)
+        from ingestion.reports.attribution import coverage
+        from ingestion.warehouse.base import open_warehouse
+
+        summary = coverage(open_warehouse(settings.resolved_warehouse_url))
+    share = summary.get("token_share") or {}
+    if share:
+        console.print(
+            f"attribution: {share['attributed']:.1%} of tokens attributed to an issue, "
+            f"{share['ambiguous']:.1%} ambiguous, {share['unattributed']:.1%} unattributed "
+            "(`tally report costs --by issue`, `tally report attribution`)"
+        )
     console.print(f"HTML cost report: {path}")
+
+
+def _work_graph(conninfo: str, settings: TallySettings, demo: bool) -> None:
+    """Ingest the configured work-graph sources; on demo data, a demo Pigeon board."""
+    from ingestion.adapters.paperclip import read_paperclip
+    from ingestion.adapters.pigeon import read_pigeon
+    from ingestion.store import psycopg_conninfo
+    from ingestion.workgraph.ingest import ingest_work_graph
+
+    graphs = []
+    pigeon_db = settings.pigeon_db
+    if pigeon_db is None and demo:
+        from ingestion.demo.board import demo_sessions, write_demo_board
+
+        pigeon_db = settings.resolved_data_dir / "demo" / "pigeon.db"
+        cards = write_demo_board(pigeon_db, demo_sessions(conninfo))
+        console.print(f"demo Pigeon board with {cards} cards: {pigeon_db}")
+    if pigeon_db is not None:
+        graphs.append(("pigeon", str(pigeon_db), read_pigeon(pigeon_db.expanduser())))
+    if settings.paperclip_url:
+        graphs.append(("paperclip", "paperclip",
+                       read_paperclip(psycopg_conninfo(settings.paperclip_url))))  # fmt: skip
+    for source, location, graph in graphs:
+        summary, _ = ingest_work_graph(conninfo, graph, company=settings.company, source=source,
+                                       location=location, arguments={})  # fmt: skip
+        console.print(f"{source}: {summary.total_changed:,} rows changed, "
+                      f"{summary.rejects:,} rejected")  # fmt: skip
