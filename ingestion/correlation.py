@@ -50,7 +50,14 @@ WHERE s.company_id = %(company)s AND s.root_session_id = r.id AND s.id <> r.id
   AND (s.project_link IS NULL OR s.project_link = 'root-session')
 """
 
+# Driven from the (few) upstream sessions that know a project or agent: a transcript corpus
+# holds thousands of sessions, and fresh statistics cannot be assumed right after a load.
 IDENTITY = """
+WITH upstream AS MATERIALIZED (
+    SELECT session_key, project_id, agent_id FROM agent_sessions
+    WHERE company_id = %(company)s AND source NOT IN ('claude_code', 'codex')
+      AND (project_id IS NOT NULL OR agent_id IS NOT NULL)
+)
 UPDATE agent_sessions AS s
 SET project_id = CASE WHEN s.project_link IS NULL OR s.project_link = 'upstream-identity'
                       THEN COALESCE(u.project_id, s.project_id) ELSE s.project_id END,
@@ -63,11 +70,9 @@ SET project_id = CASE WHEN s.project_link IS NULL OR s.project_link = 'upstream-
                        AND u.agent_id IS NOT NULL THEN 'upstream-identity'
                       ELSE s.agent_link END,
     updated_at = now()
-FROM agent_sessions AS u
-WHERE s.company_id = %(company)s AND u.company_id = s.company_id
-  AND s.source IN ('claude_code', 'codex') AND u.source NOT IN ('claude_code', 'codex')
-  AND u.session_key = s.session_key
-  AND (u.project_id IS NOT NULL OR u.agent_id IS NOT NULL)
+FROM upstream AS u
+WHERE s.company_id = %(company)s AND s.source IN ('claude_code', 'codex')
+  AND s.session_key = u.session_key
   AND (s.project_id IS DISTINCT FROM COALESCE(u.project_id, s.project_id)
        OR s.agent_id IS DISTINCT FROM COALESCE(u.agent_id, s.agent_id))
 """
