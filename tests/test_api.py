@@ -408,3 +408,45 @@ def test_approval_decisions(client, keys, conninfo):
         json={"decision": "rejected"},
     )
     assert agent.status_code == 403
+
+
+def test_keys_cli_creates_lists_and_revokes(tally_env, conninfo):
+    import orjson
+    from typer.testing import CliRunner
+
+    from ingestion.keys import authenticate
+    from pipelines.cli.main import app
+
+    runner = CliRunner()
+    created = runner.invoke(
+        app,
+        [
+            "keys",
+            "create",
+            "--company",
+            "initech",
+            "--agent",
+            "bot",
+            "--role",
+            "agent",
+            "--format",
+            "json",
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    key = orjson.loads(created.stdout)
+    assert set(key) == {"id", "key"} and key["key"].startswith("tly_")
+    with psycopg.connect(conninfo) as conn:
+        caller = authenticate(conn, key["key"])
+        stored = conn.execute("SELECT key_hash FROM api_keys").fetchone()[0]
+    assert caller is not None and caller.role == "agent" and caller.agent_id is not None
+    assert key["key"] not in stored  # only the digest is kept
+    listed = orjson.loads(runner.invoke(app, ["keys", "list", "--format", "json"]).stdout)
+    assert [(k["company"], k["agent"], k["role"]) for k in listed] == [("initech", "bot", "agent")]
+    assert runner.invoke(app, ["keys", "revoke", str(key["id"])]).exit_code == 0
+    with psycopg.connect(conninfo) as conn:
+        assert authenticate(conn, key["key"]) is None
+    missing_agent = runner.invoke(app, ["keys", "create", "--company", "x", "--role", "agent"])
+    assert missing_agent.exit_code == 2 and "needs --agent" in missing_agent.output
+    unknown = runner.invoke(app, ["keys", "revoke", "999999"])
+    assert unknown.exit_code == 2
