@@ -136,3 +136,47 @@ def test_a_run_links_its_transcript_session_and_agent(tally_env, paperclip_url, 
             """SELECT count(*) FROM issue_activity WHERE session_key = 'cc-run-1'"""
         ).fetchone()[0]
         assert touched == 3  # every action of the run is a touch by its session
+
+
+@pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
+def test_a_runs_issue_attributes_its_sessions_requests(tally_env, paperclip_url, db_url,
+                                                       conninfo, tmp_path):  # fmt: skip
+    """End to end: the run's adapter session is the transcript; its requests during the run
+    are explicit for the run's issue, later ones follow the board as of their time."""
+    import dagster as dg
+
+    from assets.attribution.assets import usage_attributed
+    from assets.pricing.assets import usage_priced
+    from assets.sources import token_usage_events
+    from ingestion.warehouse.base import open_warehouse
+    from pipelines.resources import build_resources
+
+    claude = tally_env / "claude" / "projects"
+    turns = {"m-run": "10:10", "m-after": "11:30", "m-later": "14:30"}
+    write_jsonl(claude / "-srv-billing" / "cc-run-1.jsonl", [
+        user_text("2026-11-03T10:00:05.000Z", session="cc-run-1"),
+        *[assistant(m, f"r-{m}", f"2026-11-03T{at}:00.000Z", usage(), session="cc-run-1")
+          for m, at in turns.items()],
+    ])  # fmt: skip
+    ingest(conninfo, CLAUDE_CODE, claude)
+    run_ingest(paperclip_url, "--company", "PAP")
+    warehouse_url = f"duckdb://{tmp_path / 'warehouse.duckdb'}"
+    result = dg.materialize(
+        [token_usage_events, usage_priced, usage_attributed],
+        selection=["usage_priced", "usage_attributed"],
+        resources=build_resources(database_url=db_url, warehouse_url=warehouse_url),
+        partition_key="2026-11-03",
+    )
+    assert result.success
+    rows = open_warehouse(warehouse_url).query(
+        "SELECT message_id, issue_identifier, signal, reason, hint_id FROM usage_attributed "
+        "ORDER BY occurred_at"
+    )
+    decided = {r["message_id"]: (r["issue_identifier"], r["signal"], r["reason"])
+               for r in rows.iter_rows(named=True)}  # fmt: skip
+    assert decided == {
+        "m-run": ("PAP-1", "explicit", None),  # during the run, for the run's issue
+        "m-after": (None, "unattributed", "stale"),  # PAP-1 done at 11:00, nothing else open
+        "m-later": ("PAP-2", "single-in-progress", None),  # Eng's issue in progress since 14:00
+    }
+    assert rows.filter(rows["message_id"] == "m-run")["hint_id"][0].startswith("run:")
