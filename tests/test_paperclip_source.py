@@ -72,6 +72,11 @@ def test_loads_the_work_graph_and_ledger_once(tally_env, paperclip_url, conninfo
             ("PAP-2", None, "todo", "lifecycle"),  # no history recorded: from its timestamps
             ("PAP-2", "todo", "in_progress", "lifecycle"),
         ]
+        upstream = conn.execute(
+            "SELECT attributes->'paperclip'->>'name', attributes->'paperclip'->>'issue_prefix' "
+            "FROM companies WHERE slug = 'local'"
+        ).fetchone()
+        assert upstream == ("Acme", "PAP")
         goal = conn.execute(
             """SELECT g.title, parent.title FROM projects p JOIN goals g ON g.id = p.goal_id
                JOIN goals parent ON parent.id = g.parent_id"""

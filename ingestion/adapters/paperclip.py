@@ -72,7 +72,13 @@ def read_paperclip(url: str, company: str | None = None) -> WorkGraph:
         raise PaperclipError(f"cannot connect to Paperclip's database: {error}") from error
     with conn:
         company_id = _company(conn, company)
-        return _graph(conn, company_id)
+        graph = _graph(conn, company_id)
+        row = conn.execute(
+            "SELECT id::text AS id, name, issue_prefix, status FROM companies WHERE id = %s",
+            (company_id,),
+        ).fetchone()
+        graph.company = dict(row) if row else None
+        return graph
 
 
 def _company(conn: psycopg.Connection[Any], wanted: str | None) -> str:

@@ -321,6 +321,13 @@ def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: st
 
         try:
             with conn.transaction(), conn.cursor() as cur:
+                if graph.company is not None:
+                    upstream = Jsonb({source: graph.company})
+                    cur.execute(
+                        """UPDATE companies SET attributes = attributes || %s, updated_at = now()
+                           WHERE id = %s AND NOT attributes @> %s""",
+                        (upstream, company_id, upstream),
+                    )
                 ids = _Ids()
                 for table in TABLES:
                     records = getattr(graph, table.graph_field)

@@ -33,6 +33,8 @@ class UpstreamReject:
 
 @dataclass
 class WorkGraph:
+    # the upstream's own record of the company (id, name, ...), kept on the tally company
+    company: dict[str, Any] | None = None
     agents: list[dict[str, Any]] = field(default_factory=list)
     goals: list[dict[str, Any]] = field(default_factory=list)
     projects: list[dict[str, Any]] = field(default_factory=list)
