@@ -34,7 +34,11 @@ Body = RecordModel
 
 
 class Out(BaseModel):
+    """What a governance entity reads as; every one keeps when it was made and changed."""
+
     model_config = ConfigDict(extra="ignore")
+    created_at: datetime
+    updated_at: datetime
 
 
 def _unknown(field: str, message: str) -> ApiError:
@@ -121,8 +125,6 @@ class BudgetPolicyOut(Out):
     warn_percent: int
     hard_stop: bool
     active: bool
-    created_at: datetime
-    updated_at: datetime
 
 
 def _prepare_policy(
@@ -199,8 +201,6 @@ class PriceOverrideOut(Out):
     cache_write_1h_per_mtok: Decimal | None
     web_search_per_thousand: Decimal | None
     note: str | None
-    created_at: datetime
-    updated_at: datetime
 
 
 def _prepare_price(
@@ -245,8 +245,6 @@ class InterventionOut(Out):
     ended_at: datetime | None
     details: dict[str, Any]
     created_by: str | None
-    created_at: datetime
-    updated_at: datetime
 
 
 def _prepare_intervention(
@@ -288,8 +286,6 @@ class RubricOut(Out):
     description: str | None
     criteria: dict[str, Any]
     active: bool
-    created_at: datetime
-    updated_at: datetime
 
 
 def _drop_nulls(
@@ -331,8 +327,6 @@ class AnnotationOut(Out):
     label: str | None
     comment: str | None
     annotator: str | None
-    created_at: datetime
-    updated_at: datetime
 
 
 def _prepare_annotation(
@@ -421,8 +415,6 @@ class ApprovalOut(Out):
     decided_by: str | None
     decision_note: str | None
     decided_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
 
 
 class DecisionIn(Body):
