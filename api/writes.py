@@ -97,7 +97,18 @@ def _check_owned(
         raise forbidden(f"{what} {rows[0][0]!r} belongs to another agent")
 
 
-UPSERT_SESSIONS = """
+# How a batch widens a session it shares with earlier ones: the span grows, a missing agent,
+# link or path is filled in, nothing known is overwritten.
+WIDEN_SESSION = """ON CONFLICT (company_id, source, session_key) DO UPDATE SET
+    first_activity_at = LEAST(agent_sessions.first_activity_at, excluded.first_activity_at),
+    last_activity_at = GREATEST(agent_sessions.last_activity_at, excluded.last_activity_at),
+    agent_id = COALESCE(agent_sessions.agent_id, excluded.agent_id),
+    agent_link = COALESCE(agent_sessions.agent_link, excluded.agent_link),
+    project_path = COALESCE(agent_sessions.project_path, excluded.project_path),
+    updated_at = now()
+"""
+
+UPSERT_SESSIONS = f"""
 INSERT INTO agent_sessions (company_id, source, session_key, agent_id, agent_link, project_path,
                             first_activity_at, last_activity_at)
 SELECT %(company)s, t.source, t.key, t.agent,
@@ -106,14 +117,7 @@ FROM unnest(%(source)s::text[], %(key)s::text[], %(agent)s::bigint[], %(path)s::
             %(first)s::timestamptz[], %(last)s::timestamptz[])
      AS t(source, key, agent, path, first, last)
 ORDER BY t.source, t.key
-ON CONFLICT (company_id, source, session_key) DO UPDATE SET
-    first_activity_at = LEAST(agent_sessions.first_activity_at, excluded.first_activity_at),
-    last_activity_at = GREATEST(agent_sessions.last_activity_at, excluded.last_activity_at),
-    agent_id = COALESCE(agent_sessions.agent_id, excluded.agent_id),
-    agent_link = COALESCE(agent_sessions.agent_link, excluded.agent_link),
-    project_path = COALESCE(agent_sessions.project_path, excluded.project_path),
-    updated_at = now()
-WHERE excluded.first_activity_at < agent_sessions.first_activity_at
+{WIDEN_SESSION}WHERE excluded.first_activity_at < agent_sessions.first_activity_at
    OR excluded.last_activity_at > agent_sessions.last_activity_at
    OR agent_sessions.first_activity_at IS NULL
    OR (agent_sessions.agent_id IS NULL AND excluded.agent_id IS NOT NULL)
@@ -220,14 +224,7 @@ WITH incoming AS (
            CASE WHEN max(agent) IS NOT NULL THEN 'api-key' END, max(project_path),
            min(occurred_at), max(occurred_at)
     FROM incoming GROUP BY source, session_id ORDER BY source, session_id
-    ON CONFLICT (company_id, source, session_key) DO UPDATE SET
-        first_activity_at = LEAST(agent_sessions.first_activity_at, excluded.first_activity_at),
-        last_activity_at = GREATEST(agent_sessions.last_activity_at, excluded.last_activity_at),
-        agent_id = COALESCE(agent_sessions.agent_id, excluded.agent_id),
-        agent_link = COALESCE(agent_sessions.agent_link, excluded.agent_link),
-        project_path = COALESCE(agent_sessions.project_path, excluded.project_path),
-        updated_at = now()
-    RETURNING id, source, session_key
+    {WIDEN_SESSION}    RETURNING id, source, session_key
 )
 INSERT INTO token_usage_events (company_id, session_id,
     {", ".join(c for c, _ in USAGE_COLUMNS)}, origin)

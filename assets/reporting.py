@@ -1,10 +1,13 @@
-"""What every warehouse asset reports: row counts and a markdown preview of the top rows."""
+"""What every warehouse asset reports: row counts, a markdown preview of the top rows, and
+the schema check of its output."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import dagster as dg
+import pandera.errors
+import pandera.polars as pa
 import polars as pl
 
 
@@ -20,3 +23,18 @@ def preview(frame: pl.DataFrame, rows: int = 10) -> dg.MetadataValue:
 
 def _cell(value: Any) -> str:
     return "" if value is None else str(value).replace("|", "\\|")
+
+
+def schema_check(frame: pl.DataFrame, model: type[pa.DataFrameModel]) -> dg.AssetCheckResult:
+    """The blocking `schema` check every asset runs on its output: the pandera model, with
+    the failing cases in the metadata."""
+    try:
+        model.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        return dg.AssetCheckResult(
+            check_name="schema",
+            passed=False,
+            metadata={"num_failures": cases.height, "failure_sample": preview(cases)},
+        )
+    return dg.AssetCheckResult(check_name="schema", passed=True)

@@ -18,6 +18,7 @@ def token_usage_events(
 
     settings = get_settings()
     metadata: dict[str, dg.RawMetadataValue] = {}
+    files_read = 0
     for source, root in ((CLAUDE_CODE, settings.claude_dir), (CODEX, settings.codex_dir)):
         root = root.expanduser()
         if not root.is_dir():
@@ -29,8 +30,11 @@ def token_usage_events(
         metadata[f"{source.name}_new_events"] = summary.events_new
         metadata[f"{source.name}_files_read"] = summary.files_read
         metadata[f"{source.name}_rejects"] = summary.rejects
-    # sessions written over the API or by upstream ingests since the last run get their
-    # project, agent, run and MCP links too
+        files_read += summary.files_read
+    if files_read:
+        return dg.MaterializeResult(metadata=metadata)  # the ingest runs correlated already
+    # nothing new on disk, but sessions written over the API or by upstream ingests since the
+    # last run still get their project, agent, run and MCP links
     import psycopg
 
     from ingestion.correlation import correlate

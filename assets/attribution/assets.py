@@ -4,14 +4,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import dagster as dg
-import pandera.errors
 import polars as pl
 
 from assets.attribution.engine import ENGINE_VERSION, AttributionSettings
 from assets.attribution.transform import attribution_daily as roll_up
 from assets.attribution.transform import usage_attributed as attribute_window
 from assets.partitions import daily_partitions, window
-from assets.reporting import preview
+from assets.reporting import preview, schema_check
 from assets.resources import CanonicalStoreResource, WarehouseResource
 from ingestion.settings import get_settings
 from schemas.frames import UsageAttributedFrame
@@ -71,15 +70,7 @@ def usage_attributed(
                                        "issue_identifier", "signal", "reason")),
         }
     )  # fmt: skip
-    try:
-        UsageAttributedFrame.validate(attributed, lazy=True)
-        yield dg.AssetCheckResult(check_name="schema", passed=True)
-    except pandera.errors.SchemaErrors as errors:
-        yield dg.AssetCheckResult(
-            check_name="schema", passed=False,
-            metadata={"num_failures": errors.failure_cases.height,
-                      "failure_sample": preview(errors.failure_cases)},
-        )  # fmt: skip
+    yield schema_check(attributed, UsageAttributedFrame)
     missing = priced.height - attributed.height
     yield dg.AssetCheckResult(
         check_name="every_priced_event_attributed", passed=missing == 0,

@@ -3,12 +3,11 @@
 from collections.abc import Iterator
 
 import dagster as dg
-import pandera.errors
 import polars as pl
 
 from assets.costs.transform import cost_daily as roll_up_daily
 from assets.partitions import daily_partitions, window
-from assets.reporting import preview
+from assets.reporting import preview, schema_check
 from assets.resources import WarehouseResource
 from ingestion.settings import get_settings
 from schemas.frames import CostDailyFrame
@@ -49,15 +48,7 @@ def cost_daily(
                 "day", "source", "project", "model", "requests", "cost_usd")),
         }
     )  # fmt: skip
-    try:
-        CostDailyFrame.validate(daily, lazy=True)
-        yield dg.AssetCheckResult(check_name="schema", passed=True)
-    except pandera.errors.SchemaErrors as errors:
-        yield dg.AssetCheckResult(
-            check_name="schema", passed=False,
-            metadata={"num_failures": errors.failure_cases.height,
-                      "failure_sample": preview(errors.failure_cases)},
-        )  # fmt: skip
+    yield schema_check(daily, CostDailyFrame)
     columns = ["requests", "input_tokens", "output_tokens", "cost_usd"]
     expected = {
         "requests": priced.height,

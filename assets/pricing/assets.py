@@ -3,13 +3,12 @@
 from collections.abc import Iterator
 
 import dagster as dg
-import pandera.errors
 import polars as pl
 
 from assets.partitions import daily_partitions, window
 from assets.pricing.catalog import overrides_from_frame, price_table
 from assets.pricing.transform import price_keys, price_usage
-from assets.reporting import preview
+from assets.reporting import preview, schema_check
 from assets.resources import CanonicalStoreResource, WarehouseResource
 from schemas.frames import UsagePricedFrame
 from schemas.warehouse import TOKEN_NAMES, USAGE_PRICED
@@ -70,21 +69,9 @@ def usage_priced(
             ),
         }
     )
-    yield schema_check(priced)
+    yield schema_check(priced, UsagePricedFrame)
     yield reconcile_check(priced, store.token_totals(start, end))
     yield unpriced_check(priced)
-
-
-def schema_check(priced: pl.DataFrame) -> dg.AssetCheckResult:
-    try:
-        UsagePricedFrame.validate(priced, lazy=True)
-    except pandera.errors.SchemaErrors as errors:
-        cases = errors.failure_cases
-        return dg.AssetCheckResult(
-            check_name="schema", passed=False,
-            metadata={"num_failures": cases.height, "failure_sample": preview(cases)},
-        )  # fmt: skip
-    return dg.AssetCheckResult(check_name="schema", passed=True)
 
 
 def reconcile_check(priced: pl.DataFrame, canonical: dict[str, int]) -> dg.AssetCheckResult:

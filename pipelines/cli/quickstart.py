@@ -35,7 +35,8 @@ def run() -> None:
         context = store()
         settings = context.settings
         claude_dir, codex_dir = settings.claude_dir.expanduser(), settings.codex_dir.expanduser()
-        if not (_has_logs(claude_dir) or _has_logs(codex_dir)):
+        demo = not (_has_logs(claude_dir) or _has_logs(codex_dir))
+        if demo:
             from ingestion.demo.corpus import generate_corpus
 
             demo_root = settings.resolved_data_dir / "demo"
@@ -53,8 +54,6 @@ def run() -> None:
             summaries.append(run_source(CLAUDE_CODE, claude_dir))
         if codex_dir.is_dir():
             summaries.append(run_source(CODEX, codex_dir))
-        demo = not (_has_logs(settings.claude_dir.expanduser())
-                    or _has_logs(settings.codex_dir.expanduser()))  # fmt: skip
         _work_graph(context.conninfo, settings, demo)
     print_summary(summaries, time.monotonic() - started)
     usage(by=UsageGrouping.model, since=None, until=None, fmt=OutputFormat.table)
