@@ -108,6 +108,16 @@ WIDEN_SESSION = """ON CONFLICT (company_id, source, session_key) DO UPDATE SET
     updated_at = now()
 """
 
+
+def needs_widening(stored: str, first: str, last: str, agent: str, path: str) -> str:
+    """SQL: whether the stored session row `stored` must widen to a span `first`..`last`
+    and take an `agent` or `path` it lacks."""
+    return f"""({first} < {stored}.first_activity_at OR {last} > {stored}.last_activity_at
+        OR {stored}.first_activity_at IS NULL
+        OR ({stored}.agent_id IS NULL AND {agent} IS NOT NULL)
+        OR ({stored}.project_path IS NULL AND {path} IS NOT NULL))"""
+
+
 UPSERT_SESSIONS = f"""
 INSERT INTO agent_sessions (company_id, source, session_key, agent_id, agent_link, project_path,
                             first_activity_at, last_activity_at)
@@ -117,11 +127,15 @@ FROM unnest(%(source)s::text[], %(key)s::text[], %(agent)s::bigint[], %(path)s::
             %(first)s::timestamptz[], %(last)s::timestamptz[])
      AS t(source, key, agent, path, first, last)
 ORDER BY t.source, t.key
-{WIDEN_SESSION}WHERE excluded.first_activity_at < agent_sessions.first_activity_at
-   OR excluded.last_activity_at > agent_sessions.last_activity_at
-   OR agent_sessions.first_activity_at IS NULL
-   OR (agent_sessions.agent_id IS NULL AND excluded.agent_id IS NOT NULL)
-   OR (agent_sessions.project_path IS NULL AND excluded.project_path IS NOT NULL)
+{WIDEN_SESSION}WHERE {
+    needs_widening(
+        "agent_sessions",
+        "excluded.first_activity_at",
+        "excluded.last_activity_at",
+        "excluded.agent_id",
+        "excluded.project_path",
+    )
+}
 """
 
 SESSION_IDS = """
@@ -217,14 +231,32 @@ WITH incoming AS (
         {", ".join(f"{c} {kind}" for c, kind in USAGE_COLUMNS)})) WITH ORDINALITY
         AS t(session_id, agent, project_path, {", ".join(c for c, _ in USAGE_COLUMNS)},
              position)
-), sessions AS (
+), wanted AS (
+    SELECT source, session_id, max(agent) AS agent, max(project_path) AS path,
+           min(occurred_at) AS first, max(occurred_at) AS last
+    FROM incoming GROUP BY source, session_id
+), known AS (
+    -- sessions this batch leaves as they are: read, not rewritten (a rewrite per request
+    -- would make every event of a busy session queue on its row lock)
+    SELECT s.id, s.source, s.session_key FROM agent_sessions AS s
+    JOIN wanted AS w ON s.source = w.source AND s.session_key = w.session_id
+    WHERE s.company_id = %(company)s
+      AND NOT {needs_widening("s", "w.first", "w.last", "w.agent", "w.path")}
+), upserted AS (
+    -- new sessions, those to widen, and any another transaction created since this
+    -- statement's snapshot (the unconditional upsert returns those too)
     INSERT INTO agent_sessions (company_id, source, session_key, agent_id, agent_link,
                                 project_path, first_activity_at, last_activity_at)
-    SELECT %(company)s, source, session_id, max(agent),
-           CASE WHEN max(agent) IS NOT NULL THEN 'api-key' END, max(project_path),
-           min(occurred_at), max(occurred_at)
-    FROM incoming GROUP BY source, session_id ORDER BY source, session_id
+    SELECT %(company)s, w.source, w.session_id, w.agent,
+           CASE WHEN w.agent IS NOT NULL THEN 'api-key' END, w.path, w.first, w.last
+    FROM wanted AS w
+    WHERE NOT EXISTS (SELECT 1 FROM known AS k
+                      WHERE k.source = w.source AND k.session_key = w.session_id)
+    ORDER BY w.source, w.session_id
     {WIDEN_SESSION}    RETURNING id, source, session_key
+), sessions AS (
+    SELECT id, source, session_key FROM known
+    UNION ALL SELECT id, source, session_key FROM upserted
 )
 INSERT INTO token_usage_events (company_id, session_id,
     {", ".join(c for c, _ in USAGE_COLUMNS)}, origin)

@@ -161,6 +161,33 @@ def test_a_batch_is_answered_per_record_and_a_replay_creates_nothing(client, key
     assert agent == ("eng", "api-key")
 
 
+def test_a_session_widens_only_when_a_batch_extends_it(client, keys, conninfo):
+    def session() -> tuple:
+        with psycopg.connect(conninfo) as conn:
+            return conn.execute(
+                """SELECT first_activity_at::text, last_activity_at::text, project_path,
+                          agent_id IS NOT NULL, xmin::text FROM agent_sessions"""
+            ).fetchone()
+
+    def send(key: str, n: int, **extra) -> None:
+        answer = post(client, "/v1/usage-events", key, [usage_record(n, **extra)])
+        assert answer.status_code == 200, answer.text
+
+    send(keys.service, 30)
+    send(keys.service, 40)
+    first = session()
+    assert first[:4] == ("2026-11-01 10:30:00+00", "2026-11-01 10:40:00+00", None, False)
+    send(keys.service, 35)  # inside the span
+    assert session() == first  # read, not rewritten
+    send(keys.service, 32, occurred_at="2026-11-01T09:00:00Z", project_path="/w/app")
+    send(keys.agent, 33, occurred_at="2026-11-01T11:00:00Z")
+    widened = session()
+    assert widened[:4] == ("2026-11-01 09:00:00+00", "2026-11-01 11:00:00+00", "/w/app", True)
+    send(keys.agent, 30)  # a replay changes nothing
+    assert session() == widened
+    assert count(conninfo, "token_usage_events") == 5
+
+
 def test_malformed_and_oversize_bodies(client, keys):
     headers = {**auth(keys.agent), "content-type": "application/json"}
     not_json = client.post("/v1/usage-events", content=b"{nope", headers=headers)
