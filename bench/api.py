@@ -36,6 +36,20 @@ sys.path.insert(0, str(ROOT))
 P99_TARGET_MS = 25.0
 
 
+QUIET_STEAL = 0.05
+
+
+def summarise_rounds(rate: int, tails: list[tuple[float, float]]) -> None:
+    """How many rounds met the p99 target, overall and among the rounds in which the
+    hypervisor took under 5% of the CPU (a stalled vCPU delays every queued request)."""
+    quiet = [p99 for p99, steal in tails if steal < QUIET_STEAL]
+    within = sum(p99 <= P99_TARGET_MS for p99, _ in tails)
+    print(f"  {rate} req/s: {within} of {len(tails)} rounds with p99 <= {P99_TARGET_MS:g} ms "
+          f"(median p99 {statistics.median(p99 for p99, _ in tails):.1f} ms); with CPU steal "
+          f"under {QUIET_STEAL:.0%}: {sum(p99 <= P99_TARGET_MS for p99 in quiet)} of "
+          f"{len(quiet)}")  # fmt: skip
+
+
 def steal_share() -> Callable[[], float]:
     """Start measuring the share of CPU time the hypervisor took from this VM (Linux
     /proc/stat `steal`); the returned function gives the share since the start."""
@@ -224,15 +238,12 @@ def main() -> None:
                 process.join()
                 p50 = statistics.median(latencies) * 1000
                 p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-                tails.append(p99)
+                tails.append((p99, stolen()))
                 print(f"single-record POST at {rate} req/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-                      f"({len(latencies):,} requests; CPU steal {stolen():.0%})",
+                      f"({len(latencies):,} requests; CPU steal {tails[-1][1]:.0%})",
                       flush=True)  # fmt: skip
             if args.rounds > 1:
-                within = sum(p99 <= P99_TARGET_MS for p99 in tails)
-                print(f"  {rate} req/s: {within} of {args.rounds} rounds with p99 <= "
-                      f"{P99_TARGET_MS:g} ms; median p99 "
-                      f"{statistics.median(tails):.1f} ms")  # fmt: skip
+                summarise_rounds(rate, tails)
     finally:
         os.killpg(server.pid, signal.SIGINT)
         server.wait(timeout=30)
