@@ -71,7 +71,7 @@ class TallySettings(BaseSettings):
     dagster_database: str = Field(
         default="dagster",
         description="Database, on the canonical store's server, for Dagster's run, event "
-        "and schedule storage (`tally ui`).",
+        "and schedule storage (`tally ui`, its daemon and `tally materialize`).",
     )
     partitions_start: str = Field(
         default="2024-01-01", description="First day of the daily partitions (UTC)."

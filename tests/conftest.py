@@ -98,9 +98,12 @@ def conninfo(db_url: str) -> str:
 
 
 @pytest.fixture
-def tally_env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> Iterator[Path]:
+def tally_env(
+    monkeypatch: pytest.MonkeyPatch, db_url: str, pg_server_url: str, tmp_path: Path
+) -> Iterator[Path]:
     """Point every TALLY_* setting at this test's database and directories (and forget any
-    the caller's environment set)."""
+    the caller's environment set). Dagster's storage, should a command create it, is the
+    test's own database too, dropped afterwards."""
     for name in [
         key for key in os.environ if key.startswith("TALLY_") and key != "TALLY_TEST_PG_URL"
     ]:
@@ -109,6 +112,15 @@ def tally_env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> I
     monkeypatch.setenv("TALLY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TALLY_CLAUDE_DIR", str(tmp_path / "claude" / "projects"))
     monkeypatch.setenv("TALLY_CODEX_DIR", str(tmp_path / "codex" / "sessions"))
+    dagster_database = f"{make_url(db_url).database}_dagster"
+    monkeypatch.setenv("TALLY_DAGSTER_DATABASE", dagster_database)
+    dagster_environment = {k: v for k, v in os.environ.items() if k.startswith("DAGSTER_")}
     get_settings.cache_clear()
     yield tmp_path
     get_settings.cache_clear()
+    # `tally materialize` sets DAGSTER_* for the instance it opens: put them back as they were
+    for name in [key for key in os.environ if key.startswith("DAGSTER_")]:
+        del os.environ[name]
+    os.environ.update(dagster_environment)
+    with _admin(pg_server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{dagster_database}" WITH (FORCE)')

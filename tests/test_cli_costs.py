@@ -164,3 +164,28 @@ def test_an_override_prices_the_unknown_model_once_rematerialised(costed):
 def test_materialize_rejects_a_bad_selection(costed):
     result = invoke("materialize", "--select", "nonsense((", "--partition", "2026-10-03")
     assert result.exit_code == 2
+
+
+def test_materialisations_are_recorded_where_the_ui_reads_them(costed, db_url):
+    """The run `tally materialize` made is in the instance `tally ui` serves (its own
+    PostgreSQL database), with each asset's materialisations and check results."""
+    from dagster import AssetCheckKey, AssetKey, DagsterRunStatus, RunsFilter
+
+    from ingestion.settings import get_settings
+    from pipelines.instance import shared_instance
+
+    assert invoke("materialize", "--partition", "2026-10-03").exit_code == 0
+    settings = get_settings()
+    with shared_instance(db_url, settings.resolved_data_dir, settings.dagster_database) as dg:
+        runs = dg.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
+        assert len(runs) == 2  # the fixture's run over every day, then this one
+        assert runs[0].tags["dagster/partition"] == "2026-10-03"
+        latest = dg.get_latest_materialization_event(AssetKey("cost_daily"))
+        assert latest is not None and latest.run_id == runs[0].run_id
+        assert latest.asset_materialization.partition == "2026-10-03"
+        for name in ("schema", "totals_match_usage_priced"):
+            history = dg.event_log_storage.get_asset_check_execution_history(
+                AssetCheckKey(AssetKey("cost_daily"), name), limit=1
+            )
+            assert [record.run_id for record in history] == [runs[0].run_id]
+            assert history[0].status.value == "SUCCEEDED", (name, history[0].status)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.cli.context import CommandFailed, failures_reported, store
+from pipelines.cli.context import CommandFailed, StoreContext, failures_reported, store
 from pipelines.cli.report import parse_day
 
 console = Console(stderr=True)
@@ -18,16 +18,19 @@ DEFAULT_SELECTION = "group:pricing or group:attribution or group:costs"
 
 
 def materialize_days(
-    selection: str, start: date | None, end: date | None, database_url: str
+    selection: str, start: date | None, end: date | None, context: StoreContext
 ) -> tuple[bool, list[tuple[str, str]], list[tuple[str, str, bool]]]:
-    """Materialise `selection` over [start, end] in one run (one day when equal)."""
+    """Materialise `selection` over [start, end] in one run (one day when equal), recorded in
+    the instance `tally ui` shows."""
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
     import dagster as dg
 
     import assets
     from ingestion.store import CanonicalStore
+    from pipelines.instance import shared_instance
     from pipelines.resources import build_resources
 
+    database_url = context.url
     if start is None or end is None:
         days = CanonicalStore(database_url).usage_days()
         if not days:
@@ -44,26 +47,31 @@ def materialize_days(
         }
     from dagster._core.definitions.asset_selection import DagsterInvalidAssetSelectionError
 
-    try:
-        result = dg.materialize(
-            loaded,
-            selection=selection,
-            resources=build_resources(database_url=database_url),
-            raise_on_error=False,
-            # the event log stays in the run; the terminal gets warnings and errors only
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            **kwargs,  # type: ignore[arg-type]
-        )
-    except DagsterInvalidAssetSelectionError as error:
-        raise CommandFailed(f"{error} (e.g. 'usage_priced' or 'group:costs')") from None
-    materialized = [
-        (event.asset_key.to_user_string(), str(event.partition or f"{start}..{end}"))
-        for event in result.get_asset_materialization_events()
-    ]
-    checks = [
-        (check.asset_key.to_user_string(), check.check_name, check.passed)
-        for check in result.get_asset_check_evaluations()
-    ]
+    instance = shared_instance(
+        database_url, context.settings.resolved_data_dir, context.settings.dagster_database
+    )
+    with instance:
+        try:
+            result = dg.materialize(
+                loaded,
+                instance=instance,
+                selection=selection,
+                resources=build_resources(database_url=database_url),
+                raise_on_error=False,
+                # the event log stays in the run; the terminal gets warnings and errors only
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                **kwargs,  # type: ignore[arg-type]
+            )
+        except DagsterInvalidAssetSelectionError as error:
+            raise CommandFailed(f"{error} (e.g. 'usage_priced' or 'group:costs')") from None
+        materialized = [
+            (event.asset_key.to_user_string(), str(event.partition or f"{start}..{end}"))
+            for event in result.get_asset_materialization_events()
+        ]
+        checks = [
+            (check.asset_key.to_user_string(), check.check_name, check.passed)
+            for check in result.get_asset_check_evaluations()
+        ]
     return result.success, materialized, checks
 
 
@@ -82,7 +90,7 @@ def materialize(
     end = parse_day(partition or to_day)
     with failures_reported():
         context = store()
-        success, materialized, checks = materialize_days(select, start, end, context.url)
+        success, materialized, checks = materialize_days(select, start, end, context)
     table = Table(title="materialised" if success else "materialisation failed")
     table.add_column("asset")
     table.add_column("check")

@@ -60,7 +60,7 @@ def run() -> None:
     with failures_reported():
         from pipelines.cli.materialize import DEFAULT_SELECTION, materialize_days
 
-        success, _, checks = materialize_days(DEFAULT_SELECTION, None, None, context.url)
+        success, _, checks = materialize_days(DEFAULT_SELECTION, None, None, context)
         failed = [f"{asset}.{check}" for asset, check, passed in checks if not passed]
         console.print(
             f"materialised the cost assets: {len(checks)} checks, "

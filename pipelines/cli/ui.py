@@ -4,7 +4,6 @@ storage in the canonical store's PostgreSQL server (its own `dagster` database).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,38 +13,10 @@ import typer
 from rich.console import Console
 
 from pipelines.cli.context import failures_reported, store
+from pipelines.instance import dagster_home
 
 console = Console(stderr=True)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def dagster_home(url: str, data_dir: Path, database: str) -> dict[str, str]:
-    """DAGSTER_HOME with the repository's dagster.yaml, and the PG settings it reads."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    from ingestion.store import psycopg_conninfo
-
-    parsed = make_url(url)
-    with psycopg.connect(psycopg_conninfo(url), autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
-        ).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{database}"')
-    home = data_dir / "dagster"
-    (home / "storage").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
-    return {
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": parsed.host or "127.0.0.1",
-        "DAGSTER_PG_PORT": str(parsed.port or 5432),
-        "DAGSTER_PG_USER": parsed.username or "postgres",
-        "DAGSTER_PG_PASSWORD": parsed.password or "",
-        "DAGSTER_PG_DB": database,
-        "DAGSTER_ARTIFACTS_DIR": str(home / "storage"),
-        "DAGSTER_COMPUTE_LOGS_DIR": str(home / "logs"),
-    }
 
 
 def ui(
