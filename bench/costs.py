@@ -142,7 +142,7 @@ def part_two(megabytes: float) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
     data_dir = Path(tempfile.mkdtemp(prefix="tally-costs-data-"))
     env = {**os.environ, "TALLY_DATABASE_URL": str(make_url(admin).set(database=name)),
-           "TALLY_DATA_DIR": str(data_dir),
+           "TALLY_DATA_DIR": str(data_dir), "TALLY_DAGSTER_DATABASE": f"{name}_dagster",
            "TALLY_CLAUDE_DIR": str(corpus / "claude" / "projects"),
            "TALLY_CODEX_DIR": str(corpus / "codex" / "sessions")}  # fmt: skip
     home = tempfile.mkdtemp()
@@ -177,6 +177,7 @@ def part_two(megabytes: float) -> None:
     finally:
         with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}_dagster" WITH (FORCE)')
         for path in (corpus, data_dir, Path(home)):
             shutil.rmtree(path, ignore_errors=True)
 
