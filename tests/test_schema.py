@@ -73,3 +73,33 @@ def test_money_is_exact_and_tokens_are_bigint():
     assert str(usage.c.reported_cost_usd.type) == "NUMERIC(24, 12)"
     assert str(usage.c.input_tokens.type) == "BIGINT"
     assert usage.c.occurred_at.type.timezone is True
+
+
+def test_deleting_a_company_removes_its_sessions_and_their_events(conninfo):
+    """Usage events carry no foreign key to their company (schema 0004): they go with their
+    session, which goes with its company."""
+    import psycopg
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        companies = [
+            conn.execute(
+                "INSERT INTO companies (slug, name) VALUES (%s, %s) RETURNING id", (slug, slug)
+            ).fetchone()[0]
+            for slug in ("gone", "kept")
+        ]
+        for company in companies:
+            session = conn.execute(
+                """INSERT INTO agent_sessions (company_id, source, session_key)
+                   VALUES (%s, 'claude_code', 's') RETURNING id""",
+                (company,),
+            ).fetchone()[0]
+            conn.execute(
+                """INSERT INTO token_usage_events (company_id, session_id, source, message_id,
+                       request_id, occurred_at, provider, model, origin)
+                   VALUES (%s, %s, 'claude_code', 'm', 'r', now(), 'anthropic', 'x',
+                           'transcript')""",
+                (company, session),
+            )
+        conn.execute("DELETE FROM companies WHERE slug = 'gone'")
+        left = conn.execute("SELECT company_id FROM token_usage_events").fetchall()
+    assert left == [(companies[1],)]

@@ -19,6 +19,7 @@ from schemas.canonical.base import (
     Timestamp,
     Tokens,
     company_fk,
+    company_of_session,
 )
 
 
@@ -80,7 +81,7 @@ class TokenUsageEvent(Base):
     )
 
     id: Mapped[BigId]
-    company_id: Mapped[int] = company_fk(index=False)
+    company_id: Mapped[int] = company_of_session()
     session_id: Mapped[int] = mapped_column(
         ForeignKey("agent_sessions.id", ondelete="CASCADE"), nullable=False
     )
@@ -107,9 +108,8 @@ class TokenUsageEvent(Base):
     )
     source_path: Mapped[str | None]
     source_offset: Mapped[int | None]
-    ingestion_run_id: Mapped[int | None] = mapped_column(
-        ForeignKey("ingestion_runs.id", ondelete="SET NULL")
-    )
+    # provenance: the run that wrote the row last (runs are kept; no per-row check needed)
+    ingestion_run_id: Mapped[int | None]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[CreatedAt]
 
