@@ -48,7 +48,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_tools (
     call_key text, session_key text, message_id text, tool_name text, mcp_server text,
     started_at timestamptz, ended_at timestamptz, success boolean, error_message text,
     result_chars bigint, result_tokens_estimate bigint, file_paths text[],
-    commit_hashes text[], issue_refs text[], source_path text, copy integer
+    commit_hashes text[], issue_refs text[], source_path text
 ) ON COMMIT DELETE ROWS;
 """
 
@@ -225,14 +225,6 @@ SELECT count(*) FILTER (WHERE inserted), count(*) FROM merged
 # The two halves of a call (tool_use, tool_result) usually arrive in one piece, already
 # merged; when they do not, the later copies merge in further passes through the same
 # ON CONFLICT rules (one statement may not touch a row twice).
-NUMBER_STAGED_TOOLS = """
-UPDATE stage_tools AS s SET copy = n.copy
-FROM (SELECT ctid AS row_id,
-             row_number() OVER (PARTITION BY call_key ORDER BY source_path, started_at) AS copy
-      FROM stage_tools) AS n
-WHERE s.ctid = n.row_id
-"""
-
 MERGE_TOOLS = """
 INSERT INTO tool_calls AS t (
     company_id, source, call_key, session_id, message_id, tool_name, mcp_server, started_at,
@@ -243,7 +235,9 @@ SELECT %(company)s, %(source)s, s.call_key, i.id, s.message_id, s.tool_name, s.m
        (EXTRACT(EPOCH FROM (s.ended_at - s.started_at)) * 1000)::bigint,
        s.success, s.error_message, s.result_chars, s.result_tokens_estimate,
        s.file_paths, s.commit_hashes, s.issue_refs, s.source_path
-FROM stage_tools AS s
+FROM (SELECT *, row_number() OVER (PARTITION BY call_key ORDER BY source_path, started_at)
+             AS copy
+      FROM stage_tools) AS s
 LEFT JOIN stage_session_ids AS i ON i.session_key = s.session_key
 WHERE s.copy = %(copy)s
 ORDER BY s.call_key
@@ -494,7 +488,7 @@ class CanonicalLoader:
         with self.conn.transaction(), self.conn.cursor() as cur:
             if batch.sessions:
                 copy_bytes(cur, "stage_sessions", SESSION_COLUMNS, batch.sessions)
-                cur.execute("ANALYZE stage_sessions")
+                cur.execute("ANALYZE stage_sessions (session_key, parent_key)")
                 cur.execute(INSERT_PARENT_STUBS, self.params)
                 cur.execute(MERGE_SESSIONS, self.params)
                 result.sessions = cur.rowcount
@@ -507,7 +501,7 @@ class CanonicalLoader:
                         break
             if batch.usage:
                 copy_bytes(cur, "stage_usage", USAGE_COLUMNS, batch.usage)
-                cur.execute("ANALYZE stage_usage")
+                cur.execute("ANALYZE stage_usage (session_key, message_id, request_id)")
                 cur.execute(DROP_SIDECHAIN_REPLAYS, self.params)
                 cur.execute(MERGE_USAGE, self.params)
                 counts = cur.fetchone()
@@ -516,8 +510,7 @@ class CanonicalLoader:
             result.events_merged += batch.merged_in_parsing
             if batch.tools:
                 copy_bytes(cur, "stage_tools", TOOL_COLUMNS, batch.tools)
-                cur.execute("ANALYZE stage_tools")
-                cur.execute(NUMBER_STAGED_TOOLS)
+                cur.execute("ANALYZE stage_tools (call_key, session_key)")
                 copy = 1
                 while True:
                     cur.execute(MERGE_TOOLS, {**self.params, "copy": copy})
