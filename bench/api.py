@@ -176,7 +176,7 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--rounds", type=int, default=1, help="latency rounds per rate")
     parser.add_argument("--workers", type=int, default=0,
-                        help="tally serve --workers (default: its own, one per CPU)")  # fmt: skip
+                        help="tally serve --workers (default: as tally serve)")  # fmt: skip
     args = parser.parse_args()
 
     import psycopg
@@ -195,7 +195,9 @@ def main() -> None:
     env = {**os.environ, "TALLY_DATABASE_URL": url_sqlalchemy,
            "TALLY_DATA_DIR": str(ROOT / ".data" / "bench" / "api")}  # fmt: skip
     command = [str(ROOT / ".venv" / "bin" / "tally"), "serve", "--port", str(port)]
-    workers = args.workers or os.cpu_count() or 1
+    from pipelines.cli.serve import default_workers
+
+    workers = args.workers or default_workers()
     command += ["--workers", str(workers)]
     server = subprocess.Popen(command,
                               env=env, start_new_session=True)  # fmt: skip

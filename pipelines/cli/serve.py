@@ -8,12 +8,21 @@ import typer
 
 from pipelines.cli.context import failures_reported, store
 
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers() -> int:
+    """One process per core: a single process leaves a core idle while it parses and
+    answers, and its queue makes the latency tail at a few hundred requests/s. At most four,
+    as each holds up to eight database connections (PostgreSQL allows 100 by default)."""
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
+
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
     workers: int | None = typer.Option(
-        None, "--workers", min=1, max=64, help="Server processes [default: one per CPU]."
+        None, "--workers", min=1, max=64, help="Server processes (default: one per CPU, at most 4)."
     ),
     max_body_mb: float = typer.Option(8.0, "--max-body-mb", min=0.01, help="Largest body."),
 ) -> None:
@@ -31,9 +40,7 @@ def serve(
         factory=True,
         host=host,
         port=port,
-        # one process per core: a single process leaves a core idle while it parses and
-        # answers, and its queue makes the latency tail at a few hundred requests/s
-        workers=workers or os.cpu_count() or 1,
+        workers=workers or default_workers(),
         log_level="warning",
         access_log=False,
     )
