@@ -225,6 +225,10 @@ SELECT count(*) FILTER (WHERE inserted), count(*) FROM merged
 # The two halves of a call (tool_use, tool_result) usually arrive in one piece, already
 # merged; when they do not, the later copies merge in further passes through the same
 # ON CONFLICT rules (one statement may not touch a row twice).
+MOST_COPIES_OF_A_TOOL_CALL = (
+    "SELECT COALESCE(max(n), 0) FROM (SELECT count(*) AS n FROM stage_tools GROUP BY call_key) c"
+)
+
 MERGE_TOOLS = """
 INSERT INTO tool_calls AS t (
     company_id, source, call_key, session_id, message_id, tool_name, mcp_server, started_at,
@@ -511,13 +515,10 @@ class CanonicalLoader:
             if batch.tools:
                 copy_bytes(cur, "stage_tools", TOOL_COLUMNS, batch.tools)
                 cur.execute("ANALYZE stage_tools (call_key, session_key)")
-                copy = 1
-                while True:
+                copies = cur.execute(MOST_COPIES_OF_A_TOOL_CALL).fetchone()
+                for copy in range(1, (copies[0] if copies else 0) + 1):
                     cur.execute(MERGE_TOOLS, {**self.params, "copy": copy})
-                    if cur.rowcount == 0:
-                        break
                     result.tool_calls += cur.rowcount if copy == 1 else 0
-                    copy += 1
             if batch.rejects:
                 cur.executemany(INSERT_REJECT, [
                     (self.params["run"], self.source, r.location, r.position, r.reason,
