@@ -272,10 +272,15 @@ VALUES (%s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (source, location, position, fingerprint) DO NOTHING
 """
 
-UPSERT_CURSOR = """
+# One statement for a batch's cursors (one row per file: the batch's last word on it).
+UPSERT_CURSORS = """
 INSERT INTO ingestion_cursors (source, path, file_identity, file_size, file_mtime_ns,
                                byte_offset, head_fingerprint, state, last_run_id)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+SELECT %(source)s, c.path, c.identity, c.size, c.mtime, c.byte_offset, c.fingerprint, c.state,
+       %(run)s
+FROM unnest(%(path)s::text[], %(identity)s::text[], %(size)s::bigint[], %(mtime)s::bigint[],
+            %(offset)s::bigint[], %(fingerprint)s::text[], %(state)s::jsonb[])
+     AS c(path, identity, size, mtime, byte_offset, fingerprint, state)
 ON CONFLICT (source, path) DO UPDATE SET
     file_identity = excluded.file_identity, file_size = excluded.file_size,
     file_mtime_ns = excluded.file_mtime_ns, byte_offset = excluded.byte_offset,
@@ -528,10 +533,15 @@ class CanonicalLoader:
                 ])  # fmt: skip
                 result.rejects = len(batch.rejects)
             if cursors:
-                cur.executemany(UPSERT_CURSOR, [
-                    (self.source, c.path, c.file_identity, c.file_size, c.file_mtime_ns,
-                     c.byte_offset, c.head_fingerprint, orjson.dumps(c.state).decode(),
-                     self.params["run"])
-                    for c in cursors
-                ])  # fmt: skip
+                latest = list({c.path: c for c in cursors}.values())
+                cur.execute(UPSERT_CURSORS, {
+                    "source": self.source, "run": self.params["run"],
+                    "path": [c.path for c in latest],
+                    "identity": [c.file_identity for c in latest],
+                    "size": [c.file_size for c in latest],
+                    "mtime": [c.file_mtime_ns for c in latest],
+                    "offset": [c.byte_offset for c in latest],
+                    "fingerprint": [c.head_fingerprint for c in latest],
+                    "state": [orjson.dumps(c.state).decode() for c in latest],
+                })  # fmt: skip
         return result
