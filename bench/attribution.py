@@ -222,6 +222,23 @@ def score(name: str, decided: dict[int, tuple[int | None, str]], s: Scenario) ->
     return {"precision": correct / max(attributed, 1), "coverage": attributed / total}
 
 
+def unattributed_reasons(out: pl.DataFrame, s: Scenario) -> None:
+    """What the engine left unattributed, by reason: `no-signal` (nothing names an issue:
+    no engine can attribute it), `ambiguous` (several candidates, none decisive), `stale`."""
+    tokens = pl.DataFrame({"event_id": list(s.tokens), "tokens": list(s.tokens.values())},
+                          schema={"event_id": pl.Int64, "tokens": pl.Int64})  # fmt: skip
+    total = sum(s.tokens.values())
+    left = (
+        out.filter(pl.col("issue_id").is_null())
+        .join(tokens, on="event_id")
+        .group_by("reason")
+        .agg(pl.col("tokens").sum())
+        .sort("reason")
+    )
+    for reason, reason_tokens in left.iter_rows():
+        print(f"  unattributed: {reason:12s} {reason_tokens / total:7.2%} of tokens")
+
+
 def throughput(n: int) -> None:
     rng = np.random.default_rng(3)
 
@@ -286,6 +303,7 @@ def main() -> None:
     out = attribute(*frames(scenario))
     tally = {row["event_id"]: (row["issue_id"], row["signal"]) for row in out.iter_rows(named=True)}
     ours = score("tally (per request)", tally, scenario)
+    unattributed_reasons(out, scenario)
     theirs = score("Pigeon's session-level policy", pigeon_policy(scenario), scenario)
     verdict = ours["precision"] > theirs["precision"] and ours["coverage"] > theirs["coverage"]
     print(
