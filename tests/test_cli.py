@@ -191,3 +191,12 @@ def test_run_uses_demo_data_when_no_logs_exist(tally_env):
     assert "demo Pigeon board with" in said and "pigeon:" in said and ", 0 rejected" in said
     attributed = float(said.split("attribution: ")[1].split("%")[0])
     assert 50 < attributed < 100  # the demo board's cards cover most sessions
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(None, 1), (1, 1), (2, 2), (4, 4), (64, 4)])
+def test_serve_runs_a_worker_per_cpu_up_to_four(monkeypatch, cpus, workers):
+    # each worker holds up to 8 connections: 64 workers would exhaust PostgreSQL's 100
+    from pipelines.cli import serve
+
+    monkeypatch.setattr(serve.os, "cpu_count", lambda: cpus)
+    assert serve.default_workers() == workers
