@@ -477,3 +477,39 @@ def test_keys_cli_creates_lists_and_revokes(tally_env, conninfo):
     assert missing_agent.exit_code == 2 and "needs --agent" in missing_agent.output
     unknown = runner.invoke(app, ["keys", "revoke", "999999"])
     assert unknown.exit_code == 2
+
+
+def test_concurrent_batches_share_a_new_session_without_losing_an_event(keys, conninfo):
+    """Two batches that create the same session at the same moment: one inserts it, the other
+    finds it through its upsert (it was not in that statement's snapshot); both are kept."""
+    import threading
+
+    from api.batch import Outcome
+    from api.records import UsageEventIn
+    from api.writes import write_usage
+    from ingestion.keys import authenticate
+
+    with psycopg.connect(conninfo) as conn:
+        caller = authenticate(conn, keys.service)
+    assert caller is not None
+    rounds, outcomes = 15, []
+
+    def send(session: str, n: int, barrier: threading.Barrier) -> None:
+        record = UsageEventIn.model_validate(usage_record(n, session=session))
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            outcome = Outcome(1)
+            barrier.wait()
+            write_usage(conn, caller, [(0, record)], outcome)
+            outcomes.append(outcome.status[0])
+
+    for round_ in range(rounds):
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=send, args=(f"race-{round_}", round_ * 2 + i, barrier))
+                   for i in range(2)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert outcomes == ["accepted"] * (2 * rounds)
+    assert count(conninfo, "token_usage_events") == 2 * rounds
+    assert count(conninfo, "agent_sessions") == rounds
