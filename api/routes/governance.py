@@ -152,12 +152,9 @@ def _prepare_policy(
 # -- price overrides -------------------------------------------------------------------------
 
 
-class PriceOverrideIn(Body):
-    provider: Name
-    model_pattern: Annotated[
-        str, Field(min_length=1, max_length=500, description="A regex matching whole model names.")
-    ]
-    effective_from: date
+class PriceOverridePatch(Body):
+    """What an override's change may touch: its end and its prices (its key stays)."""
+
     effective_to: date | None = None
     input_per_mtok: Money | None = None
     output_per_mtok: Money | None = None
@@ -166,6 +163,14 @@ class PriceOverrideIn(Body):
     cache_write_1h_per_mtok: Money | None = None
     web_search_per_thousand: Money | None = None
     note: Text = None
+
+
+class PriceOverrideIn(PriceOverridePatch):
+    provider: Name
+    model_pattern: Annotated[
+        str, Field(min_length=1, max_length=500, description="A regex matching whole model names.")
+    ]
+    effective_from: date
 
     @field_validator("model_pattern")
     @classmethod
@@ -175,17 +180,6 @@ class PriceOverrideIn(Body):
         except re.error as error:
             raise ValueError(f"not a regular expression: {error}") from None
         return value
-
-
-class PriceOverridePatch(Body):
-    effective_to: date | None = None
-    input_per_mtok: Money | None = None
-    output_per_mtok: Money | None = None
-    cache_read_per_mtok: Money | None = None
-    cache_write_5m_per_mtok: Money | None = None
-    cache_write_1h_per_mtok: Money | None = None
-    web_search_per_thousand: Money | None = None
-    note: Text = None
 
 
 class PriceOverrideOut(Out):
