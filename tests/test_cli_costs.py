@@ -166,6 +166,19 @@ def test_materialize_rejects_a_bad_selection(costed):
     assert result.exit_code == 2
 
 
+def test_materialize_prints_no_beta_notices(costed):
+    """Dagster's notices about beta parameters the definitions use are for their authors;
+    a user running the command sees only the result."""
+    import warnings
+
+    from dagster import BetaWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert invoke("materialize", "--partition", "2026-10-03").exit_code == 0
+    assert [str(w.message) for w in caught if issubclass(w.category, BetaWarning)] == []
+
+
 def test_materialisations_are_recorded_where_the_ui_reads_them(costed, db_url):
     """The run `tally materialize` made is in the instance `tally ui` serves (its own
     PostgreSQL database), with each asset's materialisations and check results."""
