@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +25,9 @@ def _default_codex_dir() -> Path:
     return base / "sessions"
 
 
+WAREHOUSE_SCHEMES = ("duckdb://",)
+
+
 class TallySettings(BaseSettings):
     """Configuration from the environment. With nothing set, tally runs on an embedded
     PostgreSQL under `data_dir/postgres` and a DuckDB file in `data_dir`."""
@@ -37,8 +41,8 @@ class TallySettings(BaseSettings):
     )
     warehouse_url: str | None = Field(
         default=None,
-        description="Analytics warehouse: duckdb:///path or clickhouse://... / chdb:///dir. "
-        "Unset: data_dir/warehouse.duckdb.",
+        description="Analytics warehouse: duckdb:///path/to/file.duckdb (the only backend so "
+        "far). Unset: data_dir/warehouse.duckdb.",
     )
     data_dir: Path = Field(default=Path(".data"), description="Where local state lives.")
     claude_dir: Path = Field(
@@ -105,6 +109,23 @@ class TallySettings(BaseSettings):
         ge=1024,
         description="A JSONL line longer than this is rejected without being held in memory.",
     )
+
+    @field_validator("warehouse_url")
+    @classmethod
+    def _supported_warehouse(cls, url: str | None) -> str | None:
+        # checked here so that every command and the API refuse it before doing any work
+        if url is not None and not url.startswith(WAREHOUSE_SCHEMES):
+            raise ValueError(f"{url!r} is not a supported warehouse: use duckdb:///path/to/file")
+        return url
+
+    @field_validator("partitions_start")
+    @classmethod
+    def _iso_day(cls, day: str) -> str:
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise ValueError(f"{day!r} is not a date (YYYY-MM-DD)") from None
+        return day
 
     @property
     def resolved_data_dir(self) -> Path:

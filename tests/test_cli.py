@@ -173,6 +173,52 @@ def test_an_invalid_setting_fails_clearly(tally_env, monkeypatch):
     assert "invalid setting: TALLY_INGEST_BATCH_ROWS" in result.output
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("TALLY_WAREHOUSE_URL", "clickhouse://localhost"), ("TALLY_PARTITIONS_START", "2024-13-01")],
+)
+@pytest.mark.parametrize("command", [("report", "costs"), ("materialize",), ("serve",)])
+def test_a_bad_warehouse_or_partition_setting_fails_before_any_work(
+    tally_env, monkeypatch, variable, value, command
+):
+    from ingestion.settings import get_settings
+
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    result = invoke(*command)
+    assert result.exit_code == 2
+    assert f"invalid setting: {variable}" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--partition", "1999-12-31"), "1999-12-31 is outside the daily partitions"),
+        (("--partition", "2999-01-01"), "2999-01-01 is outside the daily partitions"),
+        (("--from", "2026-10-01", "--to", "2999-01-01"), "2999-01-01 is outside"),
+        (("--from", "2026-10-02", "--to", "2026-10-01"), "--from 2026-10-02 is after --to"),
+    ],
+)
+def test_materialize_refuses_days_outside_the_partitions(tally_env, arguments, message):
+    result = invoke("materialize", *arguments)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_materialize_says_which_usage_lies_before_the_partitions(tally_env, monkeypatch):
+    from ingestion.settings import get_settings
+
+    generate_corpus(tally_env, megabytes=0.3, seed=4, days=5)
+    assert invoke("ingest", "all").exit_code == 0
+    monkeypatch.setenv("TALLY_PARTITIONS_START", "2026-11-01")  # after the corpus
+    get_settings.cache_clear()
+    result = invoke("materialize")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2
+    assert "day(s) of usage fall outside the daily partitions (2026-11-01 to" in said
+    assert "no usage within the daily partitions" in said
+
+
 def test_db_status_reports_the_revision(tally_env):
     result = invoke("db", "status")
     assert result.exit_code == 0, result.output

@@ -4,7 +4,7 @@ that has usage."""
 from __future__ import annotations
 
 import warnings
-from datetime import date
+from datetime import UTC, date, datetime
 
 import typer
 from rich.console import Console
@@ -15,6 +15,12 @@ from pipelines.cli.report import parse_day
 
 console = Console(stderr=True)
 DEFAULT_SELECTION = "group:pricing or group:attribution or group:costs"
+
+
+def partition_bounds(context: StoreContext) -> tuple[date, date]:
+    """The first and last daily partition: TALLY_PARTITIONS_START to today (UTC)."""
+    today = datetime.now(UTC).date()
+    return date.fromisoformat(context.settings.partitions_start), today
 
 
 def materialize_days(
@@ -35,11 +41,27 @@ def materialize_days(
     from pipelines.resources import build_resources
 
     database_url = context.url
+    first, last = partition_bounds(context)
     if start is None or end is None:
         days = CanonicalStore(database_url).usage_days()
         if not days:
             raise CommandFailed("no usage in the canonical store yet: run `tally ingest` first")
-        start, end = days[0], days[-1]
+        inside = [day for day in days if first <= day <= last]
+        if len(inside) < len(days):
+            console.print(
+                f"[yellow]warning:[/] {len(days) - len(inside)} day(s) of usage fall outside "
+                f"the daily partitions ({first} to {last}) and are not materialised; "
+                "TALLY_PARTITIONS_START sets the first day"
+            )
+        if not inside:
+            raise CommandFailed(f"no usage within the daily partitions ({first} to {last})")
+        start, end = inside[0], inside[-1]
+    for day in (start, end):
+        if not first <= day <= last:
+            raise CommandFailed(
+                f"{day} is outside the daily partitions ({first} to {last}, today in UTC); "
+                "TALLY_PARTITIONS_START sets the first day"
+            )
     loaded = dg.load_assets_from_package_module(assets)
     kwargs: dict[str, object] = {}
     if start == end:
@@ -92,6 +114,8 @@ def materialize(
         raise typer.BadParameter("--from and --to go together")
     start = parse_day(partition or from_day)
     end = parse_day(partition or to_day)
+    if start is not None and end is not None and start > end:
+        raise typer.BadParameter(f"--from {start} is after --to {end}")
     with failures_reported():
         context = store()
         success, materialized, checks = materialize_days(select, start, end, context)
