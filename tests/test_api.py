@@ -337,6 +337,19 @@ def test_governance_crud_leaves_an_audit_trail(client, keys, conninfo):
         json={"provider": "x", "model_pattern": "([", "effective_from": "2026-11-01"},
     )
     assert bad_regex.status_code == 422
+    for price in ("1000000000000", "NaN", "Infinity", "-1"):  # the column holds < 10^12
+        refused = client.post(
+            "/v1/price-overrides",
+            headers=board,
+            json={
+                "provider": "x",
+                "model_pattern": "y",
+                "effective_from": "2026-11-01",
+                "input_per_mtok": price,
+            },
+        )
+        assert refused.status_code == 422, (price, refused.text)
+        assert refused.json()["details"][0]["loc"] == ["body", "input_per_mtok"]
     assert client.delete(f"/v1/price-overrides/{override['id']}", headers=board).status_code == 204
 
     intervention = client.post(

@@ -129,6 +129,17 @@ def test_price_overrides_set_list_delete_with_an_audit_trail(tally_env, conninfo
         "prices", "set", "--provider", "x", "--model", "([", "--from", "2026-10-01", "--input", "1"
     )
     assert bad.exit_code == 2
+    for price, said in (
+        ("NaN", "must be a number"),
+        ("Infinity", "must be a number"),
+        ("1e400", "must be below"),
+        ("1000000000000", "must be below"),
+    ):
+        refused = invoke(
+            "prices", "set", "--provider", "x", "--model", "y", "--from", "2026-10-01",
+            "--input", price,
+        )  # fmt: skip
+        assert refused.exit_code == 2 and said in refused.output, (price, refused.output)
     with psycopg.connect(conninfo) as conn:
         actions = [row[0] for row in conn.execute("SELECT action FROM activity_log ORDER BY id")]
     assert actions == ["price_override.created", "price_override.deleted"]

@@ -23,8 +23,9 @@ from api.deps import connection, require
 from api.errors import ApiError, ErrorDetail, conflict, error_responses
 from api.writes import Directory
 from ingestion.keys import Principal
+from schemas.canonical.base import USD_LIMIT
 
-Money = Annotated[Decimal, Field(ge=0, le=10**12, decimal_places=12)]
+Money = Annotated[Decimal, Field(ge=0, lt=USD_LIMIT, decimal_places=12)]
 Name = Annotated[str, Field(min_length=1, max_length=300)]
 Text = Annotated[str | None, Field(max_length=10_000)]
 
@@ -97,7 +98,7 @@ class BudgetPolicyIn(Body):
     window_kind: WindowKind
     window_days: Annotated[int | None, Field(ge=1, le=3660)] = None
     metric: Metric
-    amount: Annotated[Decimal, Field(gt=0, le=10**12, decimal_places=12)]
+    amount: Annotated[Decimal, Field(gt=0, lt=USD_LIMIT, decimal_places=12)]
     warn_percent: Annotated[int, Field(ge=1, le=100)] = 80
     hard_stop: bool = False
     active: bool = True
@@ -107,7 +108,7 @@ class BudgetPolicyPatch(Body):
     name: Annotated[str | None, Field(max_length=300)] = None
     window_kind: WindowKind | None = None
     window_days: Annotated[int | None, Field(ge=1, le=3660)] = None
-    amount: Annotated[Decimal | None, Field(gt=0, le=10**12, decimal_places=12)] = None
+    amount: Annotated[Decimal | None, Field(gt=0, lt=USD_LIMIT, decimal_places=12)] = None
     warn_percent: Annotated[int | None, Field(ge=1, le=100)] = None
     hard_stop: bool | None = None
     active: bool | None = None

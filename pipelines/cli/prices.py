@@ -12,6 +12,7 @@ import typer
 from pipelines.cli.context import CommandFailed, failures_reported, store
 from pipelines.cli.output import OutputFormat, render
 from pipelines.cli.report import parse_day
+from schemas.canonical.base import USD_LIMIT
 
 app = typer.Typer(help="Price overrides (USD per million tokens).", no_args_is_help=True)
 if TYPE_CHECKING:
@@ -30,9 +31,13 @@ def _price(value: str | None, name: str) -> Decimal | None:
     try:
         price = Decimal(value)
     except InvalidOperation:
-        raise typer.BadParameter(f"{name} must be a number, got {value!r}") from None
+        price = Decimal("NaN")
+    if not price.is_finite():
+        raise typer.BadParameter(f"{name} must be a number, got {value!r}")
     if price < 0:
         raise typer.BadParameter(f"{name} must not be negative")
+    if price >= USD_LIMIT:
+        raise typer.BadParameter(f"{name} must be below {USD_LIMIT:,} USD")
     return price
 
 

@@ -20,6 +20,8 @@ NAMING_CONVENTION = {
 
 # Money: exact USD with sub-cent precision (a request can cost $0.00000008).
 USD = Numeric(24, 12)
+# What USD columns hold: anything from this up does not fit (an overflow, not a value).
+USD_LIMIT = Decimal(10) ** 12
 
 BigId = Annotated[int, mapped_column(BigInteger, primary_key=True, autoincrement=True)]
 Tokens = Annotated[int, mapped_column(BigInteger, nullable=False, server_default="0")]
