@@ -73,6 +73,28 @@ class CanonicalStore:
 
         return price_overrides(self.conninfo)
 
+    def daily_totals(self, start: date, end: date) -> dict[date, tuple[int, int]]:
+        """Requests and tokens (all categories) of each UTC day in [start, end), as stored."""
+        import psycopg
+
+        from schemas.usage_rules import COUNTED_USAGE
+        from schemas.warehouse import TOKEN_NAMES as columns
+
+        tokens = " + ".join(f"e.{c}" for c in columns)
+        with psycopg.connect(self.conninfo) as conn:
+            rows = conn.execute(
+                f"""SELECT (e.occurred_at AT TIME ZONE 'UTC')::date, count(*),
+                           sum({tokens})::bigint
+                    FROM token_usage_events AS e
+                    JOIN agent_sessions AS s ON s.id = e.session_id
+                    WHERE e.occurred_at >= %s::date::timestamp AT TIME ZONE 'UTC'
+                      AND e.occurred_at < %s::date::timestamp AT TIME ZONE 'UTC'
+                      AND {COUNTED_USAGE}
+                    GROUP BY 1""",
+                (start, end),
+            ).fetchall()
+        return {day: (int(requests), int(total)) for day, requests, total in rows}
+
     def token_totals(self, start: date, end: date) -> dict[str, int]:
         """Requests and tokens of [start, end) as stored, to reconcile derived tables with."""
         import psycopg

@@ -172,6 +172,38 @@ def test_an_override_prices_the_unknown_model_once_rematerialised(costed):
     assert mystery["pricing_status"] == "priced" and Decimal(mystery["cost_usd"]) == 12
 
 
+def test_the_cost_report_says_when_the_warehouse_is_behind(tally_env, costed):
+    def warning() -> str:
+        result = invoke("report", "costs", "--by", "day", "--format", "json")
+        assert result.exit_code == 0, result.output
+        return " ".join(result.stderr.split())
+
+    assert "behind" not in warning()
+    # a request that grows on the next ingest (its final line), and one on a new day
+    write_jsonl(
+        tally_env / "claude" / "projects" / "p" / "mystery.jsonl",
+        [
+            assistant("m_x", "r_x", "2026-10-03T12:00:01Z",
+                      usage(input_tokens=5, output=70, cache_read=0), model="claude-mystery-1"),
+            assistant("m_y", "r_y", "2026-10-12T08:00:00Z", usage(), model="claude-mystery-1"),
+        ],
+        mode="ab",
+    )  # fmt: skip
+    assert invoke("ingest", "all").exit_code == 0
+    said = warning()
+    assert (
+        "the warehouse is behind the canonical store on 2 days between 2026-10-03 and 2026-10-12"
+        in said
+        and "`tally materialize --from 2026-10-03 --to 2026-10-12`" in said
+    )
+    assert "2026-10-03" in invoke("report", "costs", "--since", "2026-10-03", "--until",
+                                  "2026-10-03").stderr  # fmt: skip
+    assert "behind" not in invoke("report", "costs", "--since", "2026-10-04", "--until",
+                                  "2026-10-11").stderr  # fmt: skip
+    assert invoke("materialize", "--from", "2026-10-03", "--to", "2026-10-12").exit_code == 0
+    assert "behind" not in warning()
+
+
 def test_materialize_rejects_a_bad_selection(costed):
     result = invoke("materialize", "--select", "nonsense((", "--partition", "2026-10-03")
     assert result.exit_code == 2

@@ -1,4 +1,4 @@
-"""`tally report`: usage (and, later, costs) from the canonical store."""
+"""`tally report`: usage from the canonical store; costs and attribution from the warehouse."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from pipelines.cli.context import failures_reported, store
+from pipelines.cli.context import StoreContext, err, failures_reported, store
 from pipelines.cli.output import OutputFormat, render
 
 if TYPE_CHECKING:
+    from ingestion.reports.freshness import Staleness
     from ingestion.settings import TallySettings
 
 app = typer.Typer(help="Reports.", no_args_is_help=True)
@@ -106,13 +107,35 @@ def costs(
     since_day, until_day = parse_day(since), parse_day(until)
     with failures_reported():
         context = store(migrate=False)
+        staleness = warehouse_staleness(context, since_day, until_day)
         if fmt is CostFormat.html:
             path = write_html_report(context.settings, mode.value, since_day, until_day, output)
             typer.echo(str(path))
-            return
-        rows = cost_rows(context.settings, by.value, mode.value, since_day, until_day)
-    render(rows, OutputFormat(fmt.value), title=f"cost by {by.value} ({mode.value})",
-           columns=cost_columns(by.value, rows))  # fmt: skip
+        else:
+            rows = cost_rows(context.settings, by.value, mode.value, since_day, until_day)
+            render(rows, OutputFormat(fmt.value), title=f"cost by {by.value} ({mode.value})",
+                   columns=cost_columns(by.value, rows))  # fmt: skip
+    if staleness is not None:
+        err.print(f"[yellow]warning:[/] {staleness.advice()}")
+
+
+def warehouse_staleness(
+    context: StoreContext, since: date | None, until: date | None
+) -> Staleness | None:
+    """Days of the report's window, within the daily partitions, whose costs the warehouse
+    has not caught up with."""
+    from datetime import UTC
+
+    from ingestion.reports.freshness import stale_days
+    from ingestion.store import CanonicalStore
+    from ingestion.warehouse.base import open_warehouse
+
+    first = date.fromisoformat(context.settings.partitions_start)
+    last = datetime.now(UTC).date()
+    warehouse = open_warehouse(context.settings.resolved_warehouse_url)
+    return stale_days(
+        CanonicalStore(context.url), warehouse, max(first, since or first), min(last, until or last)
+    )
 
 
 def cost_rows(
