@@ -32,6 +32,8 @@ class DuckDBWarehouse:
         # duckdb:///abs/path.duckdb -> /abs/path.duckdb; duckdb://rel/path -> rel/path
         self.path = Path(url.removeprefix("duckdb://")).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # tables known to match their definitions: checked once per object, not per operation
+        self._ensured: set[str] = set()
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -46,23 +48,31 @@ class DuckDBWarehouse:
         """Create the table; one whose columns differ from its definition (an older tally) is
         dropped and created again: warehouse tables are derived, re-materialising refills
         them."""
-        columns = ", ".join(f'"{name}" {TYPES[kind]}' for name, kind in table.columns)
+        if table.name in self._ensured:
+            return
         with self._connect() as connection:
-            existing = connection.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-                "ORDER BY ordinal_position",
-                [table.name],
-            ).fetchall()
-            if existing and [row[0] for row in existing] != list(table.column_names):
-                connection.execute(f'DROP TABLE "{table.name}"')
-            connection.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({columns})')
+            self._ensure(connection, table)
+
+    def _ensure(self, connection: duckdb.DuckDBPyConnection, table: WarehouseTable) -> None:
+        if table.name in self._ensured:
+            return
+        columns = ", ".join(f'"{name}" {TYPES[kind]}' for name, kind in table.columns)
+        existing = connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "ORDER BY ordinal_position",
+            [table.name],
+        ).fetchall()
+        if existing and [row[0] for row in existing] != list(table.column_names):
+            connection.execute(f'DROP TABLE "{table.name}"')
+        connection.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({columns})')
+        self._ensured.add(table.name)
 
     def replace_window(
         self, table: WarehouseTable, start: date, end: date, frame: pl.DataFrame
     ) -> int:
-        self.ensure_table(table)
         ordered = frame.select(table.column_names)
         with self._connect() as connection:
+            self._ensure(connection, table)
             connection.execute("BEGIN TRANSACTION")
             try:
                 connection.execute(
@@ -80,12 +90,13 @@ class DuckDBWarehouse:
         return ordered.height
 
     def read_window(self, table: WarehouseTable, start: date, end: date) -> pl.DataFrame:
-        self.ensure_table(table)
-        return self.query(
-            f'SELECT * FROM "{table.name}" WHERE "{table.window_column}" >= $start '
-            f'AND "{table.window_column}" < $end',
-            {"start": start, "end": end},
-        )
+        with self._connect() as connection:
+            self._ensure(connection, table)
+            return connection.sql(
+                f'SELECT * FROM "{table.name}" WHERE "{table.window_column}" >= $start '
+                f'AND "{table.window_column}" < $end',
+                params={"start": start, "end": end},
+            ).pl()
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         with self._connect() as connection:
