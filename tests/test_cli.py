@@ -246,3 +246,19 @@ def test_serve_runs_a_worker_per_cpu_up_to_four(monkeypatch, cpus, workers):
 
     monkeypatch.setattr(serve.os, "cpu_count", lambda: cpus)
     assert serve.default_workers() == workers
+
+
+def test_the_command_line_starts_without_heavy_imports():
+    """Every command pays for what `tally` imports before parsing its arguments: the heavy
+    libraries load only in the commands that use them."""
+    import subprocess
+    import sys
+
+    heavy = ["sqlalchemy", "polars", "duckdb", "dagster", "pandas", "pyarrow", "fastapi"]
+    probe = (
+        f"import sys, pipelines.cli.main; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == []

@@ -23,7 +23,7 @@ from api.deps import connection, require
 from api.errors import ApiError, ErrorDetail, conflict, error_responses
 from api.writes import Directory
 from ingestion.keys import Principal
-from schemas.canonical.base import USD_LIMIT
+from schemas.money import USD_LIMIT
 
 Money = Annotated[Decimal, Field(ge=0, lt=USD_LIMIT, decimal_places=12)]
 Name = Annotated[str, Field(min_length=1, max_length=300)]

@@ -12,7 +12,7 @@ import typer
 from pipelines.cli.context import CommandFailed, failures_reported, store
 from pipelines.cli.output import OutputFormat, render
 from pipelines.cli.report import parse_day
-from schemas.canonical.base import USD_LIMIT
+from schemas.money import USD_LIMIT
 
 app = typer.Typer(help="Price overrides (USD per million tokens).", no_args_is_help=True)
 if TYPE_CHECKING:

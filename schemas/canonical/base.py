@@ -10,6 +10,8 @@ from sqlalchemy import BigInteger, DateTime, ForeignKey, MetaData, Numeric, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from schemas.money import USD_PRECISION, USD_SCALE
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -19,9 +21,7 @@ NAMING_CONVENTION = {
 }
 
 # Money: exact USD with sub-cent precision (a request can cost $0.00000008).
-USD = Numeric(24, 12)
-# What USD columns hold: anything from this up does not fit (an overflow, not a value).
-USD_LIMIT = Decimal(10) ** 12
+USD = Numeric(USD_PRECISION, USD_SCALE)
 
 BigId = Annotated[int, mapped_column(BigInteger, primary_key=True, autoincrement=True)]
 Tokens = Annotated[int, mapped_column(BigInteger, nullable=False, server_default="0")]
