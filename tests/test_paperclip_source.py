@@ -53,6 +53,20 @@ def test_several_companies_need_a_choice(tally_env, paperclip_url):
     assert "PAP (Acme), OTH (Other)" in " ".join(result.output.split())
 
 
+def test_a_database_that_is_not_paperclips_fails_clearly(tally_env, paperclip_url):
+    with psycopg.connect(paperclip_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE companies RENAME COLUMN issue_prefix TO prefix")
+    result = runner.invoke(app, ["ingest", "paperclip", "--url", paperclip_url, "--company", "PAP"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, said
+    assert "cannot read Paperclip's database" in said and "issue_prefix" in said
+    with psycopg.connect(paperclip_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE companies CASCADE")
+    result = runner.invoke(app, ["ingest", "paperclip", "--url", paperclip_url])
+    assert result.exit_code == 2
+    assert "not a Paperclip database: it has no companies table" in result.output
+
+
 def test_loads_the_work_graph_and_ledger_once(tally_env, paperclip_url, conninfo):
     said = run_ingest(paperclip_url, "--company", "PAP")
     assert "rows rejected" in said

@@ -34,6 +34,17 @@ def run_ingest(pigeon_db) -> str:
     return " ".join(result.output.split())
 
 
+def test_a_sqlite_file_that_is_not_pigeons_fails_clearly(tally_env, tmp_path):
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE projects (id TEXT, name TEXT)")
+    result = runner.invoke(app, ["ingest", "pigeon", "--db", str(other)])
+    assert result.exit_code == 2
+    assert "is not a Pigeon database: it has none of the tables" in " ".join(result.output.split())
+
+
 def test_adapter_maps_cards_moves_and_rejects(pigeon_db):
     graph = read_pigeon(pigeon_db)
     assert sorted(issue["number"] for issue in graph.issues) == [1, 2]

@@ -71,17 +71,27 @@ def read_paperclip(url: str, company: str | None = None) -> WorkGraph:
     except psycopg.Error as error:
         raise PaperclipError(f"cannot connect to Paperclip's database: {error}") from error
     with conn:
-        company_id = _company(conn, company)
-        graph = _graph(conn, company_id)
-        row = conn.execute(
-            "SELECT id::text AS id, name, issue_prefix, status FROM companies WHERE id = %s",
-            (company_id,),
-        ).fetchone()
+        try:
+            company_id = _company(conn, company)
+            graph = _graph(conn, company_id)
+            row = conn.execute(
+                "SELECT id::text AS id, name, issue_prefix, status FROM companies WHERE id = %s",
+                (company_id,),
+            ).fetchone()
+        except psycopg.Error as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise PaperclipError(
+                f"cannot read Paperclip's database (a table or column is not as Paperclip "
+                f"defines it): {first_line}"
+            ) from error
         graph.company = dict(row) if row else None
         return graph
 
 
 def _company(conn: psycopg.Connection[Any], wanted: str | None) -> str:
+    present = conn.execute("SELECT to_regclass('companies') IS NOT NULL AS present").fetchone()
+    if not present or not present["present"]:
+        raise PaperclipError("not a Paperclip database: it has no companies table")
     rows = conn.execute("SELECT id::text AS id, name, issue_prefix FROM companies").fetchall()
     if wanted is not None:
         for row in rows:

@@ -76,6 +76,13 @@ def provider_of(model: str) -> str:
     return "unknown"
 
 
+# The tables read; a Pigeon version may lack some, but a file with none of them is not Pigeon's.
+PIGEON_TABLES = frozenset(
+    {"project", "board", "column", "card", "activity", "tool_call_log", "token_usage_event",
+     "git_link"}
+)  # fmt: skip
+
+
 def _rows(db: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
     exists = db.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
@@ -116,7 +123,17 @@ def read_pigeon(path: Path) -> WorkGraph:
     except sqlite3.DatabaseError as error:
         raise PigeonError(f"{path} is not a readable SQLite database: {error}") from error
     try:
+        tables = {
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if not tables & PIGEON_TABLES:
+            raise PigeonError(
+                f"{path} is not a Pigeon database: it has none of the tables "
+                f"{', '.join(sorted(PIGEON_TABLES))}"
+            )
         return _graph(db)
+    except sqlite3.Error as error:
+        raise PigeonError(f"cannot read the Pigeon database {path}: {error}") from error
     finally:
         db.close()
 
