@@ -4,6 +4,7 @@ checks passing, and Ctrl-C stops everything."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -149,3 +150,67 @@ def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dagster_db}" WITH (FORCE)')
     assert process.returncode is not None
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listed:
+            return [int(child) for child in listed.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_ui_stops_everything_when_terminated_and_refuses_a_busy_port(db_url, tmp_path):
+    """A service manager's SIGTERM (or a closed terminal's SIGHUP) to `tally ui` alone stops
+    the webserver and daemon too; a port already in use is refused before anything starts."""
+    import socket
+
+    dagster_db = f"tally_dagster_{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "TALLY_DATABASE_URL": db_url, "TALLY_DATA_DIR": str(tmp_path),
+           "TALLY_DAGSTER_DATABASE": dagster_db}  # fmt: skip
+    command = [sys.executable, "-m", "pipelines.cli.main", "ui", "--port"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = subprocess.run(
+            [*command, str(taken.getsockname()[1])], env=env, capture_output=True, text=True
+        )
+    assert busy.returncode == 2 and "is in use: choose another with --port" in busy.stderr
+
+    port = free_port()
+    process = subprocess.Popen([*command, str(port)], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    family: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the webserver did not answer within 120 s")
+        (dagster_dev,) = _children(process.pid)
+        family = [dagster_dev, *_children(dagster_dev)]  # dagster dev leads its own group
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=45)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in family) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert [pid for pid in family if _alive(pid)] == []
+    finally:
+        for group in [process.pid, *family[:1]]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        admin = make_url(db_url).set(drivername="postgresql", database="postgres")
+        with psycopg.connect(admin.render_as_string(False), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dagster_db}" WITH (FORCE)')

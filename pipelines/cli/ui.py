@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 
 import typer
 from rich.console import Console
 
-from pipelines.cli.context import failures_reported, store
+from pipelines.cli.context import CommandFailed, failures_reported, store
 from pipelines.instance import dagster_home
 
 console = Console(stderr=True)
@@ -34,11 +36,17 @@ def ui(
             ),
             "TALLY_DATABASE_URL": context.url,
         }
+        if not _port_free(port):
+            raise CommandFailed(f"port {port} on 127.0.0.1 is in use: choose another with --port")
     command = [
         str(Path(sys.executable).parent / "dagster"), "dev", "-m", "pipelines.definitions",
         "-h", "127.0.0.1", "-p", str(port),
     ]  # fmt: skip
     console.print(f"Dagster UI on http://127.0.0.1:{port} (Ctrl-C stops it)")
+    # Being terminated (a service manager, a closed terminal) stops it as Ctrl-C does: the
+    # webserver and daemon run in a session of their own and would otherwise live on.
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, _interrupt)
     # Our own process group, with SIGINT restored: dagster copies SIGINT's disposition to
     # SIGTERM, so an inherited "ignore" would make it unstoppable (reference/dagster.md G7).
     process = subprocess.Popen(
@@ -54,3 +62,18 @@ def ui(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
         console.print("stopped")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        # as servers bind: a port left in TIME_WAIT by a stopped server counts as free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
