@@ -16,6 +16,8 @@ from api.errors import forbidden, unauthenticated
 from ingestion.keys import Principal, authenticate
 from ingestion.warehouse.base import Warehouse, open_warehouse
 
+WAREHOUSE_WAIT_SECONDS = 10.0
+
 
 @dataclass
 class ApiState:
@@ -24,7 +26,8 @@ class ApiState:
     max_body_bytes: int
 
     def warehouse(self) -> Warehouse:
-        return open_warehouse(self.warehouse_url)
+        # a request waits briefly for a materialisation to release the file, then gets a 503
+        return open_warehouse(self.warehouse_url, lock_wait_seconds=WAREHOUSE_WAIT_SECONDS)
 
 
 def state(request: Request) -> ApiState:

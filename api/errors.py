@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ingestion.warehouse.base import WarehouseBusy
+
 log = logging.getLogger("tally.api")
 
 
@@ -68,6 +70,7 @@ CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid",
+    503: "unavailable",
 }
 
 
@@ -113,6 +116,11 @@ def install(app: FastAPI) -> None:
         # a value the database cannot hold (NUL in a query parameter, a number out of range)
         first = str(error).strip().splitlines()[0] if str(error).strip() else "invalid value"
         return _response(422, ErrorBody(error="invalid", message=first))
+
+    @app.exception_handler(WarehouseBusy)
+    async def warehouse_busy(_: Request, error: WarehouseBusy) -> JSONResponse:
+        body = ErrorBody(error="unavailable", message=str(error))
+        return _response(503, body, {"Retry-After": "30"})
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:

@@ -526,3 +526,20 @@ def test_concurrent_batches_share_a_new_session_without_losing_an_event(keys, co
     assert outcomes == ["accepted"] * (2 * rounds)
     assert count(conninfo, "token_usage_events") == 2 * rounds
     assert count(conninfo, "agent_sessions") == rounds
+
+
+def test_a_busy_warehouse_answers_503_with_retry_after(client, keys, tmp_path, monkeypatch):
+    from api import deps
+    from tests.warehouse_helpers import hold
+
+    monkeypatch.setattr(deps, "WAREHOUSE_WAIT_SECONDS", 0.3)
+    holder = hold(tmp_path / "warehouse.duckdb", 20)
+    try:
+        response = client.get("/v1/costs", headers=auth(keys.board))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert response.status_code == 503 and response.headers["retry-after"] == "30"
+    body = response.json()
+    assert body["error"] == "unavailable" and str(holder.pid) in body["message"]
+    assert client.get("/v1/costs", headers=auth(keys.board)).status_code == 200

@@ -262,3 +262,22 @@ def test_the_command_line_starts_without_heavy_imports():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.split()
     assert loaded == []
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
+def test_a_failed_materialisation_says_why(tally_env, monkeypatch):
+    from ingestion.settings import get_settings
+
+    generate_corpus(tally_env, megabytes=0.2, seed=5, days=2)
+    assert invoke("ingest", "all").exit_code == 0
+    blocker = tally_env / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("TALLY_WAREHOUSE_URL", f"duckdb://{blocker / 'warehouse.duckdb'}")
+    get_settings.cache_clear()
+    result = invoke("materialize", "--partition", "2026-10-01")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert "materialisation failed" in said
+    assert "error: usage_priced: FileExistsError: [Errno 17] File exists:" in said, said
+    assert "Traceback" not in said and "Stack Trace" not in said  # those stay in the run's log

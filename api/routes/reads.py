@@ -72,7 +72,7 @@ class BudgetStatus(BaseModel):
     projected_exhaustion_at: str | None
 
 
-@router.get("/costs", response_model=list[CostRow], responses=error_responses(401, 403, 422))
+@router.get("/costs", response_model=list[CostRow], responses=error_responses(401, 403, 422, 503))
 def costs(
     request: Request,
     caller: Reader,
@@ -118,7 +118,9 @@ def costs(
 
 
 @router.get(
-    "/issues/{issue}/cost", response_model=IssueCost, responses=error_responses(401, 403, 404, 422)
+    "/issues/{issue}/cost",
+    response_model=IssueCost,
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 async def issue_cost(
     request: Request,
@@ -154,7 +156,7 @@ async def issue_cost(
 @router.get(
     "/budget-policies/{entity_id}/status",
     response_model=BudgetStatus,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 def budget_status(request: Request, entity_id: EntityId, caller: Board) -> Any:
     """Spend in the policy's current window, the share of the budget, and when the budget

@@ -11,6 +11,11 @@ import polars as pl
 from schemas.warehouse import WarehouseTable
 
 
+class WarehouseBusy(RuntimeError):
+    """Another process holds the warehouse (DuckDB admits one process at a time) for longer
+    than this one was willing to wait."""
+
+
 class Warehouse(Protocol):
     url: str
 
@@ -29,10 +34,14 @@ class Warehouse(Protocol):
     def days_with_data(self, table: WarehouseTable) -> list[date]: ...
 
 
-def open_warehouse(url: str) -> Warehouse:
-    """`duckdb:///path/to/file.duckdb` (the default) or, for scale-out, ClickHouse."""
+def open_warehouse(url: str, *, lock_wait_seconds: float | None = None) -> Warehouse:
+    """`duckdb:///path/to/file.duckdb` (the only backend so far). `lock_wait_seconds`: how
+    long an operation waits for another process to release the file before `WarehouseBusy`
+    (default: the backend's)."""
     if url.startswith("duckdb://"):
         from ingestion.warehouse.duckdb_backend import DuckDBWarehouse
 
-        return DuckDBWarehouse(url)
+        if lock_wait_seconds is None:
+            return DuckDBWarehouse(url)
+        return DuckDBWarehouse(url, lock_wait_seconds)
     raise ValueError(f"unsupported warehouse URL {url!r}: use duckdb:///path/to/file.duckdb")

@@ -4,6 +4,8 @@ writing assets one at a time (pool "warehouse")."""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -13,7 +15,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from ingestion.warehouse.base import WarehouseBusy
 from schemas.warehouse import BOOL, DATE, FLOAT, INT, MONEY, TEXT, TIMESTAMP, WarehouseTable
+
+# How long an operation waits for another process to release the file.
+LOCK_WAIT_SECONDS = 60.0
+_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
 
 TYPES = {
     DATE: "DATE",
@@ -27,22 +34,48 @@ TYPES = {
 
 
 class DuckDBWarehouse:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
         self.url = url
+        self.lock_wait_seconds = lock_wait_seconds
         # duckdb:///abs/path.duckdb -> /abs/path.duckdb; duckdb://rel/path -> rel/path
-        self.path = Path(url.removeprefix("duckdb://")).expanduser()
+        location = url.removeprefix("duckdb://")
+        if location.startswith("//"):  # duckdb:////abs (an absolute path after duckdb:///)
+            location = "/" + location.lstrip("/")
+        self.path = Path(location).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # tables known to match their definitions: checked once per object, not per operation
         self._ensured: set[str] = set()
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        connection = duckdb.connect(str(self.path))
+        connection = self._open()
         try:
             connection.execute("SET TimeZone = 'UTC'")
             yield connection
         finally:
             connection.close()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """Open the file, waiting while another process holds it: a report started during a
+        materialisation answers once the write is done instead of failing at once."""
+        deadline = time.monotonic() + self.lock_wait_seconds
+        pause = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = _LOCK_HOLDER.search(str(error))
+                    who = f" (process {holder.group(1)})" if holder else ""
+                    raise WarehouseBusy(
+                        f"the warehouse {self.path} is in use by another process{who} and was "
+                        f"not released within {self.lock_wait_seconds:g} s: a materialisation "
+                        "may be writing it; try again when it has finished"
+                    ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
     def ensure_table(self, table: WarehouseTable) -> None:
         """Create the table; one whose columns differ from its definition (an older tally) is

@@ -39,10 +39,11 @@ def failures_reported() -> Iterator[None]:
 
     from ingestion.postgres.binaries import PostgresBinariesNotFound
     from ingestion.postgres.embedded import EmbeddedPostgresError
+    from ingestion.warehouse.base import WarehouseBusy
 
     try:
         yield
-    except (CommandFailed, EmbeddedPostgresError, PostgresBinariesNotFound) as error:
+    except (CommandFailed, EmbeddedPostgresError, PostgresBinariesNotFound, WarehouseBusy) as error:
         raise fail(str(error)) from None
     except ValidationError as error:
         problems = "; ".join(

@@ -4,6 +4,7 @@ that has usage."""
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import typer
@@ -23,9 +24,18 @@ def partition_bounds(context: StoreContext) -> tuple[date, date]:
     return date.fromisoformat(context.settings.partitions_start), today
 
 
+@dataclass(frozen=True)
+class Outcome:
+    success: bool
+    materialized: list[tuple[str, str]]  # (asset, partition or range)
+    checks: list[tuple[str, str, bool]]  # (asset, check, passed)
+    failures: list[tuple[str, str]]  # (step, error message)
+    run_id: str
+
+
 def materialize_days(
     selection: str, start: date | None, end: date | None, context: StoreContext
-) -> tuple[bool, list[tuple[str, str]], list[tuple[str, str, bool]]]:
+) -> Outcome:
     """Materialise `selection` over [start, end] in one run (one day when equal), recorded in
     the instance `tally ui` shows."""
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
@@ -84,8 +94,9 @@ def materialize_days(
                 selection=selection,
                 resources=build_resources(database_url=database_url),
                 raise_on_error=False,
-                # the event log stays in the run; the terminal gets warnings and errors only
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                # the event log, tracebacks included, stays in the run (`tally ui` shows it);
+                # the terminal gets one line per failed step, printed by the caller
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
                 **kwargs,  # type: ignore[arg-type]
             )
         except DagsterInvalidAssetSelectionError as error:
@@ -98,7 +109,21 @@ def materialize_days(
             (check.asset_key.to_user_string(), check.check_name, check.passed)
             for check in result.get_asset_check_evaluations()
         ]
-    return result.success, materialized, checks
+        failures = [
+            (event.step_key or "run", _first_line(event.step_failure_data.error))
+            for event in result.all_events
+            if event.is_step_failure and event.step_failure_data is not None
+        ]
+    return Outcome(result.success, materialized, checks, failures, result.run_id)
+
+
+def _first_line(error: object) -> str:
+    """The message of the error that started it (Dagster wraps it in its own), without the
+    traceback Dagster keeps in its event log."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause  # type: ignore[attr-defined]
+    message = str(getattr(error, "message", "") or error).strip()
+    return message.splitlines()[0] if message else "unknown error"
 
 
 def materialize(
@@ -118,15 +143,21 @@ def materialize(
         raise typer.BadParameter(f"--from {start} is after --to {end}")
     with failures_reported():
         context = store()
-        success, materialized, checks = materialize_days(select, start, end, context)
-    table = Table(title="materialised" if success else "materialisation failed")
+        outcome = materialize_days(select, start, end, context)
+    table = Table(title="materialised" if outcome.success else "materialisation failed")
     table.add_column("asset")
     table.add_column("check")
     table.add_column("result")
-    for asset_key in sorted({key for key, _ in materialized}):
+    for asset_key in sorted({key for key, _ in outcome.materialized}):
         table.add_row(asset_key, "", "materialised")
-    for asset_key, check_name, passed in checks:
+    for asset_key, check_name, passed in outcome.checks:
         table.add_row(asset_key, check_name, "passed" if passed else "[red]FAILED[/]")
     console.print(table)
-    if not success:
+    for step, message in outcome.failures:
+        console.print(f"[bold red]error:[/] {step}: {message}")
+    if outcome.failures:
+        console.print(
+            f"the run's full log, tracebacks included: run {outcome.run_id} in `tally ui`"
+        )
+    if not outcome.success:
         raise typer.Exit(1)

@@ -60,14 +60,15 @@ def run() -> None:
     with failures_reported():
         from pipelines.cli.materialize import DEFAULT_SELECTION, materialize_days
 
-        success, _, checks = materialize_days(DEFAULT_SELECTION, None, None, context)
-        failed = [f"{asset}.{check}" for asset, check, passed in checks if not passed]
+        outcome = materialize_days(DEFAULT_SELECTION, None, None, context)
+        failed = [f"{asset}.{check}" for asset, check, passed in outcome.checks if not passed]
         console.print(
-            f"materialised the cost assets: {len(checks)} checks, "
+            f"materialised the cost assets: {len(outcome.checks)} checks, "
             f"{len(failed)} failed {failed if failed else ''}"
         )
-        if not success:
-            raise CommandFailed("materialisation failed: see `tally materialize`")
+        if not outcome.success:
+            reasons = "; ".join(f"{step}: {message}" for step, message in outcome.failures)
+            raise CommandFailed(f"materialisation failed: {reasons or 'see `tally materialize`'}")
         from pipelines.cli.report import cost_columns, cost_rows, write_html_report
 
         rows = cost_rows(settings, "day", "auto", None, None)
