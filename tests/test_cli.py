@@ -281,3 +281,10 @@ def test_a_failed_materialisation_says_why(tally_env, monkeypatch):
     assert "materialisation failed" in said
     assert "error: usage_priced: FileExistsError: [Errno 17] File exists:" in said, said
     assert "Traceback" not in said and "Stack Trace" not in said  # those stay in the run's log
+
+
+@pytest.mark.parametrize("report", ["usage", "costs", "attribution"])
+def test_a_report_window_that_ends_before_it_starts_is_refused(tally_env, report):
+    result = invoke("report", report, "--since", "2026-10-05", "--until", "2026-10-01")
+    assert result.exit_code == 2
+    assert "--until 2026-10-01 is before --since 2026-10-05" in " ".join(result.output.split())

@@ -37,6 +37,15 @@ def parse_day(value: str | None) -> date | None:
     raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)")
 
 
+def parse_window(since: str | None, until: str | None) -> tuple[date | None, date | None]:
+    """--since and --until as days; a window that ends before it starts is refused, as the
+    API refuses it, rather than reported as empty."""
+    since_day, until_day = parse_day(since), parse_day(until)
+    if since_day is not None and until_day is not None and until_day < since_day:
+        raise typer.BadParameter(f"--until {until_day} is before --since {since_day}")
+    return since_day, until_day
+
+
 SinceOption = typer.Option(None, "--since", help="First day (UTC), YYYY-MM-DD.")
 UntilOption = typer.Option(None, "--until", help="Last day (UTC, inclusive), YYYY-MM-DD.")
 FormatOption = typer.Option(OutputFormat.table, "--format", help="table, json or csv.")
@@ -54,7 +63,7 @@ def usage(
 
     from ingestion.reports.usage import GROUP_KEYS, TOKEN_KEYS, usage_report
 
-    since_day, until_day = parse_day(since), parse_day(until)
+    since_day, until_day = parse_window(since, until)
     with failures_reported():
         context = store()
         with psycopg.connect(context.conninfo) as conn:
@@ -104,7 +113,7 @@ def costs(
     output: Path | None = typer.Option(None, "--output", help="Where the HTML report goes."),
 ) -> None:
     """Costs from the warehouse rollups (run `tally materialize` after ingesting)."""
-    since_day, until_day = parse_day(since), parse_day(until)
+    since_day, until_day = parse_window(since, until)
     with failures_reported():
         context = store(migrate=False)
         staleness = warehouse_staleness(context, since_day, until_day)
@@ -213,7 +222,7 @@ def attribution(
     from ingestion.reports import attribution as reports
     from ingestion.warehouse.base import open_warehouse
 
-    since_day, until_day = parse_day(since), parse_day(until)
+    since_day, until_day = parse_window(since, until)
     with failures_reported():
         warehouse = open_warehouse(store(migrate=False).settings.resolved_warehouse_url)
         if by is AttributionView.event:
