@@ -46,6 +46,12 @@ def create_key(conn: psycopg.Connection[Any], company: str, role: str, agent: st
     key's agent must exist or is created by name."""
     if role not in ROLES:
         raise KeyProblem(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    company, agent = company.strip(), (agent or "").strip() or None
+    if not company:
+        raise KeyProblem("the company must not be blank")
+    for label, value in (("company", company), ("agent", agent)):
+        if value is not None and not value.isprintable():
+            raise KeyProblem(f"the {label} {value!r} contains control characters")
     if role == "agent" and not agent:
         raise KeyProblem("an agent key needs --agent")
     company_id = ensure_company(conn, company)

@@ -490,6 +490,21 @@ def test_keys_cli_creates_lists_and_revokes(tally_env, conninfo):
     assert missing_agent.exit_code == 2 and "needs --agent" in missing_agent.output
     unknown = runner.invoke(app, ["keys", "revoke", "999999"])
     assert unknown.exit_code == 2
+    for company, agent, said in (
+        ("  ", "bot", "the company must not be blank"),
+        ("a\tb", "bot", "the company 'a\\tb' contains control characters"),
+        ("x", "b\x01", "the agent 'b\\x01' contains control characters"),
+        ("x", "   ", "needs --agent"),
+    ):
+        refused = runner.invoke(
+            app, ["keys", "create", "--company", company, "--role", "agent", "--agent", agent]
+        )
+        assert refused.exit_code == 2 and said in refused.output, (company, refused.output)
+    with psycopg.connect(conninfo) as conn:  # nothing was created for them
+        assert (
+            conn.execute("SELECT count(*) FROM companies WHERE slug <> 'initech'").fetchone()[0]
+            == 0
+        )
 
 
 def test_concurrent_batches_share_a_new_session_without_losing_an_event(keys, conninfo):
