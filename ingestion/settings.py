@@ -118,6 +118,13 @@ class TallySettings(BaseSettings):
             raise ValueError(f"{url!r} is not a supported warehouse: use duckdb:///path/to/file")
         return url
 
+    @field_validator("company")
+    @classmethod
+    def _named(cls, company: str) -> str:
+        if not company.strip():
+            raise ValueError("the company must not be blank")
+        return company.strip()
+
     @field_validator("partitions_start")
     @classmethod
     def _iso_day(cls, day: str) -> str:

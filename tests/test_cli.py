@@ -175,10 +175,14 @@ def test_an_invalid_setting_fails_clearly(tally_env, monkeypatch):
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("TALLY_WAREHOUSE_URL", "clickhouse://localhost"), ("TALLY_PARTITIONS_START", "2024-13-01")],
+    [
+        ("TALLY_WAREHOUSE_URL", "clickhouse://localhost"),
+        ("TALLY_PARTITIONS_START", "2024-13-01"),
+        ("TALLY_COMPANY", "  "),
+    ],
 )
 @pytest.mark.parametrize("command", [("report", "costs"), ("materialize",), ("serve",)])
-def test_a_bad_warehouse_or_partition_setting_fails_before_any_work(
+def test_a_bad_warehouse_partition_or_company_setting_fails_before_any_work(
     tally_env, monkeypatch, variable, value, command
 ):
     from ingestion.settings import get_settings
