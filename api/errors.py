@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingestion.warehouse.base import WarehouseBusy
+from ingestion.warehouse.errors import WarehouseBusy
 
 log = logging.getLogger("tally.api")
 

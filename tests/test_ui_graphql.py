@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -62,12 +63,30 @@ def graphql(port: int, query: str, variables: dict) -> dict:
     return body["data"]
 
 
+def wait_for_webserver(
+    process: subprocess.Popen[bytes], port: int, log: Path | None = None
+) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            output = log.read_text(errors="replace")[-3000:] if log else ""
+            pytest.fail(f"tally ui exited with {process.returncode}: {output}")
+        time.sleep(0.5)
+    pytest.fail("the webserver did not answer within 120 s")
+
+
 def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server_url, tmp_path):
     corpus = generate_corpus(tmp_path / "corpus", megabytes=1, seed=8, days=5)
     ingest_corpus(conninfo, corpus.root)
     day = "2026-10-03"
     dagster_db = f"tally_dagster_{uuid.uuid4().hex[:8]}"
     port = free_port()
+    log = tmp_path / "ui.log"
     env = {
         **os.environ,
         "TALLY_DATABASE_URL": db_url,
@@ -78,20 +97,12 @@ def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "pipelines.cli.main", "ui", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        # a file, not a pipe: nobody reads a pipe while the test runs, and once its buffer
+        # is full the webserver and daemon block writing their logs and cannot stop
+        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.stdout.read().decode()[-3000:]
-            time.sleep(0.5)
-        else:
-            pytest.fail("the webserver did not answer within 120 s")
+        wait_for_webserver(process, port, log)
 
         launched = graphql(port, LAUNCH, {"params": {
             "selector": {"repositoryLocationName": "pipelines.definitions",
@@ -190,15 +201,7 @@ def test_ui_stops_everything_when_terminated_and_refuses_a_busy_port(db_url, tmp
                                stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     family: list[int] = []
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the webserver did not answer within 120 s")
+        wait_for_webserver(process, port)
         (dagster_dev,) = _children(process.pid)
         family = [dagster_dev, *_children(dagster_dev)]  # dagster dev leads its own group
         os.kill(process.pid, signal.SIGTERM)

@@ -8,12 +8,10 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from ingestion.warehouse.errors import WarehouseBusy
 from schemas.warehouse import WarehouseTable
 
-
-class WarehouseBusy(RuntimeError):
-    """Another process holds the warehouse (DuckDB admits one process at a time) for longer
-    than this one was willing to wait."""
+__all__ = ["Warehouse", "WarehouseBusy", "open_warehouse"]
 
 
 class Warehouse(Protocol):

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from ingestion.warehouse.base import WarehouseBusy
+from ingestion.warehouse.errors import WarehouseBusy
 from schemas.warehouse import BOOL, DATE, FLOAT, INT, MONEY, TEXT, TIMESTAMP, WarehouseTable
 
 # How long an operation waits for another process to release the file.

@@ -39,7 +39,7 @@ def failures_reported() -> Iterator[None]:
 
     from ingestion.postgres.binaries import PostgresBinariesNotFound
     from ingestion.postgres.embedded import EmbeddedPostgresError
-    from ingestion.warehouse.base import WarehouseBusy
+    from ingestion.warehouse.errors import WarehouseBusy
 
     try:
         yield

@@ -3,6 +3,7 @@ storage in the canonical store's PostgreSQL server (its own `dagster` database).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -54,7 +55,12 @@ def ui(
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
-        process.wait()
+        # Wait in short steps: a signal can be delivered to any thread, and one delivered to
+        # a library's thread would not wake a main thread blocked in a plain wait(), which
+        # is where Python runs its handlers.
+        while process.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.5)
     except KeyboardInterrupt:
         os.killpg(process.pid, signal.SIGINT)
         try:
