@@ -25,6 +25,7 @@ import psycopg
 from ingestion.adapters.records import RejectRecord
 from ingestion.batch import Batch
 from ingestion.copy import copy_bytes, encode_rows
+from ingestion.table_statistics import TableStatistics
 
 STAGING_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS stage_sessions (
@@ -399,6 +400,7 @@ class CanonicalLoader:
         conn.execute("SET jit = off")
         conn.execute("SET work_mem = '64MB'")
         self.staging_ready = False
+        self.statistics = TableStatistics(conn)
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(self, arguments: dict[str, Any]) -> int:
@@ -544,4 +546,7 @@ class CanonicalLoader:
                     "fingerprint": [c.head_fingerprint for c in latest],
                     "state": [orjson.dumps(c.state).decode() for c in latest],
                 })  # fmt: skip
+        self.statistics.grew("agent_sessions", result.sessions)
+        self.statistics.grew("token_usage_events", result.events_new)
+        self.statistics.refresh()
         return result
