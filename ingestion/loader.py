@@ -130,14 +130,19 @@ WITH described AS (
 INSERT INTO stage_session_ids SELECT session_key, id FROM merged
 """
 
+# Driven from the batch's own rows: the child by its id (stage_session_ids), the parent by
+# the unique key, one index probe each, whatever the planner believes of agent_sessions.
 LINK_PARENTS = """
-UPDATE agent_sessions AS c SET parent_session_id = p.id
-FROM (SELECT DISTINCT session_key, parent_key FROM stage_sessions
-      WHERE parent_key IS NOT NULL) AS s
-JOIN agent_sessions AS p
-  ON p.company_id = %(company)s AND p.source = %(source)s AND p.session_key = s.parent_key
-WHERE c.company_id = %(company)s AND c.source = %(source)s AND c.session_key = s.session_key
-  AND c.parent_session_id IS DISTINCT FROM p.id
+UPDATE agent_sessions AS c SET parent_session_id = l.parent_id
+FROM (SELECT i.id AS child_id,
+             (SELECT p.id FROM agent_sessions AS p
+              WHERE p.company_id = %(company)s AND p.source = %(source)s
+                AND p.session_key = s.parent_key) AS parent_id
+      FROM (SELECT DISTINCT session_key, parent_key FROM stage_sessions
+            WHERE parent_key IS NOT NULL) AS s
+      JOIN stage_session_ids AS i ON i.session_key = s.session_key) AS l
+WHERE c.id = l.child_id AND l.parent_id IS NOT NULL
+  AND c.parent_session_id IS DISTINCT FROM l.parent_id
 """
 
 ROOT_TOP_LEVEL = """
