@@ -114,6 +114,12 @@ def materialize_days(
             for event in result.all_events
             if event.is_step_failure and event.step_failure_data is not None
         ]
+        if not result.success and not failures:  # the run failed outside any step
+            failures = [
+                ("run", (event.message or "failed").strip().splitlines()[0])
+                for event in result.all_events
+                if event.is_run_failure
+            ]
     return Outcome(result.success, materialized, checks, failures, result.run_id)
 
 
