@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -133,6 +133,10 @@ class TallySettings(BaseSettings):
         except ValueError:
             raise ValueError(f"{day!r} is not a date (YYYY-MM-DD)") from None
         return day
+
+    def partition_bounds(self) -> tuple[date, date]:
+        """The first and last daily partition: partitions_start to today (UTC)."""
+        return date.fromisoformat(self.partitions_start), datetime.now(UTC).date()
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import typer
 from rich.console import Console
@@ -16,12 +16,6 @@ from pipelines.cli.report import parse_day
 
 console = Console(stderr=True)
 DEFAULT_SELECTION = "group:pricing or group:attribution or group:costs"
-
-
-def partition_bounds(context: StoreContext) -> tuple[date, date]:
-    """The first and last daily partition: TALLY_PARTITIONS_START to today (UTC)."""
-    today = datetime.now(UTC).date()
-    return date.fromisoformat(context.settings.partitions_start), today
 
 
 @dataclass(frozen=True)
@@ -51,7 +45,7 @@ def materialize_days(
     from pipelines.resources import build_resources
 
     database_url = context.url
-    first, last = partition_bounds(context)
+    first, last = context.settings.partition_bounds()
     if start is None or end is None:
         days = CanonicalStore(database_url).usage_days()
         if not days:
