@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ingestion.messages import first_line
 from ingestion.warehouse.errors import WarehouseBusy
 
 log = logging.getLogger("tally.api")
@@ -114,7 +115,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(psycopg.errors.DataError)
     async def unrepresentable(_: Request, error: psycopg.errors.DataError) -> JSONResponse:
         # a value the database cannot hold (NUL in a query parameter, a number out of range)
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "invalid value"
+        first = first_line(error, "invalid value")
         return _response(422, ErrorBody(error="invalid", message=first))
 
     @app.exception_handler(WarehouseBusy)

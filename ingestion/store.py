@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ingestion.postgres.embedded import EmbeddedPostgres
 from ingestion.settings import TallySettings, get_settings
@@ -75,42 +75,38 @@ class CanonicalStore:
 
     def daily_totals(self, start: date, end: date) -> dict[date, tuple[int, int]]:
         """Requests and tokens (all categories) of each UTC day in [start, end), as stored."""
-        import psycopg
-
-        from schemas.usage_rules import COUNTED_USAGE
         from schemas.warehouse import TOKEN_NAMES as columns
 
         tokens = " + ".join(f"e.{c}" for c in columns)
-        with psycopg.connect(self.conninfo) as conn:
-            rows = conn.execute(
-                f"""SELECT (e.occurred_at AT TIME ZONE 'UTC')::date, count(*),
-                           sum({tokens})::bigint
-                    FROM token_usage_events AS e
-                    JOIN agent_sessions AS s ON s.id = e.session_id
-                    WHERE e.occurred_at >= %s::date::timestamp AT TIME ZONE 'UTC'
-                      AND e.occurred_at < %s::date::timestamp AT TIME ZONE 'UTC'
-                      AND {COUNTED_USAGE}
-                    GROUP BY 1""",
-                (start, end),
-            ).fetchall()
+        rows = self._counted_usage(
+            f"(e.occurred_at AT TIME ZONE 'UTC')::date, count(*), sum({tokens})::bigint",
+            start, end, group_by_first=True,
+        )  # fmt: skip
         return {day: (int(requests), int(total)) for day, requests, total in rows}
 
     def token_totals(self, start: date, end: date) -> dict[str, int]:
         """Requests and tokens of [start, end) as stored, to reconcile derived tables with."""
-        import psycopg
-
-        from schemas.usage_rules import COUNTED_USAGE
         from schemas.warehouse import TOKEN_NAMES as columns
 
         sums = ", ".join(f"COALESCE(sum(e.{c}), 0)::bigint" for c in columns)
+        (row,) = self._counted_usage(f"count(*), {sums}", start, end)
+        return dict(zip(("requests", *columns), (int(v) for v in row), strict=True))
+
+    def _counted_usage(
+        self, select: str, start: date, end: date, *, group_by_first: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """`select` over the usage of the UTC days [start, end) that sums count
+        (schemas/usage_rules.py)."""
+        import psycopg
+
+        from schemas.usage_rules import COUNTED_USAGE
+
         with psycopg.connect(self.conninfo) as conn:
-            row = conn.execute(
-                f"""SELECT count(*), {sums} FROM token_usage_events AS e
+            return conn.execute(
+                f"""SELECT {select} FROM token_usage_events AS e
                     JOIN agent_sessions AS s ON s.id = e.session_id
                     WHERE e.occurred_at >= %s::date::timestamp AT TIME ZONE 'UTC'
                       AND e.occurred_at < %s::date::timestamp AT TIME ZONE 'UTC'
-                      AND {COUNTED_USAGE}""",
+                      AND {COUNTED_USAGE}{" GROUP BY 1" if group_by_first else ""}""",
                 (start, end),
-            ).fetchone()
-        assert row is not None
-        return dict(zip(("requests", *columns), (int(v) for v in row), strict=True))
+            ).fetchall()

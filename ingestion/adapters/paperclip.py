@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from ingestion.messages import first_line
 from ingestion.workgraph.records import ISSUE_STATUSES, WorkGraph
 
 SOURCE = "paperclip"
@@ -79,10 +80,9 @@ def read_paperclip(url: str, company: str | None = None) -> WorkGraph:
                 (company_id,),
             ).fetchone()
         except psycopg.Error as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise PaperclipError(
                 f"cannot read Paperclip's database (a table or column is not as Paperclip "
-                f"defines it): {first_line}"
+                f"defines it): {first_line(error, repr(error))}"
             ) from error
         graph.company = dict(row) if row else None
         return graph

@@ -39,7 +39,5 @@ def open_warehouse(url: str, *, lock_wait_seconds: float | None = None) -> Wareh
     if url.startswith("duckdb://"):
         from ingestion.warehouse.duckdb_backend import DuckDBWarehouse
 
-        if lock_wait_seconds is None:
-            return DuckDBWarehouse(url)
         return DuckDBWarehouse(url, lock_wait_seconds)
     raise ValueError(f"unsupported warehouse URL {url!r}: use duckdb:///path/to/file.duckdb")

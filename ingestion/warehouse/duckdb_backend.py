@@ -34,9 +34,11 @@ TYPES = {
 
 
 class DuckDBWarehouse:
-    def __init__(self, url: str, lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
+    def __init__(self, url: str, lock_wait_seconds: float | None = None) -> None:
         self.url = url
-        self.lock_wait_seconds = lock_wait_seconds
+        self.lock_wait_seconds = (
+            LOCK_WAIT_SECONDS if lock_wait_seconds is None else lock_wait_seconds
+        )
         # duckdb:///abs/path.duckdb -> /abs/path.duckdb; duckdb://rel/path -> rel/path
         location = url.removeprefix("duckdb://")
         if location.startswith("//"):  # duckdb:////abs (an absolute path after duckdb:///)

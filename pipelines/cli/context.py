@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import typer
 from rich.console import Console
 
+from ingestion.messages import first_line
 from ingestion.settings import TallySettings, get_settings
 
 err = Console(stderr=True)
@@ -51,8 +52,7 @@ def failures_reported() -> Iterator[None]:
         )
         raise fail(f"invalid setting: {problems}") from None
     except psycopg.OperationalError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise fail(f"database unreachable: {first_line}") from None
+        raise fail(f"database unreachable: {first_line(error, repr(error))}") from None
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ingestion.messages import first_line
 from pipelines.cli.context import CommandFailed, StoreContext, failures_reported, store
 from pipelines.cli.report import parse_day
 
@@ -104,26 +105,25 @@ def materialize_days(
             for check in result.get_asset_check_evaluations()
         ]
         failures = [
-            (event.step_key or "run", _first_line(event.step_failure_data.error))
+            (event.step_key or "run", _originating_message(event.step_failure_data.error))
             for event in result.all_events
             if event.is_step_failure and event.step_failure_data is not None
         ]
         if not result.success and not failures:  # the run failed outside any step
             failures = [
-                ("run", (event.message or "failed").strip().splitlines()[0])
+                ("run", first_line(event.message, "failed"))
                 for event in result.all_events
                 if event.is_run_failure
             ]
     return Outcome(result.success, materialized, checks, failures, result.run_id)
 
 
-def _first_line(error: object) -> str:
+def _originating_message(error: object) -> str:
     """The message of the error that started it (Dagster wraps it in its own), without the
     traceback Dagster keeps in its event log."""
     while getattr(error, "cause", None) is not None:
         error = error.cause  # type: ignore[attr-defined]
-    message = str(getattr(error, "message", "") or error).strip()
-    return message.splitlines()[0] if message else "unknown error"
+    return first_line(getattr(error, "message", "") or error, "unknown error")
 
 
 def materialize(
