@@ -13,7 +13,7 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from assets.pricing.catalog import PriceOverride, price_table
-from assets.pricing.transform import price_keys, price_usage
+from assets.pricing.transform import picodollars_to_usd, price_keys, price_usage
 
 DAY = date(2026, 10, 3)
 M = Decimal(1_000_000)
@@ -221,3 +221,19 @@ def test_vectorised_prices_equal_genai_prices_request_by_request():
             genai_request_timestamp=datetime(2026, 10, 3, tzinfo=UTC),
         ).total_price
         assert got == expected, row
+
+
+def test_picodollars_become_exact_decimal_dollars() -> None:
+    """The buffer re-read at scale 12 must equal dividing by 10^12, for every sign, the
+    Int64 extremes, nulls and a frame split into several chunks."""
+    values = [None, 0, 1, -5, 123_456_789_012_345, 2**63 - 1, -(2**63)]
+    chunked = pl.concat(
+        [pl.Series("cost", values[:3], dtype=pl.Int64), pl.Series("cost", values[3:])],
+        rechunk=False,
+    )
+    usd = picodollars_to_usd(chunked)
+    assert usd.dtype == pl.Decimal(38, 12)
+    assert usd.name == "cost"
+    expected = [None if v is None else Decimal(v).scaleb(-12) for v in values]
+    assert usd.to_list() == expected
+    assert picodollars_to_usd(pl.Series("cost", [], dtype=pl.Int64)).len() == 0
