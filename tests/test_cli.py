@@ -298,3 +298,12 @@ def test_a_report_window_that_ends_before_it_starts_is_refused(tally_env, report
     result = invoke("report", report, "--since", "2026-10-05", "--until", "2026-10-01")
     assert result.exit_code == 2
     assert "--until 2026-10-01 is before --since 2026-10-05" in " ".join(result.output.split())
+
+
+def test_command_summaries_read_as_sentences_in_the_help():
+    """A docstring's hard line breaks must not survive into the command list: rich mode kept
+    them, so `tally ingest --help` broke summaries in mid-phrase."""
+    result = CliRunner().invoke(app, ["ingest", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "activity (with MCP session ids), git links" in result.output
+    assert "start, duration, success, response size" in result.output

@@ -24,6 +24,7 @@ app = typer.Typer(
     help="Cost and attribution analytics for companies that run AI agents.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
