@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from ingestion.adapters.git import references
+from ingestion.adapters.git import read_commits, references
 from pipelines.cli.main import app
 
 runner = CliRunner()
@@ -101,3 +101,18 @@ def test_bad_repository_and_unknown_project_fail_clearly(tmp_path, project, repo
     assert "no project named 'nope'" in " ".join(unknown.output.split())
     bad = runner.invoke(app, ["ingest", "git", "--repo", str(repo), "--pattern", "#\\d+"])
     assert bad.exit_code == 2
+
+
+def test_file_names_are_read_as_they_are_on_disk(repo):
+    """git C-quotes names holding tabs, newlines, quotes or non-ASCII letters unless asked for
+    NUL-terminated output; a name with a leading space must keep it."""
+    names = ["tab\there.py", "new\nline.py", 'quo"te.py', "café.py", " lead.py"]
+    for name in names:
+        (repo / name).write_text(name)
+    git(repo, "add", "--all")
+    git(repo, "commit", "-q", "-m", "odd names")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "no files")
+    commits = {commit.message: commit.files for commit in read_commits(repo)}
+    assert commits["odd names"] == sorted(names)
+    assert commits["no files"] == []
+    assert commits["Fix the parser (#12)"] == ["a.py"]

@@ -19,6 +19,8 @@ DEFAULT_PATTERNS = (
     r"\b(?P<key>[A-Z][A-Z0-9]{1,9})-(?P<number>\d+)\b",
 )
 # One record per commit: fields split by \x1f, records by \x1e; files follow the header.
+# With -z, git ends the header and each file name with NUL and leaves names unquoted (without
+# it, a name holding a tab, a newline or a quote is printed C-quoted: "a\tb.txt").
 LOG_FORMAT = "%x1e%H%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f"
 
 
@@ -47,7 +49,7 @@ def read_commits(repo: Path, since: str | None = None) -> list[Commit]:
     if not (repo / ".git").exists() and not repo.joinpath("HEAD").exists():
         raise GitError(f"not a git repository: {repo}")
     args = ["git", "-C", str(repo), "log", "--all", f"--format={LOG_FORMAT}", "--name-only",
-            "--no-renames"]  # fmt: skip
+            "--no-renames", "-z"]  # fmt: skip
     if since:
         args.append(f"--since={since}")
     result = subprocess.run(args, capture_output=True, text=True, errors="replace")
@@ -66,9 +68,15 @@ def read_commits(repo: Path, since: str | None = None) -> list[Commit]:
         commits.append(Commit(
             hash=commit_hash.strip(), author_name=name, author_email=email,
             committed_at=datetime.fromisoformat(when.strip()), message=message.strip(),
-            files=sorted({line.strip() for line in files.splitlines() if line.strip()}),
+            files=_file_names(files),
         ))  # fmt: skip
     return commits
+
+
+def _file_names(listing: str) -> list[str]:
+    """The NUL-terminated names after a header: `\\0\\n` ends the header, then `name\\0`..."""
+    names = listing.removeprefix("\0").removeprefix("\n").split("\0")
+    return sorted({name for name in names if name})
 
 
 def references(message: str, patterns: tuple[str, ...] = DEFAULT_PATTERNS) -> list[Reference]:
