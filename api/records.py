@@ -10,8 +10,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from api.batch import RecordModel
+from schemas.limits import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_COUNT, MAX_DURATION_MS
 
-Count = Annotated[int, Field(ge=0, le=10**12)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+# with a UTC offset, from 2000 up to (not including) 2100
+Timestamp = Annotated[AwareDatetime, Field(ge=EARLIEST_TIMESTAMP, lt=LATEST_TIMESTAMP)]
 Key = Annotated[str, Field(min_length=1, max_length=300)]
 SourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 AgentRef = Annotated[
@@ -34,7 +37,7 @@ class UsageEventIn(RecordModel):
     session_id: Key
     message_id: Key
     request_id: Key
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     provider: Annotated[str, Field(min_length=1, max_length=100)]
     model: Annotated[str, Field(min_length=1, max_length=300)]
     input_tokens: Count = Field(0, description="Uncached input.")
@@ -64,13 +67,13 @@ class ToolCallIn(RecordModel):
     call_id: Key
     tool_name: Annotated[str, Field(min_length=1, max_length=300)]
     mcp_server: Annotated[str | None, Field(max_length=300)] = None
-    started_at: AwareDatetime
-    ended_at: AwareDatetime | None = None
-    duration_ms: Annotated[int | None, Field(ge=0, le=10**10)] = None
+    started_at: Timestamp
+    ended_at: Timestamp | None = None
+    duration_ms: Annotated[int | None, Field(ge=0, le=MAX_DURATION_MS)] = None
     success: bool | None = None
     error_message: Annotated[str | None, Field(max_length=10_000)] = None
-    result_chars: Annotated[int | None, Field(ge=0, le=10**12)] = None
-    result_tokens_estimate: Annotated[int | None, Field(ge=0, le=10**12)] = None
+    result_chars: Annotated[int | None, Field(ge=0, le=MAX_COUNT)] = None
+    result_tokens_estimate: Annotated[int | None, Field(ge=0, le=MAX_COUNT)] = None
     file_paths: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=1000)] = (
         Field(default_factory=list)
     )
@@ -97,7 +100,7 @@ class RunEventIn(RecordModel):
     level: Literal["info", "warn", "error"] | None = None
     message: Annotated[str | None, Field(max_length=100_000)] = None
     payload: dict[str, Any] | None = None
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
 
 
 class HeartbeatRunIn(RecordModel):
@@ -121,8 +124,8 @@ class HeartbeatRunIn(RecordModel):
     ] = None
     adapter_session_id: Annotated[str | None, Field(max_length=300)] = None
     invocation_source: Annotated[str | None, Field(max_length=100)] = None
-    started_at: AwareDatetime | None = None
-    finished_at: AwareDatetime | None = None
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
     error: Annotated[str | None, Field(max_length=10_000)] = None
     error_code: Annotated[str | None, Field(max_length=200)] = None
     exit_code: int | None = None
@@ -150,8 +153,8 @@ class AttributionHintIn(RecordModel):
         ),
     ]
     session_id: Annotated[str | None, Field(max_length=300)] = None
-    valid_from: AwareDatetime
-    valid_to: AwareDatetime | None = None
+    valid_from: Timestamp
+    valid_to: Timestamp | None = None
     note: Annotated[str | None, Field(max_length=10_000)] = None
     agent: AgentRef = None
 

@@ -161,6 +161,22 @@ def test_a_batch_is_answered_per_record_and_a_replay_creates_nothing(client, key
     assert agent == ("eng", "api-key")
 
 
+def test_times_outside_2000_to_2100_are_rejected_per_record(client, keys, conninfo):
+    """PostgreSQL stores 0001-01-01T00:00:00+14:00 as a day of 1 BC, which no report could
+    read back; such a record is rejected and its neighbours are kept."""
+    batch = [usage_record(n) for n in range(3)]
+    batch[0] = {**batch[0], "occurred_at": "0001-01-01T00:00:00+14:00"}
+    batch[1] = {**batch[1], "occurred_at": "2100-01-01T00:00:00Z"}
+    answer = post(client, "/v1/usage-events", keys.agent, batch).json()
+    assert (answer["accepted"], answer["rejected"]) == (1, 2)
+    assert all(
+        r["reason"].startswith("occurred_at:")
+        for r in answer["results"]
+        if r["status"] == "rejected"
+    )
+    assert count(conninfo, "token_usage_events") == 1
+
+
 def test_a_session_widens_only_when_a_batch_extends_it(client, keys, conninfo):
     def session() -> tuple:
         with psycopg.connect(conninfo) as conn:

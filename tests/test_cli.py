@@ -120,6 +120,51 @@ def test_malformed_input_is_rejected_with_reasons_and_valid_records_load(tally_e
     assert invoke("ingest", "claude-code", "--strict").exit_code == 1
 
 
+def test_implausible_counts_costs_and_times_are_rejected_and_the_rest_loads(tally_env):
+    """Values the columns cannot hold (1e20 tokens failed the COPY of the whole batch) or
+    Python cannot read back (a time in 1 BC broke every later report) are rejected alone."""
+    projects = tally_env / "claude" / "projects"
+    write_jsonl(
+        projects / "p" / "s1.jsonl",
+        [
+            assistant("m1", "r1", "2026-10-03T10:00:00Z", usage(output=11)),
+            assistant("m2", "r2", "2026-10-03T10:00:01Z", usage(input_tokens=1e20)),
+            assistant("m3", "r3", "2026-10-03T10:00:02Z", usage(output=9 * 10**18)),
+            assistant("m4", "r4", "2026-10-03T10:00:03Z", usage(), costUSD=1e15),
+            assistant("m5", "r5", "0001-01-01T00:00:00+14:00", usage()),
+            assistant("m6", "r6", "9999-12-31T23:59:59-10:00", usage()),
+            assistant("m7", "r7", "2026-10-03T10:00:07Z", usage(output=13)),
+        ],
+    )
+    calls = tally_env / "calls.jsonl"
+    write_jsonl(
+        calls,
+        [
+            {"tool": "t", "session": "s1", "started_at": "2026-10-03T10:00:00Z",
+             "duration_ms": 7},
+            {"tool": "t", "session": "s1", "started_at": "2026-10-03T10:00:01Z",
+             "duration_ms": 10**11},
+            {"tool": "t", "session": "s1", "started_at": "2099-12-31T23:59:59Z",
+             "duration_ms": 5000},
+        ],
+    )  # fmt: skip
+    assert invoke("ingest", "claude-code").exit_code == 0
+    assert invoke("ingest", "tool-calls", "--path", str(calls)).exit_code == 0
+
+    reasons = sorted(
+        r["reason"] for r in orjson.loads(invoke("rejects", "--format", "json").stdout)
+    )
+    assert len(reasons) == 6, reasons
+    assert "usage.input_tokens is 1e+20, above the limit of 1e+12" in reasons
+    assert "usage.output_tokens is 9e+18, above the limit of 1e+12" in reasons
+    assert "costUSD is 1e+15, not below the limit of 1e+12" in reasons
+    assert sum("lies outside 2000-2099" in r for r in reasons) == 2
+    assert "call.duration_ms is 1e+11, above the limit of 1e+10" in reasons
+    rows = orjson.loads(invoke("report", "usage", "--by", "session", "--format", "json").stdout)
+    assert [(r["requests"], r["output_tokens"]) for r in rows] == [(2, 24)]
+    assert invoke("materialize").exit_code == 0
+
+
 def test_an_oversize_line_is_rejected_without_loading_it(tally_env, monkeypatch):
     monkeypatch.setenv("TALLY_MAX_LINE_BYTES", "4096")
     from ingestion.settings import get_settings

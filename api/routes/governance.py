@@ -10,7 +10,6 @@ import psycopg
 from fastapi import APIRouter, Depends
 from psycopg.rows import dict_row
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,6 +20,7 @@ from api.batch import RecordModel
 from api.crud import EntityId, Resource, audit, fetch
 from api.deps import connection, require
 from api.errors import ApiError, ErrorDetail, conflict, error_responses
+from api.records import Timestamp
 from api.writes import Directory
 from ingestion.keys import Principal
 from schemas.money import USD_LIMIT
@@ -217,15 +217,15 @@ class InterventionIn(Body):
         str, Field(min_length=1, max_length=100, description="prompt, model, budget, pause, ...")
     ]
     reason: Text = None
-    effective_at: AwareDatetime
-    ended_at: AwareDatetime | None = None
+    effective_at: Timestamp
+    ended_at: Timestamp | None = None
     details: dict[str, Any] = Field(default_factory=dict)
 
 
 class InterventionPatch(Body):
     status: Literal["active", "ended"] | None = None
     reason: Text = None
-    ended_at: AwareDatetime | None = None
+    ended_at: Timestamp | None = None
     details: dict[str, Any] | None = None
 
 

@@ -6,6 +6,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.limits import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_COUNT, timestamp_in_range
+from schemas.money import USD_LIMIT
+
 _EPOCH_MS_THRESHOLD = 10_000_000_000
 # `git commit` prints "[branch 1a2b3c4] message" (or "[branch (root-commit) 1a2b3c4]").
 _COMMIT_LINE = re.compile(r"^\[[^\]\n]*?\b([0-9a-f]{7,40})\]\s", re.MULTILINE)
@@ -17,7 +20,7 @@ class InvalidRecord(ValueError):
     """A record that cannot be loaded; the message is the reject reason."""
 
 
-def parse_timestamp(value: Any) -> datetime | None:
+def _read_timestamp(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, str):
@@ -35,24 +38,39 @@ def parse_timestamp(value: Any) -> datetime | None:
     return None
 
 
+def parse_timestamp(value: Any) -> datetime | None:
+    """An aware datetime, or None for anything that is not a timestamp in [2000, 2100)."""
+    parsed = _read_timestamp(value)
+    return parsed if parsed is not None and timestamp_in_range(parsed) else None
+
+
 def require_timestamp(value: Any, field: str = "timestamp") -> datetime:
-    parsed = parse_timestamp(value)
+    parsed = _read_timestamp(value)
     if parsed is None:
         raise InvalidRecord(f"{field} is missing or not a timestamp: {value!r:.60}")
+    if not timestamp_in_range(parsed):
+        raise InvalidRecord(
+            f"{field} {value!r:.40} lies outside {EARLIEST_TIMESTAMP.year}-"
+            f"{LATEST_TIMESTAMP.year - 1}: a broken clock or a damaged record"
+        )
     return parsed
 
 
-def token_count(container: dict[str, Any], field: str, where: str) -> int:
-    """A non-negative integer token field (absent or null counts as 0)."""
+def token_count(container: dict[str, Any], field: str, where: str, limit: int = MAX_COUNT) -> int:
+    """A non-negative integer token field (absent or null counts as 0), at most `limit`."""
     value = container.get(field)
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer() and value >= 0:
-            return int(value)
-        raise InvalidRecord(f"{where}.{field} must be a non-negative integer, got {value!r:.40}")
+        if not (isinstance(value, float) and value.is_integer() and value >= 0):
+            raise InvalidRecord(
+                f"{where}.{field} must be a non-negative integer, got {value!r:.40}"
+            )
+        value = int(value)
     if value < 0:
         raise InvalidRecord(f"{where}.{field} must be a non-negative integer, got {value}")
+    if value > limit:
+        raise InvalidRecord(f"{where}.{field} is {value:.3g}, above the limit of {limit:.0e}")
     return value
 
 
@@ -118,6 +136,8 @@ def decimal_string(value: Any) -> str | None:
         return None
     if value < 0:
         raise InvalidRecord(f"costUSD must not be negative, got {value}")
+    if not value < USD_LIMIT:  # NaN and infinities fail this too
+        raise InvalidRecord(f"costUSD is {value:.3g}, not below the limit of {USD_LIMIT:.0e}")
     return repr(value) if isinstance(value, float) else str(value)
 
 

@@ -28,6 +28,7 @@ from ingestion.adapters.common import (
 )
 from ingestion.adapters.records import ToolCallRecord
 from ingestion.batch import Batch
+from schemas.limits import MAX_DURATION_MS
 
 SOURCE = "mcp"
 
@@ -64,8 +65,12 @@ class McpToolCallParser(JsonlParser):
         )
         duration = token_count(
             {"duration_ms": _first(obj, "duration_ms", "durationMs", "duration")},
-            "duration_ms", "call",
+            "duration_ms", "call", limit=MAX_DURATION_MS,
         )  # fmt: skip
+        try:
+            ended = started + timedelta(milliseconds=duration)
+        except OverflowError:
+            raise InvalidRecord("call ends after the year 9999") from None
         success = _first(obj, "success", "ok")
         if success is not None and not isinstance(success, bool):
             raise InvalidRecord(f"success must be true or false, got {success!r:.20}")
@@ -89,7 +94,7 @@ class McpToolCallParser(JsonlParser):
             call_key=call_id, session_key=session, tool_name=tool,
             mcp_server=optional_str(_first(obj, "server", "mcp_server", "mcpServer"))
             or mcp_server_of(tool),
-            started_at=started, ended_at=started + timedelta(milliseconds=duration),
+            started_at=started, ended_at=ended,
             success=success, error_message=error[:500] if error else None,
             result_chars=chars, result_tokens_estimate=tokens, source_path=self.path,
         ))  # fmt: skip
