@@ -14,7 +14,7 @@ from ingestion.sources import CLAUDE_CODE
 from pipelines.cli.main import app
 from tests.builders import assistant, usage, write_jsonl
 from tests.ingest_helpers import ingest
-from tests.pigeon_fixture import build_pigeon_db
+from tests.pigeon_fixture import build_pigeon_db, ms
 
 runner = CliRunner()
 
@@ -63,8 +63,30 @@ def test_adapter_maps_cards_moves_and_rejects(pigeon_db):
     assert "unknown role 'icebox'" in reasons[("card", "card-3")]
     assert "number" in reasons[("card", "card-4")]
     assert "name no columns" in reasons[("activity", "a5")]
-    assert "negative" in reasons[("token_usage_event", "u3")]
+    assert "from 0 to 10^12: input_tokens=-5" in reasons[("token_usage_event", "u3")]
     assert "card-missing" in reasons[("git_link", "g2")]
+
+
+def test_values_sqlite_let_through_are_rejected_not_loaded(pigeon_db):
+    """SQLite keeps any value in any column: a duration of 10^15 ms crashed the read (the start
+    fell before year 1), a text token count would have failed the load of the whole graph."""
+    import sqlite3
+
+    now = ms("2026-11-02T12:00:00")
+    with sqlite3.connect(pigeon_db) as db:
+        db.execute("INSERT INTO tool_call_log VALUES ('tc-long', 'read', 'mcp', 'eng', 'sx', "
+                   "NULL, ?, 1, NULL, 0, ?)", (10**15, now))  # fmt: skip
+        db.execute("INSERT INTO tool_call_log VALUES ('tc-text', 'read', 'mcp', 'eng', 'sx', "
+                   "NULL, 5, 1, NULL, 'many', ?)", (now,))  # fmt: skip
+        huge = 9 * 10**18
+        db.execute("INSERT INTO token_usage_event VALUES ('u-huge', 'sy', 'p1', NULL, 'eng', "
+                   "'claude-sonnet-4-5', ?, 0, 0, 0, 0, NULL, NULL, ?)", (huge, now))  # fmt: skip
+    graph = read_pigeon(pigeon_db)
+    reasons = {(r.table, r.row_id): r.reason for r in graph.rejects}
+    assert reasons[("tool_call_log", "tc-long")] == "duration_ms 1000000000000000 is invalid"
+    assert reasons[("tool_call_log", "tc-text")] == "response_tokens 'many' is invalid"
+    assert "input_tokens=9000000000000000000" in reasons[("token_usage_event", "u-huge")]
+    assert not {"tc-long", "tc-text"} & {call["call_key"] for call in graph.tool_calls}
 
 
 def test_ingest_loads_everything_once_and_rejects_with_reasons(tally_env, pigeon_db, conninfo):

@@ -27,6 +27,7 @@ import orjson
 
 from ingestion.adapters.common import parse_timestamp
 from ingestion.workgraph.records import WorkGraph
+from schemas.limits import MAX_COUNT, MAX_DURATION_MS
 
 SOURCE = "pigeon"
 MCP_SESSION_SOURCE = "pigeon_mcp"
@@ -96,6 +97,11 @@ def _rows(db: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
 
 def _time(value: Any) -> datetime | None:
     return parse_timestamp(value)
+
+
+def _count(value: Any, limit: int = MAX_COUNT) -> bool:
+    """An integer from 0 to `limit`: SQLite keeps whatever a column is given."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit
 
 
 def _first(row: dict[str, Any], names: tuple[str, ...]) -> Any:
@@ -295,8 +301,14 @@ def _tool_calls(db: sqlite3.Connection, graph: WorkGraph, agent: Any, saw_sessio
                          row)  # fmt: skip
             continue
         duration = row.get("duration_ms")
-        if duration is not None and (not isinstance(duration, int) or duration < 0):
-            graph.reject("tool_call_log", row["id"], f"duration_ms {duration!r} is invalid", row)
+        if duration is not None and not _count(duration, MAX_DURATION_MS):
+            graph.reject("tool_call_log", row["id"], f"duration_ms {duration!r:.40} is invalid",
+                         row)  # fmt: skip
+            continue
+        response_tokens = row.get("response_tokens")
+        if response_tokens is not None and not _count(response_tokens):
+            graph.reject("tool_call_log", row["id"],
+                         f"response_tokens {response_tokens!r:.40} is invalid", row)  # fmt: skip
             continue
         agent(row.get("agent_name"))
         session = saw_session(row.get("session_id"), ended, row.get("project_id"))
@@ -308,7 +320,7 @@ def _tool_calls(db: sqlite3.Connection, graph: WorkGraph, agent: Any, saw_sessio
             "ended_at": ended, "duration_ms": duration,
             "success": None if row.get("success") is None else bool(row["success"]),
             "error_message": row.get("error_message"),
-            "result_tokens_estimate": row.get("response_tokens"),
+            "result_tokens_estimate": response_tokens,
         })  # fmt: skip
 
 
@@ -322,9 +334,9 @@ def _usage(db: sqlite3.Connection, graph: WorkGraph, agent: Any) -> None:
                          "session_id, model or recorded_at is missing", row)  # fmt: skip
             continue
         tokens = {name: _first(row, names) or 0 for name, names in TOKEN_COLUMNS.items()}
-        bad = [f"{k}={v!r}" for k, v in tokens.items() if not isinstance(v, int) or v < 0]
+        bad = [f"{k}={v!r:.40}" for k, v in tokens.items() if not _count(v)]
         if bad:
-            reason = f"token counts must be non-negative integers: {', '.join(bad)}"
+            reason = f"token counts must be integers from 0 to 10^12: {', '.join(bad)}"
             graph.reject("token_usage_event", row.get("id"), reason, row)
             continue
         entry = sessions.setdefault(session, {"first": at, "last": at,
