@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingestion.messages import first_line
-from ingestion.warehouse.errors import WarehouseBusy
+from ingestion.warehouse.errors import WarehouseBusy, WarehouseUnavailable
 
 log = logging.getLogger("tally.api")
 
@@ -122,6 +122,11 @@ def install(app: FastAPI) -> None:
     async def warehouse_busy(_: Request, error: WarehouseBusy) -> JSONResponse:
         body = ErrorBody(error="unavailable", message=str(error))
         return _response(503, body, {"Retry-After": "30"})
+
+    @app.exception_handler(WarehouseUnavailable)
+    async def warehouse_unavailable(_: Request, error: WarehouseUnavailable) -> JSONResponse:
+        # not worth retrying until an operator has looked: no Retry-After
+        return _response(503, ErrorBody(error="unavailable", message=str(error)))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:

@@ -574,3 +574,12 @@ def test_a_busy_warehouse_answers_503_with_retry_after(client, keys, tmp_path, m
     body = response.json()
     assert body["error"] == "unavailable" and str(holder.pid) in body["message"]
     assert client.get("/v1/costs", headers=auth(keys.board)).status_code == 200
+
+
+def test_an_unreadable_warehouse_answers_503_naming_the_file(client, keys, tmp_path):
+    (tmp_path / "warehouse.duckdb").write_text("not a database")
+    response = client.get("/v1/costs", headers=auth(keys.board))
+    assert response.status_code == 503 and "retry-after" not in response.headers
+    body = response.json()
+    assert body["error"] == "unavailable"
+    assert "warehouse.duckdb" in body["message"] and "not a valid DuckDB" in body["message"]

@@ -1,5 +1,6 @@
 """The DuckDB warehouse admits one process at a time: an operation waits for another process
-to release the file, and says who holds it when it gives up."""
+to release the file, and says who holds it when it gives up. A file that is not a warehouse
+is named, with what to do, by every command."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import date
 import pytest
 
 from ingestion.warehouse.base import WarehouseBusy, open_warehouse
+from ingestion.warehouse.errors import WarehouseUnreadable
 from schemas.warehouse import COST_DAILY
 from tests.warehouse_helpers import hold
 
@@ -36,3 +38,19 @@ def test_a_file_held_too_long_is_reported_with_its_holder(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_file_that_is_not_a_warehouse_is_named_with_the_remedy(tmp_path, tally_env):
+    from typer.testing import CliRunner
+
+    from pipelines.cli.main import app
+
+    path = tmp_path / "w.duckdb"
+    path.write_bytes(b"\x00" * 5000)
+    with pytest.raises(WarehouseUnreadable, match=r"w.duckdb: .*not a valid DuckDB.*move it"):
+        open_warehouse(f"duckdb://{path}").ensure_table(COST_DAILY)
+    result = CliRunner().invoke(
+        app, ["report", "costs"], env={"TALLY_WAREHOUSE_URL": f"duckdb://{path}"}
+    )
+    assert result.exit_code == 2
+    assert "cannot open the warehouse" in " ".join(result.stderr.split())

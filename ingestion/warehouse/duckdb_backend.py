@@ -15,7 +15,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from ingestion.warehouse.errors import WarehouseBusy
+from ingestion.messages import first_line
+from ingestion.warehouse.errors import WarehouseBusy, WarehouseUnreadable
 from schemas.warehouse import BOOL, DATE, FLOAT, INT, MONEY, TEXT, TIMESTAMP, WarehouseTable
 
 # How long an operation waits for another process to release the file.
@@ -67,7 +68,11 @@ class DuckDBWarehouse:
                 return duckdb.connect(str(self.path))
             except duckdb.IOException as error:
                 if "lock" not in str(error).lower():
-                    raise
+                    raise WarehouseUnreadable(
+                        f"cannot open the warehouse {self.path}: {first_line(error, 'IO error')}"
+                        " (it holds only derived tables: move it away and `tally materialize` "
+                        "builds it again)"
+                    ) from None
                 if time.monotonic() >= deadline:
                     holder = _LOCK_HOLDER.search(str(error))
                     who = f" (process {holder.group(1)})" if holder else ""

@@ -40,11 +40,16 @@ def failures_reported() -> Iterator[None]:
 
     from ingestion.postgres.binaries import PostgresBinariesNotFound
     from ingestion.postgres.embedded import EmbeddedPostgresError
-    from ingestion.warehouse.errors import WarehouseBusy
+    from ingestion.warehouse.errors import WarehouseUnavailable
 
     try:
         yield
-    except (CommandFailed, EmbeddedPostgresError, PostgresBinariesNotFound, WarehouseBusy) as error:
+    except (
+        CommandFailed,
+        EmbeddedPostgresError,
+        PostgresBinariesNotFound,
+        WarehouseUnavailable,
+    ) as error:
         raise fail(str(error)) from None
     except ValidationError as error:
         problems = "; ".join(
