@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -352,3 +353,41 @@ def test_command_summaries_read_as_sentences_in_the_help():
     assert result.exit_code == 0, result.output
     assert "activity (with MCP session ids), git links" in result.output
     assert "start, duration, success, response size" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report", "costs"],
+        ["report", "costs", "--by", "issue"],
+        ["report", "costs", "--format", "html"],
+        ["report", "attribution"],
+        ["report", "usage"],
+        ["rejects"],
+        ["prices", "list"],
+        ["keys", "list"],
+    ],
+)
+def test_read_commands_work_on_a_database_never_migrated(
+    tally_env, pg_server_url, monkeypatch, command
+):
+    """A first command on a new database may be a report: it must set the schema up, not fail
+    on a missing table (`report costs` did, once it compared the warehouse with the store)."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from ingestion.settings import get_settings
+
+    name = f"tally_empty_{uuid.uuid4().hex[:12]}"
+    admin = make_url(pg_server_url).set(drivername="postgresql")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        monkeypatch.setenv("TALLY_DATABASE_URL", str(make_url(pg_server_url).set(database=name)))
+        get_settings.cache_clear()
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, result.output
+    finally:
+        with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -115,7 +115,7 @@ def costs(
     """Costs from the warehouse rollups (run `tally materialize` after ingesting)."""
     since_day, until_day = parse_window(since, until)
     with failures_reported():
-        context = store(migrate=False)
+        context = store()  # the freshness check reads the canonical store
         staleness = warehouse_staleness(context, since_day, until_day)
         if fmt is CostFormat.html:
             path = write_html_report(context.settings, mode.value, since_day, until_day, output)
