@@ -26,5 +26,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     url: str | None = None
 
-    def open(self) -> Warehouse:
-        return open_warehouse(self.url or get_settings().resolved_warehouse_url)
+    def open(self, lock_wait_seconds: float | None = None) -> Warehouse:
+        return open_warehouse(
+            self.url or get_settings().resolved_warehouse_url, lock_wait_seconds=lock_wait_seconds
+        )

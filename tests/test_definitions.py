@@ -55,7 +55,7 @@ def test_jobs_schedules_and_sensors(definitions):
     schedules = {s.name: s.cron_schedule for s in definitions.schedules}
     assert schedules == {
         "hourly_ingest": "0 * * * *",
-        "hourly_today_costs": "10 * * * *",
+        "hourly_costs": "10 * * * *",
         "daily_finalise_yesterday": "30 0 * * *",
     }
     assert [s.name for s in definitions.sensors] == ["agent_logs_sensor"]
@@ -86,15 +86,49 @@ def test_the_sensor_fires_only_when_logs_change(tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
-def test_schedules_ask_for_the_right_partitions():
+def test_schedules_ask_for_the_right_partitions(tally_env):
     from datetime import UTC, datetime
 
-    from pipelines.defs.automation import daily_finalise_yesterday, hourly_today_costs
+    from assets.resources import CanonicalStoreResource, WarehouseResource
+    from pipelines.defs.automation import daily_finalise_yesterday, hourly_costs
 
     at = datetime(2026, 10, 9, 0, 30, tzinfo=UTC)
     context = dg.build_schedule_context(scheduled_execution_time=at)
     assert daily_finalise_yesterday(context).partition_key == "2026-10-08"
-    assert hourly_today_costs(context).partition_key == "2026-10-09"
+    resources = {"canonical_store": CanonicalStoreResource(), "warehouse": WarehouseResource()}
+    with dg.build_schedule_context(scheduled_execution_time=at, resources=resources) as hourly:
+        requests = hourly_costs(hourly)
+    assert [r.partition_key for r in requests] == ["2026-10-09"]  # nothing ingested yet
+
+
+def test_the_hourly_schedule_also_asks_for_earlier_days_whose_usage_changed(tally_env):
+    """Usage that reaches the store after its day was materialised (a transcript flushed
+    after midnight) must not leave that day's costs stale until someone notices."""
+    from datetime import UTC, datetime
+
+    from typer.testing import CliRunner
+
+    from assets.resources import CanonicalStoreResource, WarehouseResource
+    from pipelines.cli.main import app
+    from pipelines.defs.automation import hourly_costs
+    from tests.builders import assistant, usage, write_jsonl
+
+    transcript = tally_env / "claude" / "projects" / "p" / "s1.jsonl"
+    write_jsonl(transcript, [assistant("m1", "r1", "2026-10-07T23:50:00Z", usage())])
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", "all"]).exit_code == 0
+    assert runner.invoke(app, ["materialize", "--partition", "2026-10-07"]).exit_code == 0
+    resources = {"canonical_store": CanonicalStoreResource(), "warehouse": WarehouseResource()}
+
+    def requested() -> list[str]:
+        at = datetime(2026, 10, 9, 1, 10, tzinfo=UTC)
+        with dg.build_schedule_context(scheduled_execution_time=at, resources=resources) as tick:
+            return [r.partition_key for r in hourly_costs(tick)]
+
+    assert requested() == ["2026-10-09"]
+    write_jsonl(transcript, [assistant("m2", "r2", "2026-10-07T23:59:00Z", usage())], mode="ab")
+    assert runner.invoke(app, ["ingest", "all"]).exit_code == 0
+    assert requested() == ["2026-10-07", "2026-10-09"]
 
 
 @pytest.mark.slow

@@ -1,16 +1,19 @@
-"""Jobs, schedules and the sensor: ingest as logs grow, keep today's costs fresh every hour,
-and finalise yesterday once it is over."""
-
-from __future__ import annotations
+"""Jobs, schedules and the sensor: ingest as logs grow, keep today's costs (and any earlier
+day whose usage changed) fresh every hour, and finalise yesterday once it is over."""
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 
 from assets.partitions import daily_partitions
+from assets.resources import CanonicalStoreResource, WarehouseResource
 from ingestion.settings import get_settings
+
+# A schedule tick must finish within Dagster's evaluation timeout: wait this long at most for
+# a materialisation holding the warehouse, then ask for today alone.
+WAREHOUSE_WAIT_SECONDS = 10.0
 
 ingest_job = dg.define_asset_job(
     "ingest_job", selection=["token_usage_events"],
@@ -30,10 +33,47 @@ def hourly_ingest() -> dg.RunRequest:
 
 
 @dg.schedule(job=daily_costs_job, cron_schedule="10 * * * *", execution_timezone="UTC")
-def hourly_today_costs(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Every hour, after the ingest: today's costs so far."""
+def hourly_costs(
+    context: dg.ScheduleEvaluationContext,
+    canonical_store: CanonicalStoreResource,
+    warehouse: WarehouseResource,
+) -> list[dg.RunRequest]:
+    """Every hour, after the ingest: today's costs so far, and every earlier day whose usage
+    changed since it was materialised (a transcript flushed after midnight, logs copied in
+    late, an agent that posted its events hours afterwards); without this such a day kept
+    its old costs until someone noticed."""
     moment = context.scheduled_execution_time or datetime.now(UTC)
-    return dg.RunRequest(partition_key=moment.strftime("%Y-%m-%d"))
+    today = moment.date()
+    days = [*changed_days(context, canonical_store, warehouse, today), today]
+    return [
+        dg.RunRequest(partition_key=day.isoformat(), run_key=f"{day}@{moment:%Y-%m-%dT%H}")
+        for day in days
+    ]
+
+
+def changed_days(
+    context: dg.ScheduleEvaluationContext,
+    canonical_store: CanonicalStoreResource,
+    warehouse: WarehouseResource,
+    today: date,
+) -> list[date]:
+    """Days before today, within the partitions, whose requests or tokens in the warehouse
+    differ from the canonical store's."""
+    import psycopg
+
+    from ingestion.reports.freshness import stale_days
+    from ingestion.warehouse.errors import WarehouseUnavailable
+
+    first, _ = get_settings().partition_bounds()
+    try:
+        staleness = stale_days(
+            canonical_store.store(), warehouse.open(WAREHOUSE_WAIT_SECONDS), first,
+            today - timedelta(days=1),
+        )  # fmt: skip
+    except (WarehouseUnavailable, psycopg.Error) as error:
+        context.log.warning(f"earlier days not checked for changed usage: {error}")
+        return []
+    return staleness.days if staleness else []
 
 
 @dg.schedule(job=daily_costs_job, cron_schedule="30 0 * * *", execution_timezone="UTC")
