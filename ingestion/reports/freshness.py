@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from ingestion.settings import TallySettings
 from ingestion.store import CanonicalStore
 from ingestion.warehouse.base import Warehouse
 from schemas.warehouse import TOKEN_NAMES, USAGE_PRICED
@@ -50,3 +51,16 @@ def stale_days(
         day for day in stored.keys() | priced.keys() if stored.get(day) != priced.get(day)
     )
     return Staleness(days) if days else None
+
+
+def stale_partition_days(
+    settings: TallySettings,
+    store: CanonicalStore,
+    warehouse: Warehouse,
+    since: date | None = None,
+    until: date | None = None,
+) -> Staleness | None:
+    """`stale_days` over [since, until] clipped to the daily partitions: days outside them
+    are never materialised, so they cannot be behind."""
+    first, last = settings.partition_bounds()
+    return stale_days(store, warehouse, max(first, since or first), min(last, until or last))

@@ -133,14 +133,13 @@ def warehouse_staleness(
 ) -> Staleness | None:
     """Days of the report's window, within the daily partitions, whose costs the warehouse
     has not caught up with."""
-    from ingestion.reports.freshness import stale_days
+    from ingestion.reports.freshness import stale_partition_days
     from ingestion.store import CanonicalStore
     from ingestion.warehouse.base import open_warehouse
 
-    first, last = context.settings.partition_bounds()
     warehouse = open_warehouse(context.settings.resolved_warehouse_url)
-    return stale_days(
-        CanonicalStore(context.url), warehouse, max(first, since or first), min(last, until or last)
+    return stale_partition_days(
+        context.settings, CanonicalStore(context.url), warehouse, since, until
     )
 
 

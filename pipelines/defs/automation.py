@@ -61,14 +61,13 @@ def changed_days(
     differ from the canonical store's."""
     import psycopg
 
-    from ingestion.reports.freshness import stale_days
+    from ingestion.reports.freshness import stale_partition_days
     from ingestion.warehouse.errors import WarehouseUnavailable
 
-    first, _ = get_settings().partition_bounds()
     try:
-        staleness = stale_days(
-            canonical_store.store(), warehouse.open(WAREHOUSE_WAIT_SECONDS), first,
-            today - timedelta(days=1),
+        staleness = stale_partition_days(
+            get_settings(), canonical_store.store(), warehouse.open(WAREHOUSE_WAIT_SECONDS),
+            until=today - timedelta(days=1),
         )  # fmt: skip
     except (WarehouseUnavailable, psycopg.Error) as error:
         context.log.warning(f"earlier days not checked for changed usage: {error}")
