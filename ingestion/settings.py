@@ -26,6 +26,29 @@ def _default_codex_dir() -> Path:
 
 
 WAREHOUSE_SCHEMES = ("duckdb://",)
+POSTGRES_SCHEMES = ("postgresql", "postgresql+psycopg", "postgres")
+
+
+def _postgres_url(url: str | None) -> str | None:
+    """The URL with tally's driver (`postgres://` and `postgresql://` are the same server to
+    libpq, but SQLAlchemy knows no `postgres` dialect and would pick psycopg2 for the other),
+    else a ValueError saying what is expected: a wrong scheme or a malformed URL is refused
+    before anything connects."""
+    if url is None:
+        return None
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme not in POSTGRES_SCHEMES:
+        raise ValueError(
+            f"{url!r} is not a PostgreSQL URL: use postgresql+psycopg://user@host:port/database"
+        )
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(f"postgresql://{rest}")
+    except ProgrammingError as error:
+        raise ValueError(f"{url!r} is not a valid URL: {error}") from None
+    return f"postgresql+psycopg://{rest}"
 
 
 class TallySettings(BaseSettings):
@@ -109,6 +132,11 @@ class TallySettings(BaseSettings):
         ge=1024,
         description="A JSONL line longer than this is rejected without being held in memory.",
     )
+
+    @field_validator("database_url", "paperclip_url")
+    @classmethod
+    def _postgres(cls, url: str | None) -> str | None:
+        return _postgres_url(url)
 
     @field_validator("warehouse_url")
     @classmethod

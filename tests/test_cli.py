@@ -196,7 +196,10 @@ def test_a_missing_directory_fails_clearly(tally_env):
     assert "codex directory not found" in result.output
 
 
-def test_an_unreachable_database_fails_clearly(tally_env, monkeypatch):
+@pytest.mark.parametrize(
+    "command", [("ingest", "claude-code"), ("db", "status"), ("db", "upgrade")]
+)
+def test_an_unreachable_database_fails_clearly(tally_env, monkeypatch, command):
     from ingestion.postgres.embedded import free_port
     from ingestion.settings import get_settings
 
@@ -204,9 +207,69 @@ def test_an_unreachable_database_fails_clearly(tally_env, monkeypatch):
         "TALLY_DATABASE_URL", f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x"
     )
     get_settings.cache_clear()
-    result = invoke("ingest", "claude-code")
+    result = invoke(*command)
     assert result.exit_code == 2
     assert "database unreachable" in result.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "command"),
+    [
+        ("TALLY_DATABASE_URL", "sqlite:///tally.db", ("report", "usage")),
+        ("TALLY_DATABASE_URL", "127.0.0.1:5432/tally", ("db", "status")),
+        ("TALLY_PAPERCLIP_URL", "mysql://paperclip@db/paperclip", ("ingest", "paperclip")),
+    ],
+)
+def test_a_database_url_that_is_not_postgresql_is_refused(
+    tally_env, monkeypatch, variable, value, command
+):
+    from ingestion.settings import get_settings
+
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    result = invoke(*command)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2
+    assert f"invalid setting: {variable}" in said and "is not a PostgreSQL URL" in said
+
+
+def test_postgres_and_postgresql_urls_use_tallys_driver(tally_env, monkeypatch, db_url):
+    from ingestion.settings import TallySettings, get_settings
+
+    bare = db_url.split("://", 1)[1]
+    for scheme in ("postgres", "postgresql"):
+        assert TallySettings(database_url=f"{scheme}://{bare}").database_url == (
+            f"postgresql+psycopg://{bare}"
+        )
+    # SQLAlchemy has no `postgres` dialect: the migrations read this URL too
+    monkeypatch.setenv("TALLY_DATABASE_URL", f"postgres://{bare}")
+    get_settings.cache_clear()
+    result = invoke("db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert HEAD_REVISION in result.output
+
+
+def test_a_role_without_rights_on_the_tables_is_named(tally_env, monkeypatch, db_url):
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from ingestion.settings import get_settings
+    from tests.conftest import _admin
+
+    role = f"tally_t_role_{uuid.uuid4().hex[:8]}"
+    with _admin(db_url) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        monkeypatch.setenv("TALLY_DATABASE_URL", str(make_url(db_url).set(username=role)))
+        get_settings.cache_clear()
+        result = invoke("report", "usage")
+    finally:
+        with _admin(db_url) as conn:
+            conn.execute(f'DROP ROLE "{role}"')
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2
+    assert "the database refused: permission denied for table alembic_version" in said
 
 
 def test_an_invalid_setting_fails_clearly(tally_env, monkeypatch):

@@ -58,6 +58,11 @@ def failures_reported() -> Iterator[None]:
         raise fail(f"invalid setting: {problems}") from None
     except psycopg.OperationalError as error:
         raise fail(f"database unreachable: {first_line(error, repr(error))}") from None
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise fail(
+            f"the database refused: {first_line(error, repr(error))} (TALLY_DATABASE_URL's "
+            "role must own tally's tables: it creates and migrates them)"
+        ) from None
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

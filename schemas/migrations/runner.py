@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
+from sqlalchemy.exc import DBAPIError
 
 MIGRATIONS_DIR = Path(__file__).parent
 
@@ -20,8 +24,21 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+@contextmanager
+def driver_errors() -> Iterator[None]:
+    """Raise the driver's own error, which the commands and the API already turn into one
+    clear line (an unreachable server, a refused login), instead of SQLAlchemy's wrapper."""
+    try:
+        yield
+    except DBAPIError as error:
+        if isinstance(error.orig, psycopg.Error):
+            raise error.orig from None
+        raise
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    with driver_errors():
+        command.upgrade(alembic_config(url), revision)
 
 
 def head_revision() -> str | None:
@@ -31,7 +48,7 @@ def head_revision() -> str | None:
 def current_revision(url: str) -> str | None:
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
-        with engine.connect() as connection:
+        with driver_errors(), engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
