@@ -204,6 +204,42 @@ def test_the_cost_report_says_when_the_warehouse_is_behind(tally_env, costed):
     assert "behind" not in warning()
 
 
+def test_the_attribution_reports_say_when_their_days_are_behind(tally_env, costed):
+    def warnings(*report: str) -> str:
+        result = invoke("report", *report, "--format", "json")
+        assert result.exit_code == 0, result.output
+        return " ".join(result.stderr.split())
+
+    reports = [("attribution",), ("attribution", "--by", "event"), ("costs", "--by", "issue")]
+    assert all("behind" not in warnings(*report) for report in reports)
+    write_jsonl(
+        tally_env / "claude" / "projects" / "p" / "mystery.jsonl",
+        [assistant("m_y", "r_y", "2026-10-05T08:00:00Z", usage(), model="claude-mystery-1")],
+        mode="ab",
+    )
+    assert invoke("ingest", "all").exit_code == 0
+    behind = (
+        "the warehouse is behind the canonical store on 2026-10-05: those attributions are "
+        "out of date until you run `tally materialize --partition 2026-10-05`"
+    )
+    assert all(behind in warnings(*report) for report in reports)
+    # pricing alone catches the costs up, not the attribution derived from them
+    assert invoke("materialize", "--select", "group:pricing", "--partition",
+                  "2026-10-05").exit_code == 0  # fmt: skip
+    assert "behind" not in warnings("costs", "--by", "day")
+    assert all(behind in warnings(*report) for report in reports)
+    assert invoke("materialize", "--partition", "2026-10-05").exit_code == 0
+    assert all("behind" not in warnings(*report) for report in reports)
+
+
+def test_the_attribution_summary_says_when_nothing_was_attributed(tally_env):
+    result = invoke("report", "attribution")
+    assert result.exit_code == 0, result.output
+    assert "no attributed usage in the window (`tally materialize` attributes it)" in " ".join(
+        result.output.split()
+    )
+
+
 def test_materialize_rejects_a_bad_selection(costed):
     result = invoke("materialize", "--select", "nonsense((", "--partition", "2026-10-03")
     assert result.exit_code == 2

@@ -10,12 +10,13 @@ from datetime import date, timedelta
 from ingestion.settings import TallySettings
 from ingestion.store import CanonicalStore
 from ingestion.warehouse.base import Warehouse
-from schemas.warehouse import TOKEN_NAMES, USAGE_PRICED
+from schemas.warehouse import TOKEN_NAMES, USAGE_ATTRIBUTED, USAGE_PRICED
 
 
 @dataclass(frozen=True)
 class Staleness:
-    days: list[date]  # days whose priced usage differs from the stored usage
+    days: list[date]  # days whose derived tables differ from what they derive from
+    figures: str = "costs"
 
     def advice(self) -> str:
         first, last = self.days[0], self.days[-1]
@@ -26,8 +27,8 @@ class Staleness:
             else f"tally materialize --from {first} --to {last}"
         )
         return (
-            f"the warehouse is behind the canonical store on {span}: those costs are out of "
-            f"date until you run `{command}`"
+            f"the warehouse is behind the canonical store on {span}: those {self.figures} are "
+            f"out of date until you run `{command}`"
         )
 
 
@@ -53,6 +54,45 @@ def stale_days(
     return Staleness(days) if days else None
 
 
+def attribution_lag_days(warehouse: Warehouse, first: date, last: date) -> list[date]:
+    """Days of [first, last] whose `usage_attributed` no longer matches `usage_priced` (its
+    input) in requests or cost: pricing re-materialised without the attribution
+    (`--select group:pricing`, a price override), or the attribution's run failed."""
+    if last < first:
+        return []
+    for table in (USAGE_PRICED, USAGE_ATTRIBUTED):
+        warehouse.ensure_table(table)
+    daily = """SELECT day, count(*) AS requests, sum(cost_usd) AS cost_usd,
+                      sum(computed_cost_usd) AS computed_cost_usd
+               FROM {table} WHERE day >= $first AND day <= $last GROUP BY day"""
+    frame = warehouse.query(
+        f"""SELECT coalesce(p.day, a.day) AS day
+            FROM ({daily.format(table="usage_priced")}) p
+            FULL JOIN ({daily.format(table="usage_attributed")}) a ON p.day = a.day
+            WHERE p.requests IS DISTINCT FROM a.requests
+               OR p.cost_usd IS DISTINCT FROM a.cost_usd
+               OR p.computed_cost_usd IS DISTINCT FROM a.computed_cost_usd
+            ORDER BY 1""",
+        {"first": first, "last": last},
+    )
+    return frame.get_column("day").to_list()
+
+
+def stale_attribution_days(
+    settings: TallySettings,
+    store: CanonicalStore,
+    warehouse: Warehouse,
+    since: date | None = None,
+    until: date | None = None,
+) -> Staleness | None:
+    """Days of the window, within the partitions, whose attribution is out of date: its
+    priced usage is behind the store, or the attribution is behind the priced usage."""
+    first, last = _within_partitions(settings, since, until)
+    behind = stale_days(store, warehouse, first, last)
+    days = sorted({*(behind.days if behind else []), *attribution_lag_days(warehouse, first, last)})
+    return Staleness(days, figures="attributions") if days else None
+
+
 def stale_partition_days(
     settings: TallySettings,
     store: CanonicalStore,
@@ -62,5 +102,11 @@ def stale_partition_days(
 ) -> Staleness | None:
     """`stale_days` over [since, until] clipped to the daily partitions: days outside them
     are never materialised, so they cannot be behind."""
+    return stale_days(store, warehouse, *_within_partitions(settings, since, until))
+
+
+def _within_partitions(
+    settings: TallySettings, since: date | None, until: date | None
+) -> tuple[date, date]:
     first, last = settings.partition_bounds()
-    return stale_days(store, warehouse, max(first, since or first), min(last, until or last))
+    return max(first, since or first), min(last, until or last)

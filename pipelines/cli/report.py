@@ -116,7 +116,8 @@ def costs(
     since_day, until_day = parse_window(since, until)
     with failures_reported():
         context = store()  # the freshness check reads the canonical store
-        staleness = warehouse_staleness(context, since_day, until_day)
+        by_work_item = by in (CostGrouping.issue, CostGrouping.goal)
+        staleness = warehouse_staleness(context, since_day, until_day, attribution=by_work_item)
         if fmt is CostFormat.html:
             path = write_html_report(context.settings, mode.value, since_day, until_day, output)
             typer.echo(str(path))
@@ -129,18 +130,17 @@ def costs(
 
 
 def warehouse_staleness(
-    context: StoreContext, since: date | None, until: date | None
+    context: StoreContext, since: date | None, until: date | None, *, attribution: bool = False
 ) -> Staleness | None:
-    """Days of the report's window, within the daily partitions, whose costs the warehouse
-    has not caught up with."""
-    from ingestion.reports.freshness import stale_partition_days
+    """Days of the report's window, within the daily partitions, whose costs (or, with
+    `attribution`, whose attributions) the warehouse has not caught up with."""
+    from ingestion.reports.freshness import stale_attribution_days, stale_partition_days
     from ingestion.store import CanonicalStore
     from ingestion.warehouse.base import open_warehouse
 
     warehouse = open_warehouse(context.settings.resolved_warehouse_url)
-    return stale_partition_days(
-        context.settings, CanonicalStore(context.url), warehouse, since, until
-    )
+    check = stale_attribution_days if attribution else stale_partition_days
+    return check(context.settings, CanonicalStore(context.url), warehouse, since, until)
 
 
 def cost_rows(
@@ -211,26 +211,32 @@ def attribution(
 ) -> None:
     """How much usage the attribution engine gave to work items, how, and what it could
     not (from the warehouse: run `tally materialize` after ingesting)."""
-    import sys
-
-    import orjson
-
     from ingestion.reports import attribution as reports
     from ingestion.warehouse.base import open_warehouse
 
     since_day, until_day = parse_window(since, until)
     with failures_reported():
-        warehouse = open_warehouse(store(migrate=False).settings.resolved_warehouse_url)
+        context = store()  # the freshness check reads the canonical store
+        staleness = warehouse_staleness(context, since_day, until_day, attribution=True)
+        warehouse = open_warehouse(context.settings.resolved_warehouse_url)
         if by is AttributionView.event:
             rows = reports.attributed_events(warehouse, mode.value, since_day, until_day)
             render(rows, fmt, title="usage events and their attribution",
                    columns=reports.EVENT_KEYS)  # fmt: skip
-            return
-        if by is AttributionView.session:
+        elif by is AttributionView.session:
             rows = reports.coverage_gap(warehouse, mode.value, since_day, until_day, limit)
             render(rows, fmt, title="largest unattributed sessions")
-            return
-        summary = reports.coverage(warehouse, mode.value, since_day, until_day)
+        else:
+            render_coverage(reports.coverage(warehouse, mode.value, since_day, until_day), fmt)
+    if staleness is not None:
+        err.print(f"[yellow]warning:[/] {staleness.advice()}")
+
+
+def render_coverage(summary: dict[str, Any], fmt: OutputFormat) -> None:
+    import sys
+
+    import orjson
+
     if fmt is OutputFormat.json:
         sys.stdout.write(orjson.dumps(summary, default=str, option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
@@ -238,7 +244,9 @@ def attribution(
     render(summary["rows"], fmt, title="attribution coverage (shares of tokens and cost)",
            columns=["signal", "confidence", "reason", "requests", "sessions", "cost_usd",
                     "token_share", "cost_share"])  # fmt: skip
-    if fmt is OutputFormat.table:
+    if fmt is OutputFormat.table and not summary["rows"]:
+        typer.echo("no attributed usage in the window (`tally materialize` attributes it)")
+    elif fmt is OutputFormat.table:
         share, median = summary.get("token_share", {}), summary["median_cost_per_completed_issue"]
         typer.echo(
             f"attributed {share.get('attributed', 0):.1%} of tokens, ambiguous "
