@@ -129,6 +129,14 @@ def test_the_hourly_schedule_also_asks_for_earlier_days_whose_usage_changed(tall
     write_jsonl(transcript, [assistant("m2", "r2", "2026-10-07T23:59:00Z", usage())], mode="ab")
     assert runner.invoke(app, ["ingest", "all"]).exit_code == 0
     assert requested() == ["2026-10-07", "2026-10-09"]
+    assert runner.invoke(app, ["materialize", "--partition", "2026-10-07"]).exit_code == 0
+    assert requested() == ["2026-10-09"]
+    # pricing re-materialised alone leaves the day's attribution behind its costs
+    write_jsonl(transcript, [assistant("m3", "r3", "2026-10-07T23:59:30Z", usage())], mode="ab")
+    assert runner.invoke(app, ["ingest", "all"]).exit_code == 0
+    assert runner.invoke(app, ["materialize", "--select", "group:pricing", "--partition",
+                               "2026-10-07"]).exit_code == 0  # fmt: skip
+    assert requested() == ["2026-10-07", "2026-10-09"]
 
 
 @pytest.mark.slow

@@ -58,14 +58,15 @@ def changed_days(
     today: date,
 ) -> list[date]:
     """Days before today, within the partitions, whose requests or tokens in the warehouse
-    differ from the canonical store's."""
+    differ from the canonical store's, or whose attribution no longer matches their priced
+    usage (pricing re-materialised alone)."""
     import psycopg
 
-    from ingestion.reports.freshness import stale_partition_days
+    from ingestion.reports.freshness import stale_attribution_days
     from ingestion.warehouse.errors import WarehouseUnavailable
 
     try:
-        staleness = stale_partition_days(
+        staleness = stale_attribution_days(
             get_settings(), canonical_store.store(), warehouse.open(WAREHOUSE_WAIT_SECONDS),
             until=today - timedelta(days=1),
         )  # fmt: skip
