@@ -145,6 +145,24 @@ def test_price_overrides_set_list_delete_with_an_audit_trail(tally_env, conninfo
     assert actions == ["price_override.created", "price_override.deleted"]
 
 
+def test_an_override_that_would_apply_to_no_usage_is_kept_with_a_warning(costed):
+    def warning(provider: str, model: str) -> str:
+        result = invoke("prices", "set", "--provider", provider, "--model", model,
+                        "--from", "2026-10-01", "--input", "1")  # fmt: skip
+        assert result.exit_code == 0 and "added" in result.stdout, result.output
+        return " ".join(result.stderr.split())
+
+    said = warning("antropic", "claude-mystery-1")
+    assert "no usage is from provider 'antropic' and the pricing library does not know it" in said
+    assert "(providers with usage: anthropic, openai)" in said
+    said = warning("anthropic", "claude-mystery")  # the whole name must match
+    assert "'claude-mystery' matches none of the" in said and "anthropic models" in said
+    assert warning("anthropic", "claude-mystery-1") == ""
+    assert warning("google", "gemini-.*") == ""  # no usage yet, but a provider prices know
+    listed = orjson.loads(invoke("prices", "list", "--format", "json").stdout)
+    assert len(listed) == 4
+
+
 def test_an_override_prices_the_unknown_model_once_rematerialised(costed):
     assert (
         invoke(
