@@ -101,6 +101,26 @@ def test_html_report_is_self_contained_and_calls_out_unpriced_usage(costed, tmp_
     assert "http://" not in page and "https://" not in page and "<script" not in page
 
 
+def test_output_goes_to_a_file_or_into_a_directory_in_every_format(costed, tmp_path):
+    html = invoke("report", "costs", "--format", "html", "--output", str(tmp_path))
+    assert html.exit_code == 0, html.output
+    assert html.stdout.strip() == str(tmp_path / "costs.html")
+    assert "<html" in (tmp_path / "costs.html").read_text()
+    target = tmp_path / "new" / "by-model.csv"
+    assert invoke("report", "costs", "--by", "model", "--format", "csv", "--output",
+                  str(target)).stdout == ""  # fmt: skip
+    assert target.read_text().startswith("model,requests,")
+    shown = invoke("report", "costs", "--by", "day", "--format", "json", "--output", str(tmp_path))
+    assert shown.exit_code == 0 and shown.stdout == ""
+    assert orjson.loads((tmp_path / "costs.json").read_text())[0]["day"]
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    for fmt in ("html", "csv"):
+        refused = invoke("report", "costs", "--format", fmt, "--output", str(blocked / "x"))
+        assert refused.exit_code == 2
+        assert f"cannot write {blocked / 'x'}: " in " ".join(refused.output.split())
+
+
 def test_price_overrides_set_list_delete_with_an_audit_trail(tally_env, conninfo):
     result = invoke(
         "prices",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
 from decimal import Decimal
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -59,6 +61,27 @@ def render(
         table.add_row(*(_cell(column, row.get(column)) for column in columns))
     # Piped or logged output gets room for every column instead of rich's 80-column default.
     Console(width=None if sys.stdout.isatty() else 220).print(table)
+
+
+def output_path(output: Path, default_name: str) -> Path:
+    """Where `--output` means: a directory gets `default_name` inside it."""
+    path = output.expanduser()
+    return path / default_name if path.is_dir() else path
+
+
+@contextmanager
+def written_to(path: Path) -> Iterator[None]:
+    """What the block prints goes to `path` (its directory made) instead of stdout; a path
+    that cannot be written is one clear line, not a traceback."""
+    from pipelines.cli.context import CommandFailed
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stream = path.open("w", encoding="utf-8", newline="")
+    except OSError as error:
+        raise CommandFailed(f"cannot write {path}: {error.strerror}") from None
+    with stream, redirect_stdout(stream):
+        yield
 
 
 SHORT_HEADERS = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import nullcontext
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from pipelines.cli.context import StoreContext, err, failures_reported, store
-from pipelines.cli.output import OutputFormat, render
+from pipelines.cli.output import OutputFormat, output_path, render, written_to
 
 if TYPE_CHECKING:
     from ingestion.reports.freshness import Staleness
@@ -110,7 +112,9 @@ def costs(
         "from prices; display: tool-reported only.",
     ),
     fmt: CostFormat = typer.Option(CostFormat.table, "--format", help="table, json, csv, html."),
-    output: Path | None = typer.Option(None, "--output", help="Where the HTML report goes."),
+    output: Path | None = typer.Option(
+        None, "--output", help="Write the report to this file (or into this directory)."
+    ),
 ) -> None:
     """Costs from the warehouse rollups (run `tally materialize` after ingesting)."""
     since_day, until_day = parse_window(since, until)
@@ -123,8 +127,9 @@ def costs(
             typer.echo(str(path))
         else:
             rows = cost_rows(context.settings, by.value, mode.value, since_day, until_day)
-            render(rows, OutputFormat(fmt.value), title=f"cost by {by.value} ({mode.value})",
-                   columns=cost_columns(by.value, rows))  # fmt: skip
+            with written_to(output_path(output, f"costs.{fmt.value}")) if output else nullcontext():
+                render(rows, OutputFormat(fmt.value), title=f"cost by {by.value} ({mode.value})",
+                       columns=cost_columns(by.value, rows))  # fmt: skip
     if staleness is not None:
         err.print(f"[yellow]warning:[/] {staleness.advice()}")
 
@@ -233,8 +238,6 @@ def attribution(
 
 
 def render_coverage(summary: dict[str, Any], fmt: OutputFormat) -> None:
-    import sys
-
     import orjson
 
     if fmt is OutputFormat.json:
@@ -280,7 +283,7 @@ def write_html_report(
         unpriced=unpriced_usage(warehouse, since, until),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
-    path = (output or settings.resolved_data_dir / "reports" / "costs.html").expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page)
+    path = output_path(output or settings.resolved_data_dir / "reports", "costs.html")
+    with written_to(path):
+        sys.stdout.write(page)
     return path.resolve()
