@@ -338,6 +338,18 @@ def test_db_status_reports_the_revision(tally_env):
     assert "external" in result.output and HEAD_REVISION in result.output
 
 
+def test_demo_generate_writes_a_corpus_or_says_why_it_cannot(tmp_path):
+    result = invoke("demo", "generate", "--out", str(tmp_path / "demo"), "--mb", "0.05")
+    assert result.exit_code == 0, result.output
+    assert list((tmp_path / "demo" / "claude" / "projects").rglob("*.jsonl"))
+    (tmp_path / "a-file").write_text("")
+    result = invoke("demo", "generate", "--out", str(tmp_path / "a-file" / "demo"))
+    assert result.exit_code == 2
+    assert f"cannot write under {tmp_path / 'a-file' / 'demo'}: Not a directory" in " ".join(
+        result.output.split()
+    )
+
+
 @pytest.mark.slow
 def test_run_uses_demo_data_when_no_logs_exist(tally_env):
     result = invoke("run")

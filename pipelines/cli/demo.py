@@ -20,8 +20,13 @@ def generate(
 ) -> None:
     """Write Claude Code transcripts and Codex rollouts with every real-world trap."""
     from ingestion.demo.corpus import generate_corpus
+    from pipelines.cli.context import CommandFailed, failures_reported
 
-    corpus = generate_corpus(out, megabytes=megabytes, seed=seed, days=days)
+    with failures_reported():
+        try:
+            corpus = generate_corpus(out, megabytes=megabytes, seed=seed, days=days)
+        except OSError as error:
+            raise CommandFailed(f"cannot write under {out}: {error.strerror}") from None
     totals = corpus.truth.totals()
     console.print(
         f"wrote {corpus.truth.files} files ({corpus.truth.bytes / 1e6:.1f} MB, "
