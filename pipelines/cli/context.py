@@ -13,7 +13,8 @@ from rich.console import Console
 from ingestion.messages import first_line
 from ingestion.settings import TallySettings, get_settings
 
-err = Console(stderr=True)
+# Messages are not hard-wrapped: a path or a command broken over two lines cannot be copied.
+err = Console(stderr=True, soft_wrap=True)
 
 
 class CommandFailed(Exception):

@@ -283,7 +283,11 @@ def write_html_report(
         unpriced=unpriced_usage(warehouse, since, until),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
-    path = output_path(output or settings.resolved_data_dir / "reports", "costs.html")
+    path = (
+        output_path(output, "costs.html")
+        if output
+        else settings.resolved_data_dir / "reports" / "costs.html"
+    )
     with written_to(path):
         sys.stdout.write(page)
     return path.resolve()
