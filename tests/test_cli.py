@@ -338,6 +338,14 @@ def test_db_status_reports_the_revision(tally_env):
     assert "external" in result.output and HEAD_REVISION in result.output
 
 
+@pytest.mark.parametrize("command", ["ui", "serve"])
+@pytest.mark.parametrize("port", ["0", "70000"])
+def test_a_port_outside_1_to_65535_is_refused(command, port):
+    result = invoke(command, "--port", port)
+    assert result.exit_code == 2
+    assert "Invalid value for '--port'" in result.output
+
+
 def test_demo_generate_writes_a_corpus_or_says_why_it_cannot(tmp_path):
     result = invoke("demo", "generate", "--out", str(tmp_path / "demo"), "--mb", "0.05")
     assert result.exit_code == 0, result.output

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def ui(
-    port: int = typer.Option(3000, "--port", help="Port on 127.0.0.1."),
+    port: int = typer.Option(3000, "--port", min=1, max=65535, help="Port on 127.0.0.1."),
 ) -> None:
     """Start the Dagster UI and daemon; Ctrl-C stops both."""
     with failures_reported():
