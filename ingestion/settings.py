@@ -146,6 +146,13 @@ class TallySettings(BaseSettings):
             raise ValueError(f"{url!r} is not a supported warehouse: use duckdb:///path/to/file")
         return url
 
+    @field_validator("data_dir")
+    @classmethod
+    def _a_directory(cls, path: Path) -> Path:
+        if path.expanduser().exists() and not path.expanduser().is_dir():
+            raise ValueError(f"{str(path)!r} is not a directory")
+        return path
+
     @field_validator("company")
     @classmethod
     def _named(cls, company: str) -> str:

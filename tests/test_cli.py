@@ -303,6 +303,32 @@ def test_a_bad_warehouse_partition_or_company_setting_fails_before_any_work(
     assert f"invalid setting: {variable}" in " ".join(result.output.split())
 
 
+def test_a_file_system_error_is_one_line_naming_the_file(tmp_path, capsys):
+    import typer
+
+    from pipelines.cli.context import failures_reported
+
+    with pytest.raises(typer.Exit) as exited, failures_reported():
+        (tmp_path / "missing" / "x").read_text()
+    assert exited.value.exit_code == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert said == f"error: No such file or directory ({tmp_path / 'missing' / 'x'})"
+
+
+@pytest.mark.parametrize("command", [("report", "usage"), ("materialize",), ("db", "status")])
+def test_a_data_dir_that_is_a_file_is_refused(tally_env, monkeypatch, tmp_path, command):
+    from ingestion.settings import get_settings
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("TALLY_DATA_DIR", str(tmp_path / "a-file"))
+    get_settings.cache_clear()
+    result = invoke(*command)
+    assert result.exit_code == 2
+    assert f"invalid setting: TALLY_DATA_DIR: Value error, '{tmp_path / 'a-file'}' is not a" in (
+        result.output
+    )
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

@@ -64,6 +64,9 @@ def failures_reported() -> Iterator[None]:
             f"the database refused: {first_line(error, repr(error))} (TALLY_DATABASE_URL's "
             "role must own tally's tables: it creates and migrates them)"
         ) from None
+    except OSError as error:  # the file system said no: which file, and why
+        where = f" ({error.filename})" if error.filename else ""
+        raise fail(f"{error.strerror or error}{where}") from None
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
