@@ -1,5 +1,5 @@
-"""What every warehouse asset reports: row counts, a markdown preview of the top rows, and
-the schema check of its output."""
+"""What every warehouse asset reports: its columns, row counts, a markdown preview of the top
+rows, and the schema check of its output."""
 
 from __future__ import annotations
 
@@ -9,6 +9,21 @@ import dagster as dg
 import pandera.errors
 import pandera.polars as pa
 import polars as pl
+
+from schemas.warehouse import WarehouseTable
+
+
+def table_metadata(table: WarehouseTable) -> dict[str, Any]:
+    """Definition metadata of the asset that writes `table`: the UI's column schema (from
+    the one table definition every backend creates from), the table's name and the column
+    that windows it."""
+    return {
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, kind) for name, kind in table.columns]
+        ),
+        "dagster/table_name": table.name,
+        "window_column": table.window_column,
+    }
 
 
 def preview(frame: pl.DataFrame, rows: int = 10) -> dg.MetadataValue:

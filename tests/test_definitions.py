@@ -33,6 +33,17 @@ def test_assets_and_their_groups(definitions):
         assert node.description
 
 
+def test_warehouse_assets_show_the_columns_of_their_table(definitions):
+    from schemas.warehouse import WAREHOUSE_TABLES
+
+    graph = definitions.resolve_asset_graph()
+    for table in WAREHOUSE_TABLES:
+        metadata = graph.get(dg.AssetKey(table.name)).metadata
+        schema = metadata["dagster/column_schema"]
+        assert [(c.name, c.type) for c in schema.columns] == list(table.columns)
+        assert metadata["dagster/table_name"] == table.name
+
+
 def test_checks_sit_next_to_their_assets(definitions):
     checks = {
         (key.asset_key.to_user_string(), key.name)

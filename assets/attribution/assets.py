@@ -10,7 +10,7 @@ from assets.attribution.engine import ENGINE_VERSION, AttributionSettings
 from assets.attribution.transform import attribution_daily as roll_up
 from assets.attribution.transform import usage_attributed as attribute_window
 from assets.partitions import daily_partitions, window
-from assets.reporting import preview, schema_check
+from assets.reporting import preview, schema_check, table_metadata
 from assets.resources import CanonicalStoreResource, WarehouseResource
 from ingestion.settings import get_settings
 from schemas.frames import UsageAttributedFrame
@@ -26,6 +26,7 @@ def engine_settings() -> AttributionSettings:
 
 
 @dg.asset(
+    metadata=table_metadata(USAGE_ATTRIBUTED),
     group_name="attribution",
     kinds={"duckdb", "polars"},
     partitions_def=daily_partitions,
@@ -82,6 +83,7 @@ def usage_attributed(
 
 
 @dg.asset(
+    metadata=table_metadata(ATTRIBUTION_DAILY),
     group_name="costs",
     kinds={"duckdb", "polars"},
     partitions_def=daily_partitions,

@@ -7,7 +7,7 @@ import polars as pl
 
 from assets.costs.transform import cost_daily as roll_up_daily
 from assets.partitions import daily_partitions, window
-from assets.reporting import preview, schema_check
+from assets.reporting import preview, schema_check, table_metadata
 from assets.resources import WarehouseResource
 from ingestion.settings import get_settings
 from schemas.frames import CostDailyFrame
@@ -15,6 +15,7 @@ from schemas.warehouse import COST_DAILY, USAGE_PRICED
 
 
 @dg.asset(
+    metadata=table_metadata(COST_DAILY),
     group_name="costs",
     kinds={"duckdb", "polars"},
     partitions_def=daily_partitions,

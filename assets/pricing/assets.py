@@ -8,7 +8,7 @@ import polars as pl
 from assets.partitions import daily_partitions, window
 from assets.pricing.catalog import overrides_from_frame, price_table
 from assets.pricing.transform import price_keys, price_usage
-from assets.reporting import preview, schema_check
+from assets.reporting import preview, schema_check, table_metadata
 from assets.resources import CanonicalStoreResource, WarehouseResource
 from schemas.frames import UsagePricedFrame
 from schemas.warehouse import TOKEN_NAMES, USAGE_PRICED
@@ -17,6 +17,7 @@ TOKEN_TOTALS = TOKEN_NAMES
 
 
 @dg.asset(
+    metadata=table_metadata(USAGE_PRICED),
     group_name="pricing",
     kinds={"duckdb", "polars"},
     partitions_def=daily_partitions,
