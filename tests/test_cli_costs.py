@@ -113,6 +113,8 @@ def test_output_goes_to_a_file_or_into_a_directory_in_every_format(costed, tmp_p
     shown = invoke("report", "costs", "--by", "day", "--format", "json", "--output", str(tmp_path))
     assert shown.exit_code == 0 and shown.stdout == ""
     assert orjson.loads((tmp_path / "costs.json").read_text())[0]["day"]
+    assert invoke("report", "costs", "--output", str(tmp_path)).stdout == ""
+    assert "cost by day (auto)" in (tmp_path / "costs.txt").read_text()
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     for fmt in ("html", "csv"):

@@ -127,7 +127,8 @@ def costs(
             typer.echo(str(path))
         else:
             rows = cost_rows(context.settings, by.value, mode.value, since_day, until_day)
-            with written_to(output_path(output, f"costs.{fmt.value}")) if output else nullcontext():
+            suffix = "txt" if fmt is CostFormat.table else fmt.value
+            with written_to(output_path(output, f"costs.{suffix}")) if output else nullcontext():
                 render(rows, OutputFormat(fmt.value), title=f"cost by {by.value} ({mode.value})",
                        columns=cost_columns(by.value, rows))  # fmt: skip
     if staleness is not None:
