@@ -101,6 +101,32 @@ def test_conflicting_claims_at_one_instant_are_never_guessed():
     )
 
 
+def test_claims_of_several_issues_let_a_touch_or_commit_pick_only_among_them():
+    claims = hints(
+        (10, "s", None, 100, 0, None), (11, "s", None, 200, 0, None),  # session s: 100 and 200
+        (12, "u", None, 100, 0, None), (13, "u", None, 200, 0, None),  # session u: the same
+        (20, None, 8, 100, 0, None), (21, None, 8, 200, 0, None),  # agent 8: 100 and 200
+        (22, "w", None, 300, 0, None),  # session w (agent 8) claims one issue itself
+    )  # fmt: skip
+    out = run(
+        events((1, "s", 7, 1, 30), (2, "u", 7, 1, 30), (3, "v", 8, 1, 30), (4, "w", 8, 1, 30),
+               (5, "x", 8, 1, 30), (6, "y", 8, 1, 30)),
+        claims,
+        progress((100, 7, 1, 0, None)),  # the board's lone issue of agent 7 picks nothing
+        touches(("s", 200, 20), ("u", 999, 20), ("v", 100, 25)),
+        commits(("x", "c1", 40, 200), ("y", "c2", 40, 999)),
+    )  # fmt: skip
+    decided = {e: (out[e]["issue_id"], out[e]["signal"], out[e]["reason"]) for e in out}
+    assert decided == {
+        1: (200, "session-recent-touch", None),
+        2: (None, "unattributed", "ambiguous"),  # the touched issue was not claimed
+        3: (100, "session-recent-touch", None),  # bounded by the agent's claims
+        4: (300, "explicit", None),  # the session's own claim before the agent's
+        5: (200, "session-commit", None),
+        6: (None, "unattributed", "ambiguous"),
+    }
+
+
 def test_an_expired_hint_no_longer_covers_and_an_agent_hint_applies_without_session():
     out = run(
         events((1, "s", 7, 1, 5), (2, "s", 7, 1, 40), (3, "other", 7, 1, 45)),

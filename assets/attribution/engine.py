@@ -6,6 +6,9 @@ tier that decides wins:
 1. `explicit`: the latest attribution hint (agent or API: "this session serves issue X from
    T"; a heartbeat run's issue over the run) covering the event, for its session, else for its
    agent. A session that moves from one issue to another is split at the hint's instant.
+   Hints claiming several issues at one instant do not decide, and they bound what follows:
+   the touch and commit tiers may pick one of the claimed issues, never another, and the
+   board (which speaks for the agent, not the session) does not pick among them.
 2. `single-in-progress`: exactly one issue in progress for the event's agent at that instant
    (status history, as of the event's time, never today's board); when the agent is unknown,
    exactly one for its project.
@@ -29,7 +32,7 @@ from datetime import timedelta
 
 import polars as pl
 
-ENGINE_VERSION = "tally-attribution-2"
+ENGINE_VERSION = "tally-attribution-3"
 CONFIDENCE = {
     "explicit": 1.0,
     "single-in-progress": 0.9,
@@ -54,9 +57,13 @@ class AttributionSettings:
 #   commits:   session_key, commit_hash, committed_at, issue_id (one row per reference)
 
 
-def _latest_hint(events: pl.DataFrame, hints: pl.DataFrame, by: str) -> pl.DataFrame:
+def _latest_hint(
+    events: pl.DataFrame, hints: pl.DataFrame, by: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per event, the latest hint for `by` that started at or before it and still covers it;
-    `hint_candidates` > 1 when several issues were claimed at that same instant."""
+    `hint_candidates` > 1 when several issues were claimed at that same instant. Also, for
+    those events only, the claimed issues (event_id, issue_id): a small frame, so that 10M
+    events do not carry a list each."""
     scoped = hints.filter(pl.col(by).is_not_null())
     grouped = (
         scoped.group_by(by, "valid_from")
@@ -73,9 +80,16 @@ def _latest_hint(events: pl.DataFrame, hints: pl.DataFrame, by: str) -> pl.DataF
         grouped, left_on="occurred_at", right_on="valid_from", by=by, check_sortedness=False
     )  # sorted by time, so within each group
     covering = pl.col("hint_valid_to").is_null() | (pl.col("occurred_at") < pl.col("hint_valid_to"))
-    return matched.filter(pl.col("valid_from").is_not_null() & covering).select(
-        "event_id", "hint_issue", "hint_id", "hint_candidates"
+    matched = matched.filter(pl.col("valid_from").is_not_null() & covering)
+    claims = (
+        matched.filter(pl.col("hint_candidates") > 1)
+        .select("event_id", by, "valid_from")
+        .join(scoped.select(by, "valid_from", "issue_id"), on=[by, "valid_from"])
+        .select("event_id", "issue_id")
+        .unique()
     )
+    decided = matched.select("event_id", "hint_issue", "hint_id", "hint_candidates")
+    return decided, claims
 
 
 def _in_progress_counts(events: pl.DataFrame, progress: pl.DataFrame, by: str) -> pl.DataFrame:
@@ -193,11 +207,18 @@ def attribute(
     touched_at, commit_hash, engine_version."""
     settings = settings or AttributionSettings()
     base = events.select("event_id", "session_key", "agent_id", "project_id", "occurred_at")
-    session_hint = _latest_hint(base, hints, "session_key").rename(
+    session_hint, session_claims = _latest_hint(base, hints, "session_key")
+    session_hint = session_hint.rename(
         {"hint_issue": "s_hint_issue", "hint_id": "s_hint_id", "hint_candidates": "s_hint_n"}
     )
-    agent_hint = _latest_hint(base, hints, "agent_id").rename(
+    agent_hint, agent_claims = _latest_hint(base, hints, "agent_id")
+    agent_hint = agent_hint.rename(
         {"hint_issue": "a_hint_issue", "hint_id": "a_hint_id", "hint_candidates": "a_hint_n"}
+    )
+    # the session's own hint decides before the agent's, and so do its claims
+    session_hinted = session_hint.get_column("event_id").implode()
+    claims = pl.concat(
+        [session_claims, agent_claims.filter(~pl.col("event_id").is_in(session_hinted))]
     )
     frame = (
         base.join(session_hint, on="event_id", how="left")
@@ -231,12 +252,27 @@ def attribute(
         .otherwise(pl.col("a_hint_id"))
     )
     explicit = hint_n == 1
-    agent_single = pl.col("agent_id_open") == 1
+    # Claims of several issues at one instant do not decide, but they bound the candidates:
+    # a later tier may pick one of the claimed issues, never another.
+    hint_tie = (hint_n > 1).fill_null(False)
+    tied = frame.select("event_id", "touch_issue", "commit_issue", hint_tie.alias("tie")).filter(
+        "tie"
+    )  # few rows: membership is worked out on them alone
+
+    def within_claims(candidate: str) -> pl.Expr:
+        claimed = tied.join(
+            claims, left_on=["event_id", candidate], right_on=["event_id", "issue_id"], how="semi"
+        ).get_column("event_id")
+        return ~hint_tie | pl.col("event_id").is_in(claimed.implode())
+
+    # The board does not pick among claimed issues: it speaks for the agent (or project),
+    # and the session has said it serves several issues at once.
+    agent_single = ~hint_tie & (pl.col("agent_id_open") == 1)
     # the project's lone issue speaks for an event only when its agent is unknown: a known
     # agent with nothing in progress is not working another agent's issue
-    project_single = pl.col("agent_id").is_null() & (pl.col("project_id_open") == 1)
-    touch = fresh_touch & (pl.col("touch_candidates") == 1)
-    commit = pl.col("commit_issue").is_not_null()
+    project_single = ~hint_tie & pl.col("agent_id").is_null() & (pl.col("project_id_open") == 1)
+    touch = fresh_touch & (pl.col("touch_candidates") == 1) & within_claims("touch_issue")
+    commit = pl.col("commit_issue").is_not_null() & within_claims("commit_issue")
     ambiguous = (
         (hint_n > 1)
         | (pl.col("agent_id_open") > 1)
@@ -246,7 +282,6 @@ def attribute(
     ).fill_null(False)
     signal = (
         pl.when(explicit).then(pl.lit("explicit"))
-        .when(hint_n > 1).then(pl.lit("unattributed"))  # conflicting claims: never guess
         .when(agent_single).then(pl.lit("single-in-progress"))
         .when(project_single).then(pl.lit("single-in-progress"))
         .when(touch).then(pl.lit("session-recent-touch"))
@@ -255,7 +290,6 @@ def attribute(
     )  # fmt: skip
     issue = (
         pl.when(explicit).then(hint_issue)
-        .when(hint_n > 1).then(None)
         .when(agent_single).then(pl.col("agent_id_single"))
         .when(project_single).then(pl.col("project_id_single"))
         .when(touch).then(pl.col("touch_issue"))
@@ -263,7 +297,6 @@ def attribute(
     )  # fmt: skip
     confidence = (
         pl.when(explicit).then(CONFIDENCE["explicit"])
-        .when(hint_n > 1).then(None)
         .when(agent_single).then(CONFIDENCE["single-in-progress"])
         .when(project_single).then(CONFIDENCE["single-in-progress-project"])
         .when(touch).then(CONFIDENCE["session-recent-touch"])
