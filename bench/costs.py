@@ -3,7 +3,7 @@
 Part 1: 10 million usage events priced (`price_usage`) and rolled up (`cost_daily`) with the
 asset transforms, and both tables written to a DuckDB warehouse, in events per second.
 
-Part 2 (--corpus-mb N, default 1000; 0 skips it): on a generated corpus, `tally ingest all`
+Part 1 is skipped with --events 0. Part 2 (--corpus-mb N, default 1000; 0 skips it): on a generated corpus, `tally ingest all`
 + `tally materialize` + `tally report costs --by day` against `ccusage daily --offline
 --json` on the same files; then 1 MB of new lines is appended and both are run again.
 
@@ -211,10 +211,11 @@ def append_new_lines(corpus: Path, target_bytes: int) -> list[date]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--corpus-mb", type=float, default=1000.0)
+    parser.add_argument("--events", type=int, default=10_000_000, help="0 skips part 1")
+    parser.add_argument("--corpus-mb", type=float, default=1000.0, help="0 skips part 2")
     args = parser.parse_args()
-    part_one(args.events)
+    if args.events > 0:
+        part_one(args.events)
     if args.corpus_mb > 0:
         if not (ROOT / ".data" / "tools" / "node_modules" / ".bin" / "ccusage").exists():
             print("ccusage not installed (make setup installs it): part 2 skipped")
