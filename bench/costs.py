@@ -1,9 +1,10 @@
 """Cost benchmark.
 
-Part 1: 10 million usage events priced (`price_usage`) and rolled up (`cost_daily`) with the
-asset transforms, and both tables written to a DuckDB warehouse, in events per second.
+Part 1 (--events N, default 10 million; 0 skips it): usage events priced (`price_usage`) and
+rolled up (`cost_daily`) with the asset transforms, and both tables written to a DuckDB
+warehouse, in events per second.
 
-Part 1 is skipped with --events 0. Part 2 (--corpus-mb N, default 1000; 0 skips it): on a generated corpus, `tally ingest all`
+Part 2 (--corpus-mb N, default 1000; 0 skips it): on a generated corpus, `tally ingest all`
 + `tally materialize` + `tally report costs --by day` against `ccusage daily --offline
 --json` on the same files; then 1 MB of new lines is appended and both are run again.
 
