@@ -251,7 +251,7 @@ def test_the_attribution_reports_say_when_their_days_are_behind(tally_env, coste
         return " ".join(result.stderr.split())
 
     reports = [("attribution",), ("attribution", "--by", "event"), ("costs", "--by", "issue")]
-    assert all("behind" not in warnings(*report) for report in reports)
+    assert all("out of date" not in warnings(*report) for report in reports)
     write_jsonl(
         tally_env / "claude" / "projects" / "p" / "mystery.jsonl",
         [assistant("m_y", "r_y", "2026-10-05T08:00:00Z", usage(), model="claude-mystery-1")],
@@ -259,8 +259,8 @@ def test_the_attribution_reports_say_when_their_days_are_behind(tally_env, coste
     )
     assert invoke("ingest", "all").exit_code == 0
     behind = (
-        "the warehouse is behind the canonical store on 2026-10-05: those attributions are "
-        "out of date until you run `tally materialize --partition 2026-10-05`"
+        "the attributions in the warehouse on 2026-10-05 are out of date until you run "
+        "`tally materialize --partition 2026-10-05`"
     )
     assert all(behind in warnings(*report) for report in reports)
     # pricing alone catches the costs up, not the attribution derived from them
@@ -269,7 +269,22 @@ def test_the_attribution_reports_say_when_their_days_are_behind(tally_env, coste
     assert "behind" not in warnings("costs", "--by", "day")
     assert all(behind in warnings(*report) for report in reports)
     assert invoke("materialize", "--partition", "2026-10-05").exit_code == 0
-    assert all("behind" not in warnings(*report) for report in reports)
+    assert all("out of date" not in warnings(*report) for report in reports)
+    # a day attributed by another version of the engine (tally was upgraded since)
+    import duckdb
+
+    from ingestion.settings import get_settings
+
+    path = get_settings().resolved_warehouse_url.removeprefix("duckdb:///")
+    with duckdb.connect(path) as warehouse:
+        (updated,) = warehouse.execute(
+            "UPDATE usage_attributed SET engine_version = 'tally-attribution-0' "
+            "WHERE day = DATE '2026-10-05'"
+        ).fetchone()
+    assert updated > 0
+    older = "the attributions in the warehouse on 2026-10-05 are out of date"
+    assert all(older in warnings(*report) for report in reports)
+    assert "out of date" not in warnings("costs", "--by", "day")
 
 
 def test_the_attribution_summary_says_when_nothing_was_attributed(tally_env):

@@ -16,7 +16,8 @@ from schemas.warehouse import TOKEN_NAMES, USAGE_ATTRIBUTED, USAGE_PRICED
 @dataclass(frozen=True)
 class Staleness:
     days: list[date]  # days whose derived tables differ from what they derive from
-    figures: str = "costs"
+    # what is out of date, with {span} for the days
+    lead: str = "the warehouse is behind the canonical store on {span}: those costs are"
 
     def advice(self) -> str:
         first, last = self.days[0], self.days[-1]
@@ -26,10 +27,7 @@ class Staleness:
             if first == last
             else f"tally materialize --from {first} --to {last}"
         )
-        return (
-            f"the warehouse is behind the canonical store on {span}: those {self.figures} are "
-            f"out of date until you run `{command}`"
-        )
+        return f"{self.lead.format(span=span)} out of date until you run `{command}`"
 
 
 def stale_days(
@@ -54,10 +52,13 @@ def stale_days(
     return Staleness(days) if days else None
 
 
-def attribution_lag_days(warehouse: Warehouse, first: date, last: date) -> list[date]:
+def attribution_lag_days(
+    warehouse: Warehouse, first: date, last: date, engine_version: str | None = None
+) -> list[date]:
     """Days of [first, last] whose `usage_attributed` no longer matches `usage_priced` (its
     input) in requests or cost: pricing re-materialised without the attribution
-    (`--select group:pricing`, a price override), or the attribution's run failed."""
+    (`--select group:pricing`, a price override), or the attribution's run failed; with
+    `engine_version`, also days attributed by another version of the engine."""
     if last < first:
         return []
     for table in (USAGE_PRICED, USAGE_ATTRIBUTED):
@@ -75,7 +76,15 @@ def attribution_lag_days(warehouse: Warehouse, first: date, last: date) -> list[
             ORDER BY 1""",
         {"first": first, "last": last},
     )
-    return frame.get_column("day").to_list()
+    days = frame.get_column("day").to_list()
+    if engine_version is not None:
+        older = warehouse.query(
+            """SELECT DISTINCT day FROM usage_attributed
+               WHERE day >= $first AND day <= $last AND engine_version <> $version""",
+            {"first": first, "last": last, "version": engine_version},
+        )
+        days = sorted({*days, *older.get_column("day").to_list()})
+    return days
 
 
 def stale_attribution_days(
@@ -84,13 +93,18 @@ def stale_attribution_days(
     warehouse: Warehouse,
     since: date | None = None,
     until: date | None = None,
+    engine_version: str | None = None,
 ) -> Staleness | None:
     """Days of the window, within the partitions, whose attribution is out of date: its
-    priced usage is behind the store, or the attribution is behind the priced usage."""
+    priced usage is behind the store, the attribution is behind the priced usage, or (with
+    `engine_version`) another version of the engine made it."""
     first, last = _within_partitions(settings, since, until)
     behind = stale_days(store, warehouse, first, last)
-    days = sorted({*(behind.days if behind else []), *attribution_lag_days(warehouse, first, last)})
-    return Staleness(days, figures="attributions") if days else None
+    lagging = attribution_lag_days(warehouse, first, last, engine_version)
+    days = sorted({*(behind.days if behind else []), *lagging})
+    if not days:
+        return None
+    return Staleness(days, lead="the attributions in the warehouse on {span} are")
 
 
 def stale_partition_days(

@@ -145,8 +145,14 @@ def warehouse_staleness(
     from ingestion.warehouse.base import open_warehouse
 
     warehouse = open_warehouse(context.settings.resolved_warehouse_url)
-    check = stale_attribution_days if attribution else stale_partition_days
-    return check(context.settings, CanonicalStore(context.url), warehouse, since, until)
+    store = CanonicalStore(context.url)
+    if not attribution:
+        return stale_partition_days(context.settings, store, warehouse, since, until)
+    from assets.attribution.engine import ENGINE_VERSION
+
+    return stale_attribution_days(
+        context.settings, store, warehouse, since, until, engine_version=ENGINE_VERSION
+    )
 
 
 def cost_rows(

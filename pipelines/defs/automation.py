@@ -59,7 +59,9 @@ def changed_days(
 ) -> list[date]:
     """Days before today, within the partitions, whose requests or tokens in the warehouse
     differ from the canonical store's, or whose attribution no longer matches their priced
-    usage (pricing re-materialised alone)."""
+    usage (pricing re-materialised alone). Days attributed by an older engine are left to
+    the operator (the reports name them): after an upgrade they would be every day of the
+    history, requested in one tick."""
     import psycopg
 
     from ingestion.reports.freshness import stale_attribution_days
