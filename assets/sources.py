@@ -11,26 +11,28 @@ def token_usage_events(
     context: dg.AssetExecutionContext, canonical_store: CanonicalStoreResource
 ) -> dg.MaterializeResult:
     """Every model request of the Claude Code transcripts and Codex rollouts under
-    TALLY_CLAUDE_DIR and TALLY_CODEX_DIR, deduplicated, read incrementally (only what was
-    appended since the last run)."""
+    TALLY_CLAUDE_DIR and TALLY_CODEX_DIR (and Codex's `archived_sessions` beside it),
+    deduplicated, read incrementally (only what was appended since the last run)."""
     from ingestion.runner import IngestRun
-    from ingestion.sources import CLAUDE_CODE, CODEX
+    from ingestion.sources import CLAUDE_CODE, CODEX, source_roots
 
     settings = get_settings()
     metadata: dict[str, dg.RawMetadataValue] = {}
     files_read = 0
-    for source, root in ((CLAUDE_CODE, settings.claude_dir), (CODEX, settings.codex_dir)):
-        root = root.expanduser()
-        if not root.is_dir():
-            context.log.info(f"{source.label}: no directory at {root}")
+    for source, configured in ((CLAUDE_CODE, settings.claude_dir), (CODEX, settings.codex_dir)):
+        configured = configured.expanduser()
+        if not configured.is_dir():
+            context.log.info(f"{source.label}: no directory at {configured}")
             continue
-        summary = IngestRun.from_settings(
-            canonical_store.store().conninfo, source, root, settings
-        ).run()
-        metadata[f"{source.name}_new_events"] = summary.events_new
-        metadata[f"{source.name}_files_read"] = summary.files_read
-        metadata[f"{source.name}_rejects"] = summary.rejects
-        files_read += summary.files_read
+        for root in source_roots(source, configured):
+            summary = IngestRun.from_settings(
+                canonical_store.store().conninfo, source, root, settings
+            ).run()
+            name = source.name if root == configured else f"{source.name}_{root.name}"
+            metadata[f"{name}_new_events"] = summary.events_new
+            metadata[f"{name}_files_read"] = summary.files_read
+            metadata[f"{name}_rejects"] = summary.rejects
+            files_read += summary.files_read
     if files_read:
         return dg.MaterializeResult(metadata=metadata)  # the ingest runs correlated already
     # nothing new on disk, but sessions written over the API or by upstream ingests since the

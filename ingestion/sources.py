@@ -67,5 +67,21 @@ MCP_TOOL_CALLS = FileSource(
     parser=lambda path, root, state: mcp_tool_calls.McpToolCallParser(path),
 )
 FILE_SOURCES = {source.label: source for source in (CLAUDE_CODE, CODEX, MCP_TOOL_CALLS)}
+CODEX_ARCHIVE = "archived_sessions"
+
+
+def source_roots(source: FileSource, root: Path) -> list[Path]:
+    """The directories that hold a source's logs, given the one configured: for Codex also
+    `archived_sessions`, beside a `sessions` directory, where Codex moves the rollout of a
+    conversation the user archives. A session archived before tally read it exists only
+    there; one read before and again after the move keeps its rows (natural keys), so reading
+    both never double counts."""
+    roots = [root]
+    archive = root.parent / CODEX_ARCHIVE
+    if source is CODEX and root.name == "sessions" and archive.is_dir():
+        roots.append(archive)
+    return roots
+
+
 # `tally ingest all` reads the agents' own logs; MCP logs are read where you point.
 AGENT_LOG_SOURCES = (CLAUDE_CODE, CODEX)

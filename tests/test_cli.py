@@ -190,6 +190,51 @@ def test_an_oversize_line_is_rejected_without_loading_it(tally_env, monkeypatch)
     assert "exceeds the 4096-byte limit" in reject["reason"] and reject["position"] == "0"
 
 
+def test_codex_archived_sessions_are_read_and_never_double_counted(tally_env):
+    """Codex moves an archived conversation's rollout to `archived_sessions/`, beside
+    `sessions/`: one archived before tally read it exists only there."""
+    from tests.builders import codex_line, token_count
+
+    def rollout(session: str, day: str) -> list[dict]:
+        return [
+            codex_line(f"{day}T04:00:00Z", "session_meta",
+                       {"id": session, "cwd": "/w", "cli_version": "0.59.0", "source": "cli",
+                        "model_provider": "openai"}),
+            codex_line(f"{day}T04:00:01Z", "turn_context", {"cwd": "/w", "model": "gpt-5-codex"}),
+            token_count(f"{day}T04:00:05Z", (1000, 200, 50, 10), (1000, 200, 50, 10)),
+            token_count(f"{day}T04:01:05Z", (3000, 700, 90, 20), (2000, 500, 40, 10)),
+        ]  # fmt: skip
+
+    def name(session: str) -> str:
+        return f"rollout-2026-10-03T04-00-00-{session}.jsonl"
+
+    live, moved, archived = (f"{n}1111111-2222-4333-8444-555555555555" for n in "abc")
+    codex = tally_env / "codex"
+    write_jsonl(codex / "sessions" / "2026" / "10" / "03" / name(live), rollout(live, "2026-10-03"))
+    write_jsonl(codex / "sessions" / "2026" / "10" / "03" / name(moved),
+                rollout(moved, "2026-10-03"))  # fmt: skip
+    assert invoke("ingest", "codex").exit_code == 0
+
+    def sessions() -> dict[str, tuple[int, int]]:
+        rows = orjson.loads(invoke("report", "usage", "--by", "session", "--format", "json").stdout)
+        return {r["session_id"]: (r["requests"], r["output_tokens"]) for r in rows}
+
+    assert sessions() == {live: (2, 90), moved: (2, 90)}
+    # one rollout archived after it was read, one archived before tally ever saw it, and a
+    # copy of a live one
+    archive = codex / "archived_sessions"
+    archive.mkdir()
+    (codex / "sessions" / "2026" / "10" / "03" / name(moved)).rename(archive / name(moved))
+    write_jsonl(archive / name(archived), rollout(archived, "2026-10-04"))
+    write_jsonl(archive / name(live), rollout(live, "2026-10-03"))
+    result = invoke("ingest", "codex")
+    assert result.exit_code == 0, result.output
+    assert "codex (archived_sessions)" in result.output
+    assert sessions() == {live: (2, 90), moved: (2, 90), archived: (2, 90)}
+    assert invoke("ingest", "all").exit_code == 0
+    assert sessions() == {live: (2, 90), moved: (2, 90), archived: (2, 90)}
+
+
 def test_a_missing_directory_fails_clearly(tally_env):
     result = invoke("ingest", "codex", "--path", str(tally_env / "nowhere"))
     assert result.exit_code == 2

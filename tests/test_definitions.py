@@ -81,7 +81,7 @@ def test_the_sensor_fires_only_when_logs_change(tmp_path, monkeypatch):
     from pipelines.defs.automation import agent_logs_sensor
 
     monkeypatch.setenv("TALLY_CLAUDE_DIR", str(tmp_path / "claude"))
-    monkeypatch.setenv("TALLY_CODEX_DIR", str(tmp_path / "codex"))
+    monkeypatch.setenv("TALLY_CODEX_DIR", str(tmp_path / "codex" / "sessions"))
     get_settings.cache_clear()
     (tmp_path / "claude" / "p").mkdir(parents=True)
     log = tmp_path / "claude" / "p" / "s.jsonl"
@@ -94,6 +94,11 @@ def test_the_sensor_fires_only_when_logs_change(tmp_path, monkeypatch):
         handle.write('{"type":"user"}\n')
     grown = agent_logs_sensor(dg.build_sensor_context(cursor=first.cursor))
     assert len(grown.run_requests) == 1
+    # a rollout Codex archived lands beside its sessions directory
+    (tmp_path / "codex" / "archived_sessions").mkdir(parents=True)
+    (tmp_path / "codex" / "archived_sessions" / "rollout.jsonl").write_text('{"type":"x"}\n')
+    archived = agent_logs_sensor(dg.build_sensor_context(cursor=grown.cursor))
+    assert len(archived.run_requests) == 1
     get_settings.cache_clear()
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ingestion.runner import IngestSummary
     from ingestion.sources import FileSource
     from ingestion.workgraph.loader import LoadSummary
+    from pipelines.cli.context import StoreContext
 
 app = typer.Typer(help="Read agent logs into the canonical store.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -83,20 +84,33 @@ def _progress() -> Progress:
     )
 
 
-def run_source(source: FileSource, path: Path | None) -> IngestSummary:
-    from ingestion.runner import IngestRun, SourceDirectoryMissing
+def run_source(source: FileSource, path: Path | None) -> list[IngestSummary]:
+    """One summary per directory read: the source's, and Codex's archive beside it."""
+    from ingestion.sources import source_roots
 
     context = store()
     settings = context.settings
     default = settings.claude_dir if source.label == "claude-code" else settings.codex_dir
     root = (path or default).expanduser()
     if root.is_file():  # a single log file: read it as the only file of its directory
-        root, only = root.parent, root.name
-    else:
-        only = None
-    listener = _ProgressListener(source.label)
+        return [_run_root(context, source, root.parent, root.name, source.label)]
+    roots = source_roots(source, root)
+    summaries = [_run_root(context, source, root, None, source.label)]
+    for archive in roots[1:]:
+        summary = _run_root(context, source, archive, None, f"{source.label} ({archive.name})")
+        summary.source = f"{summary.source} ({archive.name})"
+        summaries.append(summary)
+    return summaries
+
+
+def _run_root(
+    context: StoreContext, source: FileSource, root: Path, only: str | None, label: str
+) -> IngestSummary:
+    from ingestion.runner import IngestRun, SourceDirectoryMissing
+
+    listener = _ProgressListener(label)
     run = IngestRun.from_settings(
-        context.conninfo, source, root, settings, listener=listener, only=only
+        context.conninfo, source, root, context.settings, listener=listener, only=only
     )
     try:
         return run.run()
@@ -154,19 +168,20 @@ def claude_code(path: Path | None = PathOption, strict: bool = StrictOption) -> 
 
     started = time.monotonic()
     with failures_reported():
-        summary = run_source(CLAUDE_CODE, path)
-    _finish([summary], started, strict)
+        summaries = run_source(CLAUDE_CODE, path)
+    _finish(summaries, started, strict)
 
 
 @app.command()
 def codex(path: Path | None = PathOption, strict: bool = StrictOption) -> None:
-    """Codex rollouts (a `sessions` directory; default TALLY_CODEX_DIR)."""
+    """Codex rollouts (a `sessions` directory, and `archived_sessions` beside it; default
+    TALLY_CODEX_DIR)."""
     from ingestion.sources import CODEX
 
     started = time.monotonic()
     with failures_reported():
-        summary = run_source(CODEX, path)
-    _finish([summary], started, strict)
+        summaries = run_source(CODEX, path)
+    _finish(summaries, started, strict)
 
 
 @app.command("all")
@@ -184,7 +199,7 @@ def all_sources(strict: bool = StrictOption) -> None:
             if not roots[label].expanduser().is_dir():
                 console.print(f"{label}: no directory at {roots[label]}, skipped")
                 continue
-            summaries.append(run_source(source, None))
+            summaries.extend(run_source(source, None))
     _finish(summaries, started, strict)
 
 

@@ -105,9 +105,11 @@ def logs_fingerprint(directories: list[Path]) -> str:
 @dg.sensor(job=ingest_job, minimum_interval_seconds=60)
 def agent_logs_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     """Runs the ingest when transcript files appear or grow."""
+    from ingestion.sources import CODEX, source_roots
+
     settings = get_settings()
     fingerprint = logs_fingerprint(
-        [settings.claude_dir.expanduser(), settings.codex_dir.expanduser()]
+        [settings.claude_dir.expanduser(), *source_roots(CODEX, settings.codex_dir.expanduser())]
     )
     if fingerprint == context.cursor:
         return dg.SensorResult(skip_reason="no new or grown log files")
