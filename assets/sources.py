@@ -11,24 +11,25 @@ def token_usage_events(
     context: dg.AssetExecutionContext, canonical_store: CanonicalStoreResource
 ) -> dg.MaterializeResult:
     """Every model request of the Claude Code transcripts and Codex rollouts under
-    TALLY_CLAUDE_DIR and TALLY_CODEX_DIR (and Codex's `archived_sessions` beside it),
+    TALLY_CLAUDE_DIR (or every Claude Code default that exists) and TALLY_CODEX_DIR (and
+    Codex's `archived_sessions` beside it),
     deduplicated, read incrementally (only what was appended since the last run)."""
     from ingestion.runner import IngestRun
-    from ingestion.sources import CLAUDE_CODE, CODEX, source_roots
+    from ingestion.sources import AGENT_LOG_SOURCES, log_directories
 
     settings = get_settings()
     metadata: dict[str, dg.RawMetadataValue] = {}
     files_read = 0
-    for source, configured in ((CLAUDE_CODE, settings.claude_dir), (CODEX, settings.codex_dir)):
-        configured = configured.expanduser()
-        if not configured.is_dir():
-            context.log.info(f"{source.label}: no directory at {configured}")
+    for source in AGENT_LOG_SOURCES:
+        roots = log_directories(source, settings)
+        if not roots[0].is_dir():
+            context.log.info(f"{source.label}: no directory at {roots[0]}")
             continue
-        for root in source_roots(source, configured):
+        for index, root in enumerate(roots):
             summary = IngestRun.from_settings(
                 canonical_store.store().conninfo, source, root, settings
             ).run()
-            name = source.name if root == configured else f"{source.name}_{root.name}"
+            name = source.name if index == 0 else f"{source.name}_{index}"
             metadata[f"{name}_new_events"] = summary.events_new
             metadata[f"{name}_files_read"] = summary.files_read
             metadata[f"{name}_rejects"] = summary.rejects

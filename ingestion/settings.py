@@ -11,12 +11,20 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def _claude_candidates() -> list[Path]:
+    """Where Claude Code may keep its transcripts: under each root of CLAUDE_CONFIG_DIR (a
+    comma-separated list, as ccusage takes it), else under ~/.config/claude and ~/.claude
+    (Claude Code versions differ; ccusage reads both)."""
+    config_dirs = [d.strip() for d in os.environ.get("CLAUDE_CONFIG_DIR", "").split(",")]
+    roots = [Path(d).expanduser() for d in config_dirs if d]
+    if not roots:
+        roots = [Path("~/.config/claude").expanduser(), Path("~/.claude").expanduser()]
+    return [root / "projects" for root in roots]
+
+
 def _default_claude_dir() -> Path:
-    # Claude Code honours CLAUDE_CONFIG_DIR; its transcripts live under <config>/projects.
-    config_dir = os.environ.get("CLAUDE_CONFIG_DIR")
-    if config_dir:
-        return Path(config_dir.split(",")[0]).expanduser() / "projects"
-    return Path("~/.claude/projects").expanduser()
+    candidates = _claude_candidates()
+    return next((c for c in candidates if c.is_dir()), candidates[-1])
 
 
 def _default_codex_dir() -> Path:
@@ -70,7 +78,9 @@ class TallySettings(BaseSettings):
     data_dir: Path = Field(default=Path(".data"), description="Where local state lives.")
     claude_dir: Path = Field(
         default_factory=_default_claude_dir,
-        description="Claude Code projects directory (honours CLAUDE_CONFIG_DIR).",
+        description="Claude Code projects directory. Unset: every one that exists of "
+        "~/.config/claude/projects and ~/.claude/projects, or of <root>/projects for each "
+        "root of CLAUDE_CONFIG_DIR (comma-separated).",
     )
     codex_dir: Path = Field(
         default_factory=_default_codex_dir,
@@ -176,6 +186,16 @@ class TallySettings(BaseSettings):
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def claude_dirs(self) -> list[Path]:
+        """Every Claude projects directory to read: TALLY_CLAUDE_DIR when it is set, else
+        each candidate that exists (one directory reached by two paths counts once), else
+        the default, so that messages name where transcripts were looked for."""
+        if "claude_dir" in self.model_fields_set:
+            return [self.claude_dir.expanduser()]
+        found = {c.resolve(): c for c in _claude_candidates() if c.is_dir()}
+        return list(found.values()) or [self.claude_dir.expanduser()]
 
     @property
     def subscription_source_set(self) -> frozenset[str]:

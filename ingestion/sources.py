@@ -6,10 +6,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ingestion.adapters import claude_code, codex, mcp_tool_calls
 from ingestion.batch import Batch
+
+if TYPE_CHECKING:
+    from ingestion.settings import TallySettings
 
 
 class LineParser(Protocol):
@@ -68,6 +71,13 @@ MCP_TOOL_CALLS = FileSource(
 )
 FILE_SOURCES = {source.label: source for source in (CLAUDE_CODE, CODEX, MCP_TOOL_CALLS)}
 CODEX_ARCHIVE = "archived_sessions"
+
+
+def log_directories(source: FileSource, settings: TallySettings) -> list[Path]:
+    """The directories a source's logs are read from when no path is given."""
+    if source is CLAUDE_CODE:
+        return settings.claude_dirs
+    return source_roots(source, settings.codex_dir.expanduser())
 
 
 def source_roots(source: FileSource, root: Path) -> list[Path]:

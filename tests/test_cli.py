@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import psycopg
 import pytest
@@ -229,10 +231,50 @@ def test_codex_archived_sessions_are_read_and_never_double_counted(tally_env):
     write_jsonl(archive / name(live), rollout(live, "2026-10-03"))
     result = invoke("ingest", "codex")
     assert result.exit_code == 0, result.output
-    assert "codex (archived_sessions)" in result.output
+    assert "codex (codex/archived_sessions)" in result.output
     assert sessions() == {live: (2, 90), moved: (2, 90), archived: (2, 90)}
     assert invoke("ingest", "all").exit_code == 0
     assert sessions() == {live: (2, 90), moved: (2, 90), archived: (2, 90)}
+
+
+def test_every_claude_code_default_directory_is_read_once(tally_env, monkeypatch, tmp_path):
+    """Claude Code versions write to ~/.config/claude/projects or ~/.claude/projects, and
+    CLAUDE_CONFIG_DIR may list several roots: with TALLY_CLAUDE_DIR unset, every one that
+    exists is read, and one directory reached by two paths only once."""
+    from ingestion.settings import get_settings
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("TALLY_CLAUDE_DIR")
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    get_settings.cache_clear()
+
+    def transcript(root: Path, session: str) -> None:
+        write_jsonl(root / "projects" / "-w" / f"{session}.jsonl", [
+            assistant(f"m_{session}", f"r_{session}", "2026-10-03T10:00:00Z", usage(),
+                      session=session),
+        ])  # fmt: skip
+
+    def sessions() -> set[str]:
+        rows = orjson.loads(invoke("report", "usage", "--by", "session", "--format", "json").stdout)
+        return {row["session_id"] for row in rows}
+
+    transcript(home / ".config" / "claude", "xdg")
+    transcript(home / ".claude", "classic")
+    result = invoke("ingest", "claude-code")
+    assert result.exit_code == 0, result.output
+    assert "claude-code (.claude/projects)" in result.output  # the second directory's row
+    assert sessions() == {"xdg", "classic"}
+    (tmp_path / "alias").symlink_to(home / ".claude")
+    transcript(tmp_path / "other", "listed")
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", f"{home / '.claude'},{tmp_path / 'alias'},"
+                                            f"{tmp_path / 'other'}")  # fmt: skip
+    get_settings.cache_clear()
+    result = invoke("ingest", "all")
+    assert result.exit_code == 0, result.output
+    assert "alias" not in result.output and "other/projects" in result.output
+    assert sessions() == {"xdg", "classic", "listed"}
+    get_settings.cache_clear()
 
 
 def test_a_missing_directory_fails_clearly(tally_env):

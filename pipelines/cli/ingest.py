@@ -85,39 +85,41 @@ def _progress() -> Progress:
 
 
 def run_source(source: FileSource, path: Path | None) -> list[IngestSummary]:
-    """One summary per directory read: the source's, and Codex's archive beside it."""
-    from ingestion.sources import source_roots
+    """One summary per directory read: the path given, else every configured directory of
+    the source (Claude Code's candidates, Codex's sessions and the archive beside them)."""
+    from ingestion.sources import log_directories, source_roots
 
     context = store()
-    settings = context.settings
-    default = settings.claude_dir if source.label == "claude-code" else settings.codex_dir
-    root = (path or default).expanduser()
-    if root.is_file():  # a single log file: read it as the only file of its directory
-        return [_run_root(context, source, root.parent, root.name, source.label)]
-    roots = source_roots(source, root)
-    summaries = [_run_root(context, source, root, None, source.label)]
-    for archive in roots[1:]:
-        summary = _run_root(context, source, archive, None, f"{source.label} ({archive.name})")
-        summary.source = f"{summary.source} ({archive.name})"
-        summaries.append(summary)
-    return summaries
+    if path is not None and path.expanduser().is_file():  # one log file: the only one read
+        root = path.expanduser()
+        return [_run_root(context, source, root.parent, root.name, where=None)]
+    if path is not None:
+        roots = source_roots(source, path.expanduser())
+    else:
+        roots = log_directories(source, context.settings)
+    # the first directory is the source's own row; any other is named by its last two parts
+    wheres = [None, *("/".join(root.parts[-2:]) for root in roots[1:])]
+    return [_run_root(context, source, r, None, w) for r, w in zip(roots, wheres, strict=True)]
 
 
 def _run_root(
-    context: StoreContext, source: FileSource, root: Path, only: str | None, label: str
+    context: StoreContext, source: FileSource, root: Path, only: str | None, where: str | None
 ) -> IngestSummary:
     from ingestion.runner import IngestRun, SourceDirectoryMissing
 
-    listener = _ProgressListener(label)
+    listener = _ProgressListener(f"{source.label} ({where})" if where else source.label)
     run = IngestRun.from_settings(
         context.conninfo, source, root, context.settings, listener=listener, only=only
     )
     try:
-        return run.run()
+        summary = run.run()
     except SourceDirectoryMissing as error:
         raise CommandFailed(str(error)) from None
     finally:
         listener.close()
+    if where:
+        summary.source = f"{summary.source} ({where})"
+    return summary
 
 
 def print_summary(summaries: list[IngestSummary], elapsed: float) -> None:
@@ -187,17 +189,16 @@ def codex(path: Path | None = PathOption, strict: bool = StrictOption) -> None:
 @app.command("all")
 def all_sources(strict: bool = StrictOption) -> None:
     """Every configured source whose directory exists."""
-    from ingestion.sources import AGENT_LOG_SOURCES
+    from ingestion.sources import AGENT_LOG_SOURCES, log_directories
 
     started = time.monotonic()
     summaries = []
     with failures_reported():
         settings = store().settings
-        roots = {"claude-code": settings.claude_dir, "codex": settings.codex_dir}
         for source in AGENT_LOG_SOURCES:
-            label = source.label
-            if not roots[label].expanduser().is_dir():
-                console.print(f"{label}: no directory at {roots[label]}, skipped")
+            roots = log_directories(source, settings)
+            if not roots[0].is_dir():
+                console.print(f"{source.label}: no directory at {roots[0]}, skipped")
                 continue
             summaries.extend(run_source(source, None))
     _finish(summaries, started, strict)
@@ -339,5 +340,5 @@ def tool_calls(
 
     started = time.monotonic()
     with failures_reported():
-        summary = run_source(MCP_TOOL_CALLS, path)
-    _finish([summary], started, strict)
+        summaries = run_source(MCP_TOOL_CALLS, path)
+    _finish(summaries, started, strict)

@@ -25,7 +25,7 @@ def _has_logs(path: Path) -> bool:
 def run() -> None:
     """Set up the store, ingest agent logs (or demo data), materialise the cost assets for
     every day with usage, and print the cost report and where its HTML version is."""
-    from ingestion.sources import CLAUDE_CODE, CODEX
+    from ingestion.sources import CLAUDE_CODE, CODEX, FileSource, log_directories
     from pipelines.cli.ingest import print_summary, run_source
     from pipelines.cli.output import OutputFormat
     from pipelines.cli.report import UsageGrouping, usage
@@ -34,26 +34,25 @@ def run() -> None:
     with failures_reported():
         context = store()
         settings = context.settings
-        claude_dir, codex_dir = settings.claude_dir.expanduser(), settings.codex_dir.expanduser()
-        demo = not (_has_logs(claude_dir) or _has_logs(codex_dir))
+        directories = {s: log_directories(s, settings) for s in (CLAUDE_CODE, CODEX)}
+        demo = not any(_has_logs(d) for roots in directories.values() for d in roots)
+        paths: dict[FileSource, Path | None] = dict.fromkeys(directories)
         if demo:
             from ingestion.demo.corpus import generate_corpus
 
             demo_root = settings.resolved_data_dir / "demo"
             if not _has_logs(demo_root):
                 generate_corpus(demo_root, megabytes=5.0)
-            console.print(
-                f"no agent logs in {claude_dir} or {codex_dir}: using demo data in {demo_root}"
-            )
-            claude_dir, codex_dir = (
-                demo_root / "claude" / "projects",
-                demo_root / "codex" / "sessions",
-            )
+            looked = " or ".join(str(d) for roots in directories.values() for d in roots)
+            console.print(f"no agent logs in {looked}: using demo data in {demo_root}")
+            paths = {
+                CLAUDE_CODE: demo_root / "claude" / "projects",
+                CODEX: demo_root / "codex" / "sessions",
+            }
         summaries = []
-        if claude_dir.is_dir():
-            summaries.append(run_source(CLAUDE_CODE, claude_dir))
-        if codex_dir.is_dir():
-            summaries.append(run_source(CODEX, codex_dir))
+        for source, path in paths.items():
+            if (path or directories[source][0]).is_dir():
+                summaries.extend(run_source(source, path))
         _work_graph(context.conninfo, settings, demo)
     print_summary(summaries, time.monotonic() - started)
     usage(by=UsageGrouping.model, since=None, until=None, fmt=OutputFormat.table)

@@ -105,11 +105,11 @@ def logs_fingerprint(directories: list[Path]) -> str:
 @dg.sensor(job=ingest_job, minimum_interval_seconds=60)
 def agent_logs_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     """Runs the ingest when transcript files appear or grow."""
-    from ingestion.sources import CODEX, source_roots
+    from ingestion.sources import AGENT_LOG_SOURCES, log_directories
 
     settings = get_settings()
     fingerprint = logs_fingerprint(
-        [settings.claude_dir.expanduser(), *source_roots(CODEX, settings.codex_dir.expanduser())]
+        [root for source in AGENT_LOG_SOURCES for root in log_directories(source, settings)]
     )
     if fingerprint == context.cursor:
         return dg.SensorResult(skip_reason="no new or grown log files")
