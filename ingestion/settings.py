@@ -13,18 +13,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 def _claude_candidates() -> list[Path]:
     """Where Claude Code may keep its transcripts: under each root of CLAUDE_CONFIG_DIR (a
-    comma-separated list, as ccusage takes it), else under ~/.config/claude and ~/.claude
-    (Claude Code versions differ; ccusage reads both)."""
+    comma-separated list, as ccusage takes it), else under ~/.claude and ~/.config/claude
+    (Claude Code versions differ; ccusage reads both). The first is the one earlier versions
+    of tally read: a directory reached by both paths keeps the cursors it has."""
     config_dirs = [d.strip() for d in os.environ.get("CLAUDE_CONFIG_DIR", "").split(",")]
     roots = [Path(d).expanduser() for d in config_dirs if d]
     if not roots:
-        roots = [Path("~/.config/claude").expanduser(), Path("~/.claude").expanduser()]
+        roots = [Path("~/.claude").expanduser(), Path("~/.config/claude").expanduser()]
     return [root / "projects" for root in roots]
 
 
 def _default_claude_dir() -> Path:
     candidates = _claude_candidates()
-    return next((c for c in candidates if c.is_dir()), candidates[-1])
+    return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
 def _default_codex_dir() -> Path:
@@ -79,7 +80,7 @@ class TallySettings(BaseSettings):
     claude_dir: Path = Field(
         default_factory=_default_claude_dir,
         description="Claude Code projects directory. Unset: every one that exists of "
-        "~/.config/claude/projects and ~/.claude/projects, or of <root>/projects for each "
+        "~/.claude/projects and ~/.config/claude/projects, or of <root>/projects for each "
         "root of CLAUDE_CONFIG_DIR (comma-separated).",
     )
     codex_dir: Path = Field(

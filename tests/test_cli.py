@@ -263,7 +263,7 @@ def test_every_claude_code_default_directory_is_read_once(tally_env, monkeypatch
     transcript(home / ".claude", "classic")
     result = invoke("ingest", "claude-code")
     assert result.exit_code == 0, result.output
-    assert "claude-code (.claude/projects)" in result.output  # the second directory's row
+    assert "claude-code (claude/projects)" in result.output  # ~/.config/claude's own row
     assert sessions() == {"xdg", "classic"}
     (tmp_path / "alias").symlink_to(home / ".claude")
     transcript(tmp_path / "other", "listed")
