@@ -10,10 +10,10 @@ from ingestion.settings import get_settings
 def token_usage_events(
     context: dg.AssetExecutionContext, canonical_store: CanonicalStoreResource
 ) -> dg.MaterializeResult:
-    """Every model request of the Claude Code transcripts and Codex rollouts under
-    TALLY_CLAUDE_DIR (or every Claude Code default that exists) and TALLY_CODEX_DIR (and
-    Codex's `archived_sessions` beside it),
-    deduplicated, read incrementally (only what was appended since the last run)."""
+    """Every model request of the Claude Code transcripts under TALLY_CLAUDE_DIR (or every
+    Claude Code default that exists) and the Codex rollouts under TALLY_CODEX_DIR (and
+    Codex's `archived_sessions` beside it), deduplicated, read incrementally (only what was
+    appended since the last run)."""
     from ingestion.runner import IngestRun
     from ingestion.sources import AGENT_LOG_SOURCES, log_directories
 
