@@ -134,7 +134,10 @@ def print_summary(summaries: list[IngestSummary], elapsed: float) -> None:
         "tool calls",
         "rejects",
     ):
-        table.add_column(column, justify="left" if column == "source" else "right")
+        if column == "source":  # folded, never cut: two directories of a source differ at the end
+            table.add_column(column, overflow="fold")
+        else:
+            table.add_column(column, justify="right")
     for s in summaries:
         table.add_row(
             s.source,
