@@ -84,12 +84,15 @@ def _progress() -> Progress:
     )
 
 
-def run_source(source: FileSource, path: Path | None) -> list[IngestSummary]:
+def run_source(
+    source: FileSource, path: Path | None, context: StoreContext | None = None
+) -> list[IngestSummary]:
     """One summary per directory read: the path given, else every configured directory of
-    the source (Claude Code's candidates, Codex's sessions and the archive beside them)."""
+    the source (Claude Code's candidates, Codex's sessions and the archive beside them).
+    A caller that already set the store up passes its context (one schema check per run)."""
     from ingestion.sources import log_directories, source_roots
 
-    context = store()
+    context = context or store()
     if path is not None and path.expanduser().is_file():  # one log file: the only one read
         root = path.expanduser()
         return [_run_root(context, source, root.parent, root.name, where=None)]
@@ -197,13 +200,13 @@ def all_sources(strict: bool = StrictOption) -> None:
     started = time.monotonic()
     summaries = []
     with failures_reported():
-        settings = store().settings
+        context = store()
         for source in AGENT_LOG_SOURCES:
-            roots = log_directories(source, settings)
+            roots = log_directories(source, context.settings)
             if not roots[0].is_dir():
                 console.print(f"{source.label}: no directory at {roots[0]}, skipped")
                 continue
-            summaries.extend(run_source(source, None))
+            summaries.extend(run_source(source, None, context))
     _finish(summaries, started, strict)
 
 

@@ -52,7 +52,7 @@ def run() -> None:
         summaries = []
         for source, path in paths.items():
             if (path or directories[source][0]).is_dir():
-                summaries.extend(run_source(source, path))
+                summaries.extend(run_source(source, path, context))
         _work_graph(context.conninfo, settings, demo)
     print_summary(summaries, time.monotonic() - started)
     usage(by=UsageGrouping.model, since=None, until=None, fmt=OutputFormat.table)
