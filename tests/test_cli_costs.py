@@ -115,6 +115,9 @@ def test_output_goes_to_a_file_or_into_a_directory_in_every_format(costed, tmp_p
     assert orjson.loads((tmp_path / "costs.json").read_text())[0]["day"]
     assert invoke("report", "costs", "--output", str(tmp_path)).stdout == ""
     assert "cost by day (auto)" in (tmp_path / "costs.txt").read_text()
+    missing_directory = f"{tmp_path / 'reports' / 'weekly'}/"  # a trailing slash: a directory
+    assert invoke("report", "costs", "--format", "csv", "--output", missing_directory).stdout == ""
+    assert (tmp_path / "reports" / "weekly" / "costs.csv").read_text().startswith("day,")
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     for fmt in ("html", "csv"):

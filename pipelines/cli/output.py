@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
@@ -63,10 +64,12 @@ def render(
     Console(width=None if sys.stdout.isatty() else 220).print(table)
 
 
-def output_path(output: Path, default_name: str) -> Path:
-    """Where `--output` means: a directory gets `default_name` inside it."""
-    path = output.expanduser()
-    return path / default_name if path.is_dir() else path
+def output_path(output: str, default_name: str) -> Path:
+    """Where `--output` means: a directory, existing or written with a trailing slash, gets
+    `default_name` inside it (made if missing); anything else is the file itself."""
+    path = Path(output).expanduser()
+    names_a_directory = output.endswith(("/", os.sep))
+    return path / default_name if names_a_directory or path.is_dir() else path
 
 
 @contextmanager

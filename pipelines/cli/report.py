@@ -112,8 +112,11 @@ def costs(
         "from prices; display: tool-reported only.",
     ),
     fmt: CostFormat = typer.Option(CostFormat.table, "--format", help="table, json, csv, html."),
-    output: Path | None = typer.Option(
-        None, "--output", help="Write the report to this file (or into this directory)."
+    output: str | None = typer.Option(
+        None,
+        "--output",
+        help="Write the report to this file, or into this directory (an existing one, or a "
+        "path ending in /).",
     ),
 ) -> None:
     """Costs from the warehouse rollups (run `tally materialize` after ingesting)."""
@@ -272,7 +275,7 @@ def write_html_report(
     mode: str,
     since: date | None,
     until: date | None,
-    output: Path | None,
+    output: str | None,
 ) -> Path:
     from datetime import UTC, datetime
 
