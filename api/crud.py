@@ -18,6 +18,8 @@ from api.errors import ApiError, conflict, error_responses, forbidden, not_found
 from ingestion.keys import Principal
 
 Prepare = Callable[[psycopg.Connection[Any], Principal, dict[str, Any]], dict[str, Any]]
+# Doubts about a row just written, returned in its `warnings` (the write stands)
+Doubts = Callable[[psycopg.Connection[Any], Principal, dict[str, Any]], list[str]]
 EntityId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The entity's id.")]
 
 
@@ -82,6 +84,13 @@ class Resource:
     out_model: type[BaseModel]
     prepare: Prepare = field(default=lambda conn, caller, values: values)
     deletable: bool = True
+    doubts: Doubts | None = None
+
+    def written(self, conn: psycopg.Connection[Any], caller: Principal, row: dict[str, Any]) -> Any:
+        """The response to a create or an update: the row, with its doubts when told."""
+        if self.doubts is None:
+            return self.out_model.model_validate(row)
+        return self.out_model.model_validate({**row, "warnings": self.doubts(conn, caller, row)})
 
     def router(self, tag: str) -> APIRouter:
         router = APIRouter(prefix="/v1", tags=[tag])
@@ -107,7 +116,7 @@ class Resource:
                     None,
                     row,
                 )
-            return resource.out_model.model_validate(row)
+            return resource.written(conn, caller, row)
 
         def list_(
             caller: Principal = board,
@@ -149,7 +158,7 @@ class Resource:
                     before,
                     after,
                 )
-            return resource.out_model.model_validate(after)
+            return resource.written(conn, caller, after)
 
         def delete(
             entity_id: EntityId, caller: Principal = board, conn: psycopg.Connection[Any] = db

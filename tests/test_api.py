@@ -347,6 +347,7 @@ def test_governance_crud_leaves_an_audit_trail(client, keys, conninfo):
         },
     ).json()
     assert override["input_per_mtok"] == "2.500000000000"
+    assert override["warnings"] == []  # claude-sonnet-4-5 has usage
     bad_regex = client.post(
         "/v1/price-overrides",
         headers=board,
@@ -435,6 +436,37 @@ def test_governance_crud_leaves_an_audit_trail(client, keys, conninfo):
     ]
     assert trail[3][2:4] == (True, False) and all(row[4] == "api_key" for row in trail)
     assert before_after == ("250.500000000000", "300.000000000000")
+
+
+def test_a_price_override_that_may_never_apply_is_kept_with_a_warning(client, keys):
+    board = auth(keys.board)
+    post(client, "/v1/usage-events", keys.agent, [usage_record(1)])  # claude-sonnet-4-5
+    missing = client.post(
+        "/v1/price-overrides",
+        headers=board,
+        json={"provider": "anthropic", "model_pattern": "claude-sonet.*",
+              "effective_from": "2026-11-01", "input_per_mtok": "1"},
+    )  # fmt: skip
+    assert missing.status_code == 201  # kept: it may be meant for usage still to come
+    assert missing.json()["warnings"] == [
+        "'claude-sonet.*' matches none of the 1 anthropic models with usage so far (the whole "
+        "name must match), e.g. claude-sonnet-4-5"
+    ]
+    typo = client.post(
+        "/v1/price-overrides",
+        headers=board,
+        json={"provider": "antropic", "model_pattern": "claude-sonnet.*",
+              "effective_from": "2026-11-01", "input_per_mtok": "1"},
+    ).json()  # fmt: skip
+    assert "no usage is from provider 'antropic'" in typo["warnings"][0]
+    assert (
+        client.patch(
+            f"/v1/price-overrides/{typo['id']}", headers=board, json={"note": "still a typo"}
+        ).json()["warnings"]
+        == typo["warnings"]
+    )
+    listed = client.get("/v1/price-overrides", headers=board).json()
+    assert [row["warnings"] for row in listed] == [[], []]  # told when written, not stored
 
 
 def test_approval_decisions(client, keys, conninfo):

@@ -23,6 +23,7 @@ from api.errors import ApiError, ErrorDetail, conflict, error_responses
 from api.records import Timestamp
 from api.writes import Directory
 from ingestion.keys import Principal
+from ingestion.price_overrides import override_doubt
 from schemas.money import USD_LIMIT
 
 Money = Annotated[Decimal, Field(ge=0, lt=USD_LIMIT, decimal_places=12)]
@@ -196,6 +197,19 @@ class PriceOverrideOut(Out):
     cache_write_1h_per_mtok: Decimal | None
     web_search_per_thousand: Decimal | None
     note: str | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="On a create or a change: why the override may never apply (a provider "
+        "no usage is from and the pricing library does not know, or a pattern matching none "
+        "of the provider's models with usage). The override is kept.",
+    )
+
+
+def _price_doubts(
+    conn: psycopg.Connection[Any], caller: Principal, row: dict[str, Any]
+) -> list[str]:
+    doubt = override_doubt(conn, caller.company_id, row["provider"], row["model_pattern"])
+    return [doubt] if doubt else []
 
 
 def _prepare_price(
@@ -366,6 +380,7 @@ RESOURCES = (
         PriceOverridePatch,
         PriceOverrideOut,
         _prepare_price,
+        doubts=_price_doubts,
     ),
     Resource(
         "/interventions",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ingestion.price_overrides import override_doubt
 from pipelines.cli.context import CommandFailed, failures_reported, store
 from pipelines.cli.output import OutputFormat, render
 from pipelines.cli.report import parse_day
@@ -113,43 +114,13 @@ def set_override(
             }  # fmt: skip
             _audit(conn, context.settings.company, "price_override.created", str(row[0]),
                    None, after)  # fmt: skip
-            doubt = _applies_to_no_usage(conn, provider, model_pattern)
+            # the override is of no company: every company's usage may meet it
+            doubt = override_doubt(conn, None, provider, model_pattern)
     typer.echo(f"override {row[0]} added")
     if doubt:
         from pipelines.cli.context import err
 
         err.print(f"[yellow]warning:[/] {doubt}")
-
-
-def _applies_to_no_usage(
-    conn: psycopg.Connection[Any], provider: str, model_pattern: str
-) -> str | None:
-    """Why the override may never apply: a provider with no usage that the pricing library
-    does not know either (a typo?), or a pattern that matches none of the provider's models
-    seen so far. The override is kept: it may be meant for usage still to come."""
-    from genai_prices.data_snapshot import get_snapshot
-
-    seen: dict[str, list[str]] = {}
-    for seen_provider, model in conn.execute(
-        "SELECT DISTINCT provider, model FROM token_usage_events ORDER BY 1, 2"
-    ).fetchall():
-        seen.setdefault(seen_provider, []).append(model)
-    if provider not in seen:
-        if any(known.id == provider for known in get_snapshot().providers):
-            return None
-        with_usage = ", ".join(seen) or "none yet"
-        return (
-            f"no usage is from provider {provider!r} and the pricing library does not know it: "
-            f"is it spelt as the usage has it? (providers with usage: {with_usage})"
-        )
-    pattern = re.compile(model_pattern)
-    if any(pattern.fullmatch(model) for model in seen[provider]):
-        return None
-    examples = ", ".join(seen[provider][:5])
-    return (
-        f"{model_pattern!r} matches none of the {len(seen[provider])} {provider} models with "
-        f"usage so far (the whole name must match), e.g. {examples}"
-    )
 
 
 @app.command("delete")

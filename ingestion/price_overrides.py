@@ -1,0 +1,44 @@
+"""Why a price override may never apply, told when it is written: the CLI prints it as a
+warning and the API returns it in `warnings`. The override is kept either way: it may be
+meant for usage still to come."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+def override_doubt(
+    conn: psycopg.Connection[Any], company_id: int | None, provider: str, model_pattern: str
+) -> str | None:
+    """A provider with no usage that the pricing library does not know either (a typo?), or a
+    pattern that matches none of the provider's models seen so far; None when it applies.
+    The usage is the company's, or every company's for an override of no company."""
+    seen: dict[str, list[str]] = {}
+    for seen_provider, model in conn.execute(
+        "SELECT DISTINCT provider, model FROM token_usage_events "
+        "WHERE %(company)s::bigint IS NULL OR company_id = %(company)s ORDER BY 1, 2",
+        {"company": company_id},
+    ).fetchall():
+        seen.setdefault(seen_provider, []).append(model)
+    if provider not in seen:
+        from genai_prices.data_snapshot import get_snapshot
+
+        if any(known.id == provider for known in get_snapshot().providers):
+            return None
+        with_usage = ", ".join(seen) or "none yet"
+        return (
+            f"no usage is from provider {provider!r} and the pricing library does not know it: "
+            f"is it spelt as the usage has it? (providers with usage: {with_usage})"
+        )
+    pattern = re.compile(model_pattern)
+    if any(pattern.fullmatch(model) for model in seen[provider]):
+        return None
+    examples = ", ".join(seen[provider][:5])
+    return (
+        f"{model_pattern!r} matches none of the {len(seen[provider])} {provider} models with "
+        f"usage so far (the whole name must match), e.g. {examples}"
+    )
