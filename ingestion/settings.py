@@ -199,6 +199,14 @@ class TallySettings(BaseSettings):
         return list(found.values()) or [self.claude_dir.expanduser()]
 
     @property
+    def claude_dirs_looked_in(self) -> list[Path]:
+        """Every place Claude transcripts are looked for, existing or not: for messages that
+        say where none were found."""
+        if "claude_dir" in self.model_fields_set:
+            return [self.claude_dir.expanduser()]
+        return list({c.resolve(): c for c in _claude_candidates()}.values())
+
+    @property
     def subscription_source_set(self) -> frozenset[str]:
         return frozenset(s.strip() for s in self.subscription_sources.split(",") if s.strip())
 

@@ -277,6 +277,19 @@ def test_every_claude_code_default_directory_is_read_once(tally_env, monkeypatch
     get_settings.cache_clear()
 
 
+def test_where_claude_transcripts_were_looked_for_names_every_default(monkeypatch, tmp_path):
+    from ingestion.settings import TallySettings
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("TALLY_CLAUDE_DIR", raising=False)
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    settings = TallySettings()
+    both = [tmp_path / ".claude" / "projects", tmp_path / ".config" / "claude" / "projects"]
+    assert settings.claude_dirs == both[:1]  # none exists: the default, for the messages
+    assert settings.claude_dirs_looked_in == both
+    assert TallySettings(claude_dir=tmp_path / "mine").claude_dirs_looked_in == [tmp_path / "mine"]
+
+
 def test_a_missing_directory_fails_clearly(tally_env):
     result = invoke("ingest", "codex", "--path", str(tally_env / "nowhere"))
     assert result.exit_code == 2

@@ -43,7 +43,9 @@ def run() -> None:
             demo_root = settings.resolved_data_dir / "demo"
             if not _has_logs(demo_root):
                 generate_corpus(demo_root, megabytes=5.0)
-            looked = " or ".join(str(d) for roots in directories.values() for d in roots)
+            looked = " or ".join(
+                str(d) for d in [*settings.claude_dirs_looked_in, *directories[CODEX]]
+            )
             console.print(f"no agent logs in {looked}: using demo data in {demo_root}")
             paths = {
                 CLAUDE_CODE: demo_root / "claude" / "projects",
