@@ -100,6 +100,8 @@ def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server
         # a file, not a pipe: nobody reads a pipe while the test runs, and once its buffer
         # is full the webserver and daemon block writing their logs and cannot stop
         env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        # as a shell's background job starts it: SIGINT ignored. Ctrl-C must stop it anyway.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )  # fmt: skip
     try:
         wait_for_webserver(process, port, log)

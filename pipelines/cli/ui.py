@@ -45,8 +45,10 @@ def ui(
     ]  # fmt: skip
     console.print(f"Dagster UI on http://127.0.0.1:{port} (Ctrl-C stops it)")
     # Being terminated (a service manager, a closed terminal) stops it as Ctrl-C does: the
-    # webserver and daemon run in a session of their own and would otherwise live on.
-    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+    # webserver and daemon run in a session of their own and would otherwise live on. SIGINT
+    # too, explicitly: started as a shell's background job it inherits SIGINT ignored, and
+    # Python then installs no handler for it.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, _interrupt)
     # Our own process group, with SIGINT restored: dagster copies SIGINT's disposition to
     # SIGTERM, so an inherited "ignore" would make it unstoppable (reference/dagster.md G7).
