@@ -4,8 +4,9 @@ meant for usage still to come."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
+
+from ingestion.model_patterns import stored_model_pattern
 
 if TYPE_CHECKING:
     import psycopg
@@ -34,7 +35,7 @@ def override_doubt(
             f"no usage is from provider {provider!r} and the pricing library does not know it: "
             f"is it spelt as the usage has it? (providers with usage: {with_usage})"
         )
-    pattern = re.compile(model_pattern)
+    pattern = stored_model_pattern(model_pattern)
     if any(pattern.fullmatch(model) for model in seen[provider]):
         return None
     examples = ", ".join(seen[provider][:5])

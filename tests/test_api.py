@@ -354,6 +354,12 @@ def test_governance_crud_leaves_an_audit_trail(client, keys, conninfo):
         json={"provider": "x", "model_pattern": "([", "effective_from": "2026-11-01"},
     )
     assert bad_regex.status_code == 422
+    lookahead = client.post(
+        "/v1/price-overrides",
+        headers=board,
+        json={"provider": "x", "model_pattern": "a(?=b)", "effective_from": "2026-11-01"},
+    )
+    assert lookahead.status_code == 422 and "RE2 syntax" in lookahead.text
     for price in ("1000000000000", "NaN", "Infinity", "-1"):  # the column holds < 10^12
         refused = client.post(
             "/v1/price-overrides",

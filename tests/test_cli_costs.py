@@ -154,6 +154,11 @@ def test_price_overrides_set_list_delete_with_an_audit_trail(tally_env, conninfo
         "prices", "set", "--provider", "x", "--model", "([", "--from", "2026-10-01", "--input", "1"
     )
     assert bad.exit_code == 2
+    lookahead = invoke("prices", "set", "--provider", "x", "--model", "claude(?!-haiku).*",
+                       "--from", "2026-10-01", "--input", "1")  # fmt: skip
+    assert lookahead.exit_code == 2
+    said = " ".join(lookahead.output.replace("│", " ").split())
+    assert "(RE2 syntax: no lookarounds or backreferences): invalid perl operator" in said
     for price, said in (
         ("NaN", "must be a number"),
         ("Infinity", "must be a number"),

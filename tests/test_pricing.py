@@ -175,6 +175,27 @@ def test_an_override_applies_from_its_effective_date():
     assert frame["price_source"][1].startswith("override #7")
 
 
+def test_override_patterns_cannot_stall_pricing():
+    """RE2 matches in time linear in the name: under Python's backtracking `re`, `(a+)+$`
+    against 64 a's and a `!` would take 2^64 steps. In a child process with a time limit, so
+    that a regression fails instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    from ingestion.model_patterns import InvalidModelPattern, compile_model_pattern
+
+    check = (
+        "from ingestion.model_patterns import stored_model_pattern\n"
+        "assert stored_model_pattern('(a+)+$').fullmatch('a' * 64 + '!') is None\n"
+        "assert stored_model_pattern('(claude-.*)*-4').fullmatch('claude-' * 40 + 'x') is None"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
+    assert compile_model_pattern(r"gpt-5(\.\d+)?-codex").fullmatch("gpt-5.2-codex")
+    for refused in (r"claude(?!-haiku).*", r"(a)\1", "(["):
+        with pytest.raises(InvalidModelPattern, match="RE2 syntax"):
+            compile_model_pattern(refused)
+
+
 def test_fast_mode_and_web_search():
     fast = usage_row("claude-opus-4-6", input_tokens=1000, output_tokens=100, speed="fast")
     search = usage_row("claude-sonnet-4-5-20250929", input_tokens=10, web_search_requests=2)

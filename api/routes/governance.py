@@ -1,7 +1,6 @@
 """Governance writes for the board (board keys): budget policies, approval decisions,
 performance interventions, price overrides, evaluation rubrics and human annotations."""
 
-import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -23,6 +22,7 @@ from api.errors import ApiError, ErrorDetail, conflict, error_responses
 from api.records import Timestamp
 from api.writes import Directory
 from ingestion.keys import Principal
+from ingestion.model_patterns import compile_model_pattern
 from ingestion.price_overrides import override_doubt
 from schemas.money import USD_LIMIT
 
@@ -170,17 +170,20 @@ class PriceOverridePatch(Body):
 class PriceOverrideIn(PriceOverridePatch):
     provider: Name
     model_pattern: Annotated[
-        str, Field(min_length=1, max_length=500, description="A regex matching whole model names.")
+        str,
+        Field(
+            min_length=1,
+            max_length=500,
+            description="A regex (RE2 syntax: no lookarounds or backreferences) matching "
+            "whole model names.",
+        ),
     ]
     effective_from: date
 
     @field_validator("model_pattern")
     @classmethod
     def a_regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as error:
-            raise ValueError(f"not a regular expression: {error}") from None
+        compile_model_pattern(value)  # its InvalidModelPattern (a ValueError) says why
         return value
 
 

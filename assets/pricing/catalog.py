@@ -7,7 +7,6 @@ to every event at once."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -18,6 +17,8 @@ from typing import Any
 import polars as pl
 from genai_prices import Usage, calc_price
 from genai_prices.types import TieredPrices
+
+from ingestion.model_patterns import ModelPattern, stored_model_pattern
 
 CATEGORIES = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
 _GENAI_FIELDS = {
@@ -82,7 +83,7 @@ class PriceOverride:
     id: int
     company_id: int | None
     provider: str
-    pattern: re.Pattern[str]
+    pattern: ModelPattern
     effective_from: date
     effective_to: date | None
     per_mtok: dict[str, Decimal | None]
@@ -109,7 +110,7 @@ def overrides_from_frame(frame: pl.DataFrame) -> list[PriceOverride]:
                 id=row["id"],
                 company_id=row["company_id"],
                 provider=row["provider"],
-                pattern=re.compile(row["model_pattern"]),
+                pattern=stored_model_pattern(row["model_pattern"]),
                 effective_from=row["effective_from"],
                 effective_to=row["effective_to"],
                 per_mtok={c: money(row[_OVERRIDE_FIELDS[c]]) for c in CATEGORIES},

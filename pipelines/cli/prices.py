@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ingestion.model_patterns import InvalidModelPattern, compile_model_pattern
 from ingestion.price_overrides import override_doubt
 from pipelines.cli.context import CommandFailed, failures_reported, store
 from pipelines.cli.output import OutputFormat, render
@@ -64,7 +64,9 @@ def list_overrides(
 @app.command("set")
 def set_override(
     provider: str = typer.Option(..., "--provider", help="e.g. anthropic, openai."),
-    model_pattern: str = typer.Option(..., "--model", help="Regex matching whole model names."),
+    model_pattern: str = typer.Option(
+        ..., "--model", help="Regex (RE2 syntax) matching whole model names."
+    ),
     effective_from: str = typer.Option(..., "--from", help="First day it applies (UTC)."),
     effective_to: str | None = typer.Option(None, "--to", help="First day it no longer applies."),
     input_price: str | None = typer.Option(None, "--input"),
@@ -80,9 +82,9 @@ def set_override(
     import psycopg
 
     try:
-        re.compile(model_pattern)
-    except re.error as error:
-        raise typer.BadParameter(f"--model is not a regular expression: {error}") from None
+        compile_model_pattern(model_pattern)
+    except InvalidModelPattern as error:
+        raise typer.BadParameter(f"--model is {error}") from None
     start, end = parse_day(effective_from), parse_day(effective_to)
     if end is not None and start is not None and end <= start:
         raise typer.BadParameter("--to must be after --from")
