@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ingestion.model_patterns import InvalidModelPattern, compile_model_pattern
-from ingestion.price_overrides import override_doubt
 from pipelines.cli.context import CommandFailed, failures_reported, store
 from pipelines.cli.output import OutputFormat, render
 from pipelines.cli.report import parse_day
@@ -80,6 +78,9 @@ def set_override(
     """Add an override. Categories left out keep the library's price. Re-materialise the
     days it covers for costs to change (`tally materialize --from D --to D`)."""
     import psycopg
+
+    from ingestion.model_patterns import InvalidModelPattern, compile_model_pattern
+    from ingestion.price_overrides import override_doubt
 
     try:
         compile_model_pattern(model_pattern)
