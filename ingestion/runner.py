@@ -152,6 +152,10 @@ class IngestRun:
 
     def run(self) -> IngestSummary:
         if not self.root.is_dir():
+            if self.root.exists():  # a device, a socket: neither logs nor a directory of them
+                raise SourceDirectoryMissing(
+                    f"{self.source.label}: {self.root} is neither a directory nor a log file"
+                )
             raise SourceDirectoryMissing(f"{self.source.label} directory not found: {self.root}")
         if self.only is not None:  # one named file, whatever its extension
             path = str(self.root / self.only)

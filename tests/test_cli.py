@@ -294,6 +294,9 @@ def test_a_missing_directory_fails_clearly(tally_env):
     result = invoke("ingest", "codex", "--path", str(tally_env / "nowhere"))
     assert result.exit_code == 2
     assert "codex directory not found" in result.output
+    device = invoke("ingest", "tool-calls", "--path", "/dev/null")
+    assert device.exit_code == 2
+    assert "tool-calls: /dev/null is neither a directory nor a log file" in device.output
 
 
 @pytest.mark.parametrize(
