@@ -447,6 +447,23 @@ def test_materialize_refuses_days_outside_the_partitions(tally_env, arguments, m
     assert message in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        ("usage_pricd", "--select 'usage_pricd' names an asset that does not exist"),
+        ("group:finance", "--select 'group:finance' selects no daily asset"),
+        ("token_usage_events", "--select 'token_usage_events' selects no daily asset"),
+        ("usage_priced or", "--select 'usage_priced or' is not a selection"),
+    ],
+)
+def test_materialize_refuses_a_selection_of_no_daily_asset(tally_env, selection, message):
+    result = invoke("materialize", "--select", selection, "--partition", "2026-10-02")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert message in said and "Traceback" not in said
+    assert "usage_priced, or a group: group:attribution, group:costs, group:pricing" in said
+
+
 def test_materialize_says_which_usage_lies_before_the_partitions(tally_env, monkeypatch):
     from ingestion.settings import get_settings
 

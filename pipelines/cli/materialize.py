@@ -4,8 +4,10 @@ that has usage."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -68,6 +70,7 @@ def materialize_days(
                 "TALLY_PARTITIONS_START sets the first day"
             )
     loaded = dg.load_assets_from_package_module(assets)
+    _check_selection(dg, selection, loaded)
     kwargs: dict[str, object] = {}
     if start == end:
         kwargs["partition_key"] = start.isoformat()
@@ -76,26 +79,21 @@ def materialize_days(
             "dagster/asset_partition_range_start": start.isoformat(),
             "dagster/asset_partition_range_end": end.isoformat(),
         }
-    from dagster._core.definitions.asset_selection import DagsterInvalidAssetSelectionError
-
     instance = shared_instance(
         database_url, context.settings.resolved_data_dir, context.settings.dagster_database
     )
     with instance:
-        try:
-            result = dg.materialize(
-                loaded,
-                instance=instance,
-                selection=selection,
-                resources=build_resources(database_url=database_url),
-                raise_on_error=False,
-                # the event log, tracebacks included, stays in the run (`tally ui` shows it);
-                # the terminal gets one line per failed step, printed by the caller
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-                **kwargs,  # type: ignore[arg-type]
-            )
-        except DagsterInvalidAssetSelectionError as error:
-            raise CommandFailed(f"{error} (e.g. 'usage_priced' or 'group:costs')") from None
+        result = dg.materialize(
+            loaded,
+            instance=instance,
+            selection=selection,
+            resources=build_resources(database_url=database_url),
+            raise_on_error=False,
+            # the event log, tracebacks included, stays in the run (`tally ui` shows it);
+            # the terminal gets one line per failed step, printed by the caller
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            **kwargs,  # type: ignore[arg-type]
+        )
         materialized = [
             (event.asset_key.to_user_string(), str(event.partition or f"{start}..{end}"))
             for event in result.get_asset_materialization_events()
@@ -116,6 +114,29 @@ def materialize_days(
                 if event.is_run_failure
             ]
     return Outcome(result.success, materialized, checks, failures, result.run_id)
+
+
+def _check_selection(dg: Any, selection: str, loaded: Sequence[Any]) -> None:
+    """A selection that is not one, names an asset that does not exist, or selects none of
+    the daily assets (only the source, say) is one line naming what can be selected, not
+    Dagster's traceback from deep inside the run's planning."""
+    from dagster._core.definitions.asset_selection import DagsterInvalidAssetSelectionError
+    from dagster._core.errors import DagsterInvalidSubsetError
+
+    daily = [a for a in loaded if isinstance(a, dg.AssetsDefinition) and a.partitions_def]
+    names = sorted(key.to_user_string() for a in daily for key in a.keys)
+    groups = sorted({group for a in daily for group in a.group_names_by_key.values()})
+    choices = f"{', '.join(names)}, or a group: {', '.join(f'group:{g}' for g in groups)}"
+    try:
+        chosen = dg.AssetSelection.from_string(selection).resolve(loaded)
+    except DagsterInvalidAssetSelectionError:
+        raise CommandFailed(f"--select {selection!r} is not a selection; try {choices}") from None
+    except DagsterInvalidSubsetError:
+        raise CommandFailed(
+            f"--select {selection!r} names an asset that does not exist; the assets are {choices}"
+        ) from None
+    if not {key.to_user_string() for key in chosen} & set(names):
+        raise CommandFailed(f"--select {selection!r} selects no daily asset; try {choices}")
 
 
 def _originating_message(error: object) -> str:
