@@ -38,7 +38,7 @@ WAREHOUSE_SCHEMES = ("duckdb://",)
 POSTGRES_SCHEMES = ("postgresql", "postgresql+psycopg", "postgres")
 
 
-def _postgres_url(url: str | None) -> str | None:
+def postgres_url(url: str | None) -> str | None:
     """The URL with tally's driver (`postgres://` and `postgresql://` are the same server to
     libpq, but SQLAlchemy knows no `postgres` dialect and would pick psycopg2 for the other),
     else a ValueError saying what is expected: a wrong scheme or a malformed URL is refused
@@ -147,7 +147,7 @@ class TallySettings(BaseSettings):
     @field_validator("database_url", "paperclip_url")
     @classmethod
     def _postgres(cls, url: str | None) -> str | None:
-        return _postgres_url(url)
+        return postgres_url(url)
 
     @field_validator("warehouse_url")
     @classmethod

@@ -53,6 +53,14 @@ def test_several_companies_need_a_choice(tally_env, paperclip_url):
     assert "PAP (Acme), OTH (Other)" in " ".join(result.output.split())
 
 
+def test_a_url_that_is_not_postgresqls_is_refused_before_connecting(tally_env):
+    for url in ("sqlite:///paperclip.db", "postgresql://host/db?nonsense=1"):
+        result = runner.invoke(app, ["ingest", "paperclip", "--url", url])
+        said = " ".join(result.output.replace("│", " ").split())
+        assert result.exit_code == 2, said
+        assert f"Invalid value for --url: '{url}' is not a" in said
+
+
 def test_a_database_that_is_not_paperclips_fails_clearly(tally_env, paperclip_url):
     with psycopg.connect(paperclip_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE companies RENAME COLUMN issue_prefix TO prefix")

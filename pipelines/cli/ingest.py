@@ -315,9 +315,15 @@ def paperclip(
     history, heartbeat runs and their events, cost and finance events, budget policies and
     incidents, approvals."""
     from ingestion.adapters.paperclip import PaperclipError, read_paperclip
+    from ingestion.settings import postgres_url
     from ingestion.store import psycopg_conninfo
     from ingestion.workgraph.ingest import ingest_work_graph
 
+    if url is not None:  # checked as TALLY_PAPERCLIP_URL is
+        try:
+            url = postgres_url(url)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--url") from None
     started = time.monotonic()
     with failures_reported():
         context = store()
