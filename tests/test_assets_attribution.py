@@ -117,6 +117,7 @@ def test_rematerialising_a_window_replaces_it(stores):
 
 
 def test_reports_by_issue_coverage_gap_and_events(stores, monkeypatch):
+    from ingestion.reports.attribution import GAP_KEYS
     from ingestion.settings import get_settings
 
     resources, warehouse_url = stores
@@ -167,5 +168,11 @@ def test_reports_by_issue_coverage_gap_and_events(stores, monkeypatch):
     gap = report("attribution", "--by", "session")
     assert {row["session_id"]: row["reason"] for row in gap} == {
         "cc-1": "stale", "cc-2": "no-signal"}  # fmt: skip
+    assert list(gap[0]) == list(GAP_KEYS)
+    none = runner.invoke(app, ["report", "attribution", "--by", "session", "--since", "2030-01-01",
+                               "--format", "csv"])  # fmt: skip
+    assert none.stdout.splitlines() == [",".join(GAP_KEYS)]  # the header, for whatever reads it
+    none = runner.invoke(app, ["report", "attribution", "--by", "session", "--since", "2030-01-01"])
+    assert "no unattributed usage in the window" in none.stdout
     table = runner.invoke(app, ["report", "attribution"])
     assert "median cost per completed issue" in " ".join(table.output.split())

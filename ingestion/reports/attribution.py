@@ -25,6 +25,8 @@ SIGNALS = ("explicit", "single-in-progress", "session-recent-touch", "session-co
 SHARE_KEYS = tuple(f"share_{s.replace('-', '_')}" for s in SIGNALS)
 ISSUE_KEYS = ("issue_external_id", "issue_number", "issue_identifier", "issue_title",
               "issue_status", "project", "goal")  # fmt: skip
+GAP_KEYS = ("source", "session_id", "project", "agent", "reason", "requests", "tokens",
+            "cost_usd", "first_at", "last_at")  # fmt: skip
 EVENT_KEYS = ("source", "session_id", "message_id", "request_id", "occurred_at",
               "issue_external_id", "issue_number", "project", "session_project", "signal",
               "confidence", "reason",

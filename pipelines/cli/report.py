@@ -240,7 +240,9 @@ def attribution(
                    columns=reports.EVENT_KEYS)  # fmt: skip
         elif by is AttributionView.session:
             rows = reports.coverage_gap(warehouse, mode.value, since_day, until_day, limit)
-            render(rows, fmt, title="largest unattributed sessions")
+            render(rows, fmt, title="largest unattributed sessions", columns=reports.GAP_KEYS)
+            if fmt is OutputFormat.table and not rows:
+                typer.echo("no unattributed usage in the window")
         else:
             render_coverage(reports.coverage(warehouse, mode.value, since_day, until_day), fmt)
     if staleness is not None:
