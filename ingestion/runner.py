@@ -61,6 +61,7 @@ class IngestListener(Protocol):
 @dataclass
 class IngestSummary:
     source: str
+    root: str = ""  # the directory read
     run_id: int = 0
     files_seen: int = 0
     files_read: int = 0
@@ -122,7 +123,7 @@ class IngestRun:
         self.listener = listener
         self.workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
         self.parallel_min_bytes = parallel_min_bytes
-        self.summary = IngestSummary(source=source.name)
+        self.summary = IngestSummary(source=source.name, root=str(root))
         self.lock = threading.Lock()  # guards summary and listener across lanes
 
     @classmethod

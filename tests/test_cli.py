@@ -290,6 +290,15 @@ def test_where_claude_transcripts_were_looked_for_names_every_default(monkeypatc
     assert TallySettings(claude_dir=tmp_path / "mine").claude_dirs_looked_in == [tmp_path / "mine"]
 
 
+def test_a_directory_without_logs_is_named(tally_env):
+    (tally_env / "not-projects" / "notes").mkdir(parents=True)
+    (tally_env / "not-projects" / "notes" / "readme.txt").write_text("no transcripts here")
+    result = invoke("ingest", "claude-code", "--path", str(tally_env / "not-projects"))
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert f"warning: no log files (*.jsonl) under {tally_env / 'not-projects'}" in said
+
+
 def test_a_missing_directory_fails_clearly(tally_env):
     result = invoke("ingest", "codex", "--path", str(tally_env / "nowhere"))
     assert result.exit_code == 2

@@ -161,6 +161,10 @@ def print_summary(summaries: list[IngestSummary], elapsed: float) -> None:
         )
     if any(s.rejects for s in summaries):
         console.print("see the rejected records with [bold]tally rejects[/]")
+    if summaries and not any(s.files_seen for s in summaries):
+        # most likely the wrong directory: say so rather than leave a table of zeros
+        where = " or ".join(s.root for s in summaries)
+        console.print(f"[yellow]warning:[/] no log files (*.jsonl) under {where}", soft_wrap=True)
 
 
 def _finish(summaries: list[IngestSummary], started: float, strict: bool) -> None:
