@@ -27,6 +27,7 @@ def test_tool_call_logs_load_once_and_bad_lines_are_rejected(tally_env, conninfo
             {"sessionId": "mcp-1", "createdAt": "2026-10-03T10:02:00Z"},  # no tool
             {**SNAKE, "id": "c9", "success": "yes"},
             {**SNAKE, "id": "c8", "duration_ms": -5},
+            {**SNAKE, "id": "c7", "tool": 1},
             b"{not json",
         ],
     )
@@ -52,8 +53,9 @@ def test_tool_call_logs_load_once_and_bad_lines_are_rejected(tally_env, conninfo
     assert len(rows) == 2
     rejects = orjson.loads(runner.invoke(app, ["rejects", "--format", "json"]).stdout)
     reasons = sorted(r["reason"] for r in rejects)
-    assert len(reasons) == 8  # four bad lines in each of the two files
+    assert len(reasons) == 10  # five bad lines in each of the two files
     assert "tool call without a tool name" in reasons
+    assert "the tool name must be text, got 1" in reasons
     assert any("success must be true or false" in r for r in reasons)
     assert any("duration_ms must be a non-negative integer" in r for r in reasons)
     assert any(r.startswith("invalid JSON") for r in reasons)

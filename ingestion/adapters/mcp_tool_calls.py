@@ -53,9 +53,12 @@ class McpToolCallParser(JsonlParser):
         return
 
     def handle_object(self, obj: dict[str, Any], offset: int, batch: Batch) -> int:
-        tool = optional_str(_first(obj, "tool", "tool_name", "toolName", "name"))
+        named = _first(obj, "tool", "tool_name", "toolName", "name")
+        tool = optional_str(named)
         if tool is None:
-            raise InvalidRecord("tool call without a tool name")
+            if named is None or named == "":
+                raise InvalidRecord("tool call without a tool name")
+            raise InvalidRecord(f"the tool name must be text, got {named!r:.40}")
         session = optional_str(_first(obj, "session", "session_id", "sessionId"))
         if session is None:
             raise InvalidRecord("tool call without a session id")
