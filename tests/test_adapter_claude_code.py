@@ -220,6 +220,8 @@ def test_bad_lines_are_rejected_with_reasons_and_good_ones_kept(tmp_path):
     negative = assistant("m2", "r2", T0, usage(output=-5))
     wrong_type = assistant("m3", "r3", T0, usage(input_tokens="many"))
     no_time = assistant("m4", "r4", "yesterday", usage())
+    numbered_model = assistant("m5", "r5", T0, usage())
+    numbered_model["message"]["model"] = 4
     path = write_jsonl(
         tmp_path / "p" / "s1.jsonl",
         [
@@ -230,6 +232,7 @@ def test_bad_lines_are_rejected_with_reasons_and_good_ones_kept(tmp_path):
             negative,
             wrong_type,
             no_time,
+            numbered_model,
             good,
             b"",
         ],
@@ -237,7 +240,8 @@ def test_bad_lines_are_rejected_with_reasons_and_good_ones_kept(tmp_path):
     batch = parse(tmp_path, path)
     assert list(batch.usage) == [("m", "r")]
     reasons = [r.reason for r in batch.rejects]
-    assert len(reasons) == 7
+    assert len(reasons) == 8
+    assert "message.model must be text, got 4" in reasons
     assert reasons[0].startswith("invalid JSON")
     assert "not a JSON object (a list)" in reasons
     assert any("output_tokens must be a non-negative integer, got -5" in r for r in reasons)

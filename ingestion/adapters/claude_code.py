@@ -149,7 +149,9 @@ class ClaudeTranscriptParser(JsonlParser):
         if not isinstance(usage, dict):
             raise InvalidRecord("message.usage is not an object")
         if not isinstance(model, str) or not model:
-            raise InvalidRecord("message.model is missing")
+            if model is None or model == "":
+                raise InvalidRecord("message.model is missing")
+            raise InvalidRecord(f"message.model must be text, got {model!r:.40}")
         if occurred_at is None:
             occurred_at = require_timestamp(obj.get("timestamp"))
         if self._repeats_a_better_copy(obj, message, usage, occurred_at, batch, origin):
