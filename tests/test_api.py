@@ -540,6 +540,13 @@ def test_keys_cli_creates_lists_and_revokes(tally_env, conninfo):
     assert runner.invoke(app, ["keys", "revoke", str(key["id"])]).exit_code == 0
     with psycopg.connect(conninfo) as conn:
         assert authenticate(conn, key["key"]) is None
+    as_csv = runner.invoke(app, ["keys", "create", "--company", "initech", "--role", "board",
+                                 "--format", "csv"])  # fmt: skip
+    header, row = as_csv.stdout.splitlines()
+    assert header == "id,key" and row.split(",")[1].startswith("tly_")
+    with psycopg.connect(conninfo) as conn:
+        assert authenticate(conn, row.split(",")[1]).role == "board"
+        conn.execute("DELETE FROM api_keys WHERE id = %s", (int(row.split(",")[0]),))
     missing_agent = runner.invoke(app, ["keys", "create", "--company", "x", "--role", "agent"])
     assert missing_agent.exit_code == 2 and "needs --agent" in missing_agent.output
     unknown = runner.invoke(app, ["keys", "revoke", "999999"])

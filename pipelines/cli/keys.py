@@ -19,7 +19,9 @@ def create(
     role: str = typer.Option(..., "--role", help="agent, board or service."),
     agent: str | None = typer.Option(None, "--agent", help="The agent an agent key acts as."),
     name: str | None = typer.Option(None, "--name", help="A label for listings."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+    fmt: OutputFormat = typer.Option(
+        OutputFormat.table, "--format", help="table (the key alone), json or csv (id and key)."
+    ),
 ) -> None:
     """Create a key and print it once: only its digest is stored."""
     import psycopg
@@ -35,6 +37,9 @@ def create(
                 raise CommandFailed(str(error)) from None
     if fmt is OutputFormat.json:
         sys.stdout.write(orjson.dumps({"id": key_id, "key": key}).decode() + "\n")
+        return
+    if fmt is OutputFormat.csv:
+        render([{"id": key_id, "key": key}], fmt)
         return
     err.print(f"key {key_id} ({role}) for {company}: store it now, it is not shown again")
     typer.echo(key)
