@@ -101,6 +101,14 @@ def test_bad_repository_and_unknown_project_fail_clearly(tmp_path, project, repo
     assert "no project named 'nope'" in " ".join(unknown.output.split())
     bad = runner.invoke(app, ["ingest", "git", "--repo", str(repo), "--pattern", "#\\d+"])
     assert bad.exit_code == 2
+    # git reads a date it cannot parse as now: every commit would be silently left out
+    typo = runner.invoke(app, ["ingest", "git", "--repo", str(repo), "--project", project,
+                               "--since", "yesteday"])  # fmt: skip
+    assert typo.exit_code == 2
+    assert "--since 'yesteday' is not a date git understands" in " ".join(typo.output.split())
+    since = runner.invoke(app, ["ingest", "git", "--repo", str(repo), "--project", project,
+                                "--since", "2000-01-01"])  # fmt: skip
+    assert since.exit_code == 0 and "0 commits read" not in since.output
 
 
 def test_file_names_are_read_as_they_are_on_disk(repo):

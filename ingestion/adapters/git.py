@@ -51,6 +51,7 @@ def read_commits(repo: Path, since: str | None = None) -> list[Commit]:
     args = ["git", "-C", str(repo), "log", "--all", f"--format={LOG_FORMAT}", "--name-only",
             "--no-renames", "-z"]  # fmt: skip
     if since:
+        _check_since(repo, since)
         args.append(f"--since={since}")
     result = subprocess.run(args, capture_output=True, text=True, errors="replace")
     if result.returncode != 0:
@@ -71,6 +72,23 @@ def read_commits(repo: Path, since: str | None = None) -> list[Commit]:
             files=_file_names(files),
         ))  # fmt: skip
     return commits
+
+
+def _check_since(repo: Path, since: str) -> None:
+    """git reads any text it cannot parse as a date (a typo, `garbage`) as now, which would
+    silently select no commit: such a `since` is refused instead."""
+    import time
+
+    resolved = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", f"--since={since}"],
+        capture_output=True, text=True, errors="replace",
+    )  # fmt: skip
+    stamp = resolved.stdout.strip().removeprefix("--max-age=")
+    if resolved.returncode != 0 or not stamp.isdigit() or int(stamp) >= time.time() - 2:
+        raise GitError(
+            f"--since {since!r} is not a date git understands (it would read it as now); "
+            "e.g. 2026-10-01 or '2 weeks ago'"
+        )
 
 
 def _file_names(listing: str) -> list[str]:
