@@ -153,9 +153,9 @@ class IngestRun:
 
     def run(self) -> IngestSummary:
         if not self.root.is_dir():
-            if self.root.exists():  # a device, a socket: neither logs nor a directory of them
+            if self.root.exists():  # a file, a device: not a directory of logs
                 raise SourceDirectoryMissing(
-                    f"{self.source.label}: {self.root} is neither a directory nor a log file"
+                    f"{self.source.label}: {self.root} is not a directory of logs"
                 )
             raise SourceDirectoryMissing(f"{self.source.label} directory not found: {self.root}")
         if self.only is not None:  # one named file, whatever its extension

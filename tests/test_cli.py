@@ -290,6 +290,22 @@ def test_where_claude_transcripts_were_looked_for_names_every_default(monkeypatc
     assert TallySettings(claude_dir=tmp_path / "mine").claude_dirs_looked_in == [tmp_path / "mine"]
 
 
+def test_a_configured_log_file_is_read_like_a_path_to_one(tally_env, monkeypatch):
+    from ingestion.settings import get_settings
+
+    transcript = write_jsonl(tally_env / "one" / "s-file.jsonl", [
+        assistant("m_f", "r_f", "2026-10-03T10:00:00Z", usage(), session="s-file"),
+    ])  # fmt: skip
+    monkeypatch.setenv("TALLY_CLAUDE_DIR", str(transcript))
+    get_settings.cache_clear()
+    for command in (("ingest", "claude-code"), ("ingest", "all")):
+        result = invoke(*command)
+        assert result.exit_code == 0, result.output
+    rows = orjson.loads(invoke("report", "usage", "--by", "session", "--format", "json").stdout)
+    assert [(row["session_id"], row["requests"]) for row in rows] == [("s-file", 1)]
+    get_settings.cache_clear()
+
+
 def test_a_directory_without_logs_is_named(tally_env):
     (tally_env / "not-projects" / "notes").mkdir(parents=True)
     (tally_env / "not-projects" / "notes" / "readme.txt").write_text("no transcripts here")
@@ -305,7 +321,7 @@ def test_a_missing_directory_fails_clearly(tally_env):
     assert "codex directory not found" in result.output
     device = invoke("ingest", "tool-calls", "--path", "/dev/null")
     assert device.exit_code == 2
-    assert "tool-calls: /dev/null is neither a directory nor a log file" in device.output
+    assert "tool-calls: /dev/null is not a directory of logs" in device.output
 
 
 @pytest.mark.parametrize(

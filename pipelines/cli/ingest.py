@@ -93,16 +93,21 @@ def run_source(
     from ingestion.sources import log_directories, source_roots
 
     context = context or store()
-    if path is not None and path.expanduser().is_file():  # one log file: the only one read
-        root = path.expanduser()
-        return [_run_root(context, source, root.parent, root.name, where=None)]
-    if path is not None:
+    if path is not None and path.expanduser().is_file():
+        roots = [path.expanduser()]
+    elif path is not None:
         roots = source_roots(source, path.expanduser())
     else:
         roots = log_directories(source, context.settings)
     # the first directory is the source's own row; any other is named by its last two parts
     wheres = [None, *("/".join(root.parts[-2:]) for root in roots[1:])]
-    return [_run_root(context, source, r, None, w) for r, w in zip(roots, wheres, strict=True)]
+    return [
+        # one log file (given or configured) is the only file read in its directory
+        _run_root(context, source, root.parent, root.name, where)
+        if root.is_file()
+        else _run_root(context, source, root, None, where)
+        for root, where in zip(roots, wheres, strict=True)
+    ]
 
 
 def _run_root(
@@ -207,7 +212,7 @@ def all_sources(strict: bool = StrictOption) -> None:
         context = store()
         for source in AGENT_LOG_SOURCES:
             roots = log_directories(source, context.settings)
-            if not roots[0].is_dir():
+            if not roots[0].exists():
                 console.print(f"{source.label}: no directory at {roots[0]}, skipped")
                 continue
             summaries.extend(run_source(source, None, context))
