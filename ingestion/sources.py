@@ -73,10 +73,25 @@ FILE_SOURCES = {source.label: source for source in (CLAUDE_CODE, CODEX, MCP_TOOL
 CODEX_ARCHIVE = "archived_sessions"
 
 
+# The directory of logs inside each tool's home (~/.claude or a CLAUDE_CONFIG_DIR root;
+# ~/.codex or CODEX_HOME), which is easily given in its place.
+LOG_SUBDIRECTORY = {CLAUDE_CODE.name: "projects", CODEX.name: "sessions"}
+
+
+def logs_within(source: FileSource, root: Path) -> Path:
+    """The directory of logs, given it or the tool's home that holds it. Read from the home,
+    a transcript's project directory would be taken for its session (the session is named
+    by its place under `projects`), so the home is never read as such."""
+    subdirectory = LOG_SUBDIRECTORY.get(source.name)
+    if subdirectory and root.name != subdirectory and (root / subdirectory).is_dir():
+        return root / subdirectory
+    return root
+
+
 def log_directories(source: FileSource, settings: TallySettings) -> list[Path]:
     """The directories a source's logs are read from when no path is given."""
     if source is CLAUDE_CODE:
-        return settings.claude_dirs
+        return [logs_within(source, directory) for directory in settings.claude_dirs]
     return source_roots(source, settings.codex_dir.expanduser())
 
 
@@ -85,7 +100,8 @@ def source_roots(source: FileSource, root: Path) -> list[Path]:
     `archived_sessions`, beside a `sessions` directory, where Codex moves the rollout of a
     conversation the user archives. A session archived before tally read it exists only
     there; one read before and again after the move keeps its rows (natural keys), so reading
-    both never double counts."""
+    both never double counts. The tool's home stands for its directory of logs."""
+    root = logs_within(source, root)
     roots = [root]
     archive = root.parent / CODEX_ARCHIVE
     if source is CODEX and root.name == "sessions" and archive.is_dir():

@@ -235,6 +235,35 @@ def test_codex_archived_sessions_are_read_and_never_double_counted(tally_env):
     assert sessions() == {live: (2, 90), moved: (2, 90), archived: (2, 90)}
     assert invoke("ingest", "all").exit_code == 0
     assert sessions() == {live: (2, 90), moved: (2, 90), archived: (2, 90)}
+    # CODEX_HOME given for its sessions/: the same directories, nothing new
+    again = invoke("ingest", "codex", "--path", str(codex))
+    assert again.exit_code == 0, again.output
+    assert sessions() == {live: (2, 90), moved: (2, 90), archived: (2, 90)}
+
+
+def test_claudes_home_given_for_its_projects_is_read_as_them(tally_env, monkeypatch):
+    """~/.claude (a CLAUDE_CONFIG_DIR root) given where its projects/ belongs: read from the
+    home, each transcript's project directory would be taken for its session."""
+    from ingestion.settings import get_settings
+
+    home = tally_env / "claude-home"
+    for session in ("s-one", "s-two"):
+        write_jsonl(home / "projects" / "-w-app" / f"{session}.jsonl", [
+            assistant(f"m_{session}", f"r_{session}", "2026-10-03T10:00:00Z", usage(),
+                      session=session),
+        ])  # fmt: skip
+
+    def sessions() -> list[str]:
+        rows = orjson.loads(invoke("report", "usage", "--by", "session", "--format", "json").stdout)
+        return sorted(row["session_id"] for row in rows)
+
+    assert invoke("ingest", "claude-code", "--path", str(home)).exit_code == 0
+    assert sessions() == ["s-one", "s-two"]
+    monkeypatch.setenv("TALLY_CLAUDE_DIR", str(home))
+    get_settings.cache_clear()
+    assert invoke("ingest", "all").exit_code == 0
+    assert sessions() == ["s-one", "s-two"]
+    get_settings.cache_clear()
 
 
 def test_every_claude_code_default_directory_is_read_once(tally_env, monkeypatch, tmp_path):
