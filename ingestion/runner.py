@@ -208,7 +208,7 @@ class IngestRun:
         lanes_count = min(2, self.workers)
         partitions: list[list[tuple[Path, os.stat_result]]] = [[] for _ in range(lanes_count)]
         for path, stat in todo:
-            partitions[_lane_of(path, self.root, lanes_count)].append((path, stat))
+            partitions[_lane_of(path, lanes_count)].append((path, stat))
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             lanes = []
@@ -389,11 +389,11 @@ def _cursor_after(result: ParseResult) -> CursorUpdate | None:
     )
 
 
-def _lane_of(path: Path, root: Path, lanes: int) -> int:
-    """Files of one session tree (a transcript and its subagent files) share a lane."""
-    parts = path.relative_to(root).parts
-    tree = "/".join(parts[:2]).removesuffix(".jsonl")
-    return zlib.crc32(tree.encode()) % lanes
+def _lane_of(path: Path, lanes: int) -> int:
+    """Files of one session tree (a transcript and its subagent files) share a lane:
+    <session>.jsonl and <session>/subagents/*.jsonl, whatever directory is read."""
+    tree = path.parent.parent if path.parent.name == "subagents" else path.with_suffix("")
+    return zlib.crc32(str(tree).encode()) % lanes
 
 
 def _parse_all(

@@ -103,6 +103,11 @@ def test_subagent_file_and_agent_progress_copies_count_once(tmp_path):
     assert record.session_key == "s1:agent-abc123"
     session = batch.sessions["s1:agent-abc123"]
     assert session.parent_key == "s1" and session.is_subagent
+    # one project's directory read, or the subagents directory itself: the same sessions
+    for root in (tmp_path / "proj", sub.parent):
+        again = parse(root, sub)
+        assert set(again.sessions) == {"s1:agent-abc123"}
+        assert again.sessions["s1:agent-abc123"].parent_key == "s1"
 
 
 def test_btw_sidechain_replay_of_a_main_message_is_dropped(tmp_path):

@@ -52,9 +52,10 @@ class FileContext:
         self.path = str(path)
         self.parent_key: str | None = None
         self.subagent_key: str | None = None
-        if len(parts) >= 4 and parts[-2] == "subagents":
-            # <project>/<session>/subagents/agent-<id>.jsonl
-            self.parent_key = parts[-3]
+        if path.parent.name == "subagents" and path.parent.parent.name:
+            # <project>/<session>/subagents/agent-<id>.jsonl, known by the file's own place
+            # whatever directory was read: a project's, or the subagents one itself
+            self.parent_key = path.parent.parent.name
             self.subagent_key = path.stem
             self.session_key = f"{self.parent_key}:{path.stem}"
         elif len(parts) >= 3:
