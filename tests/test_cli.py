@@ -36,6 +36,18 @@ def invoke(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
+def reported_sessions() -> list[str]:
+    rows = orjson.loads(invoke("report", "usage", "--by", "session", "--format", "json").stdout)
+    return sorted(row["session_id"] for row in rows)
+
+
+def write_transcript(projects: Path, session: str) -> Path:
+    """One session of one request in a Claude `projects` directory."""
+    return write_jsonl(projects / "-w" / f"{session}.jsonl", [
+        assistant(f"m_{session}", f"r_{session}", "2026-10-03T10:00:00Z", usage(), session=session),
+    ])  # fmt: skip
+
+
 def test_ingest_all_and_the_usage_report_contract(tally_env):
     corpus = generate_corpus(tally_env, megabytes=1, seed=2)
     result = invoke("ingest", "all")
@@ -248,21 +260,13 @@ def test_claudes_home_given_for_its_projects_is_read_as_them(tally_env, monkeypa
 
     home = tally_env / "claude-home"
     for session in ("s-one", "s-two"):
-        write_jsonl(home / "projects" / "-w-app" / f"{session}.jsonl", [
-            assistant(f"m_{session}", f"r_{session}", "2026-10-03T10:00:00Z", usage(),
-                      session=session),
-        ])  # fmt: skip
-
-    def sessions() -> list[str]:
-        rows = orjson.loads(invoke("report", "usage", "--by", "session", "--format", "json").stdout)
-        return sorted(row["session_id"] for row in rows)
-
+        write_transcript(home / "projects", session)
     assert invoke("ingest", "claude-code", "--path", str(home)).exit_code == 0
-    assert sessions() == ["s-one", "s-two"]
+    assert reported_sessions() == ["s-one", "s-two"]
     monkeypatch.setenv("TALLY_CLAUDE_DIR", str(home))
     get_settings.cache_clear()
     assert invoke("ingest", "all").exit_code == 0
-    assert sessions() == ["s-one", "s-two"]
+    assert reported_sessions() == ["s-one", "s-two"]
     get_settings.cache_clear()
 
 
@@ -278,31 +282,21 @@ def test_every_claude_code_default_directory_is_read_once(tally_env, monkeypatch
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
     get_settings.cache_clear()
 
-    def transcript(root: Path, session: str) -> None:
-        write_jsonl(root / "projects" / "-w" / f"{session}.jsonl", [
-            assistant(f"m_{session}", f"r_{session}", "2026-10-03T10:00:00Z", usage(),
-                      session=session),
-        ])  # fmt: skip
-
-    def sessions() -> set[str]:
-        rows = orjson.loads(invoke("report", "usage", "--by", "session", "--format", "json").stdout)
-        return {row["session_id"] for row in rows}
-
-    transcript(home / ".config" / "claude", "xdg")
-    transcript(home / ".claude", "classic")
+    write_transcript(home / ".config" / "claude" / "projects", "xdg")
+    write_transcript(home / ".claude" / "projects", "classic")
     result = invoke("ingest", "claude-code")
     assert result.exit_code == 0, result.output
     assert "claude-code (claude/projects)" in result.output  # ~/.config/claude's own row
-    assert sessions() == {"xdg", "classic"}
+    assert reported_sessions() == ["classic", "xdg"]
     (tmp_path / "alias").symlink_to(home / ".claude")
-    transcript(tmp_path / "other", "listed")
+    write_transcript(tmp_path / "other" / "projects", "listed")
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", f"{home / '.claude'},{tmp_path / 'alias'},"
                                             f"{tmp_path / 'other'}")  # fmt: skip
     get_settings.cache_clear()
     result = invoke("ingest", "all")
     assert result.exit_code == 0, result.output
     assert "alias" not in result.output and "other/projects" in result.output
-    assert sessions() == {"xdg", "classic", "listed"}
+    assert reported_sessions() == ["classic", "listed", "xdg"]
     get_settings.cache_clear()
 
 
@@ -322,16 +316,12 @@ def test_where_claude_transcripts_were_looked_for_names_every_default(monkeypatc
 def test_a_configured_log_file_is_read_like_a_path_to_one(tally_env, monkeypatch):
     from ingestion.settings import get_settings
 
-    transcript = write_jsonl(tally_env / "one" / "s-file.jsonl", [
-        assistant("m_f", "r_f", "2026-10-03T10:00:00Z", usage(), session="s-file"),
-    ])  # fmt: skip
-    monkeypatch.setenv("TALLY_CLAUDE_DIR", str(transcript))
+    monkeypatch.setenv("TALLY_CLAUDE_DIR", str(write_transcript(tally_env / "one", "s-file")))
     get_settings.cache_clear()
     for command in (("ingest", "claude-code"), ("ingest", "all")):
         result = invoke(*command)
         assert result.exit_code == 0, result.output
-    rows = orjson.loads(invoke("report", "usage", "--by", "session", "--format", "json").stdout)
-    assert [(row["session_id"], row["requests"]) for row in rows] == [("s-file", 1)]
+    assert reported_sessions() == ["s-file"]
     get_settings.cache_clear()
 
 
