@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import psycopg
 
+from ingestion.adapters.claude_code import subagent_parent
 from ingestion.correlation import correlate
 from ingestion.loader import (
     CanonicalLoader,
@@ -392,7 +393,7 @@ def _cursor_after(result: ParseResult) -> CursorUpdate | None:
 def _lane_of(path: Path, lanes: int) -> int:
     """Files of one session tree (a transcript and its subagent files) share a lane:
     <session>.jsonl and <session>/subagents/*.jsonl, whatever directory is read."""
-    tree = path.parent.parent if path.parent.name == "subagents" else path.with_suffix("")
+    tree = subagent_parent(path) or path.with_suffix("")
     return zlib.crc32(str(tree).encode()) % lanes
 
 

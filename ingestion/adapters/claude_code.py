@@ -43,6 +43,14 @@ PROVIDER = "anthropic"
 SYNTHETIC_MODEL = "<synthetic>"
 
 
+def subagent_parent(path: Path) -> Path | None:
+    """The session directory a subagent transcript lives in (<session>/subagents/<agent>.jsonl),
+    known by the file's own place whatever directory is read; None for any other file."""
+    if path.parent.name == "subagents" and path.parent.parent.name:
+        return path.parent.parent
+    return None
+
+
 class FileContext:
     """What a transcript's place in the tree says about its sessions."""
 
@@ -52,10 +60,9 @@ class FileContext:
         self.path = str(path)
         self.parent_key: str | None = None
         self.subagent_key: str | None = None
-        if path.parent.name == "subagents" and path.parent.parent.name:
-            # <project>/<session>/subagents/agent-<id>.jsonl, known by the file's own place
-            # whatever directory was read: a project's, or the subagents one itself
-            self.parent_key = path.parent.parent.name
+        parent = subagent_parent(path)
+        if parent is not None:
+            self.parent_key = parent.name
             self.subagent_key = path.stem
             self.session_key = f"{self.parent_key}:{path.stem}"
         elif len(parts) >= 3:

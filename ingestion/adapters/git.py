@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -77,8 +78,6 @@ def read_commits(repo: Path, since: str | None = None) -> list[Commit]:
 def _check_since(repo: Path, since: str) -> None:
     """git reads any text it cannot parse as a date (a typo, `garbage`) as now, which would
     silently select no commit: such a `since` is refused instead."""
-    import time
-
     resolved = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", f"--since={since}"],
         capture_output=True, text=True, errors="replace",
