@@ -7,7 +7,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.partitions import daily_partitions
 from assets.resources import CanonicalStoreResource, WarehouseResource
 from ingestion.settings import get_settings
 
@@ -21,7 +20,6 @@ ingest_job = dg.define_asset_job(
 )  # fmt: skip
 daily_costs_job = dg.define_asset_job(
     "daily_costs_job", selection=dg.AssetSelection.groups("pricing", "attribution", "costs"),
-    partitions_def=daily_partitions,
     description="Price a day's usage, attribute it to work items and roll up its costs.",
 )  # fmt: skip
 
