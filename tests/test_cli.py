@@ -313,6 +313,22 @@ def test_where_claude_transcripts_were_looked_for_names_every_default(monkeypatc
     assert TallySettings(claude_dir=tmp_path / "mine").claude_dirs_looked_in == [tmp_path / "mine"]
 
 
+def test_data_that_looks_like_rich_markup_is_printed_as_it_is(tally_env):
+    """Square brackets in a path, a session or a rejected line are data: `[/]` crashed the
+    tables and the error line, `[red]` vanished from them."""
+    projects = tally_env / "odd[/]projects"
+    write_transcript(projects, "s[red]2")
+    (projects / "-w" / "broken.jsonl").write_bytes(b'{"type":"assistant","message":[/]\n')
+    ingested = invoke("ingest", "claude-code", "--path", str(projects))
+    assert ingested.exit_code == 0, ingested.output
+    assert "s[red]2" in invoke("report", "usage", "--by", "session").stdout
+    rejects = invoke("rejects")
+    assert rejects.exit_code == 0 and "[/]" in rejects.stdout
+    missing = invoke("ingest", "claude-code", "--path", str(tally_env / "gone[/]"))
+    assert missing.exit_code == 2
+    assert f"directory not found: {tally_env / 'gone[/]'}" in " ".join(missing.output.split())
+
+
 def test_a_configured_log_file_is_read_like_a_path_to_one(tally_env, monkeypatch):
     from ingestion.settings import get_settings
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ingestion.messages import first_line
 from ingestion.settings import TallySettings, get_settings
@@ -29,7 +30,7 @@ class StoreContext:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pipelines.cli.context import failures_reported, store
 
@@ -40,13 +41,15 @@ def status() -> None:
         else:
             server = embedded_server(settings)
             state = server.status()
-            console.print(f"database: [bold]embedded[/] PostgreSQL in {state.data_dir}")
+            console.print(
+                f"database: [bold]embedded[/] PostgreSQL in {escape(str(state.data_dir))}"
+            )
             if not state.running:
                 console.print("server:   [yellow]stopped[/] (any tally command starts it)")
                 return
             console.print(f"server:   running on 127.0.0.1:{state.port}")
             url = state.url or ""
-        console.print(f"url:      {make_url(url).render_as_string(hide_password=True)}")
+        console.print(f"url:      {escape(make_url(url).render_as_string(hide_password=True))}")
         revision = current_revision(url)
         marker = "up to date" if revision == HEAD_REVISION else f"head is {HEAD_REVISION}"
         console.print(f"revision: {revision or 'none (run tally db upgrade)'} ({marker})")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -115,7 +116,8 @@ def _run_root(
 ) -> IngestSummary:
     from ingestion.runner import IngestRun, SourceDirectoryMissing
 
-    listener = _ProgressListener(f"{source.label} ({where})" if where else source.label)
+    # the label is shown through rich markup: a directory's name is not markup
+    listener = _ProgressListener(escape(f"{source.label} ({where})") if where else source.label)
     run = IngestRun.from_settings(
         context.conninfo, source, root, context.settings, listener=listener, only=only
     )
@@ -148,7 +150,7 @@ def print_summary(summaries: list[IngestSummary], elapsed: float) -> None:
             table.add_column(column, justify="right")
     for s in summaries:
         table.add_row(
-            s.source,
+            escape(s.source),
             f"{s.files_read:,}",
             f"{s.files_unchanged:,}",
             f"{s.bytes_read / 1e6:,.1f}",
@@ -169,7 +171,9 @@ def print_summary(summaries: list[IngestSummary], elapsed: float) -> None:
     if summaries and not any(s.files_seen for s in summaries):
         # most likely the wrong directory: say so rather than leave a table of zeros
         where = " or ".join(s.root for s in summaries)
-        console.print(f"[yellow]warning:[/] no log files (*.jsonl) under {where}", soft_wrap=True)
+        console.print(
+            f"[yellow]warning:[/] no log files (*.jsonl) under {escape(where)}", soft_wrap=True
+        )
 
 
 def _finish(summaries: list[IngestSummary], started: float, strict: bool) -> None:
@@ -213,7 +217,7 @@ def all_sources(strict: bool = StrictOption) -> None:
         for source in AGENT_LOG_SOURCES:
             roots = log_directories(source, context.settings)
             if not roots[0].exists():
-                console.print(f"{source.label}: no directory at {roots[0]}, skipped")
+                console.print(f"{source.label}: no directory at {escape(str(roots[0]))}, skipped")
                 continue
             summaries.extend(run_source(source, None, context))
     _finish(summaries, started, strict)

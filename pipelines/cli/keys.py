@@ -6,6 +6,7 @@ import sys
 
 import orjson
 import typer
+from rich.markup import escape
 
 from pipelines.cli.context import CommandFailed, err, failures_reported, store
 from pipelines.cli.output import OutputFormat, render
@@ -41,7 +42,9 @@ def create(
     if fmt is OutputFormat.csv:
         render([{"id": key_id, "key": key}], fmt)
         return
-    err.print(f"key {key_id} ({role}) for {company}: store it now, it is not shown again")
+    err.print(
+        f"key {key_id} ({escape(role)}) for {escape(company)}: store it now, it is not shown again"
+    )
     typer.echo(key)
 
 

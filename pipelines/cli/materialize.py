@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ingestion.messages import first_line
@@ -175,7 +176,7 @@ def materialize(
         table.add_row(asset_key, check_name, "passed" if passed else "[red]FAILED[/]")
     console.print(table)
     for step, message in outcome.failures:
-        console.print(f"[bold red]error:[/] {step}: {message}")
+        console.print(f"[bold red]error:[/] {escape(step)}: {escape(message)}")
     if outcome.failures:
         console.print(
             f"the run's full log, tracebacks included: run {outcome.run_id} in `tally ui`"

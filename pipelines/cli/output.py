@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -59,7 +60,8 @@ def render(
             no_wrap=True,
         )
     for row in rows:
-        table.add_row(*(_cell(column, row.get(column)) for column in columns))
+        # a cell is data, never markup: a project path holding "[/]" once crashed the table
+        table.add_row(*(escape(_cell(column, row.get(column))) for column in columns))
     # Piped or logged output gets room for every column instead of rich's 80-column default.
     Console(width=None if sys.stdout.isatty() else 220).print(table)
 

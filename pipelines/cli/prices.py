@@ -121,9 +121,11 @@ def set_override(
             doubt = override_doubt(conn, None, provider, model_pattern)
     typer.echo(f"override {row[0]} added")
     if doubt:
+        from rich.markup import escape
+
         from pipelines.cli.context import err
 
-        err.print(f"[yellow]warning:[/] {doubt}")
+        err.print(f"[yellow]warning:[/] {escape(doubt)}")
 
 
 @app.command("delete")

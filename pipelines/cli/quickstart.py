@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 
 from pipelines.cli.context import CommandFailed, failures_reported, store
 from pipelines.cli.output import render
@@ -46,7 +47,10 @@ def run() -> None:
             looked = " or ".join(
                 str(d) for d in [*settings.claude_dirs_looked_in, *directories[CODEX]]
             )
-            console.print(f"no agent logs in {looked}: using demo data in {demo_root}")
+            console.print(
+                escape(f"no agent logs in {looked}: using demo data in {demo_root}"),
+                soft_wrap=True,
+            )
             paths = {
                 CLAUDE_CODE: demo_root / "claude" / "projects",
                 CODEX: demo_root / "codex" / "sessions",
@@ -88,7 +92,7 @@ def run() -> None:
             f"{share['ambiguous']:.1%} ambiguous, {share['unattributed']:.1%} unattributed "
             "(`tally report costs --by issue`, `tally report attribution`)"
         )
-    console.print(f"HTML cost report: {path}")
+    console.print(f"HTML cost report: {escape(str(path))}", soft_wrap=True)
 
 
 def _work_graph(conninfo: str, settings: TallySettings, demo: bool) -> None:
@@ -105,7 +109,7 @@ def _work_graph(conninfo: str, settings: TallySettings, demo: bool) -> None:
 
         pigeon_db = settings.resolved_data_dir / "demo" / "pigeon.db"
         cards = write_demo_board(pigeon_db, demo_sessions(conninfo))
-        console.print(f"demo Pigeon board with {cards} cards: {pigeon_db}")
+        console.print(f"demo Pigeon board with {cards} cards: {escape(str(pigeon_db))}")
     if pigeon_db is not None:
         graphs.append(("pigeon", str(pigeon_db), read_pigeon(pigeon_db.expanduser())))
     if settings.paperclip_url:
