@@ -37,7 +37,11 @@ def preview(frame: pl.DataFrame, rows: int = 10) -> dg.MetadataValue:
 
 
 def _cell(value: Any) -> str:
-    return "" if value is None else str(value).replace("|", "\\|")
+    """A value as one markdown table cell: a pipe or a line break in the data (a path, a
+    session key) would otherwise end the cell or the row."""
+    if value is None:
+        return ""
+    return " ".join(str(value).splitlines()).replace("|", "\\|")
 
 
 def schema_check(frame: pl.DataFrame, model: type[pa.DataFrameModel]) -> dg.AssetCheckResult:

@@ -118,3 +118,14 @@ def test_a_price_override_changes_only_rematerialised_windows(stores, conninfo):
     priced = warehouse.read_window(USAGE_PRICED, date(2026, 10, 8), date(2026, 10, 9))
     claude = priced.filter(priced["provider"] == "anthropic")
     assert all(source.startswith("override #") for source in claude["price_source"])
+
+
+def test_the_metadata_preview_keeps_one_row_per_row():
+    import polars as pl
+
+    from assets.reporting import preview
+
+    frame = pl.DataFrame({"project": ["/srv/a|b", "/srv/line\nbreak", None], "requests": [1, 2, 3]})
+    lines = preview(frame).value.splitlines()
+    assert lines[0] == "| project | requests |" and len(lines) == 2 + frame.height
+    assert lines[2:] == ["| /srv/a\\|b | 1 |", "| /srv/line break | 2 |", "|  | 3 |"]
