@@ -564,6 +564,21 @@ def test_demo_generate_writes_a_corpus_or_says_why_it_cannot(tmp_path):
     )
 
 
+def test_run_reports_costs_when_a_work_graph_source_cannot_be_read(tally_env, monkeypatch):
+    from ingestion.settings import get_settings
+
+    write_transcript(tally_env / "claude" / "projects", "s-run")
+    (tally_env / "not-sqlite.db").write_text("a text file")
+    monkeypatch.setenv("TALLY_PIGEON_DB", str(tally_env / "not-sqlite.db"))
+    get_settings.cache_clear()
+    result = invoke("run")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, said
+    assert f"warning: pigeon skipped: {tally_env / 'not-sqlite.db'} is not a readable" in said
+    assert "HTML cost report" in said and "Traceback" not in said
+    get_settings.cache_clear()
+
+
 @pytest.mark.slow
 def test_run_uses_demo_data_when_no_logs_exist(tally_env):
     result = invoke("run")

@@ -4,6 +4,7 @@ bundled demo data when there are none) and print the report."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from pipelines.cli.output import render
 
 if TYPE_CHECKING:
     from ingestion.settings import TallySettings
+    from ingestion.workgraph.records import WorkGraph
 
 console = Console(stderr=True)
 
@@ -97,12 +99,13 @@ def run() -> None:
 
 def _work_graph(conninfo: str, settings: TallySettings, demo: bool) -> None:
     """Ingest the configured work-graph sources; on demo data, a demo Pigeon board."""
-    from ingestion.adapters.paperclip import read_paperclip
-    from ingestion.adapters.pigeon import read_pigeon
+    from ingestion.adapters.paperclip import PaperclipError, read_paperclip
+    from ingestion.adapters.pigeon import PigeonError, read_pigeon
     from ingestion.store import psycopg_conninfo
     from ingestion.workgraph.ingest import ingest_work_graph
 
     graphs = []
+    readers: list[tuple[str, str, Callable[[], WorkGraph]]] = []
     pigeon_db = settings.pigeon_db
     if pigeon_db is None and demo:
         from ingestion.demo.board import demo_sessions, write_demo_board
@@ -111,10 +114,19 @@ def _work_graph(conninfo: str, settings: TallySettings, demo: bool) -> None:
         cards = write_demo_board(pigeon_db, demo_sessions(conninfo))
         console.print(f"demo Pigeon board with {cards} cards: {escape(str(pigeon_db))}")
     if pigeon_db is not None:
-        graphs.append(("pigeon", str(pigeon_db), read_pigeon(pigeon_db.expanduser())))
+        path = pigeon_db.expanduser()
+        readers.append(("pigeon", str(pigeon_db), lambda: read_pigeon(path)))
     if settings.paperclip_url:
-        graphs.append(("paperclip", "paperclip",
-                       read_paperclip(psycopg_conninfo(settings.paperclip_url))))  # fmt: skip
+        url = psycopg_conninfo(settings.paperclip_url)
+        readers.append(("paperclip", "paperclip", lambda: read_paperclip(url)))
+    for source, location, read in readers:
+        try:
+            graphs.append((source, location, read()))
+        except (PigeonError, PaperclipError) as error:
+            # the costs do not depend on it: say why it was left out and go on
+            console.print(
+                f"[yellow]warning:[/] {source} skipped: {escape(str(error))}", soft_wrap=True
+            )
     for source, location, graph in graphs:
         summary, _ = ingest_work_graph(conninfo, graph, company=settings.company, source=source,
                                        location=location, arguments={})  # fmt: skip
