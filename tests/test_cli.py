@@ -552,6 +552,20 @@ def test_a_port_outside_1_to_65535_is_refused(command, port):
     assert "Invalid value for '--port'" in result.output
 
 
+def test_serve_refuses_a_busy_port_or_an_unknown_host_before_starting(tally_env):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = invoke("serve", "--port", str(taken.getsockname()[1]))
+    assert busy.exit_code == 2
+    assert "is in use: choose another with --port" in " ".join(busy.output.split())
+    unknown = invoke("serve", "--host", "no-such-host.invalid")
+    assert unknown.exit_code == 2
+    assert "cannot listen on no-such-host.invalid" in " ".join(unknown.output.split())
+
+
 def test_demo_generate_writes_a_corpus_or_says_why_it_cannot(tmp_path):
     result = invoke("demo", "generate", "--out", str(tmp_path / "demo"), "--mb", "0.05")
     assert result.exit_code == 0, result.output

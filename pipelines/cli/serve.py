@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 import typer
+from rich.markup import escape
 
-from pipelines.cli.context import failures_reported, store
+from pipelines.cli.context import CommandFailed, err, failures_reported, store
+from pipelines.cli.ports import cannot_listen
 
 MAX_DEFAULT_WORKERS = 4
 
@@ -30,17 +32,26 @@ def serve(
     import uvicorn
 
     with failures_reported():
+        problem = cannot_listen(host, port)
+        if problem:
+            raise CommandFailed(problem)
         context = store()  # migrate once, here, before the workers start
     # every worker builds the app from the same settings
     os.environ["TALLY_DATABASE_URL"] = context.url
     os.environ["TALLY_WAREHOUSE_URL"] = context.settings.resolved_warehouse_url
     os.environ["TALLY_API_MAX_BODY_BYTES"] = str(int(max_body_mb * 1024 * 1024))
+    processes = workers or default_workers()
+    where = f"[{host}]" if ":" in host else host
+    err.print(
+        escape(f"tally API on http://{where}:{port} ({processes} processes; OpenAPI at /docs); ")
+        + "Ctrl-C stops it"
+    )
     uvicorn.run(
         "api.app:app_from_settings",
         factory=True,
         host=host,
         port=port,
-        workers=workers or default_workers(),
+        workers=processes,
         log_level="warning",
         access_log=False,
     )

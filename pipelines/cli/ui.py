@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import typer
 from rich.console import Console
 
 from pipelines.cli.context import CommandFailed, failures_reported, store
+from pipelines.cli.ports import cannot_listen
 from pipelines.instance import dagster_home
 
 console = Console(stderr=True)
@@ -37,8 +37,9 @@ def ui(
             ),
             "TALLY_DATABASE_URL": context.url,
         }
-        if not _port_free(port):
-            raise CommandFailed(f"port {port} on 127.0.0.1 is in use: choose another with --port")
+        problem = cannot_listen("127.0.0.1", port)
+        if problem:
+            raise CommandFailed(problem)
     command = [
         str(Path(sys.executable).parent / "dagster"), "dev", "-m", "pipelines.definitions",
         "-h", "127.0.0.1", "-p", str(port),
@@ -74,14 +75,3 @@ def ui(
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        # as servers bind: a port left in TIME_WAIT by a stopped server counts as free
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
