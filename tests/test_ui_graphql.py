@@ -152,12 +152,14 @@ def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server
         with psycopg.connect(stored) as conn:  # runs are kept in PostgreSQL
             assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] >= 1
     finally:
+        # dagster dev leads a session of its own: what a failed stop leaves must go too
+        family = _descendants(process.pid)
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)
         try:
             process.wait(timeout=45)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            _kill_all([process.pid, *family])
             pytest.fail("tally ui did not stop within 45 s of Ctrl-C")
         admin = make_url(pg_server_url).set(drivername="postgresql").render_as_string(False)
         with psycopg.connect(admin, autocommit=True) as conn:
@@ -171,6 +173,21 @@ def _children(pid: int) -> list[int]:
             return [int(child) for child in listed.read().split()]
     except FileNotFoundError:
         return []
+
+
+def _descendants(pid: int) -> list[int]:
+    found, frontier = [], [pid]
+    while frontier:
+        children = _children(frontier.pop())
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
+def _kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:
@@ -213,9 +230,7 @@ def test_ui_stops_everything_when_terminated_and_refuses_a_busy_port(db_url, tmp
             time.sleep(0.5)
         assert [pid for pid in family if _alive(pid)] == []
     finally:
-        for group in [process.pid, *family[:1]]:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
+        _kill_all([process.pid, *family, *_descendants(process.pid)])
         admin = make_url(db_url).set(drivername="postgresql", database="postgres")
         with psycopg.connect(admin.render_as_string(False), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dagster_db}" WITH (FORCE)')
