@@ -22,7 +22,7 @@ def token_usage_events(
     files_read = 0
     for source in AGENT_LOG_SOURCES:
         roots = log_directories(source, settings)
-        if not roots[0].is_dir():
+        if not roots[0].exists():  # a directory, or one log file
             context.log.info(f"{source.label}: no directory at {roots[0]}")
             continue
         for index, root in enumerate(roots):

@@ -112,9 +112,11 @@ class IngestRun:
         listener: IngestListener | None = None,
         workers: int | None = None,
         parallel_min_bytes: int = PARALLEL_MIN_BYTES,
-        only: str | None = None,
     ) -> None:
-        self.only = only  # read just this file name of `root`
+        # `root` is a directory of logs, or one log file: the only one read in its directory
+        self.only: str | None = None
+        if root.is_file():
+            root, self.only = root.parent, root.name
         self.conninfo = conninfo
         self.source = source
         self.root = root
@@ -136,7 +138,6 @@ class IngestRun:
         settings: TallySettings,
         *,
         listener: IngestListener | None = None,
-        only: str | None = None,
     ) -> IngestRun:
         """A run configured the way every caller configures it: from TALLY_* settings."""
         return cls(
@@ -149,7 +150,6 @@ class IngestRun:
             listener=listener,
             workers=settings.ingest_workers,
             parallel_min_bytes=settings.ingest_parallel_min_bytes,
-            only=only,
         )
 
     def run(self) -> IngestSummary:

@@ -102,24 +102,19 @@ def run_source(
         roots = log_directories(source, context.settings)
     # the first directory is the source's own row; any other is named by its last two parts
     wheres = [None, *("/".join(root.parts[-2:]) for root in roots[1:])]
-    return [
-        # one log file (given or configured) is the only file read in its directory
-        _run_root(context, source, root.parent, root.name, where)
-        if root.is_file()
-        else _run_root(context, source, root, None, where)
-        for root, where in zip(roots, wheres, strict=True)
-    ]
+    # a root may be one log file (given or configured): IngestRun reads it alone
+    return [_run_root(context, source, r, w) for r, w in zip(roots, wheres, strict=True)]
 
 
 def _run_root(
-    context: StoreContext, source: FileSource, root: Path, only: str | None, where: str | None
+    context: StoreContext, source: FileSource, root: Path, where: str | None
 ) -> IngestSummary:
     from ingestion.runner import IngestRun, SourceDirectoryMissing
 
     # the label is shown through rich markup: a directory's name is not markup
     listener = _ProgressListener(escape(f"{source.label} ({where})") if where else source.label)
     run = IngestRun.from_settings(
-        context.conninfo, source, root, context.settings, listener=listener, only=only
+        context.conninfo, source, root, context.settings, listener=listener
     )
     try:
         summary = run.run()
