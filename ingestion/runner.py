@@ -24,7 +24,6 @@ from typing import Any, Protocol
 
 import psycopg
 
-from ingestion.adapters.claude_code import subagent_parent
 from ingestion.correlation import correlate
 from ingestion.loader import (
     CanonicalLoader,
@@ -208,8 +207,9 @@ class IngestRun:
             return
         lanes_count = min(2, self.workers)
         partitions: list[list[tuple[Path, os.stat_result]]] = [[] for _ in range(lanes_count)]
-        for path, stat in todo:
-            partitions[_lane_of(path, lanes_count)].append((path, stat))
+        trees = self.source.session_trees([path for path, _ in todo])
+        for (path, stat), tree in zip(todo, trees, strict=True):
+            partitions[_lane_of(tree, lanes_count)].append((path, stat))
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             lanes = []
@@ -390,11 +390,9 @@ def _cursor_after(result: ParseResult) -> CursorUpdate | None:
     )
 
 
-def _lane_of(path: Path, lanes: int) -> int:
-    """Files of one session tree (a transcript and its subagent files) share a lane:
-    <session>.jsonl and <session>/subagents/*.jsonl, whatever directory is read."""
-    tree = subagent_parent(path) or path.with_suffix("")
-    return zlib.crc32(str(tree).encode()) % lanes
+def _lane_of(tree: str, lanes: int) -> int:
+    """Files of one session tree (a transcript or rollout and its subagents') share a lane."""
+    return zlib.crc32(tree.encode()) % lanes
 
 
 def _parse_all(

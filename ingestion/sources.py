@@ -50,6 +50,10 @@ class FileSource:
     name: str  # stored in the `source` columns
     label: str  # as typed on the command line
     parser: Callable[[Path, Path, dict[str, Any]], LineParser]
+    # The session tree each file belongs to. Files of one tree load in one lane: a subagent's
+    # batch creates its parent's session row, and doing that while the other lane's open
+    # transaction holds the same row would make one lane wait for the other.
+    session_trees: Callable[[list[Path]], list[str]] = lambda paths: [str(p) for p in paths]
 
 
 CLAUDE_CODE = FileSource(
@@ -58,11 +62,13 @@ CLAUDE_CODE = FileSource(
     parser=lambda path, root, state: claude_code.ClaudeTranscriptParser(
         claude_code.FileContext(path, root)
     ),
+    session_trees=claude_code.session_trees,
 )
 CODEX = FileSource(
     name=codex.SOURCE,
     label="codex",
     parser=lambda path, root, state: codex.CodexRolloutParser(path, state),
+    session_trees=codex.session_trees,
 )
 MCP_TOOL_CALLS = FileSource(
     name=mcp_tool_calls.SOURCE,

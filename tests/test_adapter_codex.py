@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 
-from ingestion.adapters.codex import CodexRolloutParser
+from ingestion.adapters.codex import CodexRolloutParser, session_trees
 from ingestion.batch import Batch
 from ingestion.lines import LineReader
 from tests.builders import codex_line, token_count, write_jsonl
@@ -222,3 +222,25 @@ def test_malformed_rollout_lines_are_rejected(tmp_path):
     assert reasons[0].startswith("invalid JSON")
     assert "event_msg line without a payload object" in reasons
     assert any("input_tokens must be a non-negative integer, got -1" in r for r in reasons)
+
+
+def test_a_spawn_tree_is_known_by_its_root_thread_before_any_line_is_parsed(tmp_path):
+    """Ingestion loads one session tree in one lane; a tree is the root rollout and every
+    level of subagent rollouts it spawned, whatever order the files are listed in."""
+    child = "99999999-2222-4333-8444-555555555555"
+    grandchild = "88888888-2222-4333-8444-555555555555"
+    other = "77777777-2222-4333-8444-555555555555"
+    at = "2026-10-03T10:05:00.000Z"
+    files = {
+        grandchild: write_jsonl(rollout_path(tmp_path, grandchild), [meta(at, grandchild, child)]),
+        child: write_jsonl(rollout_path(tmp_path, child), [meta(at, child, parent=SESSION)]),
+        SESSION: write_jsonl(rollout_path(tmp_path, SESSION), [meta(at)]),
+        other: write_jsonl(rollout_path(tmp_path, other), [meta(at, other)]),
+    }
+    unreadable = rollout_path(tmp_path, "66666666-2222-4333-8444-555555555555")
+    assert session_trees([*files.values(), unreadable]) == [
+        SESSION, SESSION, SESSION, other, "66666666-2222-4333-8444-555555555555",
+    ]  # fmt: skip
+    # a spawn loop (corrupt: two rollouts naming each other) ends, within the loop
+    loop = write_jsonl(rollout_path(tmp_path / "loop", SESSION), [meta(at, SESSION, child)])
+    assert set(session_trees([loop, files[child]])) <= {SESSION, child}

@@ -9,6 +9,7 @@ files read and deduplicated together, the `/btw` sidechain replays dropped in th
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,12 @@ def subagent_parent(path: Path) -> Path | None:
     if path.parent.name == "subagents" and path.parent.parent.name:
         return path.parent.parent
     return None
+
+
+def session_trees(paths: Iterable[Path]) -> list[str]:
+    """The session tree of each transcript: <session>.jsonl and <session>/subagents/*.jsonl
+    share one, whatever directory is read."""
+    return [str(subagent_parent(path) or path.with_suffix("")) for path in paths]
 
 
 class FileContext:

@@ -12,6 +12,8 @@ parent's history first: those replayed events set the baseline and are not count
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ TOTAL_FIELDS = (
     "total_tokens",
 )
 REPLAY_PROBE_BYTES = 16 * 1024
+_PARENT_THREAD = re.compile(rb'"parent_thread_id"\s*:\s*"([^"\\]+)"')
 
 
 def _totals(usage: Any, where: str) -> list[int] | None:
@@ -58,6 +61,40 @@ def _session_key_from_name(path: Path) -> str:
     # rollout-2025-01-10T09-00-00-<uuid>.jsonl: the last five dash groups are the uuid
     parts = path.stem.split("-")
     return "-".join(parts[-5:]) if len(parts) >= 6 else path.stem
+
+
+def spawned_from(path: Path) -> str | None:
+    """The parent thread a subagent rollout's `session_meta` names; None for a top-level
+    rollout or a file that cannot be read (the parser reports that one)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(REPLAY_PROBE_BYTES)
+    except OSError:
+        return None
+    if b"thread_spawn" not in head:
+        return None
+    match = _PARENT_THREAD.search(head)
+    return match.group(1).decode(errors="replace") if match else None
+
+
+def session_trees(paths: Iterable[Path]) -> list[str]:
+    """The root thread of each rollout's spawn tree, through every level of subagents among
+    `paths`. A rollout's thread is known by its file name, as before its first line is read."""
+    paths = list(paths)
+    own = [_session_key_from_name(path) for path in paths]
+    parent_of: dict[str, str] = {}
+    for path, thread in zip(paths, own, strict=True):
+        parent = spawned_from(path)
+        if parent and parent != thread:
+            parent_of[thread] = parent
+    roots: list[str] = []
+    for thread in own:
+        seen = {thread}
+        while thread in parent_of and parent_of[thread] not in seen:
+            thread = parent_of[thread]
+            seen.add(thread)
+        roots.append(thread)
+    return roots
 
 
 def detect_replay_second(path: Path) -> str | None:
