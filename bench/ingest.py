@@ -8,6 +8,9 @@ a fresh one created for the run (on TALLY_BENCH_DATABASE_URL's server, else the 
 on 127.0.0.1:5432, else the embedded one) and dropped afterwards. Timings are of the `tally`
 command as a user runs it, start-up included. Peak RSS is sampled over the whole process
 tree (the command and its parse workers), and also reported for the largest single process.
+The CPU time of the last cold ingest is split between tally (the command and its workers) and
+PostgreSQL (when the server runs on this machine): with both cores busy, wall time follows
+their sum.
 """
 
 from __future__ import annotations
@@ -100,6 +103,28 @@ class TreeMemory:
         return self.peak_kb
 
 
+def server_cpu_seconds() -> float | None:
+    """CPU time used so far by this machine's PostgreSQL processes, reaped backends included
+    (a backend's time passes to the postmaster's children counters when it exits); None
+    when no server runs here, e.g. on a remote TALLY_BENCH_DATABASE_URL."""
+    ticks, found = 0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, fields = text[text.find("(") + 1 : text.rfind(")")], text[text.rfind(")") + 2 :]
+        if name.startswith("postgres"):
+            found = True
+            ticks += sum(int(value) for value in fields.split()[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK") if found else None
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_timed(args: list[str], env: dict[str, str]) -> tuple[float, int]:
     started = time.perf_counter()
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -129,8 +154,13 @@ def cold_ingests(admin_url: str, corpus_dir: Path, repeat: int) -> dict[str, flo
         }
         try:
             subprocess.run([str(TALLY), "db", "upgrade"], env=env, check=True, capture_output=True)
+            tally_cpu, server_cpu = children_cpu_seconds(), server_cpu_seconds()
             cold, peak = run_timed([str(TALLY), "ingest", "all"], env)
             colds.append(cold)
+            out["tally_cpu"] = children_cpu_seconds() - tally_cpu
+            server_after = server_cpu_seconds()
+            if server_cpu is not None and server_after is not None:
+                out["server_cpu"] = server_after - server_cpu
             out["peak_kb"] = max(out["peak_kb"], peak)
             print(f"cold ingest {attempt + 1}/{repeat}: {cold:.2f} s", flush=True)
             if attempt == repeat - 1:
@@ -193,6 +223,10 @@ def main() -> None:
         f"cold ingest (tally ingest all):  {cold:7.2f} s   {mb / cold:6.1f} MB/s   "
         f"{events / cold:,.0f} events/s   (median of {args.repeat}, best {result['best']:.2f} s)"
     )
+    cpu = f"{result['tally_cpu']:.1f} s tally and its parse workers"
+    if "server_cpu" in result:
+        cpu += f" + {result['server_cpu']:.1f} s PostgreSQL"
+    print(f"CPU of the last cold ingest:     {cpu} ({os.cpu_count()} cores)")
     print(
         f"peak RSS during ingest:          {result['peak_kb'] / 1024:7,.0f} MB (process tree), "
         f"{largest / 1024:,.0f} MB (largest single process)"
