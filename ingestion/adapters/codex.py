@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -63,15 +63,22 @@ def _session_key_from_name(path: Path) -> str:
     return "-".join(parts[-5:]) if len(parts) >= 6 else path.stem
 
 
+def _subagent_head(handle: BinaryIO) -> bytes | None:
+    """The first bytes of a subagent rollout (its `session_meta` names the thread that
+    spawned it); None for any other rollout."""
+    head = handle.read(REPLAY_PROBE_BYTES)
+    return head if b"thread_spawn" in head else None
+
+
 def spawned_from(path: Path) -> str | None:
     """The parent thread a subagent rollout's `session_meta` names; None for a top-level
     rollout or a file that cannot be read (the parser reports that one)."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(REPLAY_PROBE_BYTES)
+            head = _subagent_head(handle)
     except OSError:
         return None
-    if b"thread_spawn" not in head:
+    if head is None:
         return None
     match = _PARENT_THREAD.search(head)
     return match.group(1).decode(errors="replace") if match else None
@@ -101,8 +108,7 @@ def detect_replay_second(path: Path) -> str | None:
     """A subagent rollout starts with the parent's replayed `token_count` events, all
     stamped in the same second; that second, if the file is such a subagent rollout."""
     with open(path, "rb") as handle:
-        head = handle.read(REPLAY_PROBE_BYTES)
-        if b"thread_spawn" not in head:
+        if _subagent_head(handle) is None:
             return None
         handle.seek(0)
         first: str | None = None
