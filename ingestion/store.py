@@ -104,7 +104,6 @@ class CanonicalStore:
         with psycopg.connect(self.conninfo) as conn:
             return conn.execute(
                 f"""SELECT {select} FROM token_usage_events AS e
-                    JOIN agent_sessions AS s ON s.id = e.session_id
                     WHERE e.occurred_at >= %s::date::timestamp AT TIME ZONE 'UTC'
                       AND e.occurred_at < %s::date::timestamp AT TIME ZONE 'UTC'
                       AND {COUNTED_USAGE}{" GROUP BY 1" if group_by_first else ""}""",

@@ -3,7 +3,7 @@ and the hints that say which work item a session serves."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import Text
@@ -72,6 +72,12 @@ class TokenUsageEvent(Base):
         UniqueConstraint("company_id", "source", "message_id", "request_id"),
         Index("ix_token_usage_events_occurred_at", "occurred_at"),
         Index("ix_token_usage_events_session_id_occurred_at", "session_id", "occurred_at"),
+        # the few per-session rollups (schemas/usage_rules.py), found without a scan
+        Index(
+            "ix_token_usage_events_session_rollups",
+            "session_id",
+            postgresql_where=text("origin = 'session_rollup'"),
+        ),
         CheckConstraint(
             "input_tokens >= 0 AND output_tokens >= 0 AND reasoning_tokens >= 0 "
             "AND cache_read_tokens >= 0 AND cache_write_5m_tokens >= 0 "

@@ -4,4 +4,4 @@
 a test keeps it equal to the newest migration.
 """
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"

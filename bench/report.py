@@ -1,0 +1,120 @@
+"""Report latency against a large canonical store.
+
+Every `tally report costs` first checks that the warehouse has caught up with the canonical
+store: it sums the stored usage per UTC day. This benchmark fills a fresh database with N
+synthetic usage events (server-side, in a year of days, over 30,000 sessions), then times
+that per-day sum alone and the whole `tally report costs --by day` command as a user runs it
+(start-up included; the warehouse is empty, so the report's own read is trivial and the
+figure is the check's).
+
+    .venv/bin/python bench/report.py [--events 2000000] [--database-url URL]
+
+The database is created on TALLY_BENCH_DATABASE_URL's server, else the local server on
+127.0.0.1:5432, else the embedded one, and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ingest import TALLY, _conninfo, server_url  # type: ignore[import-not-found]  # noqa: E402
+
+from ingestion.store import CanonicalStore  # noqa: E402
+
+SESSIONS = 30_000
+CHUNK = 1_000_000
+
+FILL = """
+INSERT INTO token_usage_events (company_id, session_id, source, message_id, request_id,
+    occurred_at, provider, model, input_tokens, output_tokens, cache_read_tokens, origin)
+SELECT %(company)s, %(first_session)s + g %% {sessions}, 'claude_code', 'm' || g, 'r' || g,
+       timestamptz '2026-01-01' + g * (interval '1 second' * 31536000 / %(total)s),
+       'anthropic', 'claude-sonnet-4-5', g %% 3000, g %% 4000, g %% 250000, 'transcript'
+FROM generate_series(%(low)s, %(high)s) AS g
+"""
+
+
+def fill(url: str, events: int) -> None:
+    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+        company = conn.execute(
+            "INSERT INTO companies (slug, name) VALUES ('bench', 'bench') RETURNING id"
+        ).fetchone()[0]
+        conn.execute(
+            """INSERT INTO agent_sessions (company_id, source, session_key)
+               SELECT %s, 'claude_code', 's' || g FROM generate_series(1, %s) AS g""",
+            (company, SESSIONS),
+        )
+        first_session = conn.execute("SELECT min(id) FROM agent_sessions").fetchone()[0]
+        for low in range(1, events + 1, CHUNK):
+            started = time.perf_counter()
+            conn.execute(
+                FILL.format(sessions=SESSIONS),
+                {"company": company, "first_session": first_session, "total": events,
+                 "low": low, "high": min(events, low + CHUNK - 1)},
+            )  # fmt: skip
+            done = min(events, low + CHUNK - 1)
+            print(f"  {done:,} events ({time.perf_counter() - started:.1f} s)", flush=True)
+        conn.execute("ANALYZE token_usage_events")
+        conn.execute("ANALYZE agent_sessions")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    admin = server_url(args.database_url)
+    name = f"tally_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = str(make_url(admin).set(database=name))
+    data_dir = Path(tempfile.mkdtemp(prefix="tally-report-bench-"))
+    env = {**os.environ, "TALLY_DATABASE_URL": url, "TALLY_DATA_DIR": str(data_dir),
+           "TALLY_PARTITIONS_START": "2026-01-01"}  # fmt: skip
+    try:
+        subprocess.run([str(TALLY), "db", "upgrade"], env=env, check=True, capture_output=True)
+        print(f"filling {args.events:,} usage events ...", flush=True)
+        fill(url, args.events)
+        store = CanonicalStore(url)
+        sums = []
+        for _ in range(3):
+            started = time.perf_counter()
+            days = store.daily_totals(date(2026, 1, 1), date(2027, 1, 1))
+            sums.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        result = subprocess.run([str(TALLY), "report", "costs", "--by", "day", "--format", "json"],
+                                env=env, capture_output=True, text=True)  # fmt: skip
+        report = time.perf_counter() - started
+        if result.returncode != 0:
+            raise SystemExit(f"tally report costs failed:\n{result.stderr[-2000:]}")
+        print(
+            f"per-day usage sum of {args.events:,} events ({len(days)} days): "
+            f"median {statistics.median(sums):.2f} s of {len(sums)} "
+            f"(best {min(sums):.2f} s)"
+        )
+        print(f"tally report costs --by day --format json: {report:.2f} s")
+    finally:
+        with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
