@@ -2,35 +2,93 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from ingestion.reports.blocks import billing_blocks
+import polars as pl
+
+from ingestion.reports.blocks import BLOCK, billing_blocks
 
 T = datetime(2026, 10, 3, 9, 40, tzinfo=UTC)
+EVENT_SCHEMA = {"occurred_at": pl.Datetime("us", "UTC"), "cost": pl.Decimal(38, 12),
+                "tokens": pl.Int64, "model": pl.String}  # fmt: skip
 
 
 def event(minutes: float, cost: str = "1", tokens: int = 100, model: str = "m"):
     return (T + timedelta(minutes=minutes), Decimal(cost), tokens, model)
 
 
+def frame(events: list[tuple[datetime, Decimal, int, str]]) -> pl.DataFrame:
+    return pl.DataFrame(events, schema=EVENT_SCHEMA, orient="row")
+
+
+def blocks_of(*events: tuple[datetime, Decimal, int, str]):
+    return billing_blocks(frame(list(events)))
+
+
 def test_blocks_start_on_the_hour_and_last_five_hours():
     # 09:40 and 10:40 fall in the block from 09:00; 14:35 is more than five hours after
     # 09:00, so it opens a block from 14:00, which 14:50 joins; 02:20 the next day is alone
-    blocks = billing_blocks([event(0), event(60), event(295), event(310), event(1000)])
+    blocks = blocks_of(event(0), event(60), event(295), event(310), event(1000))
     assert [b.start.strftime("%d %H:%M") for b in blocks] == ["03 09:00", "03 14:00", "04 02:00"]
     assert [b.requests for b in blocks] == [2, 2, 1]
     assert blocks[0].cost_usd == Decimal(2)
     assert blocks[0].end == T.replace(minute=0) + timedelta(hours=5)
 
 
+def test_a_request_exactly_five_hours_after_the_start_still_belongs_to_the_block():
+    blocks = blocks_of(event(-40), event(5 * 60 - 40), event(5 * 60 - 40 + 1 / 60_000))
+    assert [b.requests for b in blocks] == [2, 1]
+    assert blocks[1].start == T.replace(minute=0) + timedelta(hours=5)
+
+
 def test_a_gap_longer_than_five_hours_opens_a_new_block():
-    blocks = billing_blocks([event(0), event(5 * 60 + 1)])
+    blocks = blocks_of(event(0), event(5 * 60 + 1))
     assert len(blocks) == 2
 
 
+def test_no_events_no_blocks():
+    assert billing_blocks(frame([])) == []
+
+
+def reference_blocks(events: list[tuple[datetime, Decimal, int, str]]) -> list[tuple]:
+    """The rule as written, request by request: a request more than five hours after its
+    block's start or after the previous request opens a block floored to the hour."""
+    blocks: list[list] = []
+    for at, cost, tokens, model in events:
+        if not blocks or at - blocks[-1][0] > BLOCK or at - blocks[-1][2] > BLOCK:
+            blocks.append([at.replace(minute=0, second=0, microsecond=0), at, at, 0, 0,
+                           Decimal(0), set()])  # fmt: skip
+        block = blocks[-1]
+        block[2] = at
+        block[3] += 1
+        block[4] += tokens
+        block[5] += cost
+        block[6].add(model)
+    return [tuple(b) for b in blocks]
+
+
+def test_blocks_equal_the_rule_applied_request_by_request():
+    rng = random.Random(7)
+    for _ in range(30):
+        at, events = T, []
+        for _ in range(rng.randint(1, 400)):
+            # bursts and pauses, some landing on the hour or on a block's last instant
+            to_the_hour = at.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+            at += rng.choice([timedelta(seconds=rng.randint(0, 900)), timedelta(hours=1),
+                              timedelta(hours=rng.uniform(0, 7)), timedelta(hours=5)])  # fmt: skip
+            if rng.random() < 0.2:
+                at = max(at, to_the_hour)
+            events.append((at, Decimal(rng.randint(0, 10**6)) / 10**9,
+                           rng.randint(0, 10**6), rng.choice("abc")))  # fmt: skip
+        got = [(b.start, b.first_at, b.last_at, b.requests, b.tokens, b.cost_usd, b.models)
+               for b in billing_blocks(frame(events))]  # fmt: skip
+        assert got == reference_blocks(events)
+
+
 def test_the_active_block_has_a_burn_rate_and_a_projection():
-    (block,) = billing_blocks([event(0, "2"), event(60, "2")])
+    (block,) = blocks_of(event(0, "2"), event(60, "2"))
     now = T + timedelta(minutes=120)  # two hours after the first request, block ends at 14:00
     row = block.as_row(now)
     assert row["active"] is True

@@ -5,13 +5,17 @@ The active block gets a burn rate and a projection to its end."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import polars as pl
+
 BLOCK = timedelta(hours=5)
+HOUR_US = 3_600_000_000
+BLOCK_US = 5 * HOUR_US
 
 
 @dataclass
@@ -54,17 +58,42 @@ class Block:
         return row
 
 
-def billing_blocks(events: Iterable[tuple[datetime, Decimal, int, str]]) -> list[Block]:
-    blocks: list[Block] = []
-    current: Block | None = None
-    for at, cost, tokens, model in events:
-        if current is None or at - current.start > BLOCK or at - current.last_at > BLOCK:
-            current = Block(start=at.replace(minute=0, second=0, microsecond=0), first_at=at,
-                            last_at=at)  # fmt: skip
-            blocks.append(current)
-        current.last_at = at
-        current.requests += 1
-        current.tokens += int(tokens)
-        current.cost_usd += Decimal(cost)
-        current.models.add(model)
-    return blocks
+def billing_blocks(events: pl.DataFrame) -> list[Block]:
+    """Blocks of `events` (occurred_at, cost, tokens, model; in time order). Found block by
+    block, not request by request: a block holds every request up to five hours after its
+    start (which also bounds any gap inside it), so each block's end is one binary search, and
+    the sums are one vectorised group-by (10 million requests make a few thousand blocks)."""
+    if events.is_empty():
+        return []
+    times = events["occurred_at"].dt.epoch("us").to_numpy()
+    firsts: list[int] = []
+    index = 0
+    while index < len(times):
+        firsts.append(index)
+        start = times[index] - times[index] % HOUR_US
+        index = int(np.searchsorted(times, start + BLOCK_US, side="right"))
+    sizes = np.diff(np.append(firsts, len(times)))
+    sums = (
+        events.with_columns(pl.Series("block", np.repeat(np.arange(len(firsts)), sizes)))
+        .group_by("block", maintain_order=True)
+        .agg(
+            pl.col("occurred_at").first().alias("first_at"),
+            pl.col("occurred_at").last().alias("last_at"),
+            pl.len().alias("requests"),
+            pl.col("tokens").sum(),
+            pl.col("cost").sum(),
+            pl.col("model").unique(),
+        )
+    )
+    return [
+        Block(
+            start=row["first_at"].replace(minute=0, second=0, microsecond=0),
+            first_at=row["first_at"],
+            last_at=row["last_at"],
+            requests=row["requests"],
+            tokens=int(row["tokens"]),
+            cost_usd=Decimal(row["cost"]),
+            models=set(row["model"]),
+        )
+        for row in sums.iter_rows(named=True)
+    ]

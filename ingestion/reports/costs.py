@@ -5,11 +5,13 @@ string in JSON) and `pricing_status` (`priced`, `partial`, `unpriced`)."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ingestion.warehouse.base import Warehouse
 from schemas.warehouse import COST_DAILY, TOKEN_NAMES, USAGE_PRICED
+
+if TYPE_CHECKING:
+    import polars as pl
 
 Grouping = Literal["day", "week", "month", "project", "agent", "session", "model"]
 Mode = Literal["auto", "calculate", "display"]
@@ -114,10 +116,10 @@ def unpriced_usage(
 
 def priced_events(
     warehouse: Warehouse, mode: Mode, since: date | None, until: date | None
-) -> list[tuple[Any, Decimal, int, str]]:
-    """(occurred_at, cost, tokens, model) of every event, in time order, for blocks."""
+) -> pl.DataFrame:
+    """occurred_at, cost, tokens and model of every event, in time order, for blocks."""
     warehouse.ensure_table(USAGE_PRICED)
-    frame = warehouse.query(
+    return warehouse.query(
         f"""SELECT occurred_at, COALESCE({MODE_COLUMN[mode]}, 0) AS cost,
                    input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
                    + cache_write_1h_tokens AS tokens, model
@@ -125,4 +127,3 @@ def priced_events(
         {"since": since or date(1970, 1, 1),
          "until": (until + timedelta(days=1)) if until else date(9999, 12, 31)},
     )  # fmt: skip
-    return list(frame.iter_rows())
