@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import date
 
+import polars as pl
 import pytest
 
 from ingestion.warehouse.base import WarehouseBusy, open_warehouse
@@ -54,3 +55,13 @@ def test_a_file_that_is_not_a_warehouse_is_named_with_the_remedy(tmp_path, tally
     )
     assert result.exit_code == 2
     assert "cannot open the warehouse" in " ".join(result.stderr.split())
+
+
+def test_a_query_read_in_batches_is_the_whole_query_in_order(tmp_path):
+    warehouse = open_warehouse(f"duckdb://{tmp_path / 'w.duckdb'}")
+    sql = "SELECT range AS n, 'row ' || range AS label FROM range($rows) ORDER BY n DESC"
+    batches = list(warehouse.query_batches(sql, {"rows": 25}, batch_rows=10))
+    assert [batch.height for batch in batches] == [10, 10, 5]
+    whole = warehouse.query(sql, {"rows": 25})
+    assert pl.concat(batches).equals(whole)
+    assert sum(batch.height for batch in warehouse.query_batches(sql, {"rows": 0})) == 0

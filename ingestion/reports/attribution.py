@@ -10,6 +10,7 @@ rows add up to the window's total."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
@@ -167,11 +168,12 @@ def coverage_gap(warehouse: Warehouse, mode: Mode = "auto", since: date | None =
 
 
 def attributed_events(warehouse: Warehouse, mode: Mode = "auto", since: date | None = None,
-                      until: date | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """Every usage event with its decision, for outside audits of the engine."""
+                      until: date | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """Every usage event with its decision, for outside audits of the engine, read in batches
+    (an export of millions of events must not hold them all)."""
     warehouse.ensure_table(USAGE_ATTRIBUTED)
     tokens = ", ".join(TOKEN_KEYS)
-    frame = warehouse.query(
+    batches = warehouse.query_batches(
         f"""SELECT source, root_session_key AS session_id, message_id, request_id,
                    occurred_at, issue_external_id, issue_number, issue_project AS project,
                    project AS session_project, signal, confidence, reason,
@@ -182,7 +184,9 @@ def attributed_events(warehouse: Warehouse, mode: Mode = "auto", since: date | N
             ORDER BY occurred_at, event_id""",
         _bounds(since, until),
     )
-    return [_iso_times(row) for row in frame.iter_rows(named=True)]
+    for frame in batches:
+        for row in frame.iter_rows(named=True):
+            yield _iso_times(row)
 
 
 def issue_cost(warehouse: Warehouse, company_id: int, issue_id: int, mode: Mode = "auto"
@@ -218,6 +222,6 @@ def attributed_share_by(warehouse: Warehouse, key: Literal["project", "agent"],
 
 def _iso_times(row: dict[str, Any]) -> dict[str, Any]:
     for key, value in row.items():
-        if hasattr(value, "isoformat") and key.endswith("_at"):
+        if key.endswith("_at") and hasattr(value, "isoformat"):
             row[key] = value.isoformat().replace("+00:00", "Z")
     return row

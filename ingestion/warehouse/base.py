@@ -3,6 +3,7 @@ replace exactly one time window atomically, read a window or a query as a polars
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Any, Protocol
 
@@ -28,6 +29,12 @@ class Warehouse(Protocol):
     def read_window(self, table: WarehouseTable, start: date, end: date) -> pl.DataFrame: ...
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame: ...
+
+    def query_batches(
+        self, sql: str, params: dict[str, Any] | None = None, batch_rows: int = 50_000
+    ) -> Iterator[pl.DataFrame]:
+        """The result of `sql` a batch at a time, for exports too big to hold at once."""
+        ...
 
     def days_with_data(self, table: WarehouseTable) -> list[date]: ...
 

@@ -142,6 +142,17 @@ class DuckDBWarehouse:
         with self._connect() as connection:
             return connection.sql(sql, params=params or None).pl()
 
+    def query_batches(
+        self, sql: str, params: dict[str, Any] | None = None, batch_rows: int = 50_000
+    ) -> Iterator[pl.DataFrame]:
+        # the file stays open (and closed to writers) until the last batch is taken
+        with self._connect() as connection:
+            reader = connection.sql(sql, params=params or None).to_arrow_reader(batch_rows)
+            for batch in reader:
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                yield frame
+
     def days_with_data(self, table: WarehouseTable) -> list[date]:
         self.ensure_table(table)
         frame = self.query(

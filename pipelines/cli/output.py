@@ -6,10 +6,11 @@ import csv
 import io
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from decimal import Decimal
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -32,25 +33,25 @@ def _default(value: Any) -> Any:
 
 
 def render(
-    rows: Sequence[dict[str, Any]],
+    rows: Iterable[dict[str, Any]],
     fmt: OutputFormat,
     *,
     title: str | None = None,
     columns: Sequence[str] | None = None,
 ) -> None:
-    columns = list(columns or (rows[0].keys() if rows else []))
+    """JSON and CSV are written a row at a time, so an export of millions of rows (a
+    generator) never sits in memory; a table, or rows whose columns are not given, are
+    gathered first."""
     if fmt is OutputFormat.json:
-        sys.stdout.write(
-            orjson.dumps(list(rows), default=_default, option=orjson.OPT_INDENT_2).decode() + "\n"
-        )
+        _write_json(rows)
         return
+    if columns is None or fmt is OutputFormat.table:
+        rows = list(rows)
+        columns = list(columns or (rows[0].keys() if rows else []))
     if fmt is OutputFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(buffer.getvalue())
+        _write_csv(rows, columns)
         return
+    assert isinstance(rows, list)
     table = Table(title=title, show_lines=False)
     for column in columns:
         numeric = bool(rows) and isinstance(rows[0].get(column), int | float | Decimal)
@@ -64,6 +65,34 @@ def render(
         table.add_row(*(escape(_cell(column, row.get(column))) for column in columns))
     # Piped or logged output gets room for every column instead of rich's 80-column default.
     Console(width=None if sys.stdout.isatty() else 220).print(table)
+
+
+def _write_json(rows: Iterable[dict[str, Any]], chunk_rows: int = 10_000) -> None:
+    """The same text as one indented JSON array of every row, written a chunk of rows at a
+    time: each chunk is dumped as an array whose brackets are dropped."""
+    opened = False
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, chunk_rows)):
+        text = orjson.dumps(chunk, default=_default, option=orjson.OPT_INDENT_2).decode()
+        sys.stdout.write(("[\n" if not opened else ",\n") + text[2:-2])  # without "[\n", "\n]"
+        opened = True
+    sys.stdout.write("\n]\n" if opened else "[]\n")
+
+
+def _write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str],
+               chunk_rows: int = 10_000) -> None:  # fmt: skip
+    buffer = io.StringIO()  # a chunk at a time: row-sized writes to stdout cost a fifth more
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    iterator = iter(rows)
+    while True:
+        chunk = list(islice(iterator, chunk_rows))
+        writer.writerows(chunk)
+        sys.stdout.write(buffer.getvalue())
+        if not chunk:
+            return
+        buffer.seek(0)
+        buffer.truncate()
 
 
 def output_path(output: str, default_name: str) -> Path:

@@ -1,0 +1,44 @@
+"""Reports written a chunk at a time read the same as when written at once."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from pipelines.cli.output import OutputFormat, _write_csv, _write_json, render
+
+ROWS = [
+    {"session_id": f"s-{n}", "cost_usd": Decimal(n) / 7, "note": None if n % 2 else "a\nb",
+     "tokens": n * 1000, "occurred_at": datetime(2026, 10, 3, n % 24, tzinfo=UTC).isoformat()}
+    for n in range(7)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 6, 7])
+def test_json_written_in_chunks_is_one_indented_array(count, capsys):
+    _write_json(iter(ROWS[:count]), chunk_rows=3)
+    expected = orjson.dumps(ROWS[:count], default=str, option=orjson.OPT_INDENT_2).decode()
+    assert capsys.readouterr().out == expected + "\n"
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 6, 7])
+def test_csv_written_in_chunks_is_one_table(count, capsys):
+    columns = ["session_id", "cost_usd", "note", "tokens"]
+    _write_csv(iter(ROWS[:count]), columns, chunk_rows=3)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(ROWS[:count])
+    assert capsys.readouterr().out == buffer.getvalue()
+
+
+def test_render_takes_a_generator_in_every_format(capsys):
+    for fmt in OutputFormat:
+        render((row for row in ROWS), fmt, title="rows")
+        out = capsys.readouterr().out
+        assert "s-6" in out and out.count("s-") == len(ROWS)
