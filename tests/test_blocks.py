@@ -6,9 +6,13 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import duckdb
 import polars as pl
+import pytest
 
-from ingestion.reports.blocks import BLOCK, billing_blocks
+from ingestion.reports.blocks import BLOCK, Block, billing_blocks
+from ingestion.warehouse.base import open_warehouse
+from schemas.warehouse import USAGE_PRICED
 
 T = datetime(2026, 10, 3, 9, 40, tzinfo=UTC)
 EVENT_SCHEMA = {"occurred_at": pl.Datetime("us", "UTC"), "cost": pl.Decimal(38, 12),
@@ -23,11 +27,38 @@ def frame(events: list[tuple[datetime, Decimal, int, str]]) -> pl.DataFrame:
     return pl.DataFrame(events, schema=EVENT_SCHEMA, orient="row")
 
 
-def blocks_of(*events: tuple[datetime, Decimal, int, str]):
-    return billing_blocks(frame(list(events)))
+@pytest.fixture
+def warehouse(tmp_path):
+    return open_warehouse(f"duckdb://{tmp_path / 'warehouse.duckdb'}")
 
 
-def test_blocks_start_on_the_hour_and_last_five_hours():
+def blocks_in(
+    warehouse, events: list[tuple[datetime, Decimal, int, str]], batch_rows: int = 50_000
+) -> list[Block]:
+    """The blocks of `events` stored as priced usage (their tokens as uncached input)."""
+    warehouse.ensure_table(USAGE_PRICED)
+    rows = frame(events).select(
+        pl.col("occurred_at").dt.date().alias("day"),
+        "occurred_at",
+        "model",
+        pl.col("cost").alias("cost_usd"),
+        pl.col("tokens").alias("input_tokens"),
+        *(pl.lit(0).alias(c) for c in ("output_tokens", "cache_read_tokens",
+                                       "cache_write_5m_tokens", "cache_write_1h_tokens")),
+    )  # fmt: skip
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.register("events", rows)
+        connection.execute("DELETE FROM usage_priced")
+        connection.execute("INSERT INTO usage_priced BY NAME SELECT * FROM events")
+    return billing_blocks(warehouse, "auto", None, None, batch_rows=batch_rows)
+
+
+@pytest.fixture
+def blocks_of(warehouse):
+    return lambda *events: blocks_in(warehouse, list(events))
+
+
+def test_blocks_start_on_the_hour_and_last_five_hours(blocks_of):
     # 09:40 and 10:40 fall in the block from 09:00; 14:35 is more than five hours after
     # 09:00, so it opens a block from 14:00, which 14:50 joins; 02:20 the next day is alone
     blocks = blocks_of(event(0), event(60), event(295), event(310), event(1000))
@@ -37,19 +68,19 @@ def test_blocks_start_on_the_hour_and_last_five_hours():
     assert blocks[0].end == T.replace(minute=0) + timedelta(hours=5)
 
 
-def test_a_request_exactly_five_hours_after_the_start_still_belongs_to_the_block():
+def test_a_request_exactly_five_hours_after_the_start_still_belongs_to_the_block(blocks_of):
     blocks = blocks_of(event(-40), event(5 * 60 - 40), event(5 * 60 - 40 + 1 / 60_000))
     assert [b.requests for b in blocks] == [2, 1]
     assert blocks[1].start == T.replace(minute=0) + timedelta(hours=5)
 
 
-def test_a_gap_longer_than_five_hours_opens_a_new_block():
+def test_a_gap_longer_than_five_hours_opens_a_new_block(blocks_of):
     blocks = blocks_of(event(0), event(5 * 60 + 1))
     assert len(blocks) == 2
 
 
-def test_no_events_no_blocks():
-    assert billing_blocks(frame([])) == []
+def test_no_events_no_blocks(blocks_of):
+    assert blocks_of() == []
 
 
 def reference_blocks(events: list[tuple[datetime, Decimal, int, str]]) -> list[tuple]:
@@ -69,7 +100,7 @@ def reference_blocks(events: list[tuple[datetime, Decimal, int, str]]) -> list[t
     return [tuple(b) for b in blocks]
 
 
-def test_blocks_equal_the_rule_applied_request_by_request():
+def test_blocks_equal_the_rule_applied_request_by_request(warehouse):
     rng = random.Random(7)
     for _ in range(30):
         at, events = T, []
@@ -82,12 +113,13 @@ def test_blocks_equal_the_rule_applied_request_by_request():
                 at = max(at, to_the_hour)
             events.append((at, Decimal(rng.randint(0, 10**6)) / 10**9,
                            rng.randint(0, 10**6), rng.choice("abc")))  # fmt: skip
+        batch_rows = rng.choice([3, 7, 50_000])  # blocks that run on across batches, or not
         got = [(b.start, b.first_at, b.last_at, b.requests, b.tokens, b.cost_usd, b.models)
-               for b in billing_blocks(frame(events))]  # fmt: skip
+               for b in blocks_in(warehouse, events, batch_rows)]  # fmt: skip
         assert got == reference_blocks(events)
 
 
-def test_the_active_block_has_a_burn_rate_and_a_projection():
+def test_the_active_block_has_a_burn_rate_and_a_projection(blocks_of):
     (block,) = blocks_of(event(0, "2"), event(60, "2"))
     now = T + timedelta(minutes=120)  # two hours after the first request, block ends at 14:00
     row = block.as_row(now)

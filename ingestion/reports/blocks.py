@@ -6,12 +6,16 @@ The active block gets a burn rate and a projection to its end."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import polars as pl
+
+from ingestion.reports.costs import MODE_COLUMN, Mode
+from ingestion.warehouse.base import Warehouse
+from schemas.warehouse import USAGE_PRICED
 
 BLOCK = timedelta(hours=5)
 HOUR_US = 3_600_000_000
@@ -58,42 +62,66 @@ class Block:
         return row
 
 
-def billing_blocks(events: pl.DataFrame) -> list[Block]:
-    """Blocks of `events` (occurred_at, cost, tokens, model; in time order). Found block by
-    block, not request by request: a block holds every request up to five hours after its
-    start (which also bounds any gap inside it), so each block's end is one binary search, and
-    the sums are one vectorised group-by (10 million requests make a few thousand blocks)."""
-    if events.is_empty():
-        return []
-    times = events["occurred_at"].dt.epoch("us").to_numpy()
-    firsts: list[int] = []
-    index = 0
-    while index < len(times):
-        firsts.append(index)
-        start = times[index] - times[index] % HOUR_US
-        index = int(np.searchsorted(times, start + BLOCK_US, side="right"))
-    sizes = np.diff(np.append(firsts, len(times)))
-    sums = (
-        events.with_columns(pl.Series("block", np.repeat(np.arange(len(firsts)), sizes)))
-        .group_by("block", maintain_order=True)
-        .agg(
-            pl.col("occurred_at").first().alias("first_at"),
-            pl.col("occurred_at").last().alias("last_at"),
-            pl.len().alias("requests"),
-            pl.col("tokens").sum(),
-            pl.col("cost").sum(),
-            pl.col("model").unique(),
+def billing_blocks(
+    warehouse: Warehouse,
+    mode: Mode,
+    since: date | None,
+    until: date | None,
+    batch_rows: int = 50_000,
+) -> list[Block]:
+    """The blocks of the window's priced usage, read in time order a batch at a time (memory
+    is one batch, whatever the window). Found block by block, not request by request: a
+    block holds every request up to five hours after its start (which also bounds any gap
+    inside it), so where each block ends is one binary search; the sums are one group-by per
+    batch, and a block that runs on into the next batch is summed on from there."""
+    warehouse.ensure_table(USAGE_PRICED)
+    batches = warehouse.query_batches(
+        f"""SELECT occurred_at, COALESCE({MODE_COLUMN[mode]}, 0) AS cost,
+                   input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
+                   + cache_write_1h_tokens AS tokens, model
+            FROM usage_priced WHERE day >= $since AND day < $until ORDER BY occurred_at""",
+        {"since": since or date(1970, 1, 1),
+         "until": (until + timedelta(days=1)) if until else date(9999, 12, 31)},
+        batch_rows=batch_rows,
+    )  # fmt: skip
+    blocks: list[Block] = []
+    open_until: int | None = None  # the last instant (epoch us) the latest block holds
+    for batch in batches:
+        times = batch["occurred_at"].dt.epoch("us").to_numpy()
+        ids = np.empty(len(times), dtype=np.int64)
+        index = 0
+        if open_until is not None:
+            index = int(np.searchsorted(times, open_until, side="right"))
+            ids[:index] = len(blocks) - 1
+        opened = len(blocks)
+        while index < len(times):
+            start = int(times[index] - times[index] % HOUR_US)
+            open_until = start + BLOCK_US
+            end = int(np.searchsorted(times, open_until, side="right"))
+            ids[index:end] = opened
+            opened += 1
+            index = end
+        sums = (
+            batch.with_columns(pl.Series("block", ids))
+            .group_by("block", maintain_order=True)
+            .agg(
+                pl.col("occurred_at").first().alias("first_at"),
+                pl.col("occurred_at").last().alias("last_at"),
+                pl.len().alias("requests"),
+                pl.col("tokens").sum(),
+                pl.col("cost").sum(),
+                pl.col("model").unique(),
+            )
         )
-    )
-    return [
-        Block(
-            start=row["first_at"].replace(minute=0, second=0, microsecond=0),
-            first_at=row["first_at"],
-            last_at=row["last_at"],
-            requests=row["requests"],
-            tokens=int(row["tokens"]),
-            cost_usd=Decimal(row["cost"]),
-            models=set(row["model"]),
-        )
-        for row in sums.iter_rows(named=True)
-    ]
+        for row in sums.iter_rows(named=True):
+            if row["block"] == len(blocks):
+                first_at = row["first_at"]
+                blocks.append(Block(start=first_at.replace(minute=0, second=0, microsecond=0),
+                                    first_at=first_at, last_at=first_at))  # fmt: skip
+            block = blocks[row["block"]]
+            block.last_at = row["last_at"]
+            block.requests += row["requests"]
+            block.tokens += int(row["tokens"] or 0)
+            block.cost_usd += Decimal(row["cost"] or 0)
+            block.models.update(row["model"])
+    return blocks

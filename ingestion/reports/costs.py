@@ -1,17 +1,14 @@
-"""Cost reports read from the warehouse rollups (`cost_daily`, and `usage_priced` for
-billing blocks). The keys of a row are the usage contract's plus `cost_usd` (a decimal
-string in JSON) and `pricing_status` (`priced`, `partial`, `unpriced`)."""
+"""Cost reports read from the warehouse rollups (`cost_daily`; billing blocks, read from
+`usage_priced`, are in blocks.py). The keys of a row are the usage contract's plus
+`cost_usd` (a decimal string in JSON) and `pricing_status` (`priced`, `partial`, `unpriced`)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import date
+from typing import Any, Literal
 
 from ingestion.warehouse.base import Warehouse
 from schemas.warehouse import COST_DAILY, TOKEN_NAMES, USAGE_PRICED
-
-if TYPE_CHECKING:
-    import polars as pl
 
 Grouping = Literal["day", "week", "month", "project", "agent", "session", "model"]
 Mode = Literal["auto", "calculate", "display"]
@@ -112,18 +109,3 @@ def unpriced_usage(
         {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31)},
     )
     return list(frame.iter_rows(named=True))
-
-
-def priced_events(
-    warehouse: Warehouse, mode: Mode, since: date | None, until: date | None
-) -> pl.DataFrame:
-    """occurred_at, cost, tokens and model of every event, in time order, for blocks."""
-    warehouse.ensure_table(USAGE_PRICED)
-    return warehouse.query(
-        f"""SELECT occurred_at, COALESCE({MODE_COLUMN[mode]}, 0) AS cost,
-                   input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
-                   + cache_write_1h_tokens AS tokens, model
-            FROM usage_priced WHERE day >= $since AND day < $until ORDER BY occurred_at""",
-        {"since": since or date(1970, 1, 1),
-         "until": (until + timedelta(days=1)) if until else date(9999, 12, 31)},
-    )  # fmt: skip

@@ -164,13 +164,14 @@ def cost_rows(
     from datetime import UTC, datetime
 
     from ingestion.reports.blocks import billing_blocks
-    from ingestion.reports.costs import cost_report, priced_events
+    from ingestion.reports.costs import cost_report
     from ingestion.warehouse.base import open_warehouse
 
     warehouse = open_warehouse(settings.resolved_warehouse_url)
     if by == "block":
         now = datetime.now(UTC)
-        return [b.as_row(now) for b in billing_blocks(priced_events(warehouse, mode, since, until))]
+        blocks = billing_blocks(warehouse, mode, since, until)  # type: ignore[arg-type]
+        return [b.as_row(now) for b in blocks]
     if by in ("issue", "goal"):
         from ingestion.reports.attribution import cost_by_work_item
 
