@@ -39,7 +39,7 @@ def render(
     title: str | None = None,
     columns: Sequence[str] | None = None,
 ) -> None:
-    """JSON and CSV are written a row at a time, so an export of millions of rows (a
+    """JSON and CSV are written 10,000 rows at a time, so an export of millions of rows (a
     generator) never sits in memory; a table, or rows whose columns are not given, are
     gathered first."""
     if fmt is OutputFormat.json:
