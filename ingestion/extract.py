@@ -8,8 +8,10 @@ import threading
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-import adbc_driver_postgresql.dbapi as adbc
+import adbc_driver_manager as adbc
+import adbc_driver_postgresql
 import polars as pl
+import pyarrow as pa
 
 from schemas.usage_rules import COUNTED_USAGE
 
@@ -49,9 +51,11 @@ FROM price_overrides ORDER BY effective_from, id
 
 
 # An ADBC connection costs about 0.1 s to open (the driver loads the server's type catalogue),
-# so each process keeps one per database, in autocommit mode so that no transaction stays
-# open between queries.
-_connections: dict[str, adbc.Connection] = {}
+# so each process keeps one per database; ADBC connections start in autocommit mode, so no
+# transaction stays open between queries. The driver is used through its low-level API: the
+# DB-API module imports pyarrow.dataset, and with it pandas (0.4 s), which a short command
+# such as `tally report costs` would pay on every run.
+_connections: dict[str, tuple[adbc.AdbcDatabase, adbc.AdbcConnection]] = {}
 _connections_lock = threading.Lock()
 
 
@@ -63,23 +67,37 @@ def _arrow(conninfo: str, sql: str, params: tuple[Any, ...] = ()) -> pl.DataFram
     return frame
 
 
-def _query(conninfo: str, sql: str, params: tuple[Any, ...]) -> Any:
+def _query(conninfo: str, sql: str, params: tuple[Any, ...]) -> pa.Table:
     while True:
-        connection = _connections.get(conninfo)
-        kept = connection is not None
-        if connection is None:
-            connection = _connections[conninfo] = adbc.connect(conninfo, autocommit=True)
+        held = _connections.get(conninfo)
+        kept = held is not None
+        if held is None:
+            database = adbc_driver_postgresql.connect(conninfo)
+            held = _connections[conninfo] = (database, adbc.AdbcConnection(database))
         try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params or None)
-                return cursor.fetch_arrow_table()
+            return _execute(held[1], sql, params)
         except adbc.Error:
             # a kept connection may have been closed by the server since: retry on a new one
             del _connections[conninfo]
-            with contextlib.suppress(adbc.Error):
-                connection.close()
+            for handle in reversed(held):
+                with contextlib.suppress(adbc.Error):
+                    handle.close()
             if not kept:
                 raise
+
+
+def _execute(connection: adbc.AdbcConnection, sql: str, params: tuple[Any, ...]) -> pa.Table:
+    statement = adbc.AdbcStatement(connection)
+    try:
+        statement.set_sql_query(sql)
+        if params:
+            # built by polars: pyarrow's own constructors import pandas to look for its types
+            row = pl.DataFrame({str(index): [value] for index, value in enumerate(params)})
+            statement.bind(row.to_arrow(compat_level=pl.CompatLevel.oldest()).to_batches()[0])
+        stream, _ = statement.execute_query()
+        return pa.RecordBatchReader.from_stream(stream).read_all()
+    finally:
+        statement.close()
 
 
 def _utc(day: date) -> str:
