@@ -6,7 +6,10 @@ warehouse, in events per second.
 
 Part 2 (--corpus-mb N, default 1000; 0 skips it): on a generated corpus, `tally ingest all`
 + `tally materialize` + `tally report costs --by day` against `ccusage daily --offline
---json` on the same files; then 1 MB of new lines is appended and both are run again.
+--json` on the same files; then 1 MB of new lines is appended, and `tally report costs --by
+day --refresh` (one command: read the new lines, price the days they touched live) runs
+against ccusage again, its rows compared with those materialising gives; then another 1 MB
+goes through the three commands of the scheduled path, for comparison.
 
     .venv/bin/python bench/costs.py [--events 10000000] [--corpus-mb 1000]
 """
@@ -119,11 +122,15 @@ def part_one(events: int) -> None:
 
 
 def timed(args: list[str], env: dict[str, str]) -> float:
+    return timed_output(args, env)[0]
+
+
+def timed_output(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
     result = subprocess.run(args, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{result.stderr[-2000:]}")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, result.stdout
 
 
 def part_two(megabytes: float) -> None:
@@ -160,20 +167,32 @@ def part_two(megabytes: float) -> None:
             f"first pass  tally: ingest {ingest:.2f} s + materialize {materialize:.2f} s + "
             f"report {report:.2f} s = {tally_first:.2f} s;  ccusage daily: {ccusage_first:.2f} s"
         )
-        appended = append_new_lines(corpus, 1_000_000)
-        touched = sorted({d for d in appended})
-        start_day, end_day = touched[0], touched[-1]
-        ingest = timed([str(TALLY), "ingest", "all"], env)
-        materialize = timed([str(TALLY), "materialize", "--from", start_day.isoformat(),
-                             "--to", end_day.isoformat()], env)  # fmt: skip
-        report = timed([str(TALLY), "report", "costs", "--by", "day", "--format", "json"], env)
-        tally_repeat = ingest + materialize + report
+        # after new lines: one command reads them and prices the days they touched live
+        touched = append_new_lines(corpus, 1_000_000, seed=991)
+        report_args = [str(TALLY), "report", "costs", "--by", "day", "--format", "json"]
+        refreshed = timed_output([*report_args, "--refresh"], env)
         ccusage_repeat = timed([str(CCUSAGE), "daily", "--offline", "--json"], cc_env)
         print(
-            f"after +1 MB tally: ingest {ingest:.2f} s + materialize {materialize:.2f} s + "
-            f"report {report:.2f} s = {tally_repeat:.2f} s;  ccusage daily: "
-            f"{ccusage_repeat:.2f} s;  ratio {tally_repeat / ccusage_repeat:.2f} "
+            f"after +1 MB tally report costs --by day --refresh: {refreshed[0]:.2f} s;  "
+            f"ccusage daily: {ccusage_repeat:.2f} s;  ratio {refreshed[0] / ccusage_repeat:.2f} "
             "(target <= 0.25)"
+        )
+        materialize = timed([str(TALLY), "materialize", "--from", touched[0].isoformat(),
+                             "--to", touched[-1].isoformat()], env)  # fmt: skip
+        stored = timed_output(report_args, env)
+        print(
+            f"  the same rows as materialising those days ({materialize:.2f} s) and reporting "
+            f"({stored[0]:.2f} s): {refreshed[1] == stored[1]}"
+        )
+        # the three commands, as the scheduled path runs them, after another 1 MB
+        touched = append_new_lines(corpus, 1_000_000, seed=992)
+        ingest = timed([str(TALLY), "ingest", "all"], env)
+        materialize = timed([str(TALLY), "materialize", "--from", touched[0].isoformat(),
+                             "--to", touched[-1].isoformat()], env)  # fmt: skip
+        report = timed(report_args, env)
+        print(
+            f"after another +1 MB, tally ingest all {ingest:.2f} s + materialize "
+            f"{materialize:.2f} s + report {report:.2f} s = {ingest + materialize + report:.2f} s"
         )
     finally:
         with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
@@ -186,7 +205,7 @@ def part_two(megabytes: float) -> None:
 APPEND_DAY = date(2026, 11, 1)
 
 
-def append_new_lines(corpus: Path, target_bytes: int) -> list[date]:
+def append_new_lines(corpus: Path, target_bytes: int, seed: int) -> list[date]:
     """Append about `target_bytes` of new Claude lines (a day after the corpus) to existing
     transcripts, as sessions that continue; returns the days they touch."""
     from datetime import UTC, datetime
@@ -197,7 +216,7 @@ def append_new_lines(corpus: Path, target_bytes: int) -> list[date]:
     generate_corpus(
         extra,
         megabytes=target_bytes / 1e6,
-        seed=991,
+        seed=seed,
         days=1,
         codex_share=0,
         start=datetime.combine(APPEND_DAY, datetime.min.time(), tzinfo=UTC),

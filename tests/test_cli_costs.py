@@ -220,36 +220,79 @@ def test_an_override_prices_the_unknown_model_once_rematerialised(costed):
     assert mystery["pricing_status"] == "priced" and Decimal(mystery["cost_usd"]) == 12
 
 
-def test_the_cost_report_says_when_the_warehouse_is_behind(tally_env, costed):
-    def warning() -> str:
-        result = invoke("report", "costs", "--by", "day", "--format", "json")
-        assert result.exit_code == 0, result.output
-        return " ".join(result.stderr.split())
+def report_costs(*args: str) -> tuple[list[dict], str]:
+    result = invoke("report", "costs", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return orjson.loads(result.stdout), " ".join(result.stderr.split())
 
-    assert "behind" not in warning()
+
+LIVE_GROUPINGS = ("day", "week", "month", "project", "agent", "session", "model", "block")
+
+
+def every_grouping() -> dict[str, list[dict]]:
+    """Each grouping's rows, without the attributed share (attribution is not priced live)."""
+    rows = {by: report_costs("--by", by)[0] for by in LIVE_GROUPINGS}
+    return {by: [{k: v for k, v in r.items() if k != "attributed_share"} for r in rows[by]]
+            for by in rows}  # fmt: skip
+
+
+def test_days_the_warehouse_is_behind_on_are_priced_live(tally_env, costed):
+    before = every_grouping()
+    assert "behind" not in report_costs("--by", "day")[1]
     # a request that grows on the next ingest (its final line), and one on a new day
     write_jsonl(
         tally_env / "claude" / "projects" / "p" / "mystery.jsonl",
         [
             assistant("m_x", "r_x", "2026-10-03T12:00:01Z",
                       usage(input_tokens=5, output=70, cache_read=0), model="claude-mystery-1"),
-            assistant("m_y", "r_y", "2026-10-12T08:00:00Z", usage(), model="claude-mystery-1"),
+            assistant("m_y", "r_y", "2026-10-12T08:00:00Z", usage(),
+                      model="claude-sonnet-4-5-20250929"),
         ],
         mode="ab",
     )  # fmt: skip
     assert invoke("ingest", "all").exit_code == 0
-    said = warning()
+    # --warehouse-only: the warehouse as it is, and a warning naming the days and the fix
+    old, warned = report_costs("--by", "day", "--warehouse-only")
+    assert old == before["day"]
     assert (
         "the warehouse is behind the canonical store on 2 days between 2026-10-03 and 2026-10-12"
-        in said
-        and "`tally materialize --from 2026-10-03 --to 2026-10-12`" in said
+        in warned
+        and "`tally materialize --from 2026-10-03 --to 2026-10-12`" in warned
     )
-    assert "2026-10-03" in invoke("report", "costs", "--since", "2026-10-03", "--until",
-                                  "2026-10-03").stderr  # fmt: skip
-    assert "behind" not in invoke("report", "costs", "--since", "2026-10-04", "--until",
-                                  "2026-10-11").stderr  # fmt: skip
+    assert "2026-10-03" in report_costs("--since", "2026-10-03", "--until", "2026-10-03",
+                                        "--warehouse-only")[1]  # fmt: skip
+    assert "behind" not in report_costs("--since", "2026-10-04", "--until", "2026-10-11")[1]
+    # by default those two days are priced from the canonical store: the rows are what
+    # materialising them gives, in every grouping, and the warehouse is left as it was
+    live = every_grouping()
+    noted = report_costs("--by", "day")[1]
+    assert "this report priced them from the canonical store" in noted
+    assert "`tally materialize --from 2026-10-03 --to 2026-10-12`" in noted
+    assert live["day"] != before["day"]
+    assert [r["day"] for r in live["day"]][-1] == "2026-10-12"
+    assert report_costs("--by", "day", "--warehouse-only")[0] == before["day"]
     assert invoke("materialize", "--from", "2026-10-03", "--to", "2026-10-12").exit_code == 0
-    assert "behind" not in warning()
+    assert "behind" not in report_costs("--by", "day")[1]
+    assert every_grouping() == live
+
+
+def test_refresh_reads_new_lines_before_reporting(tally_env, costed, tmp_path):
+    write_jsonl(
+        tally_env / "claude" / "projects" / "p" / "mystery.jsonl",
+        [assistant("m_z", "r_z", "2026-10-13T09:30:00Z", usage(input_tokens=11, output=13),
+                   model="claude-mystery-2")],
+        mode="ab",
+    )  # fmt: skip
+    assert "2026-10-13" not in {r["day"] for r in report_costs("--by", "day")[0]}
+    rows, said = report_costs("--by", "day", "--refresh")
+    day = {r["day"]: r for r in rows}["2026-10-13"]
+    assert day["requests"] == 1 and day["input_tokens"] == 11 and day["output_tokens"] == 13
+    assert day["pricing_status"] == "unpriced"
+    assert "1 new events" in said and "2026-10-13" in said
+    assert "1 new events" not in report_costs("--by", "day", "--refresh")[1]  # read once
+    page = tmp_path / "costs.html"
+    assert invoke("report", "costs", "--format", "html", "--output", str(page)).exit_code == 0
+    assert "claude-mystery-2" in page.read_text()  # unpriced, called out from the live day
 
 
 def test_the_attribution_reports_say_when_their_days_are_behind(tally_env, costed):

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ingestion.reports.costs import MODE_COLUMN, Mode
+from ingestion.reports.costs import MODE_COLUMN, LiveDays, Mode, rows_of
 from ingestion.warehouse.base import Warehouse
 from schemas.warehouse import USAGE_PRICED
 
@@ -68,6 +68,7 @@ def billing_blocks(
     since: date | None,
     until: date | None,
     batch_rows: int = 50_000,
+    live: LiveDays | None = None,
 ) -> list[Block]:
     """The blocks of the window's priced usage, read in time order a batch at a time (memory
     is one batch, whatever the window). Found block by block, not request by request: a
@@ -75,14 +76,16 @@ def billing_blocks(
     inside it), so where each block ends is one binary search; the sums are one group-by per
     batch, and a block that runs on into the next batch is summed on from there."""
     warehouse.ensure_table(USAGE_PRICED)
+    priced, live_params, frames = rows_of(USAGE_PRICED, live)
     batches = warehouse.query_batches(
         f"""SELECT occurred_at, COALESCE({MODE_COLUMN[mode]}, 0) AS cost,
                    input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
                    + cache_write_1h_tokens AS tokens, model
-            FROM usage_priced WHERE day >= $since AND day < $until ORDER BY occurred_at""",
+            FROM {priced} WHERE day >= $since AND day < $until ORDER BY occurred_at""",
         {"since": since or date(1970, 1, 1),
-         "until": (until + timedelta(days=1)) if until else date(9999, 12, 31)},
+         "until": (until + timedelta(days=1)) if until else date(9999, 12, 31), **live_params},
         batch_rows=batch_rows,
+        frames=frames,
     )  # fmt: skip
     blocks: list[Block] = []
     open_until: int | None = None  # the last instant (epoch us) the latest block holds

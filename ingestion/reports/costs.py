@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
+import polars as pl
+
 from ingestion.warehouse.base import Warehouse
-from schemas.warehouse import COST_DAILY, TOKEN_NAMES, USAGE_PRICED
+from schemas.warehouse import COST_DAILY, TOKEN_NAMES, USAGE_PRICED, WarehouseTable
 
 Grouping = Literal["day", "week", "month", "project", "agent", "session", "model"]
 Mode = Literal["auto", "calculate", "display"]
@@ -27,6 +30,34 @@ GROUPS: dict[str, tuple[str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class LiveDays:
+    """`usage_priced` and `cost_daily` rows computed from the canonical store for `days`,
+    which the warehouse has not caught up with: a report reads these instead of the
+    warehouse's rows of those days (a day with no rows here had its usage deleted)."""
+
+    days: tuple[date, ...]
+    usage_priced: pl.DataFrame
+    cost_daily: pl.DataFrame
+
+    def frame(self, table: WarehouseTable) -> pl.DataFrame:
+        return self.cost_daily if table is COST_DAILY else self.usage_priced
+
+
+def rows_of(
+    table: WarehouseTable, live: LiveDays | None
+) -> tuple[str, dict[str, Any], dict[str, pl.DataFrame]]:
+    """What a report reads as `table` (SQL, parameters, frames): the warehouse's rows, with
+    the live days' rows swapped in."""
+    if live is None or not live.days:
+        return table.name, {}, {}
+    columns = ", ".join(f'"{name}"' for name in table.column_names)
+    name = f"live_{table.name}"
+    sql = f"""(SELECT {columns} FROM {table.name} WHERE NOT list_contains($live_days, day)
+               UNION ALL SELECT {columns} FROM {name})"""
+    return sql, {"live_days": list(live.days)}, {name: live.frame(table)}
+
+
 def cost_report(
     warehouse: Warehouse,
     by: Grouping,
@@ -37,6 +68,7 @@ def cost_report(
     company_id: int | None = None,
     agent: str | None = None,
     project: str | None = None,
+    live: LiveDays | None = None,
 ) -> list[dict[str, Any]]:
     """Rows by `by`; `company_id`, `agent` and `project` narrow the rows that count."""
     expression, key = GROUPS[by]
@@ -44,13 +76,14 @@ def cost_report(
     sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in TOKEN_KEYS)
     cost = MODE_COLUMN[mode]
     warehouse.ensure_table(COST_DAILY)
+    daily, live_params, frames = rows_of(COST_DAILY, live)
     frame = warehouse.query(
         f"""SELECT {expression} AS {key}{extra}, CAST(sum(requests) AS BIGINT) AS requests,
                    {sums}, sum({cost}) AS cost_usd, sum(billed_cost_usd) AS billed_cost_usd,
                    sum(notional_cost_usd) AS notional_cost_usd,
                    CAST(sum(unpriced_requests) AS BIGINT) AS unpriced_requests,
                    min(first_at) AS first_at, max(last_at) AS last_at
-            FROM cost_daily
+            FROM {daily}
             WHERE day >= $since AND day <= $until
               AND ($company::BIGINT IS NULL OR company_id = $company)
               AND ($agent::VARCHAR IS NULL OR agent = $agent)
@@ -63,7 +96,9 @@ def cost_report(
             "company": company_id,
             "agent": agent,
             "project": project,
+            **live_params,
         },
+        frames,
     )
     rows = []
     for row in frame.iter_rows(named=True):
@@ -84,28 +119,38 @@ def _iso(value: Any) -> str | None:
 
 
 def daily_cost_by_model(
-    warehouse: Warehouse, mode: Mode, since: date | None, until: date | None
+    warehouse: Warehouse,
+    mode: Mode,
+    since: date | None,
+    until: date | None,
+    live: LiveDays | None = None,
 ) -> list[dict[str, Any]]:
     warehouse.ensure_table(COST_DAILY)
+    daily, live_params, frames = rows_of(COST_DAILY, live)
     frame = warehouse.query(
-        f"""SELECT day, model, sum({MODE_COLUMN[mode]}) AS cost_usd FROM cost_daily
+        f"""SELECT day, model, sum({MODE_COLUMN[mode]}) AS cost_usd FROM {daily}
             WHERE day >= $since AND day <= $until GROUP BY ALL ORDER BY day, model""",
-        {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31)},
-    )
+        {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31),
+         **live_params},
+        frames,
+    )  # fmt: skip
     return list(frame.iter_rows(named=True))
 
 
 def unpriced_usage(
-    warehouse: Warehouse, since: date | None, until: date | None
+    warehouse: Warehouse, since: date | None, until: date | None, live: LiveDays | None = None
 ) -> list[dict[str, Any]]:
     warehouse.ensure_table(USAGE_PRICED)
+    priced, live_params, frames = rows_of(USAGE_PRICED, live)
     frame = warehouse.query(
-        """SELECT provider, model, unpriced_reason, count(*) AS requests,
-                  CAST(sum(input_tokens + output_tokens + cache_read_tokens
-                       + cache_write_5m_tokens + cache_write_1h_tokens) AS BIGINT) AS tokens
-           FROM usage_priced
-           WHERE pricing_status = 'unpriced' AND day >= $since AND day <= $until
-           GROUP BY ALL ORDER BY tokens DESC""",
-        {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31)},
-    )
+        f"""SELECT provider, model, unpriced_reason, count(*) AS requests,
+                   CAST(sum(input_tokens + output_tokens + cache_read_tokens
+                        + cache_write_5m_tokens + cache_write_1h_tokens) AS BIGINT) AS tokens
+            FROM {priced}
+            WHERE pricing_status = 'unpriced' AND day >= $since AND day <= $until
+            GROUP BY ALL ORDER BY tokens DESC""",
+        {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31),
+         **live_params},
+        frames,
+    )  # fmt: skip
     return list(frame.iter_rows(named=True))

@@ -19,15 +19,26 @@ class Staleness:
     # what is out of date, with {span} for the days
     lead: str = "the warehouse is behind the canonical store on {span}: those costs are"
 
-    def advice(self) -> str:
+    def span(self) -> str:
         first, last = self.days[0], self.days[-1]
-        span = f"{first}" if first == last else f"{len(self.days)} days between {first} and {last}"
-        command = (
-            f"tally materialize --partition {first}"
-            if first == last
-            else f"tally materialize --from {first} --to {last}"
+        return f"{first}" if first == last else f"{len(self.days)} days between {first} and {last}"
+
+    def command(self) -> str:
+        first, last = self.days[0], self.days[-1]
+        if first == last:
+            return f"tally materialize --partition {first}"
+        return f"tally materialize --from {first} --to {last}"
+
+    def advice(self) -> str:
+        return f"{self.lead.format(span=self.span())} out of date until you run `{self.command()}`"
+
+    def priced_live(self) -> str:
+        """For a report that priced the stale days itself from the canonical store."""
+        them = "it" if len(self.days) == 1 else "them"
+        return (
+            f"the warehouse is behind the canonical store on {self.span()}: this report priced "
+            f"{them} from the canonical store; `{self.command()}` stores {them}"
         )
-        return f"{self.lead.format(span=span)} out of date until you run `{command}`"
 
 
 def stale_days(

@@ -28,10 +28,21 @@ class Warehouse(Protocol):
 
     def read_window(self, table: WarehouseTable, start: date, end: date) -> pl.DataFrame: ...
 
-    def query(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame: ...
+    def query(
+        self,
+        sql: str,
+        params: dict[str, Any] | None = None,
+        frames: dict[str, pl.DataFrame] | None = None,
+    ) -> pl.DataFrame:
+        """`frames` are visible to `sql` as tables of those names, for this query only."""
+        ...
 
     def query_batches(
-        self, sql: str, params: dict[str, Any] | None = None, batch_rows: int = 50_000
+        self,
+        sql: str,
+        params: dict[str, Any] | None = None,
+        batch_rows: int = 50_000,
+        frames: dict[str, pl.DataFrame] | None = None,
     ) -> Iterator[pl.DataFrame]:
         """The result of `sql` a batch at a time, for exports too big to hold at once."""
         ...

@@ -138,15 +138,28 @@ class DuckDBWarehouse:
                 params={"start": start, "end": end},
             ).pl()
 
-    def query(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+    def query(
+        self,
+        sql: str,
+        params: dict[str, Any] | None = None,
+        frames: dict[str, pl.DataFrame] | None = None,
+    ) -> pl.DataFrame:
         with self._connect() as connection:
+            for name, frame in (frames or {}).items():
+                connection.register(name, frame.to_arrow())  # gone when the connection closes
             return connection.sql(sql, params=params or None).pl()
 
     def query_batches(
-        self, sql: str, params: dict[str, Any] | None = None, batch_rows: int = 50_000
+        self,
+        sql: str,
+        params: dict[str, Any] | None = None,
+        batch_rows: int = 50_000,
+        frames: dict[str, pl.DataFrame] | None = None,
     ) -> Iterator[pl.DataFrame]:
         # the file stays open (and closed to writers) until the last batch is taken
         with self._connect() as connection:
+            for name, frame in (frames or {}).items():
+                connection.register(name, frame.to_arrow())
             reader = connection.sql(sql, params=params or None).to_arrow_reader(batch_rows)
             for batch in reader:
                 frame = pl.from_arrow(batch)

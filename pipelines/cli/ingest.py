@@ -203,19 +203,39 @@ def codex(path: Path | None = PathOption, strict: bool = StrictOption) -> None:
 @app.command("all")
 def all_sources(strict: bool = StrictOption) -> None:
     """Every configured source whose directory exists."""
+    started = time.monotonic()
+    with failures_reported():
+        summaries = ingest_agent_logs(store())
+    _finish(summaries, started, strict)
+
+
+def ingest_agent_logs(context: StoreContext) -> list[IngestSummary]:
+    """Every agent-log source whose directory exists, as `tally ingest all` reads them."""
     from ingestion.sources import AGENT_LOG_SOURCES, log_directories
 
-    started = time.monotonic()
     summaries = []
-    with failures_reported():
-        context = store()
-        for source in AGENT_LOG_SOURCES:
-            roots = log_directories(source, context.settings)
-            if not roots[0].exists():
-                console.print(f"{source.label}: no directory at {escape(str(roots[0]))}, skipped")
-                continue
-            summaries.extend(run_source(source, None, context))
-    _finish(summaries, started, strict)
+    for source in AGENT_LOG_SOURCES:
+        roots = log_directories(source, context.settings)
+        if not roots[0].exists():
+            console.print(f"{source.label}: no directory at {escape(str(roots[0]))}, skipped")
+            continue
+        summaries.extend(run_source(source, None, context))
+    return summaries
+
+
+def refresh_agent_logs(context: StoreContext) -> None:
+    """`tally ingest all` before a report, summed up in one line."""
+    started = time.monotonic()
+    summaries = ingest_agent_logs(context)
+    rejects = sum(s.rejects for s in summaries)
+    console.print(
+        f"ingest: {sum(s.files_read for s in summaries):,} files read "
+        f"({sum(s.bytes_read for s in summaries) / 1e6:,.1f} MB), "
+        f"{sum(s.events_new for s in summaries):,} new events, "
+        f"{sum(s.events_merged for s in summaries):,} duplicates merged, "
+        + (f"[red]{rejects:,} rejects[/] (see `tally rejects`)" if rejects else "0 rejects")
+        + f" ({time.monotonic() - started:.2f} s)"
+    )
 
 
 @app.command()

@@ -15,6 +15,7 @@ from pipelines.cli.context import StoreContext, err, failures_reported, store
 from pipelines.cli.output import OutputFormat, output_path, render, written_to
 
 if TYPE_CHECKING:
+    from ingestion.reports.costs import LiveDays
     from ingestion.reports.freshness import Staleness
     from ingestion.settings import TallySettings
 
@@ -118,23 +119,47 @@ def costs(
         help="Write the report to this file, or into this directory (an existing one, or a "
         "path ending in /).",
     ),
+    live: bool = typer.Option(
+        True,
+        "--live/--warehouse-only",
+        help="Price the days the warehouse has not caught up with from the canonical store, "
+        "for this report only (nothing is written); --warehouse-only reports the warehouse as "
+        "it is and warns. Costs by issue or goal always come from the warehouse.",
+    ),
+    refresh: bool = typer.Option(
+        False, "--refresh", help="First read the agent logs' new lines, as `tally ingest all`."
+    ),
 ) -> None:
-    """Costs from the warehouse rollups (run `tally materialize` after ingesting)."""
+    """Costs from the warehouse rollups; days it is behind on are priced live."""
     since_day, until_day = parse_window(since, until)
+    overlay: LiveDays | None = None
     with failures_reported():
         context = store()  # the freshness check reads the canonical store
+        if refresh:
+            from pipelines.cli.ingest import refresh_agent_logs
+
+            refresh_agent_logs(context)
         by_work_item = by in (CostGrouping.issue, CostGrouping.goal)
         staleness = warehouse_staleness(context, since_day, until_day, attribution=by_work_item)
+        if live and staleness is not None and not by_work_item:
+            from assets.costs.live import live_days
+            from ingestion.store import CanonicalStore
+
+            overlay = live_days(CanonicalStore(context.url), staleness.days,
+                                context.settings.subscription_source_set)  # fmt: skip
         if fmt is CostFormat.html:
-            path = write_html_report(context.settings, mode.value, since_day, until_day, output)
+            path = write_html_report(context.settings, mode.value, since_day, until_day, output,
+                                     overlay)  # fmt: skip
             typer.echo(str(path))
         else:
-            rows = cost_rows(context.settings, by.value, mode.value, since_day, until_day)
+            rows = cost_rows(context.settings, by.value, mode.value, since_day, until_day, overlay)
             suffix = "txt" if fmt is CostFormat.table else fmt.value
             with written_to(output_path(output, f"costs.{suffix}")) if output else nullcontext():
                 render(rows, OutputFormat(fmt.value), title=f"cost by {by.value} ({mode.value})",
                        columns=cost_columns(by.value, rows))  # fmt: skip
-    if staleness is not None:
+    if staleness is not None and overlay is not None:
+        err.print(f"note: {staleness.priced_live()}")
+    elif staleness is not None:
         err.print(f"[yellow]warning:[/] {staleness.advice()}")
 
 
@@ -159,7 +184,12 @@ def warehouse_staleness(
 
 
 def cost_rows(
-    settings: TallySettings, by: str, mode: str, since: date | None, until: date | None
+    settings: TallySettings,
+    by: str,
+    mode: str,
+    since: date | None,
+    until: date | None,
+    live: LiveDays | None = None,
 ) -> list[dict[str, Any]]:
     from datetime import UTC, datetime
 
@@ -170,13 +200,13 @@ def cost_rows(
     warehouse = open_warehouse(settings.resolved_warehouse_url)
     if by == "block":
         now = datetime.now(UTC)
-        blocks = billing_blocks(warehouse, mode, since, until)  # type: ignore[arg-type]
+        blocks = billing_blocks(warehouse, mode, since, until, live=live)  # type: ignore[arg-type]
         return [b.as_row(now) for b in blocks]
     if by in ("issue", "goal"):
         from ingestion.reports.attribution import cost_by_work_item
 
         return cost_by_work_item(warehouse, by, mode, since, until)  # type: ignore[arg-type]
-    rows = cost_report(warehouse, by, mode, since, until)  # type: ignore[arg-type]
+    rows = cost_report(warehouse, by, mode, since, until, live=live)  # type: ignore[arg-type]
     if by in ("project", "agent"):
         from ingestion.reports.attribution import attributed_share_by
 
@@ -279,6 +309,7 @@ def write_html_report(
     since: date | None,
     until: date | None,
     output: str | None,
+    live: LiveDays | None = None,
 ) -> Path:
     from datetime import UTC, datetime
 
@@ -290,10 +321,10 @@ def write_html_report(
     page = render_report(
         title="tally cost report",
         mode=mode,
-        daily_by_model=daily_cost_by_model(warehouse, mode, since, until),  # type: ignore[arg-type]
-        projects=cost_report(warehouse, "project", mode, since, until),  # type: ignore[arg-type]
-        sessions=cost_report(warehouse, "session", mode, since, until),  # type: ignore[arg-type]
-        unpriced=unpriced_usage(warehouse, since, until),
+        daily_by_model=daily_cost_by_model(warehouse, mode, since, until, live),  # type: ignore[arg-type]
+        projects=cost_report(warehouse, "project", mode, since, until, live=live),  # type: ignore[arg-type]
+        sessions=cost_report(warehouse, "session", mode, since, until, live=live),  # type: ignore[arg-type]
+        unpriced=unpriced_usage(warehouse, since, until, live),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     path = (

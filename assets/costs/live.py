@@ -1,0 +1,57 @@
+"""Costs of the days the warehouse has not caught up with, computed from the canonical store
+by the same transforms the `usage_priced` and `cost_daily` assets run, so that a report shows
+today's numbers without waiting for a materialisation. Nothing is written: the warehouse
+stays what Dagster materialised, with its lineage and checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+import polars as pl
+
+from assets.costs.transform import cost_daily
+from assets.pricing.catalog import overrides_from_frame, price_table
+from assets.pricing.transform import price_keys, price_usage
+from ingestion.reports.costs import LiveDays
+from ingestion.store import CanonicalStore
+from schemas.warehouse import COST_DAILY, USAGE_PRICED, WarehouseTable
+
+
+def day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Runs of consecutive days as [start, end) windows, so that each run is read from the
+    store in one query."""
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if ranges and ranges[-1][1] == day:
+            ranges[-1] = (ranges[-1][0], day + timedelta(days=1))
+        else:
+            ranges.append((day, day + timedelta(days=1)))
+    return ranges
+
+
+def live_days(
+    store: CanonicalStore, days: Iterable[date], subscription_sources: frozenset[str]
+) -> LiveDays:
+    """`usage_priced` and `cost_daily` rows of `days`, priced now at the prices (and
+    overrides) of each event's day: what materialising those partitions would write."""
+    ranges = day_ranges(days)
+    overrides = overrides_from_frame(store.price_overrides()) if ranges else []
+    priced_parts, daily_parts = [], []
+    for start, end in ranges:
+        usage = store.usage_window(start, end)
+        priced = price_usage(usage, price_table(price_keys(usage), overrides))
+        priced = priced.select(USAGE_PRICED.column_names)
+        priced_parts.append(priced)
+        daily_parts.append(cost_daily(priced, subscription_sources))
+    return LiveDays(
+        days=tuple(sorted(set(days))),
+        usage_priced=_concat(priced_parts, USAGE_PRICED),
+        cost_daily=_concat(daily_parts, COST_DAILY),
+    )
+
+
+def _concat(parts: list[pl.DataFrame], table: WarehouseTable) -> pl.DataFrame:
+    if not parts:
+        return pl.DataFrame(schema=dict.fromkeys(table.column_names, pl.Null))
+    return pl.concat(parts, how="vertical_relaxed")

@@ -1,0 +1,97 @@
+"""Reports over a warehouse with some days swapped for rows priced live (the CLI end to end,
+live rows equal to materialised ones, is in test_cli_costs.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from assets.costs.live import day_ranges
+from ingestion.reports.blocks import billing_blocks
+from ingestion.reports.costs import LiveDays, cost_report, unpriced_usage
+from ingestion.warehouse.base import open_warehouse
+from schemas.warehouse import COST_DAILY, TOKEN_NAMES, USAGE_PRICED
+
+D1, D2, D3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
+UTC_US = pl.Datetime("us", "UTC")
+
+
+def daily_row(day: date, model: str, requests: int, cost: str) -> dict:
+    at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    money = Decimal(cost)
+    return {"day": day, "company_id": 1, "source": "claude_code", "project": "web",
+            "agent": None, "session_key": f"s-{day}", "model": model, "requests": requests,
+            **dict.fromkeys(TOKEN_NAMES, 10 * requests), "web_search_requests": 0,
+            "computed_cost_usd": money, "reported_cost_usd": Decimal(0), "cost_usd": money,
+            "billed_cost_usd": money, "notional_cost_usd": money, "unpriced_requests": 0,
+            "unpriced_tokens": 0, "first_at": at, "last_at": at}  # fmt: skip
+
+
+def daily(*rows: dict) -> pl.DataFrame:
+    schema = {"day": pl.Date, "first_at": UTC_US, "last_at": UTC_US, "agent": pl.String,
+              **{c: pl.Decimal(38, 12) for c in ("computed_cost_usd", "reported_cost_usd",
+                                                 "cost_usd", "billed_cost_usd",
+                                                 "notional_cost_usd")}}  # fmt: skip
+    return pl.DataFrame(list(rows), schema_overrides=schema).select(COST_DAILY.column_names)
+
+
+def priced(day: date, model: str, status: str = "priced") -> pl.DataFrame:
+    at = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
+    row = {name: None for name in USAGE_PRICED.column_names}
+    row.update(day=day, event_id=1, company_id=1, source="claude_code", session_key="s",
+               root_session_key="s", occurred_at=at, provider="anthropic", model=model,
+               pricing_status=status, **dict.fromkeys(TOKEN_NAMES, 5), web_search_requests=0,
+               computed_cost_usd=Decimal("0.5"), cost_usd=Decimal("0.5"))  # fmt: skip
+    return pl.DataFrame([row], infer_schema_length=None).select(USAGE_PRICED.column_names)
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    store = open_warehouse(f"duckdb://{tmp_path / 'warehouse.duckdb'}")
+    store.replace_window(COST_DAILY, D1, D3, daily(daily_row(D1, "opus", 2, "1.5"),
+                                                   daily_row(D2, "opus", 3, "2")))  # fmt: skip
+    store.replace_window(USAGE_PRICED, D1, D3, pl.concat([priced(D1, "opus"),
+                                                          priced(D2, "opus")]))  # fmt: skip
+    return store
+
+
+def test_day_ranges_join_consecutive_days():
+    assert day_ranges([D3, D1, D2, date(2026, 10, 7), D1]) == [
+        (D1, date(2026, 10, 4)),
+        (date(2026, 10, 7), date(2026, 10, 8)),
+    ]
+    assert day_ranges([]) == []
+
+
+def test_live_days_replace_the_warehouse_rows_of_their_days(warehouse):
+    # D2's usage was deleted since it was materialised; D3 is new
+    live = LiveDays(
+        days=(D2, D3),
+        usage_priced=priced(D3, "mystery", status="unpriced"),
+        cost_daily=daily(daily_row(D3, "sonnet", 4, "0.25")),
+    )
+    by_day = {r["day"]: r for r in cost_report(warehouse, "day", live=live)}
+    assert set(by_day) == {"2026-10-01", "2026-10-03"}
+    assert by_day["2026-10-03"]["requests"] == 4
+    assert by_day["2026-10-03"]["cost_usd"] == Decimal("0.25")
+    assert by_day["2026-10-01"]["cost_usd"] == Decimal("1.5")
+    month = cost_report(warehouse, "month", live=live)
+    assert [(r["month"], r["requests"]) for r in month] == [("2026-10", 6)]
+    assert [b.requests for b in billing_blocks(warehouse, "auto", None, None, live=live)] == [1, 1]
+    assert [r["model"] for r in unpriced_usage(warehouse, None, None, live)] == ["mystery"]
+    # without an overlay the warehouse is read as it is
+    assert {r["day"] for r in cost_report(warehouse, "day")} == {"2026-10-01", "2026-10-02"}
+    assert unpriced_usage(warehouse, None, None) == []
+
+
+def test_live_days_with_no_usage_at_all(warehouse):
+    empty = LiveDays(
+        days=(D1, D2),
+        usage_priced=pl.DataFrame(schema=dict.fromkeys(USAGE_PRICED.column_names, pl.Null)),
+        cost_daily=pl.DataFrame(schema=dict.fromkeys(COST_DAILY.column_names, pl.Null)),
+    )
+    assert cost_report(warehouse, "day", live=empty) == []
+    assert billing_blocks(warehouse, "auto", None, None, live=empty) == []
