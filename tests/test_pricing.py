@@ -13,7 +13,13 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from assets.pricing.catalog import PriceOverride, price_table
-from assets.pricing.transform import picodollars_to_usd, price_keys, price_usage
+from assets.pricing.transform import (
+    KEYS,
+    join_prices,
+    picodollars_to_usd,
+    price_keys,
+    price_usage,
+)
 
 DAY = date(2026, 10, 3)
 M = Decimal(1_000_000)
@@ -258,3 +264,33 @@ def test_picodollars_become_exact_decimal_dollars() -> None:
     expected = [None if v is None else Decimal(v).scaleb(-12) for v in values]
     assert usd.to_list() == expected
     assert picodollars_to_usd(pl.Series("cost", [], dtype=pl.Int64)).len() == 0
+
+
+def test_the_price_join_is_the_join_on_the_key_columns() -> None:
+    """join_prices joins on one integer code of the key: it must give what the join on the
+    five columns gives (nulls equal), row for row and in the events' order, including keys the
+    price table lacks in any one column and null service tiers."""
+    rng = random.Random(7)
+    companies, providers = [1, 2, None], ["anthropic", "openai", None]
+    models, tiers = ["opus", "sonnet", "gpt-5", "imaginary"], [None, "priority", "flex"]
+    days = [date(2026, 10, d) for d in (1, 2, 3, 30)]
+
+    def key() -> dict:
+        return {"company_id": rng.choice(companies), "provider": rng.choice(providers),
+                "model": rng.choice(models), "day": rng.choice(days),
+                "service_tier": rng.choice(tiers)}  # fmt: skip
+
+    schema = {"company_id": pl.Int64, "provider": pl.String, "model": pl.String,
+              "day": pl.Date, "service_tier": pl.String}  # fmt: skip
+    for _ in range(20):
+        events = pl.DataFrame([key() for _ in range(300)], schema=schema).with_row_index("n")
+        prices = (
+            pl.DataFrame([key() for _ in range(rng.randint(0, 25))], schema=schema)
+            .unique()
+            .with_row_index("price_row")
+        )
+        expected = events.join(prices, on=KEYS, how="left", nulls_equal=True,
+                               maintain_order="left")  # fmt: skip
+        got = join_prices(events, prices)
+        assert got.select(expected.columns).equals(expected)
+        assert got.get_column("n").to_list() == list(range(300))

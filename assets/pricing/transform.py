@@ -100,6 +100,42 @@ def _unpriced_reason(conditions: list[tuple[pl.Expr, str]]) -> pl.Expr:
     return chosen.replace_strict(names, default=None, return_dtype=pl.String)
 
 
+def _key_code(frame: pl.DataFrame, prices: pl.DataFrame) -> pl.Expr:
+    """The price key (KEYS) of each row as one integer: each column's value replaced by its
+    index among the price table's values of that column (null is a value too), the indexes
+    combined in mixed radix. Equal keys get equal codes and different keys different ones; a
+    row with a value the price table lacks gets null, and matches nothing."""
+    code: pl.Expr = pl.lit(0, dtype=pl.Int64)
+    for key in KEYS:
+        values = prices.get_column(key).unique(maintain_order=True)
+        present = values.drop_nulls()
+        index = pl.col(key).replace_strict(
+            present, pl.int_range(present.len(), eager=True), default=None,
+            return_dtype=pl.Int64,
+        )  # fmt: skip
+        if values.null_count():
+            index = pl.when(pl.col(key).is_null()).then(present.len()).otherwise(index)
+        code = code * values.len() + index
+    return code
+
+
+def join_prices(usage: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
+    """Each event with its key's prices: a left join on KEYS, nulls equal, made on one integer
+    code of the key. The join on the five columns (three of them text) took 4-10 s of
+    pricing's 8-18 s for 10 million events."""
+    code = _key_code(usage, prices)
+    return (
+        usage.with_columns(code.alias("_price_key"))
+        .join(
+            prices.with_columns(_key_code(prices, prices).alias("_price_key")).drop(KEYS),
+            on="_price_key",
+            how="left",
+            maintain_order="left",
+        )
+        .drop("_price_key")
+    )
+
+
 def price_usage(usage: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
     total_input = (
         pl.col("input_tokens")
@@ -118,7 +154,7 @@ def price_usage(usage: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
         "web_search_pusd",
         *[f"{c}_{kind}" for c in CATEGORIES for kind in ("pusd", "tier_pusd", "tier_start")],
     ]
-    joined = _typed(usage).join(prices.select(needed), on=KEYS, how="left", nulls_equal=True)
+    joined = join_prices(_typed(usage), prices.select(needed))
     # exact integer arithmetic in picodollars; converted to decimal USD once, at the end
     costs = {category: pl.col(TOKENS[category]) * _per_token(category, total_input)
              for category in CATEGORIES}  # fmt: skip
