@@ -113,6 +113,10 @@ class DuckDBWarehouse:
         ordered = frame.select(table.column_names)
         with self._connect() as connection:
             self._ensure(connection, table)
+            # Rows land in any order (both threads insert at once): 10 million priced events
+            # took 18 s and take 11 s. Nothing reads them in insertion order; every report
+            # sorts what it shows.
+            connection.execute("SET preserve_insertion_order = false")
             connection.execute("BEGIN TRANSACTION")
             try:
                 connection.execute(
