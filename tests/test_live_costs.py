@@ -64,6 +64,19 @@ def test_day_ranges_join_consecutive_days():
         (date(2026, 10, 7), date(2026, 10, 8)),
     ]
     assert day_ranges([]) == []
+    fortnight = [date(2026, 10, d) for d in range(1, 16)]
+    assert day_ranges(fortnight) == [
+        (D1, date(2026, 10, 8)),
+        (date(2026, 10, 8), date(2026, 10, 15)),
+        (date(2026, 10, 15), date(2026, 10, 16)),
+    ]
+
+
+def test_live_days_without_their_priced_requests_refuse_a_report_that_needs_them(warehouse):
+    live = LiveDays(days=(D3,), usage_priced=None, cost_daily=daily(daily_row(D3, "opus", 1, "1")))
+    assert [r["day"] for r in cost_report(warehouse, "day", live=live)][-1] == "2026-10-03"
+    with pytest.raises(ValueError, match="daily rollup"):
+        billing_blocks(warehouse, "auto", None, None, live=live)
 
 
 def test_live_days_replace_the_warehouse_rows_of_their_days(warehouse):

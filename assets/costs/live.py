@@ -17,13 +17,16 @@ from ingestion.reports.costs import LiveDays
 from ingestion.store import CanonicalStore
 from schemas.warehouse import COST_DAILY, USAGE_PRICED, WarehouseTable
 
+# Days priced in one go: what a report holds at once when it keeps only the daily rollup.
+RANGE_DAYS = 7
 
-def day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
-    """Runs of consecutive days as [start, end) windows, so that each run is read from the
-    store in one query."""
+
+def day_ranges(days: Iterable[date], max_days: int = RANGE_DAYS) -> list[tuple[date, date]]:
+    """Runs of consecutive days as [start, end) windows of at most `max_days`, each read from
+    the store in one query."""
     ranges: list[tuple[date, date]] = []
     for day in sorted(set(days)):
-        if ranges and ranges[-1][1] == day:
+        if ranges and ranges[-1][1] == day and (day - ranges[-1][0]).days < max_days:
             ranges[-1] = (ranges[-1][0], day + timedelta(days=1))
         else:
             ranges.append((day, day + timedelta(days=1)))
@@ -31,10 +34,15 @@ def day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
 
 
 def live_days(
-    store: CanonicalStore, days: Iterable[date], subscription_sources: frozenset[str]
+    store: CanonicalStore,
+    days: Iterable[date],
+    subscription_sources: frozenset[str],
+    *,
+    keep_priced: bool = True,
 ) -> LiveDays:
-    """`usage_priced` and `cost_daily` rows of `days`, priced now at the prices (and
-    overrides) of each event's day: what materialising those partitions would write."""
+    """`cost_daily` rows of `days` (and, with `keep_priced`, their `usage_priced` rows),
+    priced now at the prices (and overrides) of each event's day: what materialising those
+    partitions would write. Without `keep_priced` only a week's events are held at once."""
     ranges = day_ranges(days)
     overrides = overrides_from_frame(store.price_overrides()) if ranges else []
     priced_parts, daily_parts = [], []
@@ -42,11 +50,12 @@ def live_days(
         usage = store.usage_window(start, end)
         priced = price_usage(usage, price_table(price_keys(usage), overrides))
         priced = priced.select(USAGE_PRICED.column_names)
-        priced_parts.append(priced)
+        if keep_priced:
+            priced_parts.append(priced)
         daily_parts.append(cost_daily(priced, subscription_sources))
     return LiveDays(
         days=tuple(sorted(set(days))),
-        usage_priced=_concat(priced_parts, USAGE_PRICED),
+        usage_priced=_concat(priced_parts, USAGE_PRICED) if keep_priced else None,
         cost_daily=_concat(daily_parts, COST_DAILY),
     )
 

@@ -37,11 +37,15 @@ class LiveDays:
     warehouse's rows of those days (a day with no rows here had its usage deleted)."""
 
     days: tuple[date, ...]
-    usage_priced: pl.DataFrame
+    usage_priced: pl.DataFrame | None  # None: not kept (reports of the daily rollup only)
     cost_daily: pl.DataFrame
 
     def frame(self, table: WarehouseTable) -> pl.DataFrame:
-        return self.cost_daily if table is COST_DAILY else self.usage_priced
+        if table is COST_DAILY:
+            return self.cost_daily
+        if self.usage_priced is None:
+            raise ValueError("these live days kept only their daily rollup, not usage_priced")
+        return self.usage_priced
 
 
 def rows_of(

@@ -145,8 +145,11 @@ def costs(
             from assets.costs.live import live_days
             from ingestion.store import CanonicalStore
 
+            # billing blocks and the HTML page read priced requests; the rest the rollup
+            requests = by is CostGrouping.block or fmt is CostFormat.html
             overlay = live_days(CanonicalStore(context.url), staleness.days,
-                                context.settings.subscription_source_set)  # fmt: skip
+                                context.settings.subscription_source_set,
+                                keep_priced=requests)  # fmt: skip
         if fmt is CostFormat.html:
             path = write_html_report(context.settings, mode.value, since_day, until_day, output,
                                      overlay)  # fmt: skip
