@@ -125,6 +125,13 @@ def timed(args: list[str], env: dict[str, str]) -> float:
     return timed_output(args, env)[0]
 
 
+def materialize_days(days: list[date], env: dict[str, str]) -> float:
+    from ingest import TALLY  # type: ignore[import-not-found]
+
+    return timed([str(TALLY), "materialize", "--from", days[0].isoformat(), "--to",
+                  days[-1].isoformat()], env)  # fmt: skip
+
+
 def timed_output(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
     result = subprocess.run(args, env=env, capture_output=True, text=True)
@@ -177,8 +184,7 @@ def part_two(megabytes: float) -> None:
             f"ccusage daily: {ccusage_repeat:.2f} s;  ratio {refreshed[0] / ccusage_repeat:.2f} "
             "(target <= 0.25)"
         )
-        materialize = timed([str(TALLY), "materialize", "--from", touched[0].isoformat(),
-                             "--to", touched[-1].isoformat()], env)  # fmt: skip
+        materialize = materialize_days(touched, env)
         stored = timed_output(report_args, env)
         print(
             f"  the same rows as materialising those days ({materialize:.2f} s) and reporting "
@@ -187,8 +193,7 @@ def part_two(megabytes: float) -> None:
         # the three commands, as the scheduled path runs them, after another 1 MB
         touched = append_new_lines(corpus, 1_000_000, seed=992)
         ingest = timed([str(TALLY), "ingest", "all"], env)
-        materialize = timed([str(TALLY), "materialize", "--from", touched[0].isoformat(),
-                             "--to", touched[-1].isoformat()], env)  # fmt: skip
+        materialize = materialize_days(touched, env)
         report = timed(report_args, env)
         print(
             f"after another +1 MB, tally ingest all {ingest:.2f} s + materialize "
