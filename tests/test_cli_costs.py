@@ -4,6 +4,7 @@ temporary warehouse."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import orjson
 import psycopg
@@ -387,3 +388,17 @@ def test_materialisations_are_recorded_where_the_ui_reads_them(costed, db_url):
             )
             assert [record.run_id for record in history] == [runs[0].run_id]
             assert history[0].status.value == "SUCCEEDED", (name, history[0].status)
+
+
+def test_a_warehouse_that_was_never_built_is_priced_whole(costed):
+    from ingestion.settings import get_settings
+
+    materialised = every_grouping()
+    path = get_settings().resolved_warehouse_url.removeprefix("duckdb://")
+    Path(path).unlink()  # derived: the report prices every day from the canonical store
+    result = invoke("report", "costs", "--by", "day", "--format", "json")
+    said = " ".join(result.stderr.split())
+    # the corpus has usage on 8 of its 10 days; the notice comes before the wait, not after
+    assert said.startswith("pricing 8 days between 2026-10-01 and 2026-10-10 from the canonical")
+    assert "this report priced them from the canonical store" in said
+    assert every_grouping() == materialised

@@ -101,6 +101,10 @@ class CostFormat(StrEnum):
     html = "html"
 
 
+# More days than this behind the warehouse, and the report says it is pricing them first.
+LIVE_NOTICE_DAYS = 7
+
+
 @app.command()
 def costs(
     by: CostGrouping = typer.Option(CostGrouping.day, "--by", help="How to group."),
@@ -145,6 +149,8 @@ def costs(
             from assets.costs.live import live_days
             from ingestion.store import CanonicalStore
 
+            if len(staleness.days) > LIVE_NOTICE_DAYS:  # say why the wait, before it
+                err.print(f"pricing {staleness.span()} from the canonical store ...")
             # billing blocks and the HTML page read priced requests; the rest the rollup
             requests = by is CostGrouping.block or fmt is CostFormat.html
             overlay = live_days(CanonicalStore(context.url), staleness.days,
