@@ -46,6 +46,10 @@ class Scenario:
     touches: list[dict] = field(default_factory=list)
     commits: list[dict] = field(default_factory=list)
     truth: dict[int, int] = field(default_factory=dict)  # event id -> issue id
+    # turns of an orchestrator (several issues in progress on the board) whose issue is not
+    # the one the session touched last: it switched without a word, or has not touched any
+    # yet. Nothing an engine can see tells these turns from the ones before the switch.
+    unnamed: set[int] = field(default_factory=set)
     tokens: dict[int, int] = field(default_factory=dict)
 
 
@@ -137,6 +141,17 @@ def generate(seed: int, agents: int, days: int, touch_noise: float = 0.005) -> S
                                        "project_id": project, "occurred_at": moment})  # fmt: skip
                     out.truth[event] = items[current]
                     out.tokens[event] = int(rng.lognormvariate(9, 1))
+                    latest = out.touches[-1] if out.touches else None
+                    if (
+                        orchestrator
+                        and not silent
+                        and (
+                            latest is None
+                            or latest["session_key"] != session
+                            or latest["issue_id"] != items[current]
+                        )
+                    ):
+                        out.unnamed.add(event)
                 moment += timedelta(seconds=rng.uniform(20, 240))
             clock = session_end + timedelta(minutes=rng.uniform(10, 240))
     return out
@@ -239,6 +254,20 @@ def unattributed_reasons(out: pl.DataFrame, s: Scenario) -> None:
         print(f"  unattributed: {reason:12s} {reason_tokens / total:7.2%} of tokens")
 
 
+def unnamed_report(decided: dict[int, tuple[int | None, str]], s: Scenario) -> None:
+    """How much of the mix no signal names, and what the engine did with it: the reason the
+    targets cannot both be met on this mix (see the README)."""
+    total = sum(s.tokens.values())
+    unnamed = sum(s.tokens[e] for e in s.unnamed)
+    attributed = sum(s.tokens[e] for e in s.unnamed if decided[e][0] is not None)
+    right = sum(s.tokens[e] for e in s.unnamed if decided[e][0] == s.truth[e])
+    print(
+        f"  orchestrator turns whose issue no signal names: {unnamed / total:.2%} of tokens; "
+        f"attributed {attributed / max(unnamed, 1):.1%} of them, "
+        f"{right / max(attributed, 1):.1%} of those correctly"
+    )
+
+
 def throughput(n: int) -> None:
     rng = np.random.default_rng(3)
 
@@ -304,6 +333,7 @@ def main() -> None:
     tally = {row["event_id"]: (row["issue_id"], row["signal"]) for row in out.iter_rows(named=True)}
     ours = score("tally (per request)", tally, scenario)
     unattributed_reasons(out, scenario)
+    unnamed_report(tally, scenario)
     theirs = score("Pigeon's session-level policy", pigeon_policy(scenario), scenario)
     verdict = ours["precision"] > theirs["precision"] and ours["coverage"] > theirs["coverage"]
     print(
