@@ -81,6 +81,18 @@ def test_ingest_all_and_the_usage_report_contract(tally_env):
     assert csv.splitlines()[0].startswith("model,requests,input_tokens")
 
 
+def test_the_usage_report_can_read_new_lines_first(tally_env):
+    projects = tally_env / "claude" / "projects"
+    write_transcript(projects, "s1")
+    assert invoke("ingest", "all").exit_code == 0
+    write_transcript(projects, "s2")
+    assert reported_sessions() == ["s1"]
+    result = invoke("report", "usage", "--by", "session", "--format", "json", "--refresh")
+    assert result.exit_code == 0, result.output
+    assert sorted(row["session_id"] for row in orjson.loads(result.stdout)) == ["s1", "s2"]
+    assert "1 files read" in " ".join(result.stderr.split())
+
+
 def test_malformed_input_is_rejected_with_reasons_and_valid_records_load(tally_env):
     projects = tally_env / "claude" / "projects"
     good = [

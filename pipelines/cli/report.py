@@ -52,6 +52,9 @@ def parse_window(since: str | None, until: str | None) -> tuple[date | None, dat
 SinceOption = typer.Option(None, "--since", help="First day (UTC), YYYY-MM-DD.")
 UntilOption = typer.Option(None, "--until", help="Last day (UTC, inclusive), YYYY-MM-DD.")
 FormatOption = typer.Option(OutputFormat.table, "--format", help="table, json or csv.")
+RefreshOption = typer.Option(
+    False, "--refresh", help="First read the agent logs' new lines, as `tally ingest all`."
+)
 
 
 @app.command()
@@ -60,6 +63,7 @@ def usage(
     since: str | None = SinceOption,
     until: str | None = UntilOption,
     fmt: OutputFormat = FormatOption,
+    refresh: bool = RefreshOption,
 ) -> None:
     """Requests and tokens (input is uncached input; reasoning is part of output)."""
     import psycopg
@@ -69,6 +73,10 @@ def usage(
     since_day, until_day = parse_window(since, until)
     with failures_reported():
         context = store()
+        if refresh:
+            from pipelines.cli.ingest import refresh_agent_logs
+
+            refresh_agent_logs(context)
         with psycopg.connect(context.conninfo) as conn:
             rows = usage_report(conn, by.value, since_day, until_day)
     columns = [*GROUP_KEYS[by.value], "requests", *TOKEN_KEYS, "first_at", "last_at"]
@@ -130,9 +138,7 @@ def costs(
         "for this report only (nothing is written); --warehouse-only reports the warehouse as "
         "it is and warns. Costs by issue or goal always come from the warehouse.",
     ),
-    refresh: bool = typer.Option(
-        False, "--refresh", help="First read the agent logs' new lines, as `tally ingest all`."
-    ),
+    refresh: bool = RefreshOption,
 ) -> None:
     """Costs from the warehouse rollups; days it is behind on are priced live."""
     since_day, until_day = parse_window(since, until)
