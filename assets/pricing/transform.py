@@ -100,7 +100,7 @@ def _unpriced_reason(conditions: list[tuple[pl.Expr, str]]) -> pl.Expr:
     return chosen.replace_strict(names, default=None, return_dtype=pl.String)
 
 
-def _key_code(frame: pl.DataFrame, prices: pl.DataFrame) -> pl.Expr:
+def _key_code(prices: pl.DataFrame) -> pl.Expr:
     """The price key (KEYS) of each row as one integer: each column's value replaced by its
     index among the price table's values of that column (null is a value too), the indexes
     combined in mixed radix. Equal keys get equal codes and different keys different ones; a
@@ -123,11 +123,11 @@ def join_prices(usage: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
     """Each event with its key's prices: a left join on KEYS, nulls equal, made on one integer
     code of the key. The join on the five columns (three of them text) took 4-10 s of
     pricing's 8-18 s for 10 million events."""
-    code = _key_code(usage, prices)
+    code = _key_code(prices)
     return (
         usage.with_columns(code.alias("_price_key"))
         .join(
-            prices.with_columns(_key_code(prices, prices).alias("_price_key")).drop(KEYS),
+            prices.with_columns(code.alias("_price_key")).drop(KEYS),
             on="_price_key",
             how="left",
             maintain_order="left",

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from ingestion.reports.costs import MODE_COLUMN, TOKEN_KEYS, Mode
+from ingestion.reports.costs import MODE_COLUMN, TOKEN_KEYS, Mode, window_bounds
 from ingestion.warehouse.base import Warehouse
 from schemas.warehouse import ATTRIBUTION_DAILY, USAGE_ATTRIBUTED
 
@@ -34,10 +34,6 @@ EVENT_KEYS = ("source", "session_id", "message_id", "request_id", "occurred_at",
               "evidence", *TOKEN_KEYS, "cost_usd")  # fmt: skip
 
 
-def _bounds(since: date | None, until: date | None) -> dict[str, date]:
-    return {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31)}
-
-
 def _daily(warehouse: Warehouse, mode: Mode, since: date | None, until: date | None,
            company_id: int | None = None, issue_id: int | None = None) -> pl.DataFrame:  # fmt: skip
     warehouse.ensure_table(ATTRIBUTION_DAILY)
@@ -46,7 +42,7 @@ def _daily(warehouse: Warehouse, mode: Mode, since: date | None, until: date | N
             WHERE day >= $since AND day <= $until
               AND ($company::BIGINT IS NULL OR company_id = $company)
               AND ($issue::BIGINT IS NULL OR issue_id = $issue)""",
-        {**_bounds(since, until), "company": company_id, "issue": issue_id},
+        {**window_bounds(since, until), "company": company_id, "issue": issue_id},
     )
 
 
@@ -141,7 +137,7 @@ def _completed_issue_costs(warehouse: Warehouse, mode: Mode, since: date | None,
               AND CAST(issue_completed_at AS DATE) >= $since
               AND CAST(issue_completed_at AS DATE) <= $until
             GROUP BY issue_id""",
-        _bounds(since, until),
+        window_bounds(since, until),
     )
     return sorted(value or Decimal(0) for value in frame["cost"])
 
@@ -162,7 +158,7 @@ def coverage_gap(warehouse: Warehouse, mode: Mode = "auto", since: date | None =
             FROM usage_attributed
             WHERE signal = 'unattributed' AND day >= $since AND day <= $until
             GROUP BY ALL ORDER BY cost_usd DESC NULLS LAST, tokens DESC LIMIT {int(limit)}""",
-        _bounds(since, until),
+        window_bounds(since, until),
     )
     return [_iso_times(row) for row in frame.iter_rows(named=True)]
 
@@ -182,7 +178,7 @@ def attributed_events(warehouse: Warehouse, mode: Mode = "auto", since: date | N
                    {tokens}, {MODE_COLUMN[mode]} AS cost_usd
             FROM usage_attributed WHERE day >= $since AND day <= $until
             ORDER BY occurred_at, event_id""",
-        _bounds(since, until),
+        window_bounds(since, until),
     )
     for frame in batches:
         for row in frame.iter_rows(named=True):
@@ -214,7 +210,7 @@ def attributed_share_by(warehouse: Warehouse, key: Literal["project", "agent"],
                    sum(CASE WHEN issue_id IS NOT NULL THEN tokens ELSE 0 END) AS attributed,
                    sum(tokens) AS total
             FROM attribution_daily WHERE day >= $since AND day <= $until GROUP BY ALL""",
-        _bounds(since, until),
+        window_bounds(since, until),
     )
     return {row["key"]: round(float(row["attributed"]) / float(row["total"]), 4)
             if row["total"] else 0.0 for row in frame.iter_rows(named=True)}  # fmt: skip

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ingestion.reports.costs import MODE_COLUMN, LiveDays, Mode, rows_of
+from ingestion.reports.costs import MODE_COLUMN, LiveDays, Mode, rows_of, window_bounds
 from ingestion.warehouse.base import Warehouse
 from schemas.warehouse import USAGE_PRICED
 
@@ -81,9 +81,8 @@ def billing_blocks(
         f"""SELECT occurred_at, COALESCE({MODE_COLUMN[mode]}, 0) AS cost,
                    input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
                    + cache_write_1h_tokens AS tokens, model
-            FROM {priced} WHERE day >= $since AND day < $until ORDER BY occurred_at""",
-        {"since": since or date(1970, 1, 1),
-         "until": (until + timedelta(days=1)) if until else date(9999, 12, 31), **live_params},
+            FROM {priced} WHERE day >= $since AND day <= $until ORDER BY occurred_at""",
+        {**window_bounds(since, until), **live_params},
         batch_rows=batch_rows,
         frames=frames,
     )  # fmt: skip

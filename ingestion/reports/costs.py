@@ -30,6 +30,11 @@ GROUPS: dict[str, tuple[str, str]] = {
 }
 
 
+def window_bounds(since: date | None, until: date | None) -> dict[str, date]:
+    """$since and $until (inclusive days) of a report's window, open ends made explicit."""
+    return {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31)}
+
+
 @dataclass(frozen=True)
 class LiveDays:
     """`usage_priced` and `cost_daily` rows computed from the canonical store for `days`,
@@ -95,8 +100,7 @@ def cost_report(
             GROUP BY ALL
             ORDER BY {"cost_usd DESC" if by not in ("day", "week", "month") else "1"}""",
         {
-            "since": since or date(1970, 1, 1),
-            "until": until or date(9999, 12, 31),
+            **window_bounds(since, until),
             "company": company_id,
             "agent": agent,
             "project": project,
@@ -134,10 +138,9 @@ def daily_cost_by_model(
     frame = warehouse.query(
         f"""SELECT day, model, sum({MODE_COLUMN[mode]}) AS cost_usd FROM {daily}
             WHERE day >= $since AND day <= $until GROUP BY ALL ORDER BY day, model""",
-        {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31),
-         **live_params},
+        {**window_bounds(since, until), **live_params},
         frames,
-    )  # fmt: skip
+    )
     return list(frame.iter_rows(named=True))
 
 
@@ -153,8 +156,7 @@ def unpriced_usage(
             FROM {priced}
             WHERE pricing_status = 'unpriced' AND day >= $since AND day <= $until
             GROUP BY ALL ORDER BY tokens DESC""",
-        {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31),
-         **live_params},
+        {**window_bounds(since, until), **live_params},
         frames,
-    )  # fmt: skip
+    )
     return list(frame.iter_rows(named=True))

@@ -50,10 +50,15 @@ class DuckDBWarehouse:
         self._ensured: set[str] = set()
 
     @contextmanager
-    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _connect(
+        self, frames: dict[str, pl.DataFrame] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection, with `frames` registered as tables until it closes."""
         connection = self._open()
         try:
             connection.execute("SET TimeZone = 'UTC'")
+            for name, frame in (frames or {}).items():
+                connection.register(name, frame.to_arrow())
             yield connection
         finally:
             connection.close()
@@ -148,9 +153,7 @@ class DuckDBWarehouse:
         params: dict[str, Any] | None = None,
         frames: dict[str, pl.DataFrame] | None = None,
     ) -> pl.DataFrame:
-        with self._connect() as connection:
-            for name, frame in (frames or {}).items():
-                connection.register(name, frame.to_arrow())  # gone when the connection closes
+        with self._connect(frames) as connection:
             return connection.sql(sql, params=params or None).pl()
 
     def query_batches(
@@ -161,9 +164,7 @@ class DuckDBWarehouse:
         frames: dict[str, pl.DataFrame] | None = None,
     ) -> Iterator[pl.DataFrame]:
         # the file stays open (and closed to writers) until the last batch is taken
-        with self._connect() as connection:
-            for name, frame in (frames or {}).items():
-                connection.register(name, frame.to_arrow())
+        with self._connect(frames) as connection:
             reader = connection.sql(sql, params=params or None).to_arrow_reader(batch_rows)
             for batch in reader:
                 frame = pl.from_arrow(batch)
