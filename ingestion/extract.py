@@ -11,7 +11,6 @@ from typing import Any
 import adbc_driver_manager as adbc
 import adbc_driver_postgresql
 import polars as pl
-import pyarrow as pa
 
 from schemas.usage_rules import COUNTED_USAGE
 
@@ -52,22 +51,21 @@ FROM price_overrides ORDER BY effective_from, id
 
 # An ADBC connection costs about 0.1 s to open (the driver loads the server's type catalogue),
 # so each process keeps one per database; ADBC connections start in autocommit mode, so no
-# transaction stays open between queries. The driver is used through its low-level API: the
-# DB-API module imports pyarrow.dataset, and with it pandas (0.4 s), which a short command
-# such as `tally report costs` would pay on every run.
+# transaction stays open between queries. The driver is used through its low-level API, and
+# its Arrow streams are handed to polars through the C stream interface, without pyarrow: the
+# DB-API module imports pyarrow.dataset and with it pandas (0.4 s), and pyarrow alone costs
+# about 0.2 s (numpy with it), which a short command such as `tally report costs` would pay
+# on every run.
 _connections: dict[str, tuple[adbc.AdbcDatabase, adbc.AdbcConnection]] = {}
 _connections_lock = threading.Lock()
 
 
 def _arrow(conninfo: str, sql: str, params: tuple[Any, ...] = ()) -> pl.DataFrame:
     with _connections_lock:
-        table = _query(conninfo, sql, params)
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+        return _query(conninfo, sql, params)
 
 
-def _query(conninfo: str, sql: str, params: tuple[Any, ...]) -> pa.Table:
+def _query(conninfo: str, sql: str, params: tuple[Any, ...]) -> pl.DataFrame:
     while True:
         held = _connections.get(conninfo)
         kept = held is not None
@@ -86,16 +84,15 @@ def _query(conninfo: str, sql: str, params: tuple[Any, ...]) -> pa.Table:
                 raise
 
 
-def _execute(connection: adbc.AdbcConnection, sql: str, params: tuple[Any, ...]) -> pa.Table:
+def _execute(connection: adbc.AdbcConnection, sql: str, params: tuple[Any, ...]) -> pl.DataFrame:
     statement = adbc.AdbcStatement(connection)
     try:
         statement.set_sql_query(sql)
         if params:
-            # built by polars: pyarrow's own constructors import pandas to look for its types
             row = pl.DataFrame({str(index): [value] for index, value in enumerate(params)})
-            statement.bind(row.to_arrow(compat_level=pl.CompatLevel.oldest()).to_batches()[0])
+            statement.bind_stream(row)
         stream, _ = statement.execute_query()
-        return pa.RecordBatchReader.from_stream(stream).read_all()
+        return pl.DataFrame(stream)  # read to the end before the statement closes
     finally:
         statement.close()
 

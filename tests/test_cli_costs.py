@@ -296,6 +296,37 @@ def test_refresh_reads_new_lines_before_reporting(tally_env, costed, tmp_path):
     assert "claude-mystery-2" in page.read_text()  # unpriced, called out from the live day
 
 
+def test_a_report_priced_live_imports_neither_pyarrow_nor_numpy(tally_env, costed):
+    """A short report pays for every library it imports (pyarrow with numpy: 0.2 s of about
+    one second); reading Postgres, pricing and DuckDB all go through Arrow's C stream
+    interface instead."""
+    import subprocess
+    import sys
+
+    write_jsonl(
+        tally_env / "claude" / "projects" / "p" / "mystery.jsonl",
+        [assistant("m_n", "r_n", "2026-10-14T09:30:00Z", usage(input_tokens=7, output=3))],
+        mode="ab",
+    )
+    probe = "\n".join([
+        "import runpy, sys",
+        "sys.argv = ['tally', 'report', 'costs', '--by', 'day', '--format', 'json', '--refresh']",
+        "try:",
+        "    runpy.run_module('pipelines.cli.main', run_name='__main__')",
+        "except SystemExit as exit:",
+        "    assert not exit.code, exit.code",
+        "heavy = [m for m in ('pyarrow', 'numpy', 'pandas') if m in sys.modules]",
+        "print('heavy:', *heavy, file=sys.stderr)",
+    ])  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=Path(__file__).parents[1]
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2026-10-14" in {row["day"] for row in orjson.loads(result.stdout)}
+    assert "this report priced it from the canonical store" in " ".join(result.stderr.split())
+    assert result.stderr.splitlines()[-1] == "heavy:"
+
+
 def test_the_attribution_reports_say_when_their_days_are_behind(tally_env, costed):
     def warnings(*report: str) -> str:
         result = invoke("report", *report, "--format", "json")

@@ -251,19 +251,20 @@ def test_vectorised_prices_equal_genai_prices_request_by_request():
 
 
 def test_picodollars_become_exact_decimal_dollars() -> None:
-    """The buffer re-read at scale 12 must equal dividing by 10^12, for every sign, the
-    Int64 extremes, nulls and a frame split into several chunks."""
+    """Picodollars as USD must equal dividing by 10^12, for every sign, the Int64 extremes,
+    nulls and a frame split into several chunks."""
     values = [None, 0, 1, -5, 123_456_789_012_345, 2**63 - 1, -(2**63)]
     chunked = pl.concat(
         [pl.Series("cost", values[:3], dtype=pl.Int64), pl.Series("cost", values[3:])],
         rechunk=False,
     )
-    usd = picodollars_to_usd(chunked)
+    usd = pl.select(picodollars_to_usd(pl.lit(chunked))).to_series()
     assert usd.dtype == pl.Decimal(38, 12)
     assert usd.name == "cost"
     expected = [None if v is None else Decimal(v).scaleb(-12) for v in values]
     assert usd.to_list() == expected
-    assert picodollars_to_usd(pl.Series("cost", [], dtype=pl.Int64)).len() == 0
+    empty = pl.DataFrame({"cost": []}, schema={"cost": pl.Int64})
+    assert empty.select(picodollars_to_usd(pl.col("cost"))).schema["cost"] == pl.Decimal(38, 12)
 
 
 def test_the_price_join_is_the_join_on_the_key_columns() -> None:

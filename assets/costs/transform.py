@@ -7,14 +7,12 @@ usage would have cost at API prices."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import polars as pl
 
 from schemas.warehouse import COST_DAILY, TOKEN_NAMES
 
 MONEY = pl.Decimal(38, 12)
-ZERO = pl.lit(Decimal(0)).cast(MONEY)
+ZERO = pl.lit(0).cast(MONEY)  # a Decimal literal would make polars import numpy (0.1 s)
 TOKEN_COLUMNS = list(TOKEN_NAMES)
 DAILY_KEYS = ["day", "company_id", "source", "project", "agent", "session_key", "model"]
 

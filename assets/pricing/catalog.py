@@ -211,6 +211,9 @@ def resolve(
     }
 
 
+DECIMAL_COLUMNS = [name for name, kind in PRICE_SCHEMA.items() if kind == PRICE]
+
+
 def price_table(keys: pl.DataFrame, overrides: list[PriceOverride]) -> pl.DataFrame:
     """Unit prices for each distinct key row (company_id, provider, model, day,
     service_tier)."""
@@ -218,4 +221,12 @@ def price_table(keys: pl.DataFrame, overrides: list[PriceOverride]) -> pl.DataFr
         resolve(k["company_id"], k["provider"], k["model"], k["day"], k["service_tier"], overrides)
         for k in keys.iter_rows(named=True)
     ]
-    return pl.DataFrame(rows, schema=PRICE_SCHEMA)
+    # Decimal prices go in as text and are cast (the same truncation to 12 places): a frame
+    # built from Decimal objects makes polars import numpy, 0.1 s of a short report that
+    # prices a few days.
+    for row in rows:
+        for name in DECIMAL_COLUMNS:
+            if row.get(name) is not None:
+                row[name] = format(Decimal(row[name]), "f")
+    as_text = {**PRICE_SCHEMA, **dict.fromkeys(DECIMAL_COLUMNS, pl.String)}
+    return pl.DataFrame(rows, schema=as_text).cast(PRICE_SCHEMA)

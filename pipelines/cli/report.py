@@ -208,12 +208,13 @@ def cost_rows(
 ) -> list[dict[str, Any]]:
     from datetime import UTC, datetime
 
-    from ingestion.reports.blocks import billing_blocks
     from ingestion.reports.costs import cost_report
     from ingestion.warehouse.base import open_warehouse
 
     warehouse = open_warehouse(settings.resolved_warehouse_url)
     if by == "block":
+        from ingestion.reports.blocks import billing_blocks  # numpy: only blocks need it
+
         now = datetime.now(UTC)
         blocks = billing_blocks(warehouse, mode, since, until, live=live)  # type: ignore[arg-type]
         return [b.as_row(now) for b in blocks]
