@@ -49,14 +49,18 @@ FROM price_overrides ORDER BY effective_from, id
 """
 
 
-# An ADBC connection costs about 0.1 s to open (the driver loads the server's type catalogue),
-# so each process keeps one per database; ADBC connections start in autocommit mode, so no
-# transaction stays open between queries. The driver is used through its low-level API, and
-# its Arrow streams are handed to polars through the C stream interface, without pyarrow: the
-# DB-API module imports pyarrow.dataset and with it pandas (0.4 s), and pyarrow alone costs
-# about 0.2 s (numpy with it), which a short command such as `tally report costs` would pay
-# on every run.
+# Each process keeps one ADBC connection per database; ADBC connections start in autocommit
+# mode, so no transaction stays open between queries. The driver is used through its low-level
+# API, and its Arrow streams are handed to polars through the C stream interface, without
+# pyarrow: the DB-API module imports pyarrow.dataset and with it pandas (0.4 s), and pyarrow
+# alone costs about 0.2 s (numpy with it), which a short command such as `tally report costs`
+# would pay on every run.
 _connections: dict[str, tuple[adbc.AdbcDatabase, adbc.AdbcConnection]] = {}
+# The driver resolves result types from its own table of PostgreSQL's built-in types instead
+# of reading the server's catalogue when it connects (0.04-0.09 s here, and seconds on a
+# server with many objects: apache/arrow-adbc#1755). The queries here return built-in types
+# only: a composite or user-defined type would arrive as opaque bytes.
+BUILTIN_TYPES = {"adbc.postgresql.type_resolver_mode": "builtin"}
 _connections_lock = threading.Lock()
 
 
@@ -70,7 +74,7 @@ def _query(conninfo: str, sql: str, params: tuple[Any, ...]) -> pl.DataFrame:
         held = _connections.get(conninfo)
         kept = held is not None
         if held is None:
-            database = adbc_driver_postgresql.connect(conninfo)
+            database = adbc_driver_postgresql.connect(conninfo, db_kwargs=BUILTIN_TYPES)
             held = _connections[conninfo] = (database, adbc.AdbcConnection(database))
         try:
             return _execute(held[1], sql, params)
