@@ -12,7 +12,7 @@ scores tally's engine against a faithful re-implementation of Pigeon's session-l
 - coverage: share of tokens with a true answer that were attributed.
 
     .venv/bin/python bench/attribution.py [--seed 1] [--agents 60] [--days 14]
-                                          [--throughput-events 10000000]
+                                          [--touch-window 120] [--throughput-events 10000000]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assets.attribution.engine import attribute  # noqa: E402
+from assets.attribution.engine import AttributionSettings, attribute  # noqa: E402
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 TS = pl.Datetime("us", "UTC")
@@ -322,14 +322,21 @@ def main() -> None:
         default=0.005,
         help="share of turns that also touch an unrelated issue",
     )
+    parser.add_argument(
+        "--touch-window",
+        type=int,
+        default=int(AttributionSettings().touch_window.total_seconds() // 60),
+        help="minutes a touch keeps attributing (TALLY_ATTRIBUTION_TOUCH_WINDOW_MINUTES)",
+    )
     parser.add_argument("--throughput-events", type=int, default=10_000_000)
     args = parser.parse_args()
     scenario = generate(args.seed, args.agents, args.days, args.touch_noise)
     print(
         f"scenario: seed {args.seed}, {args.agents} agents, {args.days} days, "
-        f"touch noise {args.touch_noise:.1%} of turns"
+        f"touch noise {args.touch_noise:.1%} of turns, touch window {args.touch_window} min"
     )
-    out = attribute(*frames(scenario))
+    settings = AttributionSettings(touch_window=timedelta(minutes=args.touch_window))
+    out = attribute(*frames(scenario), settings=settings)
     tally = {row["event_id"]: (row["issue_id"], row["signal"]) for row in out.iter_rows(named=True)}
     ours = score("tally (per request)", tally, scenario)
     unattributed_reasons(out, scenario)
