@@ -35,9 +35,15 @@ WHERE e.occurred_at >= $1::timestamptz AND e.occurred_at < $2::timestamptz
   AND {COUNTED_USAGE}
 """
 
+# The per-day totals the triggers keep (migration 0006), not a scan of every event; the
+# per-session rollups they leave out are few and found through their partial index.
 USAGE_DAYS = """
-SELECT DISTINCT (occurred_at AT TIME ZONE 'UTC')::date::text AS day
-FROM token_usage_events ORDER BY 1
+SELECT day::text AS day FROM (
+    SELECT day FROM usage_day_deltas GROUP BY day HAVING sum(requests) <> 0
+    UNION
+    SELECT (occurred_at AT TIME ZONE 'UTC')::date FROM token_usage_events
+    WHERE origin = 'session_rollup'
+) AS days ORDER BY 1
 """
 
 PRICE_OVERRIDES = """

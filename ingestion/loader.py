@@ -26,6 +26,7 @@ from ingestion.adapters.records import RejectRecord
 from ingestion.batch import Batch
 from ingestion.copy import copy_bytes, encode_rows
 from ingestion.table_statistics import TableStatistics
+from ingestion.usage_day_deltas import fold_usage_day_deltas
 
 STAGING_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS stage_sessions (
@@ -153,12 +154,25 @@ WHERE company_id = %(company)s AND source = %(source)s AND parent_session_id IS 
                       UNION SELECT parent_key FROM stage_sessions)
 """
 
-# Re-run until no row changes: a parent may itself gain a parent in a later batch.
+# The roots of the batch's session trees, walked down from the batch's topmost sessions
+# (those whose parent, if any, is not in the batch and so already has its root): every
+# session of the batch and every session under one, stored earlier or now, as a parent may
+# gain its own parent in a later batch. Only those trees are read (through the index on
+# parent_session_id), not every session of the source.
 PROPAGATE_ROOTS = """
-UPDATE agent_sessions AS c SET root_session_id = COALESCE(p.root_session_id, p.id)
-FROM agent_sessions AS p
-WHERE c.parent_session_id = p.id AND c.company_id = %(company)s AND c.source = %(source)s
-  AND c.root_session_id IS DISTINCT FROM COALESCE(p.root_session_id, p.id)
+WITH RECURSIVE tree (id, root) AS (
+    SELECT c.id, COALESCE(p.root_session_id, p.id, c.id)
+    FROM stage_session_ids AS i
+    JOIN agent_sessions AS c ON c.id = i.id
+    LEFT JOIN agent_sessions AS p ON p.id = c.parent_session_id
+    WHERE c.parent_session_id IS NULL
+       OR c.parent_session_id NOT IN (SELECT id FROM stage_session_ids)
+  UNION
+    SELECT child.id, tree.root
+    FROM tree JOIN agent_sessions AS child ON child.parent_session_id = tree.id
+)
+UPDATE agent_sessions AS s SET root_session_id = tree.root
+FROM tree WHERE s.id = tree.id AND s.root_session_id IS DISTINCT FROM tree.root
 """
 
 _TOTAL = (
@@ -435,6 +449,7 @@ class CanonicalLoader:
                 WHERE id = %(run)s""",
             {**counters, "status": status, "error": error, "run": self.params["run"]},
         )
+        fold_usage_day_deltas(self.conn)
 
     # -- locks ------------------------------------------------------------------------------
     def try_lock_files(self, paths: list[str]) -> list[str]:
@@ -511,10 +526,7 @@ class CanonicalLoader:
                 cur.execute("ANALYZE stage_session_ids")
                 cur.execute(LINK_PARENTS, self.params)
                 cur.execute(ROOT_TOP_LEVEL, self.params)
-                while True:
-                    cur.execute(PROPAGATE_ROOTS, self.params)
-                    if cur.rowcount == 0:
-                        break
+                cur.execute(PROPAGATE_ROOTS)
             if batch.usage:
                 copy_bytes(cur, "stage_usage", USAGE_COLUMNS, batch.usage)
                 cur.execute("ANALYZE stage_usage (session_key, message_id, request_id)")

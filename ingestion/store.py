@@ -77,35 +77,45 @@ class CanonicalStore:
         """Requests and tokens (all categories) of each UTC day in [start, end), as stored."""
         from schemas.warehouse import TOKEN_NAMES as columns
 
-        tokens = " + ".join(f"e.{c}" for c in columns)
-        rows = self._counted_usage(
-            f"(e.occurred_at AT TIME ZONE 'UTC')::date, count(*), sum({tokens})::bigint",
-            start, end, group_by_first=True,
-        )  # fmt: skip
+        tokens = " + ".join(f"sum({c})" for c in columns)
+        rows = self._counted_totals(f"sum(requests)::bigint, ({tokens})::bigint", start, end,
+                                    by_day=True)  # fmt: skip
         return {day: (int(requests), int(total)) for day, requests, total in rows}
 
     def token_totals(self, start: date, end: date) -> dict[str, int]:
         """Requests and tokens of [start, end) as stored, to reconcile derived tables with."""
         from schemas.warehouse import TOKEN_NAMES as columns
 
-        sums = ", ".join(f"COALESCE(sum(e.{c}), 0)::bigint" for c in columns)
-        (row,) = self._counted_usage(f"count(*), {sums}", start, end)
+        sums = ", ".join(f"COALESCE(sum({c}), 0)::bigint" for c in columns)
+        (row,) = self._counted_totals(f"COALESCE(sum(requests), 0)::bigint, {sums}", start, end)
         return dict(zip(("requests", *columns), (int(v) for v in row), strict=True))
 
-    def _counted_usage(
-        self, select: str, start: date, end: date, *, group_by_first: bool = False
+    def _counted_totals(
+        self, select: str, start: date, end: date, *, by_day: bool = False
     ) -> list[tuple[Any, ...]]:
-        """`select` over the usage of the UTC days [start, end) that sums count
-        (schemas/usage_rules.py)."""
+        """`select` over the UTC days [start, end) of the usage that counts
+        (schemas/usage_rules.py), from the per-day totals the triggers keep
+        (`usage_day_deltas`) plus the per-session rollups that count, read live: the events
+        themselves are not scanned."""
         import psycopg
 
         from schemas.usage_rules import COUNTED_USAGE
+        from schemas.warehouse import TOKEN_NAMES as columns
 
+        tokens = ", ".join(columns)
+        events = ", ".join(f"e.{c}" for c in columns)
         with psycopg.connect(self.conninfo) as conn:
             return conn.execute(
-                f"""SELECT {select} FROM token_usage_events AS e
-                    WHERE e.occurred_at >= %s::date::timestamp AT TIME ZONE 'UTC'
-                      AND e.occurred_at < %s::date::timestamp AT TIME ZONE 'UTC'
-                      AND {COUNTED_USAGE}{" GROUP BY 1" if group_by_first else ""}""",
-                (start, end),
+                f"""SELECT {"day, " if by_day else ""}{select} FROM (
+                      SELECT day, requests, {tokens} FROM usage_day_deltas
+                      WHERE day >= %(start)s AND day < %(end)s
+                      UNION ALL
+                      SELECT (e.occurred_at AT TIME ZONE 'UTC')::date, 1, {events}
+                      FROM token_usage_events AS e
+                      WHERE e.origin = 'session_rollup' AND {COUNTED_USAGE}
+                        AND e.occurred_at >= %(start)s::date::timestamp AT TIME ZONE 'UTC'
+                        AND e.occurred_at < %(end)s::date::timestamp AT TIME ZONE 'UTC'
+                    ) AS usage
+                    {"GROUP BY day HAVING sum(requests) <> 0" if by_day else ""}""",
+                {"start": start, "end": end},
             ).fetchall()

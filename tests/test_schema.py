@@ -25,6 +25,7 @@ EXPECTED_TABLES = {
     "agent_sessions",
     "token_usage_events",
     "tool_calls",
+    "usage_day_deltas",
     "heartbeat_runs",
     "heartbeat_run_events",
     "attribution_hints",

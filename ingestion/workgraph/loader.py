@@ -16,6 +16,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ingestion.loader import ensure_company
+from ingestion.usage_day_deltas import fold_usage_day_deltas
 from ingestion.workgraph.records import WorkGraph
 
 Key = tuple[Any, ...]
@@ -373,4 +374,5 @@ def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: st
                    events_new = %s, rejects = %s WHERE id = %s""",
             (summary.total_changed, summary.rejects, summary.run_id),
         )
+        fold_usage_day_deltas(conn)
     return summary

@@ -10,6 +10,7 @@ from schemas.canonical.execution import (
     SessionCorrelation,
     TokenUsageEvent,
     ToolCall,
+    UsageDayDelta,
 )
 from schemas.canonical.finance import (
     BudgetIncident,
@@ -70,5 +71,6 @@ __all__ = [
     "SessionCorrelation",
     "TokenUsageEvent",
     "ToolCall",
+    "UsageDayDelta",
     "metadata",
 ]

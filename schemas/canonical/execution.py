@@ -3,7 +3,18 @@ and the hints that say which work item a session serves."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, UniqueConstraint, text
+from datetime import date
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import Text
@@ -31,6 +42,7 @@ class AgentSession(Base):
     __table_args__ = (
         UniqueConstraint("company_id", "source", "session_key"),
         Index("ix_agent_sessions_root_session_id", "root_session_id"),
+        Index("ix_agent_sessions_parent_session_id", "parent_session_id"),
         Index("ix_agent_sessions_first_activity_at", "first_activity_at"),
     )
 
@@ -118,6 +130,26 @@ class TokenUsageEvent(Base):
     ingestion_run_id: Mapped[int | None]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[CreatedAt]
+
+
+class UsageDayDelta(Base):
+    """A signed change of one UTC day's stored usage: requests and tokens (all categories) a
+    statement added to `token_usage_events` or took away. Triggers append one row per day
+    each statement changed (migration 0006) and ingestion folds them into one row per day;
+    the sum per day equals that day's events, without per-session rollups (origin
+    `session_rollup`), which `CanonicalStore.daily_totals` adds where they count."""
+
+    __tablename__ = "usage_day_deltas"
+
+    id: Mapped[BigId]
+    day: Mapped[date] = mapped_column(Date, nullable=False, index=True)
+    requests: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    cache_write_5m_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    cache_write_1h_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class ToolCall(Base):

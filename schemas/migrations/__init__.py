@@ -4,4 +4,4 @@
 a test keeps it equal to the newest migration.
 """
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0007"
