@@ -41,12 +41,19 @@ UPDATE agent_sessions AS s SET project_id = best.project_id, project_link = 'wor
 FROM best WHERE s.id = best.session_id AND s.project_id IS DISTINCT FROM best.project_id
 """
 
+# Driven from the root sessions that have a project (read once, then their subagents
+# through the root index): probing each session's root instead cost a lookup for every
+# session of the company on every ingest (110 ms at 20,000 sessions with no project at all).
 PROJECT_FROM_ROOT = """
+WITH rooted AS MATERIALIZED (
+    SELECT id, project_id FROM agent_sessions
+    WHERE company_id = %(company)s AND project_id IS NOT NULL AND root_session_id = id
+)
 UPDATE agent_sessions AS s SET project_id = r.project_id, project_link = 'root-session',
        updated_at = now()
-FROM agent_sessions AS r
-WHERE s.company_id = %(company)s AND s.root_session_id = r.id AND s.id <> r.id
-  AND r.project_id IS NOT NULL AND s.project_id IS DISTINCT FROM r.project_id
+FROM rooted AS r
+WHERE s.root_session_id = r.id AND s.id <> r.id AND s.company_id = %(company)s
+  AND s.project_id IS DISTINCT FROM r.project_id
   AND (s.project_link IS NULL OR s.project_link = 'root-session')
 """
 
