@@ -4,6 +4,7 @@ replace exactly one time window atomically, read a window or a query as a polars
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any, Protocol
 
@@ -19,6 +20,10 @@ class Warehouse(Protocol):
     url: str
 
     def ensure_table(self, table: WarehouseTable) -> None: ...
+
+    def held(self) -> AbstractContextManager[None]:
+        """The operations inside may share one connection (a command making several)."""
+        ...
 
     def replace_window(
         self, table: WarehouseTable, start: date, end: date, frame: pl.DataFrame

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ingestion.reports.costs import LiveDays
     from ingestion.reports.freshness import Staleness
     from ingestion.settings import TallySettings
+    from ingestion.warehouse.base import Warehouse
 
 app = typer.Typer(help="Reports.", no_args_is_help=True)
 
@@ -142,44 +143,71 @@ def costs(
 ) -> None:
     """Costs from the warehouse rollups; days it is behind on are priced live."""
     since_day, until_day = parse_window(since, until)
-    overlay: LiveDays | None = None
     with failures_reported():
+        from ingestion.warehouse.base import open_warehouse
+
         context = store()  # the freshness check reads the canonical store
         if refresh:
             from pipelines.cli.ingest import refresh_agent_logs
 
             refresh_agent_logs(context)
-        by_work_item = by in (CostGrouping.issue, CostGrouping.goal)
-        staleness = warehouse_staleness(context, since_day, until_day, attribution=by_work_item)
-        if live and staleness is not None and not by_work_item:
-            from assets.costs.live import live_days
-            from ingestion.store import CanonicalStore
-
-            if len(staleness.days) > LIVE_NOTICE_DAYS:  # say why the wait, before it
-                err.print(f"pricing {staleness.span()} from the canonical store ...")
-            # billing blocks and the HTML page read priced requests; the rest the rollup
-            requests = by is CostGrouping.block or fmt is CostFormat.html
-            overlay = live_days(CanonicalStore(context.url), staleness.days,
-                                context.settings.subscription_source_set,
-                                keep_priced=requests)  # fmt: skip
-        if fmt is CostFormat.html:
-            path = write_html_report(context.settings, mode.value, since_day, until_day, output,
-                                     overlay)  # fmt: skip
-            typer.echo(str(path))
-        else:
-            rows = cost_rows(context.settings, by.value, mode.value, since_day, until_day, overlay)
-            suffix = "txt" if fmt is CostFormat.table else fmt.value
-            with written_to(output_path(output, f"costs.{suffix}")) if output else nullcontext():
-                render(rows, OutputFormat(fmt.value), title=f"cost by {by.value} ({mode.value})",
-                       columns=cost_columns(by.value, rows))  # fmt: skip
+        warehouse = open_warehouse(context.settings.resolved_warehouse_url)
+        with warehouse.held():  # one connection for the freshness check and the report
+            overlay, staleness = _cost_report(context, warehouse, by, mode, fmt, since_day,
+                                              until_day, output, live)  # fmt: skip
     if staleness is not None and overlay is not None:
         err.print(f"note: {staleness.priced_live()}")
     elif staleness is not None:
         err.print(f"[yellow]warning:[/] {staleness.advice()}")
 
 
+def _cost_report(
+    context: StoreContext,
+    warehouse: Warehouse,
+    by: CostGrouping,
+    mode: CostMode,
+    fmt: CostFormat,
+    since_day: date | None,
+    until_day: date | None,
+    output: str | None,
+    live: bool,
+) -> tuple[LiveDays | None, Staleness | None]:
+    overlay: LiveDays | None = None
+    by_work_item = by in (CostGrouping.issue, CostGrouping.goal)
+    staleness = warehouse_staleness(context, since_day, until_day, attribution=by_work_item,
+                                    warehouse=warehouse)  # fmt: skip
+    if live and staleness is not None and not by_work_item:
+        from assets.costs.live import live_days
+        from ingestion.store import CanonicalStore
+
+        if len(staleness.days) > LIVE_NOTICE_DAYS:  # say why the wait, before it
+            err.print(f"pricing {staleness.span()} from the canonical store ...")
+        # billing blocks and the HTML page read priced requests; the rest the rollup
+        requests = by is CostGrouping.block or fmt is CostFormat.html
+        overlay = live_days(CanonicalStore(context.url), staleness.days,
+                            context.settings.subscription_source_set,
+                            keep_priced=requests)  # fmt: skip
+    if fmt is CostFormat.html:
+        path = write_html_report(context.settings, mode.value, since_day, until_day, output,
+                                 overlay, warehouse=warehouse)  # fmt: skip
+        typer.echo(str(path))
+    else:
+        rows = cost_rows(context.settings, by.value, mode.value, since_day, until_day, overlay,
+                         warehouse=warehouse)  # fmt: skip
+        suffix = "txt" if fmt is CostFormat.table else fmt.value
+        with written_to(output_path(output, f"costs.{suffix}")) if output else nullcontext():
+            render(rows, OutputFormat(fmt.value), title=f"cost by {by.value} ({mode.value})",
+                   columns=cost_columns(by.value, rows))  # fmt: skip
+    return overlay, staleness
+
+
 def warehouse_staleness(
-    context: StoreContext, since: date | None, until: date | None, *, attribution: bool = False
+    context: StoreContext,
+    since: date | None,
+    until: date | None,
+    *,
+    attribution: bool = False,
+    warehouse: Warehouse | None = None,
 ) -> Staleness | None:
     """Days of the report's window, within the daily partitions, whose costs (or, with
     `attribution`, whose attributions) the warehouse has not caught up with."""
@@ -187,7 +215,7 @@ def warehouse_staleness(
     from ingestion.store import CanonicalStore
     from ingestion.warehouse.base import open_warehouse
 
-    warehouse = open_warehouse(context.settings.resolved_warehouse_url)
+    warehouse = warehouse or open_warehouse(context.settings.resolved_warehouse_url)
     store = CanonicalStore(context.url)
     if not attribution:
         return stale_partition_days(context.settings, store, warehouse, since, until)
@@ -205,13 +233,15 @@ def cost_rows(
     since: date | None,
     until: date | None,
     live: LiveDays | None = None,
+    *,
+    warehouse: Warehouse | None = None,
 ) -> list[dict[str, Any]]:
     from datetime import UTC, datetime
 
     from ingestion.reports.costs import cost_report
     from ingestion.warehouse.base import open_warehouse
 
-    warehouse = open_warehouse(settings.resolved_warehouse_url)
+    warehouse = warehouse or open_warehouse(settings.resolved_warehouse_url)
     if by == "block":
         from ingestion.reports.blocks import billing_blocks  # numpy: only blocks need it
 
@@ -326,6 +356,8 @@ def write_html_report(
     until: date | None,
     output: str | None,
     live: LiveDays | None = None,
+    *,
+    warehouse: Warehouse | None = None,
 ) -> Path:
     from datetime import UTC, datetime
 
@@ -333,7 +365,7 @@ def write_html_report(
     from ingestion.reports.html import render_report
     from ingestion.warehouse.base import open_warehouse
 
-    warehouse = open_warehouse(settings.resolved_warehouse_url)
+    warehouse = warehouse or open_warehouse(settings.resolved_warehouse_url)
     page = render_report(
         title="tally cost report",
         mode=mode,
