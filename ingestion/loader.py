@@ -157,22 +157,27 @@ WHERE company_id = %(company)s AND source = %(source)s AND parent_session_id IS 
 # The roots of the batch's session trees, walked down from the batch's topmost sessions
 # (those whose parent, if any, is not in the batch and so already has its root): every
 # session of the batch and every session under one, stored earlier or now, as a parent may
-# gain its own parent in a later batch. Only those trees are read (through the index on
-# parent_session_id), not every session of the source.
+# gain its own parent in a later batch. Only those trees are read, through the primary key
+# and the index on parent_session_id; the sessions to change are then found by their ids
+# (`= ANY`), which keeps the planner from hashing every session of the store to join a few
+# dozen (it estimates a recursive query's rows at ten times its start).
 PROPAGATE_ROOTS = """
-WITH RECURSIVE tree (id, root) AS (
-    SELECT c.id, COALESCE(p.root_session_id, p.id, c.id)
+WITH RECURSIVE tree (id, root, current_root) AS (
+    SELECT c.id, COALESCE(p.root_session_id, p.id, c.id), c.root_session_id
     FROM stage_session_ids AS i
     JOIN agent_sessions AS c ON c.id = i.id
     LEFT JOIN agent_sessions AS p ON p.id = c.parent_session_id
     WHERE c.parent_session_id IS NULL
        OR c.parent_session_id NOT IN (SELECT id FROM stage_session_ids)
   UNION
-    SELECT child.id, tree.root
+    SELECT child.id, tree.root, child.root_session_id
     FROM tree JOIN agent_sessions AS child ON child.parent_session_id = tree.id
+), changed AS MATERIALIZED (
+    SELECT id, root FROM tree WHERE current_root IS DISTINCT FROM root
 )
-UPDATE agent_sessions AS s SET root_session_id = tree.root
-FROM tree WHERE s.id = tree.id AND s.root_session_id IS DISTINCT FROM tree.root
+UPDATE agent_sessions AS s SET root_session_id = changed.root
+FROM changed
+WHERE s.id = ANY (ARRAY(SELECT id FROM changed)) AND s.id = changed.id
 """
 
 _TOTAL = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections import defaultdict
 
+import psycopg
 import pytest
 
 from ingestion.demo.corpus import generate_corpus
@@ -240,3 +241,38 @@ def test_a_file_held_by_a_run_that_is_going_away_is_waited_for(conninfo, tmp_pat
         summary = ingest(conninfo, CLAUDE_CODE, tmp_path)
         assert summary.files_busy == 1 and summary.events_new == 0
     assert ingest(conninfo, CLAUDE_CODE, tmp_path).events_new == 1
+
+
+def test_a_spawn_tree_read_from_the_bottom_up_roots_every_level_at_the_top(conninfo, tmp_path):
+    """A grandchild rollout read first, then its parent, then the grandparent (one run each):
+    each run re-roots what it has already stored under the newly known ancestor."""
+    from tests.builders import codex_line, token_count
+    from tests.test_adapter_codex import meta, rollout_path, turn
+
+    threads = ["aaaaaaaa-0000-4000-8000-000000000001", "aaaaaaaa-0000-4000-8000-000000000002",
+               "aaaaaaaa-0000-4000-8000-000000000003"]  # fmt: skip
+    root = tmp_path / "sessions"
+
+    def rollout(thread: str, parent: str | None, minute: int) -> None:
+        at = f"2026-10-03T10:{minute:02d}:00.000Z"
+        write_jsonl(rollout_path(root, thread), [
+            meta(at, thread, parent), turn(at, "gpt-5-codex"),
+            token_count(at, (100, 0, 10, 0), (100, 0, 10, 0)),
+            codex_line(at, "event_msg", {"type": "agent_message", "message": "done"}),
+        ])  # fmt: skip
+
+    def roots() -> dict[str, str | None]:
+        with psycopg.connect(conninfo) as conn:
+            rows = conn.execute("""SELECT s.session_key, r.session_key FROM agent_sessions s
+                                   LEFT JOIN agent_sessions r ON r.id = s.root_session_id""")
+            return dict(rows.fetchall())
+
+    rollout(threads[2], threads[1], 3)
+    ingest(conninfo, CODEX, root)
+    assert roots() == {threads[2]: threads[1], threads[1]: threads[1]}
+    rollout(threads[1], threads[0], 2)
+    ingest(conninfo, CODEX, root)
+    assert roots() == dict.fromkeys(threads, threads[0])
+    rollout(threads[0], None, 1)
+    ingest(conninfo, CODEX, root)
+    assert roots() == dict.fromkeys(threads, threads[0])
