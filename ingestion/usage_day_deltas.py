@@ -1,6 +1,8 @@
 """Fold the per-day usage changes the triggers append (`usage_day_deltas`, migration 0006)
 into one row per day, so that reading a day's totals stays a few rows whatever the number of
-statements that changed it."""
+statements that changed it; or count them again from the events, should they ever disagree
+(a data-only restore that ran the triggers on top of restored totals, a trigger disabled by
+hand)."""
 
 from __future__ import annotations
 
@@ -33,5 +35,30 @@ ORDER BY day
 """
 
 
+# The events' own totals, in place of whatever was kept; the lock on the events keeps
+# writers out meanwhile so that nothing is counted twice or missed.
+RECOUNT = f"""
+INSERT INTO usage_day_deltas (day, requests, {", ".join(TOKENS)})
+SELECT (occurred_at AT TIME ZONE 'UTC')::date, count(*), {", ".join(f"sum({t})" for t in TOKENS)}
+FROM token_usage_events WHERE origin <> 'session_rollup'
+GROUP BY 1 ORDER BY 1
+"""
+
+# One fold at a time: two at once would only wait on each other's rows (or, locking them in
+# different orders, deadlock); a run that finds another folding leaves the work to it.
+FOLD_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended('tally:usage_day_deltas', 0))"
+
+
 def fold_usage_day_deltas(conn: psycopg.Connection[Any]) -> None:
-    conn.execute(FOLD)
+    with conn.transaction():
+        locked = conn.execute(FOLD_LOCK).fetchone()
+        if locked and locked[0]:
+            conn.execute(FOLD)
+
+
+def recount_usage_day_deltas(conn: psycopg.Connection[Any]) -> int:
+    """Replace the kept totals with a count of the events; returns the number of days."""
+    with conn.transaction():
+        conn.execute("LOCK TABLE token_usage_events IN SHARE MODE")
+        conn.execute("DELETE FROM usage_day_deltas")
+        return max(conn.execute(RECOUNT).rowcount, 0)

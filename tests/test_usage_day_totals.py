@@ -11,7 +11,7 @@ import pytest
 
 from ingestion.sources import CLAUDE_CODE
 from ingestion.store import CanonicalStore
-from ingestion.usage_day_deltas import fold_usage_day_deltas
+from ingestion.usage_day_deltas import FOLD_LOCK, fold_usage_day_deltas
 from tests.builders import assistant, usage, write_jsonl
 from tests.ingest_helpers import day_totals_counted, day_totals_kept, ingest
 
@@ -145,3 +145,42 @@ def test_ingestion_leaves_one_folded_row_per_day(conninfo, tmp_path, workers):
     with psycopg.connect(conninfo) as conn:
         rows = conn.execute("SELECT day, count(*) FROM usage_day_deltas GROUP BY day").fetchall()
     assert sorted(rows) == [(date(2026, 10, 1), 1), (date(2026, 10, 2), 1)]
+
+
+def test_a_fold_leaves_the_work_to_one_already_running(conninfo):
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        company, session = _company_and_session(conn, "acme", "s1")
+        for n in range(3):
+            _event(conn, company, session, f"m{n}", "2026-10-05T10:00:00Z")
+        with psycopg.connect(conninfo) as other:
+            assert other.execute(FOLD_LOCK).fetchone()[0]  # another run is folding
+            fold_usage_day_deltas(conn)
+            rows = conn.execute("SELECT count(*) FROM usage_day_deltas").fetchone()[0]
+            assert rows == 3  # skipped, not blocked
+        fold_usage_day_deltas(conn)
+        assert conn.execute("SELECT count(*) FROM usage_day_deltas").fetchone()[0] == 1
+        assert day_totals_kept(conninfo) == day_totals_counted(conninfo)
+
+
+def test_db_recount_repairs_totals_that_went_wrong(tally_env, db_url, conninfo):
+    """A data-only restore with the triggers on counts the restored events once more on top
+    of the restored totals: `tally db recount` counts them again from the events."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli.main import app
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        company, session = _company_and_session(conn, "acme", "s1")
+        for n in range(3):
+            _event(conn, company, session, f"m{n}", f"2026-10-0{n + 1}T10:00:00Z")
+        conn.execute(  # what the restore brought along: a second copy of every day's totals
+            "INSERT INTO usage_day_deltas (day, requests, input_tokens, output_tokens, "
+            "reasoning_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens) "
+            "SELECT day, requests, input_tokens, output_tokens, reasoning_tokens, "
+            "cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens FROM usage_day_deltas"
+        )
+    assert day_totals_kept(conninfo) != day_totals_counted(conninfo)
+    result = CliRunner().invoke(app, ["db", "recount"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "3 days" in result.output
+    assert day_totals_kept(conninfo) == day_totals_counted(conninfo)

@@ -56,6 +56,22 @@ def status() -> None:
 
 
 @app.command()
+def recount() -> None:
+    """Count the per-day usage totals again from the events. They are kept by triggers as
+    events change; run this if they could have gone wrong: after a data-only restore that ran
+    the triggers on top of restored totals, or after disabling the triggers by hand."""
+    with failures_reported():
+        import psycopg
+
+        from ingestion.usage_day_deltas import recount_usage_day_deltas
+
+        context = store()
+        with psycopg.connect(context.conninfo, autocommit=True) as conn:
+            days = recount_usage_day_deltas(conn)
+        console.print(f"per-day usage totals counted again: {days:,} days")
+
+
+@app.command()
 def stop() -> None:
     """Stop the embedded PostgreSQL server."""
     with failures_reported():
