@@ -10,14 +10,7 @@ from typing import Any
 
 import psycopg
 
-TOKENS = (
-    "input_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-)
+from schemas.warehouse import TOKEN_NAMES as TOKENS
 
 # One statement: the rows it deletes are exactly the rows it sums, so changes that other
 # transactions append meanwhile (invisible to it) are neither lost nor counted twice.

@@ -70,28 +70,26 @@ def snapshot(conninfo: str) -> dict[str, list[tuple[Any, ...]]]:
             "day_totals": day_totals_kept(conninfo)}  # fmt: skip
 
 
-DAY_TOKENS = ("input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens",
-              "cache_write_5m_tokens", "cache_write_1h_tokens")  # fmt: skip
-
-
 def day_totals_kept(conninfo: str) -> list[tuple[Any, ...]]:
     """Requests and tokens per UTC day as the triggers keep them (`usage_day_deltas`)."""
-    sums = ", ".join(f"sum({t})" for t in DAY_TOKENS)
-    with psycopg.connect(conninfo) as conn:
-        return conn.execute(
-            f"SELECT day, sum(requests), {sums} FROM usage_day_deltas GROUP BY day "
-            "HAVING sum(requests) <> 0 ORDER BY day"
-        ).fetchall()
+    return _day_totals(conninfo, "day", "sum(requests)", "usage_day_deltas",
+                       "GROUP BY day HAVING sum(requests) <> 0")  # fmt: skip
 
 
 def day_totals_counted(conninfo: str) -> list[tuple[Any, ...]]:
     """The same, counted from the events themselves (per-session rollups left out)."""
-    sums = ", ".join(f"sum({t})" for t in DAY_TOKENS)
+    day = "(occurred_at AT TIME ZONE 'UTC')::date"
+    return _day_totals(conninfo, day, "count(*)", "token_usage_events",
+                       "WHERE origin <> 'session_rollup' GROUP BY 1")  # fmt: skip
+
+
+def _day_totals(conninfo: str, day: str, requests: str, table: str, rest: str) -> list[Any]:
+    from schemas.warehouse import TOKEN_NAMES
+
+    sums = ", ".join(f"sum({t})" for t in TOKEN_NAMES)
     with psycopg.connect(conninfo) as conn:
-        return conn.execute(
-            f"SELECT (occurred_at AT TIME ZONE 'UTC')::date, count(*), {sums} "
-            "FROM token_usage_events WHERE origin <> 'session_rollup' GROUP BY 1 ORDER BY 1"
-        ).fetchall()
+        query = f"SELECT {day}, {requests}, {sums} FROM {table} {rest} ORDER BY 1"
+        return conn.execute(query).fetchall()
 
 
 def totals_by_root_session(conninfo: str) -> dict[tuple[str, str], dict[str, int]]:
