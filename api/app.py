@@ -45,7 +45,7 @@ def create_app(
             conninfo, min_size=2, max_size=pool_size, open=True, kwargs={"autocommit": True}
         )
         app.state.tally = ApiState(
-            pool, warehouse_url or settings.resolved_warehouse_url, max_body_bytes
+            pool, warehouse_url or settings.resolved_warehouse_url, max_body_bytes, url, settings
         )
         # start-up objects (routes, models, schemas) live for good: keep them out of the
         # collector's way, so its pauses stay short under load

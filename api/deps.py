@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from api.errors import forbidden, unauthenticated
 from ingestion.keys import Principal, authenticate
+from ingestion.settings import TallySettings
 from ingestion.warehouse.base import Warehouse, open_warehouse
 
 WAREHOUSE_WAIT_SECONDS = 10.0
@@ -24,6 +25,8 @@ class ApiState:
     pool: ConnectionPool
     warehouse_url: str
     max_body_bytes: int
+    database_url: str = ""  # for the freshness check of cost reads
+    settings: TallySettings | None = None
 
     def warehouse(self) -> Warehouse:
         # a request waits briefly for a materialisation to release the file, then gets a 503

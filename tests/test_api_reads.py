@@ -126,3 +126,19 @@ def test_budget_status(world):
         scope_type="company", window_kind="rolling_days", window_days=7, metric="runs", amount="10"
     )
     assert runs["spent"] == "0" and runs["status"] == "ok"
+
+
+def test_costs_name_the_days_the_warehouse_is_behind_on(world):
+    client, keys = world
+    fresh = client.get("/v1/costs", headers=auth(keys.board))
+    assert fresh.status_code == 200 and "X-Tally-Stale-Days" not in fresh.headers
+    late = usage_record(50, occurred_at=f"{TODAY.isoformat()}T01:00:00Z")
+    assert post(client, "/v1/usage-events", keys.agent, [late]).json()["accepted"] == 1
+    for group_by in ("day", "issue"):
+        behind = client.get(f"/v1/costs?group_by={group_by}", headers=auth(keys.board))
+        assert behind.headers["X-Tally-Stale-Days"] == TODAY.isoformat(), group_by
+    # the rows stay the warehouse's until it is materialised again
+    by_day = client.get("/v1/costs?group_by=day", headers=auth(keys.board)).json()
+    assert sum(row["requests"] for row in by_day) == 6
+    earlier = client.get("/v1/costs?until=2000-01-01", headers=auth(keys.board))
+    assert "X-Tally-Stale-Days" not in earlier.headers

@@ -5,7 +5,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 
@@ -14,8 +14,12 @@ from api.deps import Board, Reader, require, state
 from api.errors import error_responses, forbidden, invalid, not_found
 from api.writes import Directory
 from ingestion.keys import Principal
+from ingestion.warehouse.base import Warehouse
 
 router = APIRouter(prefix="/v1", tags=["reads"])
+# Days of the requested window the warehouse has not caught up with (comma-separated ISO
+# dates), as `tally report costs --warehouse-only` warns; absent when it is up to date.
+STALE_DAYS_HEADER = "X-Tally-Stale-Days"
 GroupBy = Literal["day", "week", "month", "project", "agent", "session", "model", "issue", "goal"]
 
 
@@ -75,6 +79,7 @@ class BudgetStatus(BaseModel):
 @router.get("/costs", response_model=list[CostRow], responses=error_responses(401, 403, 422, 503))
 def costs(
     request: Request,
+    response: Response,
     caller: Reader,
     group_by: GroupBy = "day",
     since: date | None = None,
@@ -85,7 +90,9 @@ def costs(
 ) -> Any:
     """Cost and tokens grouped by day, week, month, project, agent, session, model (from
     `cost_daily`) or by issue and goal (from `attribution_daily`), for UTC days `since` to
-    `until` inclusive. Agent keys see their own agent's usage only."""
+    `until` inclusive. Agent keys see their own agent's usage only. The rows are the
+    warehouse's, as last materialised; the `X-Tally-Stale-Days` header lists the days of the
+    window it has not caught up with."""
     from ingestion.reports.attribution import cost_by_work_item
     from ingestion.reports.costs import cost_report
 
@@ -103,18 +110,42 @@ def costs(
         agent = own
         if group_by in ("issue", "goal"):
             raise forbidden("costs by issue or goal span agents: use a board or service key")
-    if group_by in ("issue", "goal"):
-        return cost_by_work_item(warehouse, group_by, mode, since, until, caller.company_id)
-    return cost_report(
-        warehouse,
-        group_by,
-        mode,
-        since,
-        until,
-        company_id=caller.company_id,
-        agent=agent,
-        project=project,
-    )
+    by_work_item = group_by in ("issue", "goal")
+    with warehouse.held():  # one connection for the freshness check and the rows
+        stale = stale_days(request, warehouse, since, until, attribution=by_work_item)
+        if stale:
+            response.headers[STALE_DAYS_HEADER] = ",".join(day.isoformat() for day in stale)
+        if by_work_item:
+            return cost_by_work_item(warehouse, group_by, mode, since, until, caller.company_id)
+        return cost_report(warehouse, group_by, mode, since, until,
+                           company_id=caller.company_id, agent=agent, project=project)  # fmt: skip
+
+
+def stale_days(
+    request: Request,
+    warehouse: Warehouse,
+    since: date | None,
+    until: date | None,
+    *,
+    attribution: bool,
+) -> list[date]:
+    """What the CLI's cost reports warn of (`ingestion/reports/freshness.py`): a few rows of
+    per-day totals, not a scan of the events."""
+    from ingestion.reports.freshness import stale_attribution_days, stale_partition_days
+    from ingestion.store import CanonicalStore
+
+    api = state(request)
+    if api.settings is None:
+        return []
+    store = CanonicalStore(api.database_url)
+    if attribution:
+        from assets.attribution.engine import ENGINE_VERSION
+
+        found = stale_attribution_days(api.settings, store, warehouse, since, until,
+                                       engine_version=ENGINE_VERSION)  # fmt: skip
+    else:
+        found = stale_partition_days(api.settings, store, warehouse, since, until)
+    return found.days if found else []
 
 
 @router.get(
