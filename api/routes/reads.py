@@ -130,21 +130,16 @@ def stale_days(
     attribution: bool,
 ) -> list[date]:
     """What the CLI's cost reports warn of (`ingestion/reports/freshness.py`): a few rows of
-    per-day totals, not a scan of the events."""
-    from ingestion.reports.freshness import stale_attribution_days, stale_partition_days
+    per-day totals, not a scan of the events. The engine's version lives with the assets,
+    which the API does not import: attributions made by an older engine are not named."""
+    from ingestion.reports.freshness import stale_report_days
     from ingestion.store import CanonicalStore
 
     api = state(request)
     if api.settings is None:
         return []
-    store = CanonicalStore(api.database_url)
-    if attribution:
-        from assets.attribution.engine import ENGINE_VERSION
-
-        found = stale_attribution_days(api.settings, store, warehouse, since, until,
-                                       engine_version=ENGINE_VERSION)  # fmt: skip
-    else:
-        found = stale_partition_days(api.settings, store, warehouse, since, until)
+    found = stale_report_days(api.settings, CanonicalStore(api.database_url), warehouse,
+                              since, until, attribution=attribution)  # fmt: skip
     return found.days if found else []
 
 

@@ -130,6 +130,24 @@ def stale_partition_days(
     return stale_days(store, warehouse, *_within_partitions(settings, since, until))
 
 
+def stale_report_days(
+    settings: TallySettings,
+    store: CanonicalStore,
+    warehouse: Warehouse,
+    since: date | None,
+    until: date | None,
+    *,
+    attribution: bool,
+    engine_version: str | None = None,
+) -> Staleness | None:
+    """What a cost report over [since, until] warns of: the days whose costs (with
+    `attribution`, whose attributions, by `engine_version` if given) the warehouse has not
+    caught up with. The CLI's reports and the API's cost reads both ask this."""
+    if attribution:
+        return stale_attribution_days(settings, store, warehouse, since, until, engine_version)
+    return stale_partition_days(settings, store, warehouse, since, until)
+
+
 def _within_partitions(
     settings: TallySettings, since: date | None, until: date | None
 ) -> tuple[date, date]:

@@ -210,20 +210,19 @@ def warehouse_staleness(
     warehouse: Warehouse | None = None,
 ) -> Staleness | None:
     """Days of the report's window, within the daily partitions, whose costs (or, with
-    `attribution`, whose attributions) the warehouse has not caught up with."""
-    from ingestion.reports.freshness import stale_attribution_days, stale_partition_days
+    `attribution`, whose attributions, by this version of the engine) the warehouse has not
+    caught up with."""
+    from ingestion.reports.freshness import stale_report_days
     from ingestion.store import CanonicalStore
     from ingestion.warehouse.base import open_warehouse
 
+    engine_version = None
+    if attribution:  # the engine's module is imported only by reports that need it
+        from assets.attribution.engine import ENGINE_VERSION as engine_version
     warehouse = warehouse or open_warehouse(context.settings.resolved_warehouse_url)
-    store = CanonicalStore(context.url)
-    if not attribution:
-        return stale_partition_days(context.settings, store, warehouse, since, until)
-    from assets.attribution.engine import ENGINE_VERSION
-
-    return stale_attribution_days(
-        context.settings, store, warehouse, since, until, engine_version=ENGINE_VERSION
-    )
+    return stale_report_days(context.settings, CanonicalStore(context.url), warehouse, since,
+                             until, attribution=attribution,
+                             engine_version=engine_version)  # fmt: skip
 
 
 def cost_rows(
