@@ -64,7 +64,9 @@ def synthetic_usage(n: int, days: int = 30, seed: int = 1) -> pl.DataFrame:
         "source": np.where(model_index >= 4, "codex", "claude_code"),
         "session_key": session.astype(str),
         "project": np.array(["billing", "web", "tools", "docs"])[session % 4],
-        "agent": None,
+        # typed as extraction types it: an untyped all-null column would cross to DuckDB
+        # through pyarrow (4 s of the writes), which no materialisation does
+        "agent": pl.Series([None] * n, dtype=pl.String),
         "provider": np.array([p for p, _ in MODELS])[model_index],
         "model": np.array([m for _, m in MODELS])[model_index],
         "input_tokens": rng.integers(0, 3000, n),
