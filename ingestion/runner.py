@@ -195,7 +195,7 @@ class IngestRun:
             todo.append((Path(path), stat))
         # Full cursors (offsets, fingerprints, parser state) only for the files to read.
         cursors = loader.load_cursors([str(path) for path, _ in todo]) if seen else {}
-        total_bytes = sum(stat.st_size for _, stat in todo)
+        total_bytes = sum(_bytes_to_read(stat, cursors.get(str(path))) for path, stat in todo)
         if self.listener:
             self.listener.discovered(len(todo), total_bytes)
         if not todo:
@@ -445,6 +445,19 @@ def _next_unit(queue: deque[ParseTask]) -> list[ParseTask]:
 
 def _continuation(result: ParseResult) -> ParseTask:
     return replace(result.task, known=None, start=result.end_offset, state=result.state)
+
+
+def _bytes_to_read(stat: os.stat_result, cursor: tuple[Any, ...] | None) -> int:
+    """What a file adds to the run, as far as its cursor tells before the file is opened: the
+    bytes after the stored offset, or all of them when the file is new, another file or
+    shorter than before. Counting whole files, a refresh that appended 1 MB to big
+    transcripts looked like 50 MB and started worker processes to read it."""
+    if cursor is None:
+        return stat.st_size
+    _, identity, _, _, offset, _, _ = cursor
+    if identity != f"{stat.st_dev}:{stat.st_ino}" or stat.st_size < offset:
+        return stat.st_size
+    return stat.st_size - offset
 
 
 def _unchanged(known: tuple[Any, ...], stat: os.stat_result) -> bool:

@@ -276,3 +276,46 @@ def test_a_spawn_tree_read_from_the_bottom_up_roots_every_level_at_the_top(conni
     rollout(threads[0], None, 1)
     ingest(conninfo, CODEX, root)
     assert roots() == dict.fromkeys(threads, threads[0])
+
+
+def test_an_append_to_big_files_counts_its_new_bytes_and_is_read_inline(
+    conninfo, tmp_path, monkeypatch
+):
+    """A run sizes its work by the bytes after each file's cursor, not by whole files: a
+    refresh of a few new lines in long transcripts must not start worker processes."""
+    from ingestion.runner import IngestRun
+
+    root = tmp_path / "projects"
+    for name in ("big-1", "big-2"):
+        write_jsonl(root / "-w" / f"{name}.jsonl", [
+            assistant(f"m_{name}_{i}", f"r_{name}_{i}", f"2026-10-03T10:{i:02d}:00Z", usage(),
+                      session=name) for i in range(40)
+        ])  # fmt: skip
+
+    def run(listener: object | None = None):
+        return IngestRun(conninfo, CLAUDE_CODE, root, company="local", batch_rows=20_000,
+                         max_line_bytes=1 << 20, workers=2, parallel_min_bytes=4096,
+                         listener=listener).run()  # fmt: skip
+
+    assert run().events_new == 80  # whole files of more than 4 KB: worker processes
+    appended = 0
+    for name in ("big-1", "big-2"):
+        path = root / "-w" / f"{name}.jsonl"
+        before = path.stat().st_size
+        write_jsonl(path, [assistant(f"m_{name}_new", f"r_{name}_new", "2026-10-03T11:00:00Z",
+                                     usage(), session=name)], mode="ab")  # fmt: skip
+        appended += path.stat().st_size - before
+    assert appended < 4096 < (root / "-w" / "big-1.jsonl").stat().st_size
+
+    def no_workers(*args: object, **kwargs: object) -> None:
+        raise AssertionError("worker processes started for a few new lines")
+
+    monkeypatch.setattr("ingestion.runner.ProcessPoolExecutor", no_workers)
+    seen: list[tuple[int, int]] = []
+    listener = type("Listener", (), {
+        "discovered": lambda self, files, total: seen.append((files, total)),
+        "advanced": lambda self, files, bytes_read, events: None,
+    })()  # fmt: skip
+    summary = run(listener)
+    assert summary.events_new == 2
+    assert seen == [(2, appended)]
