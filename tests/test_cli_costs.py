@@ -323,8 +323,11 @@ def test_a_report_priced_live_imports_neither_pyarrow_nor_numpy(tally_env, coste
     )
     assert result.returncode == 0, result.stderr
     assert "2026-10-14" in {row["day"] for row in orjson.loads(result.stdout)}
-    assert "this report priced it from the canonical store" in " ".join(result.stderr.split())
+    said = " ".join(result.stderr.split())
+    assert "this report priced it from the canonical store" in said
     assert result.stderr.splitlines()[-1] == "heavy:"
+    # the refresh, run in a child writing to the same stderr, said its piece first
+    assert said.index("ingest: 1 files read") < said.index("this report priced it")
 
 
 def test_the_attribution_reports_say_when_their_days_are_behind(tally_env, costed):

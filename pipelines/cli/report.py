@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ingestion.reports.freshness import Staleness
     from ingestion.settings import TallySettings
     from ingestion.warehouse.base import Warehouse
+    from pipelines.cli.background import Background
 
 app = typer.Typer(help="Reports.", no_args_is_help=True)
 
@@ -144,14 +145,19 @@ def costs(
     """Costs from the warehouse rollups; days it is behind on are priced live."""
     since_day, until_day = parse_window(since, until)
     with failures_reported():
-        from ingestion.warehouse.base import open_warehouse
-
         context = store()  # the freshness check reads the canonical store
-        if refresh:
-            from pipelines.cli.ingest import refresh_agent_logs
+        with _refreshing(context, refresh) as refreshed:
+            # while the new lines are read: what the report needs that does not depend on them
+            from ingestion.warehouse.base import open_warehouse
+            from schemas.warehouse import COST_DAILY
 
-            refresh_agent_logs(context)
-        warehouse = open_warehouse(context.settings.resolved_warehouse_url)
+            if live:
+                import assets.costs.live  # noqa: F401  (its price list takes a while to load)
+            warehouse = open_warehouse(context.settings.resolved_warehouse_url)
+            # checked now, then released: a long refresh must not keep a materialisation from
+            # writing the warehouse meanwhile
+            warehouse.ensure_table(COST_DAILY)
+            refreshed.wait()
         with warehouse.held():  # one connection for the freshness check and the report
             overlay, staleness = _cost_report(context, warehouse, by, mode, fmt, since_day,
                                               until_day, output, live)  # fmt: skip
@@ -159,6 +165,17 @@ def costs(
         err.print(f"note: {staleness.priced_live()}")
     elif staleness is not None:
         err.print(f"[yellow]warning:[/] {staleness.advice()}")
+
+
+def _refreshing(context: StoreContext, refresh: bool) -> AbstractContextManager[Background]:
+    """With --refresh, `tally ingest all` in a child process while the block runs."""
+    from pipelines.cli.background import Background, in_background
+
+    if not refresh:
+        return nullcontext(Background(None, None))
+    from pipelines.cli.ingest import refresh_agent_logs
+
+    return in_background(lambda: refresh_agent_logs(context))
 
 
 def _cost_report(
