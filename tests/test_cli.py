@@ -721,3 +721,42 @@ def test_read_commands_work_on_a_database_never_migrated(
     finally:
         with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_console_script_keeps_its_status_its_output_and_its_exit_handlers(tally_env):
+    """`main` ends the process without the interpreter's teardown: what a command printed
+    still reaches a pipe whole, the exit status is the command's, and exit handlers the
+    command registered still run."""
+    import os
+    import subprocess
+    import sys
+
+    def tally(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        probe = "\n".join([
+            "import atexit, sys",
+            "import pipelines.cli.main as cli",
+            "command = cli.app",
+            "def app():",  # a command that leaves an exit handler behind, as libraries do
+            "    atexit.register(print, 'the handler ran')",  # into stdout's buffer
+            "    command()",
+            "cli.app = app",
+            f"sys.argv = ['tally', *{list(args)!r}]",
+            "cli.main()",
+        ])  # fmt: skip
+        buffered = {k: v for k, v in (env or os.environ).items() if k != "PYTHONUNBUFFERED"}
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              env=buffered, cwd=Path(__file__).parents[1])  # fmt: skip
+
+    generate_corpus(tally_env, megabytes=0.5, seed=4)
+    assert invoke("ingest", "all").exit_code == 0
+    ok = tally("report", "usage", "--by", "session", "--format", "json")
+    assert ok.returncode == 0, ok.stderr
+    *report, handler = ok.stdout.splitlines()
+    assert len(orjson.loads("\n".join(report))) == len(reported_sessions()) > 2
+    assert handler == "the handler ran"  # run, and its output flushed
+    misused = tally("report", "usage", "--by", "nothing")
+    assert misused.returncode == 2 and "Invalid value" in misused.stderr
+    away = {**os.environ, "TALLY_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:9/x"}
+    unreachable = tally("report", "usage", env=away)
+    assert unreachable.returncode == 2 and "database unreachable" in unreachable.stderr
+    assert unreachable.stdout == "the handler ran\n"
