@@ -63,7 +63,7 @@ def test_a_killed_step_is_a_failure_that_says_so(capsys: pytest.CaptureFixture[s
     def step() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
-    with pytest.raises(typer.Exit) as exit, in_background(step) as child:
+    with pytest.raises(typer.Exit) as exit, in_background(step, "the refresh") as child:
         child.wait()
     assert exit.value.exit_code == 1
     assert "the refresh was killed (signal 9)" in " ".join(capsys.readouterr().err.split())
@@ -117,3 +117,33 @@ def test_a_refresh_reports_what_an_inline_one_does(tally_env) -> None:
     assert "new events" in refreshed.stderr and "0 rejects" in refreshed.stderr
     again = runner.invoke(app, ["report", "costs", "--format", "json"])
     assert orjson.loads(refreshed.stdout) == orjson.loads(again.stdout) != []
+
+
+def test_an_interruption_while_waiting_stops_the_step_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C while the parent copies the child's output: the child is stopped and reaped,
+    and the half-read pipe is not read again."""
+    started = tmp_path / "started"
+
+    def step() -> None:
+        print("reading", file=sys.stderr, flush=True)
+        started.write_text("")
+        time.sleep(30)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    captured, real_stderr = io.StringIO(), sys.stderr
+    sys.stderr = captured  # through the pipe
+    try:
+        with pytest.raises(KeyboardInterrupt), in_background(step) as child:
+            while not started.exists():
+                time.sleep(0.01)
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            child.wait()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        sys.stderr = real_stderr
+    assert child.code == 130 and child.relay is None
+    assert captured.getvalue() == "reading\n"

@@ -2,8 +2,8 @@
 
 `tally report costs --refresh` reads the agent logs' new lines (a walk of every log file, the
 store's cursors, the new lines loaded) while the report imports polars, DuckDB and the price
-list and opens the warehouse, on the machine's other core: on a 1 GB corpus, 1.36 s became
-1.11 s (medians of 8 alternating runs after 1 MB appended). What the report reads waits for
+list and opens the warehouse, on the machine's other core: on a 1 GB corpus, 1.33 s became
+1.10 s (medians of 8 alternating runs after 1 MB appended). What the report reads waits for
 the child (`wait`), so it sees the same store as after an inline ingest.
 
 The child writes to the command's own stdout and stderr when they are real files or
@@ -30,8 +30,9 @@ from pipelines.cli.context import err, failures_reported
 class Background:
     """The child running the step; `wait` joins it and fails as the step would have."""
 
-    def __init__(self, pid: int | None, relay: int | None) -> None:
+    def __init__(self, pid: int | None, relay: int | None, name: str = "the step") -> None:
         self.pid = pid  # None: the step already ran inline
+        self.name = name
         self.relay = relay  # the read end of the child's output pipe, if it has one
         self.code: int | None = None if pid else 0
 
@@ -43,7 +44,7 @@ class Background:
             _, status = os.waitpid(self.pid, 0)
             self.code = os.waitstatus_to_exitcode(status)
         if self.code is not None and self.code < 0 and self.code != -signal.SIGINT:
-            err.print(f"[bold red]error:[/] the refresh was killed (signal {-self.code})")
+            err.print(f"[bold red]error:[/] {self.name} was killed (signal {-self.code})")
             raise typer.Exit(1)
         if self.code:
             raise typer.Exit(130 if self.code < 0 else self.code)
@@ -60,23 +61,24 @@ class Background:
     def _copy_relay(self) -> None:
         if self.relay is None:
             return
+        # taken first: read once, and never again after an interruption closed it
+        relay, self.relay = self.relay, None
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        with os.fdopen(self.relay, "rb") as pipe:
+        with os.fdopen(relay, "rb") as pipe:
             for chunk in iter(lambda: pipe.read1(65536), b""):
                 sys.stderr.write(decoder.decode(chunk))  # live, as the child writes
         sys.stderr.write(decoder.decode(b"", final=True))
         sys.stderr.flush()
-        self.relay = None
 
 
 @contextmanager
-def in_background(step: Callable[[], None]) -> Iterator[Background]:
+def in_background(step: Callable[[], None], name: str = "the step") -> Iterator[Background]:
     """Run `step` in a child process while the block runs; the block calls `wait` before it
     reads what the step writes. Leaving the block waits for the child in any case (or, on
     Ctrl-C, stops it), so no child outlives the command."""
     if not hasattr(os, "fork"):
         step()
-        yield Background(None, None)
+        yield Background(None, None, name)
         return
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # or the child would write the parent's buffered output again
@@ -89,7 +91,7 @@ def in_background(step: Callable[[], None]) -> Iterator[Background]:
         _run_child(step, write_end)
     if write_end is not None:
         os.close(write_end)
-    child = Background(pid, read_end)
+    child = Background(pid, read_end, name)
     try:
         yield child
     except KeyboardInterrupt:

@@ -175,7 +175,7 @@ def _refreshing(context: StoreContext, refresh: bool) -> AbstractContextManager[
         return nullcontext(Background(None, None))
     from pipelines.cli.ingest import refresh_agent_logs
 
-    return in_background(lambda: refresh_agent_logs(context))
+    return in_background(lambda: refresh_agent_logs(context), name="the refresh")
 
 
 def _cost_report(
