@@ -6,9 +6,9 @@ import os
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 def _claude_candidates() -> list[Path]:
@@ -60,11 +60,23 @@ def postgres_url(url: str | None) -> str | None:
     return f"postgresql+psycopg://{rest}"
 
 
-class TallySettings(BaseSettings):
-    """Configuration from the environment. With nothing set, tally runs on an embedded
-    PostgreSQL under `data_dir/postgres` and a DuckDB file in `data_dir`."""
+ENV_PREFIX = "TALLY_"
 
-    model_config = SettingsConfigDict(env_prefix="TALLY_", extra="ignore")
+
+class TallySettings(BaseModel):
+    """Configuration from the environment. With nothing set, tally runs on an embedded
+    PostgreSQL under `data_dir/postgres` and a DuckDB file in `data_dir`.
+
+    Each field is read from `TALLY_<FIELD>` (any case) and validated by pydantic; values
+    given as arguments win. Every field is a scalar, so reading them needs no more than this:
+    pydantic-settings, which did it before, cost every command 55-110 ms of imports (asyncio,
+    dotenv, cloud secret stores) before it could parse its arguments."""
+
+    # defaults are validated too, as pydantic-settings did (a `.data` that is a file is refused)
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**_from_environment(type(self).model_fields), **values})
 
     database_url: str | None = Field(
         default=None,
@@ -213,6 +225,12 @@ class TallySettings(BaseSettings):
     @property
     def resolved_warehouse_url(self) -> str:
         return self.warehouse_url or f"duckdb:///{self.resolved_data_dir / 'warehouse.duckdb'}"
+
+
+def _from_environment(fields: dict[str, Any]) -> dict[str, str]:
+    names = {f"{ENV_PREFIX}{name}".upper(): name for name in fields}
+    return {names[key.upper()]: value for key, value in os.environ.items()
+            if key.upper() in names}  # fmt: skip
 
 
 @lru_cache(maxsize=1)

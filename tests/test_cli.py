@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import orjson
@@ -727,7 +728,6 @@ def test_the_console_script_keeps_its_status_its_output_and_its_exit_handlers(ta
     """`main` ends the process without the interpreter's teardown: what a command printed
     still reaches a pipe whole, the exit status is the command's, and exit handlers the
     command registered still run."""
-    import os
     import subprocess
     import sys
 
@@ -760,3 +760,23 @@ def test_the_console_script_keeps_its_status_its_output_and_its_exit_handlers(ta
     unreachable = tally("report", "usage", env=away)
     assert unreachable.returncode == 2 and "database unreachable" in unreachable.stderr
     assert unreachable.stdout == "the handler ran\n"
+
+
+def test_settings_come_from_tally_variables_of_any_case_and_arguments_win(monkeypatch, tmp_path):
+    from pydantic import ValidationError
+
+    from ingestion.settings import TallySettings
+
+    for name in [key for key in os.environ if key.upper().startswith("TALLY_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("tally_company", "acme")
+    monkeypatch.setenv("TALLY_INGEST_BATCH_ROWS", "5000")
+    monkeypatch.setenv("TALLY_NOT_A_SETTING", "ignored")
+    monkeypatch.setenv("COMPANY", "not ours")
+    settings = TallySettings(ingest_batch_rows=6000)
+    assert settings.company == "acme" and settings.ingest_batch_rows == 6000
+    assert "company" in settings.model_fields_set and "data_dir" not in settings.model_fields_set
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".data").write_text("")  # the default data directory is checked as well
+    with pytest.raises(ValidationError, match="is not a directory"):
+        TallySettings()
