@@ -603,6 +603,9 @@ def test_run_reports_costs_when_a_work_graph_source_cannot_be_read(tally_env, mo
     assert result.exit_code == 0, said
     assert f"warning: pigeon skipped: {tally_env / 'not-sqlite.db'} is not a readable" in said
     assert "HTML cost report" in said and "Traceback" not in said
+    # the logs are read once: the usage report is not a second ingest (a typer default called
+    # from Python is an OptionInfo, which is true)
+    assert said.count("ingest") == said.count("ingest finished") == 1, said
     get_settings.cache_clear()
 
 
