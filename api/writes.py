@@ -17,6 +17,7 @@ from api.batch import Outcome
 from api.errors import forbidden
 from api.records import AttributionHintIn, HeartbeatRunIn, ToolCallIn, UsageEventIn
 from ingestion.keys import Principal
+from ingestion.usage_day_deltas import fold_when_due
 
 
 class Directory:
@@ -288,11 +289,14 @@ def write_usage(conn: psycopg.Connection[Any], caller: Principal,
     # autocommit: the statement is its own transaction, committed before the answer
     new = {tuple(row) for row in conn.execute(
         INSERT_USAGE, {"company": caller.company_id, "rows": payload}).fetchall()}  # fmt: skip
+    new_rows = bool(new)
     for index, record, _ in kept:
         key = (record.source, record.message_id, record.request_id)
         # the first copy of a key in the batch is the one stored; later copies repeat it
         outcome.set(index, "accepted" if key in new else "duplicate")
         new.discard(key)
+    if new_rows:
+        fold_when_due(conn)  # the per-day totals the insert appended to
 
 
 INSERT_TOOL_CALL = """

@@ -6,6 +6,8 @@ hand)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import psycopg
@@ -47,6 +49,25 @@ def fold_usage_day_deltas(conn: psycopg.Connection[Any]) -> None:
         locked = conn.execute(FOLD_LOCK).fetchone()
         if locked and locked[0]:
             conn.execute(FOLD)
+
+
+# How often a long-lived writer (the API) folds: each of its usage writes appends a row per day
+# it touches, and readers sum the rows, so they must not pile up between ingest runs.
+FOLD_INTERVAL_SECONDS = 10.0
+_last_fold = 0.0
+_last_fold_lock = threading.Lock()
+
+
+def fold_when_due(conn: psycopg.Connection[Any]) -> None:
+    """Fold, unless this process folded within FOLD_INTERVAL_SECONDS: a writer answering many
+    small requests pays for a fold now and then, not on each."""
+    global _last_fold
+    with _last_fold_lock:
+        now = time.monotonic()
+        if now - _last_fold < FOLD_INTERVAL_SECONDS:
+            return
+        _last_fold = now
+    fold_usage_day_deltas(conn)
 
 
 def recount_usage_day_deltas(conn: psycopg.Connection[Any]) -> int:

@@ -628,3 +628,22 @@ def test_an_unreadable_warehouse_answers_503_naming_the_file(client, keys, tmp_p
     body = response.json()
     assert body["error"] == "unavailable"
     assert "warehouse.duckdb" in body["message"] and "not a valid DuckDB" in body["message"]
+
+
+@pytest.mark.parametrize("interval", [0.0, 3600.0], ids=["due", "not-due"])
+def test_usage_written_over_http_keeps_the_per_day_totals_folded(
+    client, keys, conninfo, monkeypatch, interval
+):
+    """Each usage write appends its per-day changes; the API folds them now and then, so that
+    an agent posting one request at a time does not leave the totals' readers a row per post."""
+    import ingestion.usage_day_deltas as deltas
+    from tests.ingest_helpers import day_totals_counted, day_totals_kept
+
+    monkeypatch.setattr(deltas, "FOLD_INTERVAL_SECONDS", interval)
+    monkeypatch.setattr(deltas, "_last_fold", 0.0)
+    monkeypatch.setattr(deltas.time, "monotonic", lambda: 1800.0)  # 30 min after the last
+    for n in range(5):
+        assert post(client, "/v1/usage-events", keys.agent, [usage_record(n)]).status_code == 200
+    assert day_totals_kept(conninfo) == day_totals_counted(conninfo)
+    rows = count(conninfo, "usage_day_deltas")
+    assert rows == (1 if interval == 0.0 else 5)
