@@ -25,8 +25,8 @@ class ApiState:
     pool: ConnectionPool
     warehouse_url: str
     max_body_bytes: int
-    database_url: str = ""  # for the freshness check of cost reads
-    settings: TallySettings | None = None
+    database_url: str  # for the freshness check of cost reads
+    settings: TallySettings
 
     def warehouse(self) -> Warehouse:
         # a request waits briefly for a materialisation to release the file, then gets a 503

@@ -136,8 +136,6 @@ def stale_days(
     from ingestion.store import CanonicalStore
 
     api = state(request)
-    if api.settings is None:
-        return []
     found = stale_report_days(api.settings, CanonicalStore(api.database_url), warehouse,
                               since, until, attribution=attribution)  # fmt: skip
     return found.days if found else []
