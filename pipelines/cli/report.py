@@ -146,18 +146,14 @@ def costs(
     since_day, until_day = parse_window(since, until)
     with failures_reported():
         context = store()  # the freshness check reads the canonical store
-        with _refreshing(context, refresh) as refreshed:
-            # while the new lines are read: what the report needs that does not depend on them
+        if refresh:
+            with _refreshing(context) as refreshed:
+                warehouse = _warehouse_while_refreshing(context, live)
+                refreshed.wait()
+        else:
             from ingestion.warehouse.base import open_warehouse
-            from schemas.warehouse import COST_DAILY
 
-            if live:
-                import assets.costs.live  # noqa: F401  (its price list takes a while to load)
             warehouse = open_warehouse(context.settings.resolved_warehouse_url)
-            # checked now, then released: a long refresh must not keep a materialisation from
-            # writing the warehouse meanwhile
-            warehouse.ensure_table(COST_DAILY)
-            refreshed.wait()
         with warehouse.held():  # one connection for the freshness check and the report
             overlay, staleness = _cost_report(context, warehouse, by, mode, fmt, since_day,
                                               until_day, output, live)  # fmt: skip
@@ -167,15 +163,27 @@ def costs(
         err.print(f"[yellow]warning:[/] {staleness.advice()}")
 
 
-def _refreshing(context: StoreContext, refresh: bool) -> AbstractContextManager[Background]:
-    """With --refresh, `tally ingest all` in a child process while the block runs."""
-    from pipelines.cli.background import Background, in_background
-
-    if not refresh:
-        return nullcontext(Background(None, None))
+def _refreshing(context: StoreContext) -> AbstractContextManager[Background]:
+    """`tally ingest all` in a child process while the block runs."""
+    from pipelines.cli.background import in_background
     from pipelines.cli.ingest import refresh_agent_logs
 
     return in_background(lambda: refresh_agent_logs(context), name="the refresh")
+
+
+def _warehouse_while_refreshing(context: StoreContext, live: bool) -> Warehouse:
+    """The warehouse, and what else the report needs that does not depend on the new lines,
+    loaded after the fork so that it happens on the other core: polars and DuckDB, the
+    pricing code (new lines almost always leave a day to price live), the tables checked and
+    the file released (a long refresh must not keep a materialisation from writing)."""
+    from ingestion.warehouse.base import open_warehouse
+    from schemas.warehouse import COST_DAILY
+
+    if live:
+        import assets.costs.live  # noqa: F401  (its price list takes a while to load)
+    warehouse = open_warehouse(context.settings.resolved_warehouse_url)
+    warehouse.ensure_table(COST_DAILY)
+    return warehouse
 
 
 def _cost_report(
