@@ -5,8 +5,9 @@ summing the stored events of each day: O(events) on every command (250 ms of a 3
 at 175,000 events; 3 s at 10 million). Statement-level triggers now append, for each
 statement that inserts, updates or deletes events, one row per UTC day it changed, with the
 signed change in requests and tokens (`usage_day_deltas`). Readers sum those rows; ingestion
-folds them after each run (`ingestion/store.py`). Appending instead of updating one row per
-day keeps concurrent loaders from queueing on (and deadlocking over) the same day's row.
+runs fold them after each run, and the API now and then (`ingestion/usage_day_deltas.py`).
+Appending instead of updating one row per day keeps concurrent loaders from queueing on (and
+deadlocking over) the same day's row.
 
 Pigeon-style per-session rollups (origin `session_rollup`) are left out: whether one counts
 depends on other rows (schemas/usage_rules.py), so readers add the few that count live.
