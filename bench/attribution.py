@@ -13,6 +13,7 @@ scores tally's engine against a faithful re-implementation of Pigeon's session-l
 
     .venv/bin/python bench/attribution.py [--seed 1] [--agents 60] [--days 14]
                                           [--touch-window 120] [--throughput-events 10000000]
+                                          [--silent-share 0.08] [--named-switch-share 0.8]
 """
 
 from __future__ import annotations
@@ -53,7 +54,14 @@ class Scenario:
     tokens: dict[int, int] = field(default_factory=dict)
 
 
-def generate(seed: int, agents: int, days: int, touch_noise: float = 0.005) -> Scenario:
+def generate(
+    seed: int,
+    agents: int,
+    days: int,
+    touch_noise: float = 0.005,
+    silent_share: float = 0.08,
+    named_switch_share: float = 0.8,
+) -> Scenario:
     rng = random.Random(seed)
     out = Scenario()
     next_issue, next_event, next_hint, next_commit = [1], [1], [1], [1]
@@ -72,7 +80,7 @@ def generate(seed: int, agents: int, days: int, touch_noise: float = 0.005) -> S
             session_index += 1
             session = f"a{agent}-s{session_index}"
             known_agent = rng.random() > 0.15  # some sessions are not linked to their agent
-            silent = rng.random() < 0.08  # no hint, no touch, no commit, no board
+            silent = rng.random() < silent_share  # no hint, no touch, no commit, no board
             hinted = not silent and rng.random() < 0.3
             # work items of this session: one or two in sequence, or 2-3 at once
             if orchestrator:
@@ -115,7 +123,11 @@ def generate(seed: int, agents: int, days: int, touch_noise: float = 0.005) -> S
                     if orchestrator:
                         if rng.random() < 0.15 or current not in active:
                             previous, current = current, rng.choice(active)
-                            if current != previous and not silent and rng.random() < 0.8:
+                            if (
+                                current != previous
+                                and not silent
+                                and rng.random() < named_switch_share
+                            ):
                                 out.touches.append({"session_key": session,
                                                     "issue_id": items[current],
                                                     "touched_at": moment})  # fmt: skip
@@ -328,12 +340,26 @@ def main() -> None:
         default=int(AttributionSettings().touch_window.total_seconds() // 60),
         help="minutes a touch keeps attributing (TALLY_ATTRIBUTION_TOUCH_WINDOW_MINUTES)",
     )
+    parser.add_argument(
+        "--silent-share",
+        type=float,
+        default=0.08,
+        help="share of sessions that leave no signal at all (no hint, touch, commit, board)",
+    )
+    parser.add_argument(
+        "--named-switch-share",
+        type=float,
+        default=0.8,
+        help="share of an orchestrator's switches that touch the issue it turns to",
+    )
     parser.add_argument("--throughput-events", type=int, default=10_000_000)
     args = parser.parse_args()
-    scenario = generate(args.seed, args.agents, args.days, args.touch_noise)
+    scenario = generate(args.seed, args.agents, args.days, args.touch_noise,
+                        args.silent_share, args.named_switch_share)  # fmt: skip
     print(
         f"scenario: seed {args.seed}, {args.agents} agents, {args.days} days, "
-        f"touch noise {args.touch_noise:.1%} of turns, touch window {args.touch_window} min"
+        f"touch noise {args.touch_noise:.1%} of turns, touch window {args.touch_window} min, "
+        f"silent sessions {args.silent_share:.0%}, named switches {args.named_switch_share:.0%}"
     )
     settings = AttributionSettings(touch_window=timedelta(minutes=args.touch_window))
     out = attribute(*frames(scenario), settings=settings)
