@@ -296,6 +296,25 @@ def test_refresh_reads_new_lines_before_reporting(tally_env, costed, tmp_path):
     assert "claude-mystery-2" in page.read_text()  # unpriced, called out from the live day
 
 
+def test_a_refresh_prices_the_new_lines_with_the_price_overrides(tally_env, costed):
+    """The refreshing report reads the overrides while the new lines load: a model only an
+    override prices, first seen in those lines, comes out priced by it."""
+    assert invoke("prices", "set", "--provider", "anthropic", "--model", "claude-mystery-3",
+                  "--from", "2026-10-01", "--input", "1000000", "--output", "2000000",
+                  ).exit_code == 0  # fmt: skip
+    write_jsonl(
+        tally_env / "claude" / "projects" / "p" / "mystery.jsonl",
+        [assistant("m_w", "r_w", "2026-10-14T10:00:00Z", usage(input_tokens=3, output=4,
+                   cache_read=0), model="claude-mystery-3")],
+        mode="ab",
+    )  # fmt: skip
+    rows, said = report_costs("--by", "model", "--refresh")
+    mystery = {r["model"]: r for r in rows}["claude-mystery-3"]
+    assert "1 new events" in said
+    assert mystery["pricing_status"] == "priced"
+    assert Decimal(mystery["cost_usd"]) == 3 * 1 + 4 * 2  # $1 and $2 a token
+
+
 def test_a_report_priced_live_imports_neither_pyarrow_nor_numpy(tally_env, costed):
     """A short report pays for every library it imports (pyarrow with numpy: 0.2 s of about
     one second); reading Postgres, pricing and DuckDB all go through Arrow's C stream
