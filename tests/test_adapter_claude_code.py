@@ -266,3 +266,23 @@ def test_lines_without_ids_are_keyed_by_content(tmp_path):
     assert len(batch.usage) == 1
     (key,) = batch.usage
     assert key[0].startswith("line:")
+
+
+def test_ids_of_the_wrong_type_reject_their_line_and_the_rest_loads(tmp_path):
+    """Even after a good copy of a response (the shortcut for repeated usage lines looks the
+    ids up first): a list or an object is not an id."""
+    listed_id = assistant("m", "r", T0, usage())
+    listed_id["message"]["id"] = ["m"]
+    keyed_request = assistant("m", "r", T0, usage())
+    keyed_request["requestId"] = {"id": "r"}
+    path = write_jsonl(
+        tmp_path / "p" / "s1.jsonl",
+        [assistant("m", "r", T0, usage()), listed_id, keyed_request,
+         assistant("m2", "r2", T0, usage())],
+    )  # fmt: skip
+    batch = parse(tmp_path, path)
+    assert sorted(batch.usage) == [("m", "r"), ("m2", "r2")]
+    assert [r.reason for r in batch.rejects] == [
+        "message.id must be text, got ['m']",
+        "requestId must be text, got {'id': 'r'}",
+    ]

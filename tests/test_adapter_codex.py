@@ -244,3 +244,46 @@ def test_a_spawn_tree_is_known_by_its_root_thread_before_any_line_is_parsed(tmp_
     # a spawn loop (corrupt: two rollouts naming each other) ends, within the loop
     loop = write_jsonl(rollout_path(tmp_path / "loop", SESSION), [meta(at, SESSION, child)])
     assert set(session_trees([loop, files[child]])) <= {SESSION, child}
+
+
+def test_a_review_subagent_rollout_is_read_like_any_other(tmp_path):
+    """`/review` and compaction runs name their source as a plain string
+    (`{"subagent": "review"}`): no parent to link, and nothing to stumble on."""
+    review = meta("2026-10-03T10:00:00.000Z")
+    review["payload"]["source"] = {"subagent": "review"}
+    path = write_jsonl(
+        rollout_path(tmp_path),
+        [
+            review,
+            turn("2026-10-03T10:00:01.000Z", "gpt-5-codex"),
+            token_count("2026-10-03T10:00:05.000Z", (1000, 800, 300, 100), (1000, 800, 300, 100)),
+        ],
+    )
+    batch, _, _ = parse(path)
+    assert not batch.rejects
+    assert len(batch.usage) == 1
+    (session,) = batch.sessions.values()
+    assert session.parent_key is None and not session.is_subagent
+
+
+def test_values_of_the_wrong_type_reject_their_line_and_the_rest_loads(tmp_path):
+    listed_type = codex_line("2026-10-03T10:00:02.000Z", "response_item", {"call_id": "c1"})
+    listed_type["type"] = ["response_item"]
+    path = write_jsonl(
+        rollout_path(tmp_path),
+        [
+            meta("2026-10-03T10:00:00.000Z"),
+            turn("2026-10-03T10:00:01.000Z", "gpt-5-codex"),
+            listed_type,
+            codex_line("2026-10-03T10:00:03.000Z", "response_item",
+                       {"type": {"function_call": True}, "call_id": "c2", "name": "shell"}),
+            token_count("2026-10-03T10:00:05.000Z", (10, 0, 5, 0), (10, 0, 5, 0)),
+        ],
+    )  # fmt: skip
+    batch, _, _ = parse(path)
+    assert len(batch.usage) == 1 and not batch.tool_calls
+    reasons = [r.reason for r in batch.rejects]
+    assert reasons == [
+        "type must be text, got ['response_item']",
+        "response_item payload.type must be text, got {'function_call': True}",
+    ]

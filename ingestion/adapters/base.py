@@ -14,6 +14,9 @@ import orjson
 from ingestion.adapters.common import InvalidRecord, looks_like_object, top_level_timestamp
 from ingestion.batch import Batch
 
+# What reading a value of an unexpected type raises in an adapter's rules.
+UNFORESEEN_SHAPES = (TypeError, AttributeError, ValueError, KeyError, IndexError, OverflowError)
+
 
 class JsonlParser:
     path: str
@@ -51,6 +54,12 @@ class JsonlParser:
             return self.handle_object(obj, offset, batch)
         except InvalidRecord as error:
             batch.reject(self.path, str(offset), str(error), line)
+            return 0
+        except UNFORESEEN_SHAPES as error:
+            # A shape no rule names (a list where an id belongs, say) costs that line, not
+            # the file and the run; the reason says what broke, for `tally rejects`.
+            reason = f"unreadable record ({type(error).__name__}: {error})"
+            batch.reject(self.path, str(offset), reason, line)
             return 0
 
     def observe(self, at: datetime, batch: Batch) -> None:

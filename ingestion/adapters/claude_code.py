@@ -187,7 +187,10 @@ class ClaudeTranscriptParser(JsonlParser):
     ) -> bool:
         """A later content-block line of a response already in the batch, with no more
         tokens: only its time can matter. Saves building a record for most lines."""
-        existing = batch.usage.get((message.get("id"), obj.get("requestId")))  # type: ignore[arg-type]
+        key = (message.get("id"), obj.get("requestId"))
+        if not (isinstance(key[0], str) and isinstance(key[1], str)):
+            return False  # let the full path key or reject it
+        existing = batch.usage.get(key)
         if existing is None or existing.origin != origin or "costUSD" in obj:
             return False
         total = 0
@@ -234,6 +237,9 @@ class ClaudeTranscriptParser(JsonlParser):
         web_search = 0
         if isinstance(server_tools, dict):
             web_search = token_count(server_tools, "web_search_requests", "usage.server_tool_use")
+        for name, value in (("message.id", message.get("id")), ("requestId", obj.get("requestId"))):
+            if value is not None and not isinstance(value, str):
+                raise InvalidRecord(f"{name} must be text, got {value!r:.40}")
         message_id = optional_str(message.get("id"))
         request_id = optional_str(obj.get("requestId"))
         if message_id is None or request_id is None:

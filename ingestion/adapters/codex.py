@@ -179,6 +179,8 @@ class CodexRolloutParser(JsonlParser):
 
     def handle_object(self, obj: dict[str, Any], offset: int, batch: Batch) -> int:
         line_type = obj.get("type")
+        if line_type is not None and not isinstance(line_type, str):
+            raise InvalidRecord(f"type must be text, got {line_type!r:.40}")
         payload = obj.get("payload")
         at = parse_timestamp(obj.get("timestamp"))
         if not isinstance(payload, dict):
@@ -206,10 +208,12 @@ class CodexRolloutParser(JsonlParser):
         if key:
             self.session_key = key
         source = payload.get("source")
-        if isinstance(source, dict):
-            spawn = (source.get("subagent") or {}).get("thread_spawn")
-            if isinstance(spawn, dict):
-                self.parent_key = optional_str(spawn.get("parent_thread_id"))
+        # "cli", "exec"...; or {"subagent": ...}: "review" and "compact" runs name no parent,
+        # {"thread_spawn": {"parent_thread_id": ...}} does
+        subagent = source.get("subagent") if isinstance(source, dict) else None
+        spawn = subagent.get("thread_spawn") if isinstance(subagent, dict) else None
+        if isinstance(spawn, dict):
+            self.parent_key = optional_str(spawn.get("parent_thread_id"))
         self.provider = optional_str(payload.get("model_provider")) or self.provider
         session = self._session(batch)
         started = parse_timestamp(payload.get("timestamp")) or at
@@ -286,6 +290,8 @@ class CodexRolloutParser(JsonlParser):
 
     def _response_item(self, payload: dict[str, Any], at: datetime | None, batch: Batch) -> None:
         item_type = payload.get("type")
+        if item_type is not None and not isinstance(item_type, str):
+            raise InvalidRecord(f"response_item payload.type must be text, got {item_type!r:.40}")
         call_id = optional_str(payload.get("call_id"))
         if call_id is None:
             return
