@@ -89,6 +89,26 @@ def test_values_sqlite_let_through_are_rejected_not_loaded(pigeon_db):
     assert not {"tc-long", "tc-text"} & {call["call_key"] for call in graph.tool_calls}
 
 
+def test_a_row_holding_binary_data_is_rejected_and_the_rest_loads(pigeon_db):
+    """A blob where Pigeon keeps text (SQLite accepts it in any column) rejects its row."""
+    import sqlite3
+
+    before = read_pigeon(pigeon_db)
+    with sqlite3.connect(pigeon_db) as db:
+        first = db.execute("SELECT id, session_id FROM token_usage_event ORDER BY id").fetchone()
+        db.execute("UPDATE token_usage_event SET model = ? WHERE id = ?", (b"\xffclaude", first[0]))
+        db.execute("UPDATE activity SET details = ? WHERE action = 'moved'", (b"\x00\x01",))
+    graph = read_pigeon(pigeon_db)
+    reasons = {(r.table, r.row_id): r.reason for r in graph.rejects}
+    assert reasons[("token_usage_event", first[0])] == "binary data in model"
+    moves = [key for key, reason in reasons.items() if reason == "binary data in details"]
+    assert moves and all(table == "activity" for table, _ in moves)
+    assert len(graph.usage) == len(before.usage) - 1
+    assert [u for u in graph.usage if u["session"] != first[1]] == [
+        u for u in before.usage if u["session"] != first[1]
+    ]
+
+
 def test_ingest_loads_everything_once_and_rejects_with_reasons(tally_env, pigeon_db, conninfo):
     said = run_ingest(pigeon_db)
     assert "rows rejected" in said

@@ -84,7 +84,9 @@ PIGEON_TABLES = frozenset(
 )  # fmt: skip
 
 
-def _rows(db: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
+def _rows(db: sqlite3.Connection, table: str, graph: WorkGraph) -> list[dict[str, Any]]:
+    """The table's rows; a row holding binary data, which no Pigeon column is meant to, is
+    rejected here (SQLite keeps whatever a column is given)."""
     exists = db.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
     ).fetchone()
@@ -92,7 +94,15 @@ def _rows(db: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
         return []
     cursor = db.execute(f'SELECT * FROM "{table}"')
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    rows = []
+    for values in cursor.fetchall():
+        row = dict(zip(names, values, strict=True))
+        binary = [name for name, value in row.items() if isinstance(value, bytes)]
+        if binary:
+            graph.reject(table, row.get("id"), f"binary data in {', '.join(binary)}", row)
+        else:
+            rows.append(row)
+    return rows
 
 
 def _time(value: Any) -> datetime | None:
@@ -155,7 +165,7 @@ def _graph(db: sqlite3.Connection) -> WorkGraph:
         return None
 
     projects = {}
-    for row in _rows(db, "project"):
+    for row in _rows(db, "project", graph):
         if not row.get("id") or not row.get("name"):
             graph.reject("project", row.get("id"), "id or name is missing", row)
             continue
@@ -166,10 +176,12 @@ def _graph(db: sqlite3.Connection) -> WorkGraph:
             "attributes": {"slug": row.get("slug")},
         })  # fmt: skip
 
-    boards = {row["id"]: row.get("project_id") for row in _rows(db, "board") if row.get("id")}
+    boards = {
+        row["id"]: row.get("project_id") for row in _rows(db, "board", graph) if row.get("id")
+    }
     columns: dict[str, dict[str, Any]] = {}
     by_name: dict[tuple[str, str], set[str | None]] = defaultdict(set)
-    for row in _rows(db, "column"):
+    for row in _rows(db, "column", graph):
         project = boards.get(row.get("board_id"))
         status = _column_status(row)
         columns[row["id"]] = {**row, "status": status, "project": project}
@@ -187,7 +199,7 @@ def _graph(db: sqlite3.Connection) -> WorkGraph:
         return status, None
 
     cards: dict[str, dict[str, Any]] = {}
-    for row in _rows(db, "card"):
+    for row in _rows(db, "card", graph):
         column = columns.get(row.get("column_id"))
         reason = None
         if not row.get("id") or row.get("number") is None or not row.get("project_id"):
@@ -216,7 +228,7 @@ def _graph(db: sqlite3.Connection) -> WorkGraph:
         session["project"] = session["project"] or project
         return key
 
-    for row in _rows(db, "activity"):
+    for row in _rows(db, "activity", graph):
         at = _time(row.get("created_at"))
         card = cards.get(row.get("card_id"))
         if at is None or not row.get("id") or not row.get("action"):
@@ -294,7 +306,7 @@ def _graph(db: sqlite3.Connection) -> WorkGraph:
 
 
 def _tool_calls(db: sqlite3.Connection, graph: WorkGraph, agent: Any, saw_session: Any) -> None:
-    for row in _rows(db, "tool_call_log"):
+    for row in _rows(db, "tool_call_log", graph):
         ended = _time(row.get("created_at"))
         if not row.get("id") or not row.get("tool_name") or ended is None:
             graph.reject("tool_call_log", row.get("id"), "id, tool_name or created_at missing",
@@ -326,7 +338,7 @@ def _tool_calls(db: sqlite3.Connection, graph: WorkGraph, agent: Any, saw_sessio
 
 def _usage(db: sqlite3.Connection, graph: WorkGraph, agent: Any) -> None:
     sessions: dict[str, dict[str, Any]] = {}
-    for row in _rows(db, "token_usage_event"):
+    for row in _rows(db, "token_usage_event", graph):
         at = _time(_first(row, ("recorded_at", "created_at")))
         session, model = row.get("session_id"), row.get("model")
         if not session or not model or at is None:
@@ -360,7 +372,7 @@ def _usage(db: sqlite3.Connection, graph: WorkGraph, agent: Any) -> None:
 def _commits(db: sqlite3.Connection, graph: WorkGraph, projects: dict[str, Any],
              cards: dict[str, Any]) -> None:  # fmt: skip
     commits: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in _rows(db, "git_link"):
+    for row in _rows(db, "git_link", graph):
         at = _time(row.get("commit_date"))
         card = cards.get(row.get("card_id"))
         if not row.get("commit_hash") or at is None:
