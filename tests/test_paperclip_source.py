@@ -143,6 +143,32 @@ def test_loads_the_work_graph_and_ledger_once(tally_env, paperclip_url, conninfo
     assert changed == 0
 
 
+def test_a_status_change_of_any_json_shape_is_rejected_not_fatal(
+    tally_env, paperclip_url, conninfo
+):
+    """Activity details are free JSON: a status that is a list or an object is no status."""
+    from tests.paperclip_fixture import ACME, insert, uid
+
+    with psycopg.connect(paperclip_url, autocommit=True) as conn:
+        pap_1 = conn.execute("SELECT id FROM issues WHERE identifier = 'PAP-1'").fetchone()[0]
+        for n, details in (
+            (191, {"status": {"from": "todo", "to": ["done"]}}),
+            (192, {"changes": {"status": {"from": {"x": 1}, "to": "done"}}}),
+        ):
+            insert(conn, "activity_log", id=uid(n), company_id=ACME, actor_type="user",
+                   actor_id="u1", action="issue.updated", entity_type="issue",
+                   entity_id=pap_1, details=details)  # fmt: skip
+    run_ingest(paperclip_url, "--company", "PAP")
+    with psycopg.connect(conninfo) as conn:
+        reasons = dict(conn.execute(
+            "SELECT position, reason FROM ingestion_rejects WHERE source = 'paperclip'"
+        ).fetchall())  # fmt: skip
+        statuses = conn.execute("SELECT identifier, status FROM issues ORDER BY 1").fetchall()
+    assert reasons[uid(191)] == "unknown status in change 'todo' -> ['done']"
+    assert reasons[uid(192)] == "unknown status in change {'x': 1} -> 'done'"
+    assert statuses == [("PAP-1", "done"), ("PAP-2", "in_progress")]
+
+
 def test_a_run_links_its_transcript_session_and_agent(tally_env, paperclip_url, conninfo):
     claude = tally_env / "claude" / "projects"
     write_jsonl(claude / "-srv-billing" / "cc-run-1.jsonl", [

@@ -63,6 +63,11 @@ def _status_change(details: Any) -> tuple[str | None, str | None] | None:
     return None
 
 
+def _known_status(status: Any) -> bool:
+    """One of Paperclip's issue statuses (details are free JSON: a status may be anything)."""
+    return isinstance(status, str) and status in ISSUE_STATUSES
+
+
 def read_paperclip(url: str, company: str | None = None) -> WorkGraph:
     """`company`: a Paperclip company id, issue prefix or name; may be omitted when the
     database holds one company."""
@@ -200,7 +205,7 @@ def _history(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
         if change is None or issue not in issues:
             continue
         before, after = change
-        if after not in ISSUE_STATUSES or (before is not None and before not in ISSUE_STATUSES):
+        if not _known_status(after) or (before is not None and not _known_status(before)):
             graph.reject("activity_log", row["id"], f"unknown status in change {before!r} -> "
                          f"{after!r}", row)  # fmt: skip
             continue
