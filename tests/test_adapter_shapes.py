@@ -1,7 +1,7 @@
 """Any value of any JSON type, anywhere in a real-shaped line, costs at most that line: the
 adapters reject it with a reason (or read around it), and never raise. Hypothesis replaces
-one value of a Claude Code or Codex line (or drops its key) and parses the line after a good
-copy of the same request, as a transcript holds them."""
+one value of a Claude Code, Codex or MCP tool-call line (or drops its key) and parses the
+line after a good copy of the same record, as a log holds them."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from ingestion.adapters.claude_code import ClaudeTranscriptParser, FileContext
 from ingestion.adapters.codex import CodexRolloutParser
+from ingestion.adapters.mcp_tool_calls import McpToolCallParser
 from ingestion.batch import Batch
 from tests.builders import assistant, codex_line, token_count, tool_result, usage, user_text
 
@@ -90,6 +91,13 @@ CODEX_LINES: list[dict[str, Any]] = [
     ),
 ]
 
+MCP_LINES: list[dict[str, Any]] = [
+    {"id": "c1", "tool": "getBoard", "server": "pigeon", "session": "mcp-1",
+     "started_at": T0, "duration_ms": 250, "success": True, "response_chars": 4000},
+    {"toolName": "mcp__github__get_pr", "sessionId": "mcp-1", "createdAt": T0,
+     "durationMs": 40, "success": False, "errorMessage": "rate limited", "responseTokens": 12},
+]  # fmt: skip
+
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every place in a JSON tree: dict keys and list indexes."""
@@ -146,3 +154,9 @@ def rollout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @given(case=mutated(CODEX_LINES))
 def test_codex_lines_of_any_shape(rollout: Path, case: tuple[dict[str, Any], bytes]) -> None:
     _parse_after_a_good_copy(CodexRolloutParser(rollout, None), *case)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=mutated(MCP_LINES))
+def test_mcp_tool_call_lines_of_any_shape(case: tuple[dict[str, Any], bytes]) -> None:
+    _parse_after_a_good_copy(McpToolCallParser(Path("/logs/mcp/calls.jsonl")), *case)
