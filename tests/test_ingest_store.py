@@ -10,7 +10,7 @@ import pytest
 
 from ingestion.demo.corpus import generate_corpus
 from ingestion.sources import CLAUDE_CODE, CODEX
-from tests.builders import assistant, usage, write_jsonl
+from tests.builders import assistant, codex_line, token_count, usage, write_jsonl
 from tests.ingest_helpers import ingest, ingest_corpus, snapshot, totals_by_root_session
 from tests.reference_count import claude_totals, codex_totals
 
@@ -319,3 +319,38 @@ def test_an_append_to_big_files_counts_its_new_bytes_and_is_read_inline(
     summary = run(listener)
     assert summary.events_new == 2
     assert seen == [(2, appended)]
+
+
+T_NUL = "2026-10-03T10:00:00.000Z"
+
+
+def test_nul_characters_in_a_rollout_are_dropped_not_fatal(conninfo, tmp_path):
+    """PostgreSQL text and jsonb hold no NUL: a Codex rollout whose ids, model and provider
+    carry one (the parser's state, stored with the cursor, is JSON) loads without them."""
+    session = "11111111-2222-4333-8444-555555555555"
+    meta = codex_line(
+        T_NUL,
+        "session_meta",
+        {
+            "id": f"{session}\x00",
+            "timestamp": T_NUL,
+            "cwd": "/src\x00",
+            "source": "cli",
+            "model_provider": "open\x00ai",
+        },
+    )
+    write_jsonl(
+        tmp_path / "2026" / "10" / "03" / f"rollout-2026-10-03T04-00-00-{session}.jsonl",
+        [meta, codex_line(T_NUL, "turn_context", {"cwd": "/src", "model": "gpt-5\x00-codex"}),
+         token_count(T_NUL, (1000, 800, 300, 100), (1000, 800, 300, 100))],
+    )  # fmt: skip
+    summary = ingest(conninfo, CODEX, tmp_path)
+    assert summary.events_new == 1 and summary.rejects == 0
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute(
+            """SELECT s.session_key, s.project_path, e.provider, e.model
+               FROM token_usage_events e JOIN agent_sessions s ON s.id = e.session_id"""
+        ).fetchone()
+        state = conn.execute("SELECT state->>'model' FROM ingestion_cursors").fetchone()
+    assert row == (session, "/src", "openai", "gpt-5-codex")
+    assert state == ("gpt-5-codex",)

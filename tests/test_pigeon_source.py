@@ -109,6 +109,21 @@ def test_a_row_holding_binary_data_is_rejected_and_the_rest_loads(pigeon_db):
     ]
 
 
+def test_nul_characters_in_pigeon_text_are_dropped_not_fatal(tally_env, pigeon_db, conninfo):
+    """SQLite text may hold NUL, PostgreSQL text cannot: the ingest drops the character."""
+    import sqlite3
+
+    with sqlite3.connect(pigeon_db) as db:
+        db.execute("UPDATE card SET title = ? WHERE number = 1", ("Fix\x00 checkout",))
+        db.execute("UPDATE token_usage_event SET model = ?", ("claude-sonnet-4-5\x00",))
+    run_ingest(pigeon_db)
+    with psycopg.connect(conninfo) as conn:
+        titles = {t for (t,) in conn.execute("SELECT title FROM issues")}
+        models = {m for (m,) in conn.execute("SELECT DISTINCT model FROM token_usage_events")}
+    assert "Fix checkout" in titles
+    assert models == {"claude-sonnet-4-5"}
+
+
 def test_ingest_loads_everything_once_and_rejects_with_reasons(tally_env, pigeon_db, conninfo):
     said = run_ingest(pigeon_db)
     assert "rows rejected" in said

@@ -75,7 +75,13 @@ def token_count(container: dict[str, Any], field: str, where: str, limit: int = 
 
 
 def optional_str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    """Non-empty text, else None. NUL characters are dropped, as COPY drops them: PostgreSQL
+    text and jsonb cannot hold one (a parser's state, a JSON document, would fail to store)."""
+    if not isinstance(value, str) or not value:
+        return None
+    if "\x00" in value:
+        return value.replace("\x00", "") or None
+    return value
 
 
 def mcp_server_of(tool_name: str | None) -> str | None:

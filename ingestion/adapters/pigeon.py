@@ -96,7 +96,11 @@ def _rows(db: sqlite3.Connection, table: str, graph: WorkGraph) -> list[dict[str
     names = [d[0] for d in cursor.description]
     rows = []
     for values in cursor.fetchall():
-        row = dict(zip(names, values, strict=True))
+        row = {
+            # SQLite text may hold NUL, which PostgreSQL text cannot: dropped, as COPY does
+            name: value.replace("\x00", "") if isinstance(value, str) else value
+            for name, value in zip(names, values, strict=True)
+        }
         binary = [name for name, value in row.items() if isinstance(value, bytes)]
         if binary:
             graph.reject(table, row.get("id"), f"binary data in {', '.join(binary)}", row)
