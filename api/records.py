@@ -10,18 +10,24 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from api.batch import RecordModel
-from schemas.limits import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_COUNT, MAX_DURATION_MS
+from schemas.limits import (
+    EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+    MAX_COUNT,
+    MAX_DURATION_MS,
+    MAX_KEY_CHARS,
+)
 
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 # with a UTC offset, from 2000 up to (not including) 2100
 Timestamp = Annotated[AwareDatetime, Field(ge=EARLIEST_TIMESTAMP, lt=LATEST_TIMESTAMP)]
-Key = Annotated[str, Field(min_length=1, max_length=300)]
+Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]
 SourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 AgentRef = Annotated[
     str | None,
     Field(
         default=None,
-        max_length=300,
+        max_length=MAX_KEY_CHARS,
         description="The agent (upstream id or name) for service keys; agent keys write as their "
         "own agent.",
     ),
@@ -39,7 +45,7 @@ class UsageEventIn(RecordModel):
     request_id: Key
     occurred_at: Timestamp
     provider: Annotated[str, Field(min_length=1, max_length=100)]
-    model: Annotated[str, Field(min_length=1, max_length=300)]
+    model: Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]
     input_tokens: Count = Field(0, description="Uncached input.")
     output_tokens: Count = 0
     reasoning_tokens: Count = Field(0, description="Part of output_tokens.")
@@ -65,8 +71,8 @@ class ToolCallIn(RecordModel):
     source: SourceName = "api"
     session_id: Key
     call_id: Key
-    tool_name: Annotated[str, Field(min_length=1, max_length=300)]
-    mcp_server: Annotated[str | None, Field(max_length=300)] = None
+    tool_name: Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]
+    mcp_server: Annotated[str | None, Field(max_length=MAX_KEY_CHARS)] = None
     started_at: Timestamp
     ended_at: Timestamp | None = None
     duration_ms: Annotated[int | None, Field(ge=0, le=MAX_DURATION_MS)] = None
@@ -81,7 +87,7 @@ class ToolCallIn(RecordModel):
         list[Annotated[str, Field(pattern=r"^[0-9a-f]{7,40}$")]], Field(max_length=100)
     ] = Field(default_factory=list)
     issue_refs: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=300)]],
+        list[Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]],
         Field(max_length=100, description="Issues the call acted on (id, identifier, #N)."),
     ] = Field(default_factory=list)
     agent: AgentRef = None
@@ -120,9 +126,11 @@ class HeartbeatRunIn(RecordModel):
     ]
     issue: Annotated[
         str | None,
-        Field(max_length=300, description="Issue id or identifier (PAP-12) the run serves."),
+        Field(
+            max_length=MAX_KEY_CHARS, description="Issue id or identifier (PAP-12) the run serves."
+        ),
     ] = None
-    adapter_session_id: Annotated[str | None, Field(max_length=300)] = None
+    adapter_session_id: Annotated[str | None, Field(max_length=MAX_KEY_CHARS)] = None
     invocation_source: Annotated[str | None, Field(max_length=100)] = None
     started_at: Timestamp | None = None
     finished_at: Timestamp | None = None
@@ -148,11 +156,11 @@ class AttributionHintIn(RecordModel):
         str,
         Field(
             min_length=1,
-            max_length=300,
+            max_length=MAX_KEY_CHARS,
             description="Issue id or identifier (PAP-12, #12 with project).",
         ),
     ]
-    session_id: Annotated[str | None, Field(max_length=300)] = None
+    session_id: Annotated[str | None, Field(max_length=MAX_KEY_CHARS)] = None
     valid_from: Timestamp
     valid_to: Timestamp | None = None
     note: Annotated[str | None, Field(max_length=10_000)] = None

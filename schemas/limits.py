@@ -14,8 +14,19 @@ from datetime import UTC, datetime
 MAX_COUNT = 10**12
 # one call's duration: about 115 days
 MAX_DURATION_MS = 10**10
+# an id or name that is part of a stored key (message and request ids, tool-call ids, tool
+# names, session ids): an index entry holds at most 2,704 bytes, and no real id comes near
+MAX_KEY_CHARS = 300
 EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_TIMESTAMP = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def key_too_long(name: str, value: str) -> str | None:
+    """Why `value` cannot be an id or name of a stored key, if it is longer than
+    MAX_KEY_CHARS."""
+    if len(value) <= MAX_KEY_CHARS:
+        return None
+    return f"{name} is {len(value):,} characters long; ids and names have at most {MAX_KEY_CHARS}"
 
 
 def timestamp_in_range(at: datetime) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import shutil
+import string
 from collections import defaultdict
 
 import psycopg
@@ -354,3 +356,34 @@ def test_nul_characters_in_a_rollout_are_dropped_not_fatal(conninfo, tmp_path):
         state = conn.execute("SELECT state->>'model' FROM ingestion_cursors").fetchone()
     assert row == (session, "/src", "openai", "gpt-5-codex")
     assert state == ("gpt-5-codex",)
+
+
+def _noise(length: int, seed: int) -> str:
+    """Text that does not compress: PostgreSQL indexes a long repetitive value compressed."""
+    return "".join(random.Random(seed).choices(string.ascii_letters + string.digits, k=length))
+
+
+def test_ids_too_long_to_index_reject_their_line_and_the_batch_loads(conninfo, tmp_path):
+    """An id or tool name longer than MAX_KEY_CHARS is refused with the reason: stored, it
+    would exceed an index entry's 2,704 bytes and fail the COPY of its whole batch."""
+    long_tool = {"type": "tool_use", "id": "toolu_" + _noise(5000, 1), "name": "Bash",
+                 "input": {}}  # fmt: skip
+    write_jsonl(
+        tmp_path / "p" / "s1.jsonl",
+        [assistant(_noise(5000, 2), "r1", T_NUL, usage()),
+         assistant("m2", _noise(5000, 3), T_NUL, usage()),
+         assistant("m3", "r3", T_NUL, usage(), content=[long_tool]),
+         assistant("m4", "r4", T_NUL, usage(), content=[{**long_tool, "id": "toolu_4",
+                                                         "name": _noise(400, 4)}]),
+         assistant("ok", "ok", T_NUL, usage())],
+    )  # fmt: skip
+    summary = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    assert summary.events_new == 1 and summary.rejects == 4
+    with psycopg.connect(conninfo) as conn:
+        reasons = [r for (r,) in conn.execute("SELECT reason FROM ingestion_rejects ORDER BY id")]
+    assert reasons == [
+        "message.id is 5,000 characters long; ids and names have at most 300",
+        "requestId is 5,000 characters long; ids and names have at most 300",
+        "tool_use.id is 5,006 characters long; ids and names have at most 300",
+        "tool_use.name is 400 characters long; ids and names have at most 300",
+    ]

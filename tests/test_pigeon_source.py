@@ -124,6 +124,34 @@ def test_nul_characters_in_pigeon_text_are_dropped_not_fatal(tally_env, pigeon_d
     assert models == {"claude-sonnet-4-5"}
 
 
+def test_ids_too_long_to_index_are_rejected_and_the_rest_loads(tally_env, pigeon_db, conninfo):
+    """Upstream ids longer than MAX_KEY_CHARS (random, so that PostgreSQL cannot compress
+    them into an index entry) reject their rows instead of failing the load."""
+    import random
+    import sqlite3
+    import string
+
+    def noise(length: int) -> str:
+        return "".join(random.Random(length).choices(string.ascii_letters, k=length))
+
+    with sqlite3.connect(pigeon_db) as db:
+        db.execute("UPDATE card SET id = ? WHERE number = 1", (noise(5000),))
+        db.execute("UPDATE token_usage_event SET session_id = ?", (noise(5001),))
+    said = run_ingest(pigeon_db)
+    assert "rows rejected" in said
+    with psycopg.connect(conninfo) as conn:
+        reasons = [
+            reason
+            for (reason,) in conn.execute(
+                "SELECT reason FROM ingestion_rejects WHERE source = 'pigeon'"
+            )
+        ]
+        numbers = {n for (n,) in conn.execute("SELECT number FROM issues")}
+    assert "external_id is 5,000 characters long; ids and names have at most 300" in reasons
+    assert "session_key is 5,001 characters long; ids and names have at most 300" in reasons
+    assert 1 not in numbers and numbers  # the other cards loaded
+
+
 def test_ingest_loads_everything_once_and_rejects_with_reasons(tally_env, pigeon_db, conninfo):
     said = run_ingest(pigeon_db)
     assert "rows rejected" in said

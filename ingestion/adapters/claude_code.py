@@ -24,6 +24,7 @@ from ingestion.adapters.common import (
     decimal_string,
     estimate_tokens,
     issue_refs_in,
+    key_text,
     mcp_server_of,
     optional_str,
     parse_timestamp,
@@ -240,8 +241,8 @@ class ClaudeTranscriptParser(JsonlParser):
         for name, value in (("message.id", message.get("id")), ("requestId", obj.get("requestId"))):
             if value is not None and not isinstance(value, str):
                 raise InvalidRecord(f"{name} must be text, got {value!r:.40}")
-        message_id = optional_str(message.get("id"))
-        request_id = optional_str(obj.get("requestId"))
+        message_id = key_text(message.get("id"), "message.id")
+        request_id = key_text(obj.get("requestId"), "requestId")
         if message_id is None or request_id is None:
             # Legacy lines without ids: key on the line's content so re-reads stay idempotent.
             digest = hashlib.sha1(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()
@@ -281,10 +282,10 @@ class ClaudeTranscriptParser(JsonlParser):
         for block in content:
             if not isinstance(block, dict) or block.get("type") != "tool_use":
                 continue
-            call_id = optional_str(block.get("id"))
+            call_id = key_text(block.get("id"), "tool_use.id")
             if call_id is None:
                 continue
-            name = optional_str(block.get("name"))
+            name = key_text(block.get("name"), "tool_use.name")
             tool_input = block.get("input") if isinstance(block.get("input"), dict) else {}
             files: list[str] = []
             if name in FILE_EDITING_TOOLS:
@@ -318,7 +319,7 @@ class ClaudeTranscriptParser(JsonlParser):
         for block in content:
             if not isinstance(block, dict) or block.get("type") != "tool_result":
                 continue
-            call_id = optional_str(block.get("tool_use_id"))
+            call_id = key_text(block.get("tool_use_id"), "tool_result.tool_use_id")
             if call_id is None:
                 continue
             text = _result_text(block.get("content"))

@@ -26,6 +26,7 @@ from ingestion.adapters.common import (
     commit_hashes_in,
     estimate_tokens,
     issue_refs_in,
+    key_text,
     mcp_server_of,
     optional_str,
     parse_timestamp,
@@ -204,7 +205,7 @@ class CodexRolloutParser(JsonlParser):
         return 0
 
     def _session_meta(self, payload: dict[str, Any], at: datetime | None, batch: Batch) -> None:
-        key = optional_str(payload.get("id"))
+        key = key_text(payload.get("id"), "session_meta.id")
         if key:
             self.session_key = key
         source = payload.get("source")
@@ -213,7 +214,7 @@ class CodexRolloutParser(JsonlParser):
         subagent = source.get("subagent") if isinstance(source, dict) else None
         spawn = subagent.get("thread_spawn") if isinstance(subagent, dict) else None
         if isinstance(spawn, dict):
-            self.parent_key = optional_str(spawn.get("parent_thread_id"))
+            self.parent_key = key_text(spawn.get("parent_thread_id"), "parent_thread_id")
         self.provider = optional_str(payload.get("model_provider")) or self.provider
         session = self._session(batch)
         started = parse_timestamp(payload.get("timestamp")) or at
@@ -292,11 +293,11 @@ class CodexRolloutParser(JsonlParser):
         item_type = payload.get("type")
         if item_type is not None and not isinstance(item_type, str):
             raise InvalidRecord(f"response_item payload.type must be text, got {item_type!r:.40}")
-        call_id = optional_str(payload.get("call_id"))
+        call_id = key_text(payload.get("call_id"), "call_id")
         if call_id is None:
             return
         if item_type in {"function_call", "custom_tool_call"}:
-            name = optional_str(payload.get("name"))
+            name = key_text(payload.get("name"), "name")
             arguments = payload.get("arguments") if item_type == "function_call" else None
             text_input = payload.get("input") if isinstance(payload.get("input"), str) else ""
             command = ""

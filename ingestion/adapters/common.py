@@ -6,7 +6,13 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.limits import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_COUNT, timestamp_in_range
+from schemas.limits import (
+    EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+    MAX_COUNT,
+    key_too_long,
+    timestamp_in_range,
+)
 from schemas.money import USD_LIMIT
 
 _EPOCH_MS_THRESHOLD = 10_000_000_000
@@ -82,6 +88,17 @@ def optional_str(value: Any) -> str | None:
     if "\x00" in value:
         return value.replace("\x00", "") or None
     return value
+
+
+def key_text(value: Any, where: str) -> str | None:
+    """`optional_str` for an id or name that is part of a stored key: longer than
+    MAX_KEY_CHARS, the record is refused (PostgreSQL could not index it, and the whole batch
+    would fail)."""
+    text = optional_str(value)
+    reason = key_too_long(where, text) if text is not None else None
+    if reason:
+        raise InvalidRecord(reason)
+    return text
 
 
 def mcp_server_of(tool_name: str | None) -> str | None:

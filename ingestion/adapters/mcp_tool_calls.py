@@ -21,6 +21,7 @@ from ingestion.adapters.base import JsonlParser
 from ingestion.adapters.common import (
     InvalidRecord,
     estimate_tokens,
+    key_text,
     mcp_server_of,
     optional_str,
     require_timestamp,
@@ -54,12 +55,12 @@ class McpToolCallParser(JsonlParser):
 
     def handle_object(self, obj: dict[str, Any], offset: int, batch: Batch) -> int:
         named = _first(obj, "tool", "tool_name", "toolName", "name")
-        tool = optional_str(named)
+        tool = key_text(named, "the tool name")
         if tool is None:
             if named is None or named == "":
                 raise InvalidRecord("tool call without a tool name")
             raise InvalidRecord(f"the tool name must be text, got {named!r:.40}")
-        session = optional_str(_first(obj, "session", "session_id", "sessionId"))
+        session = key_text(_first(obj, "session", "session_id", "sessionId"), "the session id")
         if session is None:
             raise InvalidRecord("tool call without a session id")
         started = require_timestamp(
@@ -84,7 +85,7 @@ class McpToolCallParser(JsonlParser):
         tokens = token_count(sizes, "tokens", "response") if tokens is not None else None
         if tokens is None and chars is not None:
             tokens = estimate_tokens(chars)
-        call_id = optional_str(_first(obj, "id", "call_id", "callId"))
+        call_id = key_text(_first(obj, "id", "call_id", "callId"), "the call id")
         if call_id is None:
             digest = hashlib.sha1(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()
             call_id = f"line:{digest[:24]}"

@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 from ingestion.loader import ensure_company
 from ingestion.usage_day_deltas import fold_usage_day_deltas
 from ingestion.workgraph.records import WorkGraph
+from schemas.limits import MAX_KEY_CHARS, key_too_long
 
 Key = tuple[Any, ...]
 
@@ -203,7 +204,7 @@ def _rows(table: Table, graph: WorkGraph, ids: _Ids, company_id: int, source: st
                 value = Jsonb(value if value is not None else {}) if column == "attributes" \
                     else (Jsonb(value) if value is not None else None)  # fmt: skip
             row[column] = value
-        dangling = None
+        dangling = _too_long_to_index(table, record)
         for ref in table.refs:
             upstream = record.get(ref.field)
             if upstream is None:
@@ -229,6 +230,18 @@ def _rows(table: Table, graph: WorkGraph, ids: _Ids, company_id: int, source: st
             continue
         rows.append(row)
     return rows
+
+
+def _too_long_to_index(table: Table, record: dict[str, Any]) -> str | None:
+    """Why the record cannot be stored when a text value of its key (or its session key,
+    indexed too) is longer than MAX_KEY_CHARS: PostgreSQL could not index it, and the load
+    of every record would fail with it."""
+    for column in (*table.conflict, "session_key"):
+        value = record.get(column)
+        reason = key_too_long(column, value) if isinstance(value, str) else None
+        if reason:
+            return reason
+    return None
 
 
 def _id_map(cur: psycopg.Cursor[Any], table: Table, company_id: int) -> dict[Key, int]:
@@ -357,8 +370,9 @@ def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: st
                                reason, excerpt, fingerprint)
                            VALUES (%s, %s, %s, %s, %s, %s, %s)
                            ON CONFLICT (source, location, position, fingerprint) DO NOTHING""",
-                        (summary.run_id, source, f"{location}#{table_name}", str(row_id),
-                         reason, excerpt, hashlib.sha1(excerpt.encode()).hexdigest()),
+                        (summary.run_id, source, f"{location}#{table_name}",
+                         str(row_id)[:MAX_KEY_CHARS], reason, excerpt,
+                         hashlib.sha1(excerpt.encode()).hexdigest()),
                     )  # fmt: skip
                 summary.rejects = len(rejected)
         except Exception as error:
