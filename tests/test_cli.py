@@ -491,6 +491,29 @@ def test_a_file_system_error_is_one_line_naming_the_file(tmp_path, capsys):
     assert said == f"error: No such file or directory ({tmp_path / 'missing' / 'x'})"
 
 
+def test_a_database_that_answers_with_an_error_is_not_called_unreachable(capsys):
+    """Operational errors with a SQLSTATE come from a server that was reached (a full disk,
+    a limit): saying "unreachable" would send the operator to the network."""
+    import psycopg
+    import typer
+
+    from pipelines.cli.context import failures_reported
+
+    with pytest.raises(typer.Exit), failures_reported():
+        raise psycopg.errors.DiskFull("could not extend file: No space left on device")
+    said = " ".join(capsys.readouterr().err.split())
+    assert said == (
+        "error: the database could not do it: could not extend file: No space left on device "
+        "(SQLSTATE 53100)"
+    )
+    with pytest.raises(typer.Exit), failures_reported():
+        raise psycopg.OperationalError("connection refused")
+    assert (
+        " ".join(capsys.readouterr().err.split())
+        == "error: database unreachable: connection refused"
+    )
+
+
 @pytest.mark.parametrize("command", [("report", "usage"), ("materialize",), ("db", "status")])
 def test_a_data_dir_that_is_a_file_is_refused(tally_env, monkeypatch, tmp_path, command):
     from ingestion.settings import get_settings

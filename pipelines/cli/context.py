@@ -59,7 +59,13 @@ def failures_reported() -> Iterator[None]:
         )
         raise fail(f"invalid setting: {problems}") from None
     except psycopg.OperationalError as error:
-        raise fail(f"database unreachable: {first_line(error, repr(error))}") from None
+        if error.sqlstate is None:  # no server answered: the connection itself failed
+            raise fail(f"database unreachable: {first_line(error, repr(error))}") from None
+        # the server answered, and could not do it: a full disk, a limit, a shutdown
+        raise fail(
+            f"the database could not do it: {first_line(error, repr(error))} "
+            f"(SQLSTATE {error.sqlstate})"
+        ) from None
     except psycopg.errors.InsufficientPrivilege as error:
         raise fail(
             f"the database refused: {first_line(error, repr(error))} (TALLY_DATABASE_URL's "
