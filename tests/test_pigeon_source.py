@@ -152,6 +152,18 @@ def test_ids_too_long_to_index_are_rejected_and_the_rest_loads(tally_env, pigeon
     assert 1 not in numbers and numbers  # the other cards loaded
 
 
+def test_text_that_is_not_utf8_is_read_with_replacement_characters(tally_env, pigeon_db, conninfo):
+    """SQLite stores any bytes as text; one invalid value must not make the file unreadable."""
+    import sqlite3
+
+    with sqlite3.connect(pigeon_db) as db:
+        db.execute("UPDATE card SET title = CAST(x'46ff78' AS TEXT) WHERE number = 1")
+    run_ingest(pigeon_db)
+    with psycopg.connect(conninfo) as conn:
+        titles = {t for (t,) in conn.execute("SELECT title FROM issues")}
+    assert "F\ufffdx" in titles and len(titles) > 1
+
+
 def test_ingest_loads_everything_once_and_rejects_with_reasons(tally_env, pigeon_db, conninfo):
     said = run_ingest(pigeon_db)
     assert "rows rejected" in said

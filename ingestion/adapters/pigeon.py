@@ -139,6 +139,9 @@ def read_pigeon(path: Path) -> WorkGraph:
         raise PigeonError(f"no Pigeon database at {path}")
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # SQLite keeps whatever bytes it is given as text: one invalid UTF-8 value must not
+        # make the whole file unreadable (the default decoder raises at the first)
+        db.text_factory = lambda raw: raw.decode("utf-8", "replace")
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as error:
         raise PigeonError(f"{path} is not a readable SQLite database: {error}") from error
