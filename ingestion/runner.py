@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import psycopg
 
+from ingestion.adapters.records import RejectRecord
 from ingestion.correlation import correlate
 from ingestion.loader import (
     CanonicalLoader,
@@ -184,6 +185,14 @@ class IngestRun:
     def _ingest(
         self, loader: CanonicalLoader, company_id: int, files: list[tuple[str, os.stat_result]]
     ) -> None:
+        unstorable = [path for path, _ in files if not _storable(path)]
+        if unstorable:
+            files = [(path, stat) for path, stat in files if _storable(path)]
+            self.summary.add(loader.flush(EncodedBatch(rejects=[
+                RejectRecord(_shown(path), "file", "the file name is not valid UTF-8, which the "
+                             "store cannot keep: rename the file to read it", b"")
+                for path in unstorable
+            ]), []))  # fmt: skip
         seen = loader.load_file_states()
         todo: list[tuple[Path, os.stat_result]] = []
         for path, stat in files:
@@ -371,6 +380,23 @@ class Lane:
         self.loader.unlock_files(completed)
         completed.clear()
         return EncodedBatch()
+
+
+def _storable(path: str) -> bool:
+    """Whether the store can keep the path: a file name that is not UTF-8 comes from the file
+    system with surrogate escapes, which PostgreSQL text cannot hold."""
+    if path.isascii():
+        return True
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(path: str) -> str:
+    """The path with its undecodable bytes as replacement characters."""
+    return os.fsencode(path).decode("utf-8", "replace")
 
 
 def _cursor_after(result: ParseResult) -> CursorUpdate | None:

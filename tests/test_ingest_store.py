@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import string
 from collections import defaultdict
 
+import orjson
 import psycopg
 import pytest
 
@@ -387,3 +389,24 @@ def test_ids_too_long_to_index_reject_their_line_and_the_batch_loads(conninfo, t
         "tool_use.id is 5,006 characters long; ids and names have at most 300",
         "tool_use.name is 400 characters long; ids and names have at most 300",
     ]
+
+
+def test_a_file_whose_name_is_not_utf8_is_rejected_and_the_others_load(conninfo, tmp_path):
+    """Such a name comes from the file system with surrogate escapes, which PostgreSQL text
+    cannot hold (it made the whole run fail): the file is named in a reject, once."""
+    write_jsonl(tmp_path / "p" / "good.jsonl", [assistant("m1", "r1", T_NUL, usage())])
+    bad = os.path.join(os.fsencode(tmp_path / "p"), b"bad\xff.jsonl")
+    with open(bad, "wb") as handle:
+        handle.write(orjson.dumps(assistant("m2", "r2", T_NUL, usage())) + b"\n")
+    first = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    again = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    assert (first.events_new, first.rejects, first.files_read) == (1, 1, 1)
+    assert again.events_new == 0
+    with psycopg.connect(conninfo) as conn:
+        rejects = conn.execute(
+            "SELECT location, position, reason FROM ingestion_rejects"
+        ).fetchall()
+    assert rejects == [(
+        f"{tmp_path / 'p'}/bad\ufffd.jsonl", "file",
+        "the file name is not valid UTF-8, which the store cannot keep: rename the file to read it",
+    )]  # fmt: skip
