@@ -124,3 +124,13 @@ def test_file_names_are_read_as_they_are_on_disk(repo):
     assert commits["odd names"] == sorted(names)
     assert commits["no files"] == []
     assert commits["Fix the parser (#12)"] == ["a.py"]
+
+
+def test_a_message_holding_the_separator_bytes_is_read_whole(repo):
+    """The log is split on \\x1e and \\x1f (plus a token drawn per run): a message may hold
+    those bytes (git keeps them), and such a commit used to be dropped."""
+    (repo / "e.py").write_text("e")
+    git(repo, "add", "e.py")
+    git(repo, "commit", "-q", "-m", "Odd\x1ebytes\x1f in #12")
+    messages = [commit.message for commit in read_commits(repo)]
+    assert "Odd\x1ebytes\x1f in #12" in messages and len(messages) == 5

@@ -8,6 +8,7 @@ with the project's key, its number. Re-reading the history changes nothing."""
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -19,10 +20,11 @@ DEFAULT_PATTERNS = (
     r"(?<![\w/])#(?P<number>\d+)\b",
     r"\b(?P<key>[A-Z][A-Z0-9]{1,9})-(?P<number>\d+)\b",
 )
-# One record per commit: fields split by \x1f, records by \x1e; files follow the header.
-# With -z, git ends the header and each file name with NUL and leaves names unquoted (without
-# it, a name holding a tab, a newline or a quote is printed C-quoted: "a\tb.txt").
-LOG_FORMAT = "%x1e%H%x1f%an%x1f%ae%x1f%cI%x1f%B%x1f"
+# One record per commit: fields end with \x1f, records start with \x1e, each followed by a
+# token drawn for the run (a message may hold either byte, not also the token); files follow
+# the header. With -z, git ends the header and each file name with NUL and leaves names
+# unquoted (without it, a name holding a tab, a newline or a quote is printed C-quoted).
+LOG_FIELDS = ("%H", "%an", "%ae", "%cI", "%B")
 
 
 class GitError(RuntimeError):
@@ -49,7 +51,10 @@ class Reference:
 def read_commits(repo: Path, since: str | None = None) -> list[Commit]:
     if not (repo / ".git").exists() and not repo.joinpath("HEAD").exists():
         raise GitError(f"not a git repository: {repo}")
-    args = ["git", "-C", str(repo), "log", "--all", f"--format={LOG_FORMAT}", "--name-only",
+    token = secrets.token_hex(8)
+    record_start, field_end = f"\x1e{token}", f"\x1f{token}"
+    log_format = record_start + "".join(f"{field}{field_end}" for field in LOG_FIELDS)
+    args = ["git", "-C", str(repo), "log", "--all", f"--format={log_format}", "--name-only",
             "--no-renames", "-z"]  # fmt: skip
     if since:
         _check_since(repo, since)
@@ -60,10 +65,10 @@ def read_commits(repo: Path, since: str | None = None) -> list[Commit]:
             return []
         raise GitError(f"git log failed in {repo}: {result.stderr.strip()}")
     commits = []
-    for record in result.stdout.split("\x1e"):
+    for record in result.stdout.split(record_start):
         if not record.strip():
             continue
-        parts = record.split("\x1f")
+        parts = record.split(field_end)
         if len(parts) < 6:
             continue
         commit_hash, name, email, when, message, files = parts[:6]
