@@ -204,20 +204,20 @@ def _rows(table: Table, graph: WorkGraph, ids: _Ids, company_id: int, source: st
                 value = Jsonb(value if value is not None else {}) if column == "attributes" \
                     else (Jsonb(value) if value is not None else None)  # fmt: skip
             row[column] = value
-        dangling = _too_long_to_index(table, record)
+        problem = _too_long_to_index(table, record)
         for ref in table.refs:
             upstream = record.get(ref.field)
             if upstream is None:
                 if ref.required:
-                    dangling = f"{ref.field} is missing"
+                    problem = f"{ref.field} is missing"
                 row.setdefault(ref.column, None)  # several refs may share a column
                 continue
             key = (record.get(f"{ref.field}_source", source), upstream)
             resolved = ids.resolve(ref.entity, key)
             if resolved is None:
-                dangling = f"{ref.field} {upstream!r} does not exist upstream"
+                problem = f"{ref.field} {upstream!r} does not exist upstream"
             row[ref.column] = resolved
-        if dangling:
+        if problem:
             row_id = next(
                 (
                     record[k]
@@ -226,7 +226,7 @@ def _rows(table: Table, graph: WorkGraph, ids: _Ids, company_id: int, source: st
                 ),
                 None,
             )
-            reject(table.name, row_id, dangling, record)
+            reject(table.name, row_id, problem, record)
             continue
         rows.append(row)
     return rows
