@@ -1,7 +1,8 @@
 """Load a `WorkGraph` into the canonical store: idempotent upserts on each table's natural key
 (company, source, upstream id), references resolved to canonical ids, dangling required
-references rejected with the reason. A row is rewritten only when something in it changed,
-so loading the same upstream twice changes nothing and reports zero changes."""
+references and keys too long to index rejected with the reason. A row is rewritten only when
+something in it changed, so loading the same upstream twice changes nothing and reports zero
+changes."""
 
 from __future__ import annotations
 
