@@ -187,7 +187,8 @@ class IngestRun:
     ) -> None:
         unstorable = [path for path, _ in files if not _storable(path)]
         if unstorable:
-            files = [(path, stat) for path, stat in files if _storable(path)]
+            skipped = set(unstorable)
+            files = [(path, stat) for path, stat in files if path not in skipped]
             self.summary.add(loader.flush(EncodedBatch(rejects=[
                 RejectRecord(_shown(path), "file", "the file name is not valid UTF-8, which the "
                              "store cannot keep: rename the file to read it", b"")

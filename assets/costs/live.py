@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from assets.costs.transform import cost_daily
-from assets.pricing.catalog import PriceOverride, overrides_from_frame, price_table
+from assets.pricing.catalog import PriceOverride, price_table, stored_overrides
 from assets.pricing.transform import price_keys, price_usage
 from ingestion.reports.costs import LiveDays
 from ingestion.store import CanonicalStore
@@ -44,10 +44,10 @@ def live_days(
     """`cost_daily` rows of `days` (and, with `keep_priced`, their `usage_priced` rows),
     priced now at the prices (and overrides) of each event's day: what materialising those
     partitions would write. Without `keep_priced` only a week's events are held at once.
-    `overrides`, when the caller read them already (`price_overrides`), else read here."""
+    `overrides`, when the caller read them already (`stored_overrides`), else read here."""
     ranges = day_ranges(days)
     if overrides is None:
-        overrides = price_overrides(store) if ranges else []
+        overrides = stored_overrides(store) if ranges else []
     priced_parts, daily_parts = [], []
     for start, end in ranges:
         usage = store.usage_window(start, end)
@@ -61,11 +61,6 @@ def live_days(
         usage_priced=_concat(priced_parts, USAGE_PRICED) if keep_priced else None,
         cost_daily=_concat(daily_parts, COST_DAILY),
     )
-
-
-def price_overrides(store: CanonicalStore) -> list[PriceOverride]:
-    """The price overrides as pricing applies them."""
-    return overrides_from_frame(store.price_overrides())
 
 
 def _concat(parts: list[pl.DataFrame], table: WarehouseTable) -> pl.DataFrame:

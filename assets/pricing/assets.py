@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from assets.partitions import daily_partitions, window
-from assets.pricing.catalog import overrides_from_frame, price_table
+from assets.pricing.catalog import price_table, stored_overrides
 from assets.pricing.transform import price_keys, price_usage
 from assets.reporting import preview, schema_check, table_metadata
 from assets.resources import CanonicalStoreResource, WarehouseResource
@@ -45,7 +45,7 @@ def usage_priced(
     start, end = window(context)
     store, store_warehouse = canonical_store.store(), warehouse.open()
     usage = store.usage_window(start, end)
-    overrides = overrides_from_frame(store.price_overrides())
+    overrides = stored_overrides(store)
     priced = price_usage(usage, price_table(price_keys(usage), overrides))
     priced = priced.select(USAGE_PRICED.column_names)
     rows = store_warehouse.replace_window(USAGE_PRICED, start, end, priced)

@@ -12,13 +12,16 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
 from importlib.metadata import version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from genai_prices import Usage, calc_price, data_snapshot
 from genai_prices.types import TieredPrices
 
 from ingestion.model_patterns import ModelPattern, stored_model_pattern
+
+if TYPE_CHECKING:
+    from ingestion.store import CanonicalStore
 
 CATEGORIES = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
 _GENAI_FIELDS = {
@@ -97,6 +100,11 @@ class PriceOverride:
             and (self.effective_to is None or day < self.effective_to)
             and self.pattern.fullmatch(model) is not None
         )
+
+
+def stored_overrides(store: CanonicalStore) -> list[PriceOverride]:
+    """The price overrides kept in the canonical store, as pricing applies them."""
+    return overrides_from_frame(store.price_overrides())
 
 
 def overrides_from_frame(frame: pl.DataFrame) -> list[PriceOverride]:

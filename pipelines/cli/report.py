@@ -192,12 +192,11 @@ def _prepare_while_refreshing(
         warehouse.ensure_table(USAGE_PRICED)  # the freshness check reads it
     if not live:
         return warehouse, None
-    from assets.costs.live import price_overrides
-    from assets.pricing.catalog import load_price_data
+    from assets.pricing.catalog import load_price_data, stored_overrides
     from ingestion.store import CanonicalStore
 
     load_price_data()
-    return warehouse, price_overrides(CanonicalStore(context.url))
+    return warehouse, stored_overrides(CanonicalStore(context.url))
 
 
 def _cost_report(
