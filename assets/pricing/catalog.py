@@ -15,7 +15,7 @@ from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from genai_prices import Usage, calc_price, data_snapshot
+from genai_prices import Usage, calc_price
 from genai_prices.types import TieredPrices
 
 from ingestion.model_patterns import ModelPattern, stored_model_pattern
@@ -131,8 +131,9 @@ def overrides_from_frame(frame: pl.DataFrame) -> list[PriceOverride]:
 def load_price_data() -> None:
     """Load genai-prices' bundled price data now. It loads at the first price looked up
     (25-45 ms here); a command with a core to spare while it waits for something else can
-    take that off its critical path."""
-    data_snapshot.get_snapshot()
+    take that off its critical path. Looked up through the public `calc_price`, whatever the
+    answer: the library keeps its snapshot loader to itself."""
+    library_price("anthropic", "claude-sonnet-4-5", date(2025, 10, 1), None)
 
 
 @lru_cache(maxsize=4096)
