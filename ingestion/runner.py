@@ -36,6 +36,7 @@ from ingestion.loader import (
 from ingestion.parsing import ParseResult, ParseTask, parse_piece, parse_pieces
 from ingestion.settings import TallySettings
 from ingestion.sources import FileSource, walk_jsonl
+from schemas.limits import MAX_PATH_BYTES
 
 MAX_LOCKED_FILES = 256
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
@@ -185,14 +186,12 @@ class IngestRun:
     def _ingest(
         self, loader: CanonicalLoader, company_id: int, files: list[tuple[str, os.stat_result]]
     ) -> None:
-        unstorable = [path for path, _ in files if not _storable(path)]
+        unstorable = {path: reason for path, _ in files if (reason := _unstorable(path))}
         if unstorable:
-            skipped = set(unstorable)
-            files = [(path, stat) for path, stat in files if path not in skipped]
+            files = [(path, stat) for path, stat in files if path not in unstorable]
             self.summary.add(loader.flush(EncodedBatch(rejects=[
-                RejectRecord(_shown(path), "file", "the file name is not valid UTF-8, which the "
-                             "store cannot keep: rename the file to read it", b"")
-                for path in unstorable
+                RejectRecord(_shown(path), "file", reason, b"")
+                for path, reason in unstorable.items()
             ]), []))  # fmt: skip
         seen = loader.load_file_states()
         todo: list[tuple[Path, os.stat_result]] = []
@@ -383,16 +382,26 @@ class Lane:
         return EncodedBatch()
 
 
-def _storable(path: str) -> bool:
-    """Whether the store can keep the path: a file name that is not UTF-8 comes from the file
-    system with surrogate escapes, which PostgreSQL text cannot hold."""
+def _unstorable(path: str) -> str | None:
+    """Why the store cannot keep the path, if it cannot: a file name that is not UTF-8 comes
+    from the file system with surrogate escapes, which PostgreSQL text cannot hold; a path
+    longer than MAX_PATH_BYTES could not key the file's cursor."""
     if path.isascii():
-        return True
-    try:
-        path.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
+        encoded_length = len(path)
+    else:
+        try:
+            encoded_length = len(path.encode())
+        except UnicodeEncodeError:
+            return (
+                "the file name is not valid UTF-8, which the store cannot keep: rename the "
+                "file to read it"
+            )
+    if encoded_length > MAX_PATH_BYTES:
+        return (
+            f"the path is {encoded_length:,} bytes long; the store keeps paths of at most "
+            f"{MAX_PATH_BYTES:,}: move the file nearer the root to read it"
+        )
+    return None
 
 
 def _shown(path: str) -> str:

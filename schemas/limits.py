@@ -17,6 +17,9 @@ MAX_DURATION_MS = 10**10
 # an id or name that is part of a stored key (message and request ids, tool-call ids, tool
 # names, session ids): an index entry holds at most 2,704 bytes, and no real id comes near
 MAX_KEY_CHARS = 300
+# a log file's path, in bytes: it keys the file's cursor (beside the source's name) in an
+# index whose entries hold at most 2,704 bytes; Linux allows paths of 4,096
+MAX_PATH_BYTES = 2048
 EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_TIMESTAMP = datetime(2100, 1, 1, tzinfo=UTC)
 

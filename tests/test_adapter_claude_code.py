@@ -286,3 +286,33 @@ def test_ids_of_the_wrong_type_reject_their_line_and_the_rest_loads(tmp_path):
         "message.id must be text, got ['m']",
         "requestId must be text, got {'id': 'r'}",
     ]
+
+
+def test_a_tool_block_with_a_bad_id_is_rejected_alone_and_its_line_kept(tmp_path):
+    """A number, an object or nothing where a tool call's id belongs refuses that block, with
+    the reason; the response's usage and the line's other blocks still load."""
+    content = [
+        {"type": "tool_use", "id": "toolu_good", "name": "Read", "input": {}},
+        {"type": "tool_use", "id": 7, "name": "Read", "input": {}},
+        {"type": "tool_use", "name": "Grep", "input": {}},
+    ]
+    result = tool_result("toolu_good", T1, "ok")
+    result["message"]["content"].insert(
+        0, {"type": "tool_result", "tool_use_id": {"id": "x"}, "content": "?"}
+    )
+    path = write_jsonl(
+        tmp_path / "p" / "s1.jsonl", [assistant("m", "r", T0, usage(), content=content), result]
+    )
+    batch = parse(tmp_path, path)
+    second_line = str(path.read_bytes().index(b"\n") + 1)  # positions are byte offsets
+    assert sorted(batch.usage) == [("m", "r")]
+    assert sorted(batch.tool_calls) == ["toolu_good"]
+    assert batch.tool_calls["toolu_good"].ended_at is not None
+    assert [(r.position, r.reason) for r in batch.rejects] == [
+        ("0", "content[1] (tool_use) refused, the rest of the line kept: "
+              "tool_use.id must be text, got 7"),
+        ("0", "content[2] (tool_use) refused, the rest of the line kept: tool_use without an id"),
+        (second_line, "content[0] (tool_result) refused, the rest of the line kept: "
+              "tool_result.tool_use_id must be text, got {'id': 'x'}"),
+    ]  # fmt: skip
+    assert b'"id":7' in batch.rejects[0].excerpt

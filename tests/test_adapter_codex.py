@@ -277,13 +277,22 @@ def test_values_of_the_wrong_type_reject_their_line_and_the_rest_loads(tmp_path)
             listed_type,
             codex_line("2026-10-03T10:00:03.000Z", "response_item",
                        {"type": {"function_call": True}, "call_id": "c2", "name": "shell"}),
+            codex_line("2026-10-03T10:00:03.500Z", "response_item",
+                       {"type": "function_call", "call_id": 5, "name": "shell"}),
+            codex_line("2026-10-03T10:00:03.600Z", "response_item",
+                       {"type": "function_call", "call_id": "c3", "name": ["shell"]}),
+            codex_line("2026-10-03T10:00:04.000Z", "response_item",
+                       {"type": "function_call", "call_id": "c4", "name": "shell",
+                        "arguments": "{}"}),
             token_count("2026-10-03T10:00:05.000Z", (10, 0, 5, 0), (10, 0, 5, 0)),
         ],
     )  # fmt: skip
     batch, _, _ = parse(path)
-    assert len(batch.usage) == 1 and not batch.tool_calls
+    assert len(batch.usage) == 1 and sorted(batch.tool_calls) == ["c4"]
     reasons = [r.reason for r in batch.rejects]
     assert reasons == [
         "type must be text, got ['response_item']",
         "response_item payload.type must be text, got {'function_call': True}",
+        "call_id must be text, got 5",
+        "name must be text, got ['shell']",
     ]

@@ -365,9 +365,10 @@ def _noise(length: int, seed: int) -> str:
     return "".join(random.Random(seed).choices(string.ascii_letters + string.digits, k=length))
 
 
-def test_ids_too_long_to_index_reject_their_line_and_the_batch_loads(conninfo, tmp_path):
+def test_ids_too_long_to_index_reject_their_record_and_the_batch_loads(conninfo, tmp_path):
     """An id or tool name longer than MAX_KEY_CHARS is refused with the reason: stored, it
-    would exceed an index entry's 2,704 bytes and fail the COPY of its whole batch."""
+    would exceed an index entry's 2,704 bytes and fail the COPY of its whole batch. A tool
+    call's refusal costs its block, not the response's usage."""
     long_tool = {"type": "tool_use", "id": "toolu_" + _noise(5000, 1), "name": "Bash",
                  "input": {}}  # fmt: skip
     write_jsonl(
@@ -380,15 +381,18 @@ def test_ids_too_long_to_index_reject_their_line_and_the_batch_loads(conninfo, t
          assistant("ok", "ok", T_NUL, usage())],
     )  # fmt: skip
     summary = ingest(conninfo, CLAUDE_CODE, tmp_path)
-    assert summary.events_new == 1 and summary.rejects == 4
+    assert summary.events_new == 3 and summary.rejects == 4
     with psycopg.connect(conninfo) as conn:
         reasons = [r for (r,) in conn.execute("SELECT reason FROM ingestion_rejects ORDER BY id")]
+        stored = conn.execute("SELECT count(*) FROM tool_calls").fetchone()
+    block = "content[0] (tool_use) refused, the rest of the line kept: "
     assert reasons == [
         "message.id is 5,000 characters long; ids and names have at most 300",
         "requestId is 5,000 characters long; ids and names have at most 300",
-        "tool_use.id is 5,006 characters long; ids and names have at most 300",
-        "tool_use.name is 400 characters long; ids and names have at most 300",
+        block + "tool_use.id is 5,006 characters long; ids and names have at most 300",
+        block + "tool_use.name is 400 characters long; ids and names have at most 300",
     ]
+    assert stored == (0,)
 
 
 def test_a_file_whose_name_is_not_utf8_is_rejected_and_the_others_load(conninfo, tmp_path):
@@ -410,3 +414,4 @@ def test_a_file_whose_name_is_not_utf8_is_rejected_and_the_others_load(conninfo,
         f"{tmp_path / 'p'}/bad\ufffd.jsonl", "file",
         "the file name is not valid UTF-8, which the store cannot keep: rename the file to read it",
     )]  # fmt: skip
+

@@ -6,6 +6,8 @@ import orjson
 import psycopg
 from typer.testing import CliRunner
 
+from ingestion.adapters.mcp_tool_calls import McpToolCallParser
+from ingestion.batch import Batch
 from pipelines.cli.main import app
 from tests.builders import write_jsonl
 
@@ -59,3 +61,16 @@ def test_tool_call_logs_load_once_and_bad_lines_are_rejected(tally_env, conninfo
     assert any("success must be true or false" in r for r in reasons)
     assert any("duration_ms must be a non-negative integer" in r for r in reasons)
     assert any(r.startswith("invalid JSON") for r in reasons)
+
+
+def test_a_numeric_call_id_is_kept_as_text_and_other_shapes_are_rejected(tmp_path):
+    """JSON-RPC ids are text or numbers; a list or an object is no id, and says so."""
+    parser, batch = McpToolCallParser(tmp_path / "calls.jsonl"), Batch()
+    lines = [{**SNAKE, "id": 42}, {**SNAKE, "id": ["c2"]}, {**SNAKE, "id": True}]
+    for offset, line in enumerate(lines):
+        parser.handle_line(offset, orjson.dumps(line), batch)
+    assert sorted(batch.tool_calls) == ["42"]
+    assert [r.reason for r in batch.rejects] == [
+        "the call id must be text, got ['c2']",
+        "the call id must be text, got True",
+    ]

@@ -9,7 +9,7 @@ files read and deduplicated together, the `/btw` sidechain replays dropped in th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,7 @@ class ClaudeTranscriptParser(JsonlParser):
                 obj, offset, batch, self.context.session_key, self.context.origin
             )
         if line_type == "user":
-            self._user(obj, batch)
+            self._user(obj, offset, batch)
         elif line_type == "progress":
             return self._progress(obj, offset, batch)
         else:
@@ -158,7 +158,7 @@ class ClaudeTranscriptParser(JsonlParser):
         occurred_at = self._observe(batch, session_key, obj)
         content = message.get("content")
         if isinstance(content, list):
-            self._tool_uses(content, obj, session_key, batch, occurred_at, message)
+            self._tool_uses(content, offset, session_key, batch, occurred_at, message)
         usage = message.get("usage")
         if usage is None:
             return 0
@@ -238,9 +238,6 @@ class ClaudeTranscriptParser(JsonlParser):
         web_search = 0
         if isinstance(server_tools, dict):
             web_search = token_count(server_tools, "web_search_requests", "usage.server_tool_use")
-        for name, value in (("message.id", message.get("id")), ("requestId", obj.get("requestId"))):
-            if value is not None and not isinstance(value, str):
-                raise InvalidRecord(f"{name} must be text, got {value!r:.40}")
         message_id = key_text(message.get("id"), "message.id")
         request_id = key_text(obj.get("requestId"), "requestId")
         if message_id is None or request_id is None:
@@ -270,78 +267,119 @@ class ClaudeTranscriptParser(JsonlParser):
             source_offset=offset,
         )
 
+    def _read_blocks(
+        self,
+        content: list[Any],
+        kind: str,
+        offset: int,
+        batch: Batch,
+        read: Callable[[dict[str, Any]], None],
+    ) -> None:
+        """`read` each content block of `kind`. A block it refuses is rejected alone: the rest
+        of the line (its usage, the other blocks) is kept."""
+        for index, block in enumerate(content):
+            if not isinstance(block, dict) or block.get("type") != kind:
+                continue
+            try:
+                read(block)
+            except InvalidRecord as error:
+                batch.reject(
+                    self.context.path, str(offset),
+                    f"content[{index}] ({kind}) refused, the rest of the line kept: {error}",
+                    orjson.dumps(block),
+                )  # fmt: skip
+
     def _tool_uses(
         self,
         content: list[Any],
-        obj: dict[str, Any],
+        offset: int,
         session_key: str,
         batch: Batch,
         started_at: datetime | None,
         message: dict[str, Any],
     ) -> None:
-        for block in content:
-            if not isinstance(block, dict) or block.get("type") != "tool_use":
-                continue
-            call_id = key_text(block.get("id"), "tool_use.id")
-            if call_id is None:
-                continue
-            name = key_text(block.get("name"), "tool_use.name")
-            tool_input = block.get("input") if isinstance(block.get("input"), dict) else {}
-            files: list[str] = []
-            if name in FILE_EDITING_TOOLS:
-                path = tool_input.get("file_path") or tool_input.get("notebook_path")
-                if isinstance(path, str) and path:
-                    files.append(path)
-            command = tool_input.get("command")
-            makes_commit = isinstance(command, str) and "git commit" in command
-            self.pending_tools[call_id] = (name or "", makes_commit)
-            batch.add_tool_call(
-                ToolCallRecord(
-                    call_key=call_id,
-                    session_key=session_key,
-                    message_id=optional_str(message.get("id")),
-                    tool_name=name,
-                    mcp_server=mcp_server_of(name),
-                    started_at=started_at,
-                    file_paths=files,
-                    issue_refs=issue_refs_in(tool_input),
-                    source_path=self.context.path,
-                )
-            )
+        self._read_blocks(
+            content, "tool_use", offset, batch,
+            lambda block: self._tool_use(block, session_key, batch, started_at, message),
+        )  # fmt: skip
 
-    def _user(self, obj: dict[str, Any], batch: Batch) -> None:
+    def _tool_use(
+        self,
+        block: dict[str, Any],
+        session_key: str,
+        batch: Batch,
+        started_at: datetime | None,
+        message: dict[str, Any],
+    ) -> None:
+        call_id = key_text(block.get("id"), "tool_use.id")
+        if call_id is None:
+            raise InvalidRecord("tool_use without an id")
+        name = key_text(block.get("name"), "tool_use.name")
+        tool_input = block.get("input") if isinstance(block.get("input"), dict) else {}
+        files: list[str] = []
+        if name in FILE_EDITING_TOOLS:
+            path = tool_input.get("file_path") or tool_input.get("notebook_path")
+            if isinstance(path, str) and path:
+                files.append(path)
+        command = tool_input.get("command")
+        makes_commit = isinstance(command, str) and "git commit" in command
+        self.pending_tools[call_id] = (name or "", makes_commit)
+        batch.add_tool_call(
+            ToolCallRecord(
+                call_key=call_id,
+                session_key=session_key,
+                message_id=optional_str(message.get("id")),
+                tool_name=name,
+                mcp_server=mcp_server_of(name),
+                started_at=started_at,
+                file_paths=files,
+                issue_refs=issue_refs_in(tool_input),
+                source_path=self.context.path,
+            )
+        )
+
+    def _user(self, obj: dict[str, Any], offset: int, batch: Batch) -> None:
         ended_at = self._observe(batch, self.context.session_key, obj)
         message = obj.get("message")
         content = message.get("content") if isinstance(message, dict) else None
         if not isinstance(content, list):
             return
         structured = obj.get("toolUseResult")
-        for block in content:
-            if not isinstance(block, dict) or block.get("type") != "tool_result":
-                continue
-            call_id = key_text(block.get("tool_use_id"), "tool_result.tool_use_id")
-            if call_id is None:
-                continue
-            text = _result_text(block.get("content"))
-            is_error = block.get("is_error") is True
-            _, makes_commit = self.pending_tools.pop(call_id, ("", None))
-            commits: list[str] = []
-            looks_like_shell = isinstance(structured, dict) and "stdout" in structured
-            if makes_commit or (makes_commit is None and looks_like_shell):
-                commits = commit_hashes_in(text)
-            batch.add_tool_call(
-                ToolCallRecord(
-                    call_key=call_id,
-                    session_key=self.context.session_key,
-                    ended_at=ended_at,
-                    success=not is_error,
-                    error_message=text[:500] if is_error else None,
-                    result_chars=len(text),
-                    result_tokens_estimate=estimate_tokens(len(text)),
-                    commit_hashes=commits,
-                    source_path=self.context.path,
-                )
+        self._read_blocks(
+            content, "tool_result", offset, batch,
+            lambda block: self._tool_result(block, structured, ended_at, batch),
+        )  # fmt: skip
+
+    def _tool_result(
+        self,
+        block: dict[str, Any],
+        structured: Any,
+        ended_at: datetime | None,
+        batch: Batch,
+    ) -> None:
+        call_id = key_text(block.get("tool_use_id"), "tool_result.tool_use_id")
+        if call_id is None:
+            raise InvalidRecord("tool_result without a tool_use_id")
+        text = _result_text(block.get("content"))
+        is_error = block.get("is_error") is True
+        _, makes_commit = self.pending_tools.pop(call_id, ("", None))
+        commits: list[str] = []
+        looks_like_shell = isinstance(structured, dict) and "stdout" in structured
+        if makes_commit or (makes_commit is None and looks_like_shell):
+            commits = commit_hashes_in(text)
+        batch.add_tool_call(
+            ToolCallRecord(
+                call_key=call_id,
+                session_key=self.context.session_key,
+                ended_at=ended_at,
+                success=not is_error,
+                error_message=text[:500] if is_error else None,
+                result_chars=len(text),
+                result_tokens_estimate=estimate_tokens(len(text)),
+                commit_hashes=commits,
+                source_path=self.context.path,
             )
+        )
 
     def _progress(self, obj: dict[str, Any], offset: int, batch: Batch) -> int:
         self._observe(batch, self.context.session_key, obj)

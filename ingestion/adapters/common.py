@@ -91,9 +91,13 @@ def optional_str(value: Any) -> str | None:
 
 
 def key_text(value: Any, where: str) -> str | None:
-    """`optional_str` for an id or name that is part of a stored key: longer than
-    MAX_KEY_CHARS, the record is refused (PostgreSQL could not index it, and the whole batch
-    would fail)."""
+    """`optional_str` for an id or name that is part of a stored key. Absent (or empty) it is
+    None; any other value that is not text, or text longer than MAX_KEY_CHARS, refuses the
+    record with the reason: dropped silently, a number or an object where an id belongs
+    would lose the record without a word, and an over-long id would fail the batch
+    (PostgreSQL could not index it)."""
+    if value is not None and not isinstance(value, str):
+        raise InvalidRecord(f"{where} must be text, got {value!r:.40}")
     text = optional_str(value)
     reason = key_too_long(where, text) if text is not None else None
     if reason:

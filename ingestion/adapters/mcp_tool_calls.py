@@ -85,7 +85,10 @@ class McpToolCallParser(JsonlParser):
         tokens = token_count(sizes, "tokens", "response") if tokens is not None else None
         if tokens is None and chars is not None:
             tokens = estimate_tokens(chars)
-        call_id = key_text(_first(obj, "id", "call_id", "callId"), "the call id")
+        raw_id = _first(obj, "id", "call_id", "callId")
+        if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+            raw_id = str(raw_id)  # JSON-RPC ids are text or numbers
+        call_id = key_text(raw_id, "the call id")
         if call_id is None:
             digest = hashlib.sha1(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()
             call_id = f"line:{digest[:24]}"
