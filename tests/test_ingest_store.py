@@ -7,6 +7,7 @@ import random
 import shutil
 import string
 from collections import defaultdict
+from pathlib import Path
 
 import orjson
 import psycopg
@@ -14,6 +15,7 @@ import pytest
 
 from ingestion.demo.corpus import generate_corpus
 from ingestion.sources import CLAUDE_CODE, CODEX
+from schemas.limits import MAX_PATH_BYTES
 from tests.builders import assistant, codex_line, token_count, usage, write_jsonl
 from tests.ingest_helpers import ingest, ingest_corpus, snapshot, totals_by_root_session
 from tests.reference_count import claude_totals, codex_totals
@@ -415,3 +417,37 @@ def test_a_file_whose_name_is_not_utf8_is_rejected_and_the_others_load(conninfo,
         "the file name is not valid UTF-8, which the store cannot keep: rename the file to read it",
     )]  # fmt: skip
 
+
+def test_a_path_too_long_to_index_is_rejected_and_the_others_load(conninfo, tmp_path):
+    """A path keys its file's cursor, in an index whose entries hold 2,704 bytes: longer than
+    MAX_PATH_BYTES (Linux allows 4,096), the file is named in a reject, once, and skipped
+    (it made the whole run fail); a path at the limit loads."""
+    root = tmp_path / "p"
+
+    def nested(total_bytes: int, seed: int) -> Path:
+        path, index = root, 0
+        while len(os.fsencode(path)) < total_bytes - 300:
+            path = path / _noise(200, seed * 100 + index)
+            index += 1
+        name = _noise(total_bytes - len(os.fsencode(path)) - len("/.jsonl"), seed)
+        return path / f"{name}.jsonl"
+
+    at_limit, too_long = nested(MAX_PATH_BYTES, 1), nested(MAX_PATH_BYTES + 1, 2)
+    assert (len(os.fsencode(at_limit)), len(os.fsencode(too_long))) == (
+        MAX_PATH_BYTES, MAX_PATH_BYTES + 1
+    )  # fmt: skip
+    write_jsonl(at_limit, [assistant("m1", "r1", T_NUL, usage())])
+    write_jsonl(too_long, [assistant("m2", "r2", T_NUL, usage())])
+    first = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    again = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    assert (first.events_new, first.rejects, first.files_read) == (1, 1, 1)
+    assert (again.events_new, again.files_unchanged) == (0, 1)
+    with psycopg.connect(conninfo) as conn:
+        rejects = conn.execute(
+            "SELECT location, position, reason FROM ingestion_rejects"
+        ).fetchall()
+    assert rejects == [(
+        str(too_long), "file",
+        f"the path is {MAX_PATH_BYTES + 1:,} bytes long; the store keeps paths of at most "
+        f"{MAX_PATH_BYTES:,}: move the file nearer the root to read it",
+    )]  # fmt: skip
