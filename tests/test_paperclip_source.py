@@ -169,6 +169,52 @@ def test_a_status_change_of_any_json_shape_is_rejected_not_fatal(
     assert statuses == [("PAP-1", "done"), ("PAP-2", "in_progress")]
 
 
+def test_values_python_cannot_hold_reject_their_row_not_the_read(
+    tally_env, paperclip_url, conninfo
+):
+    """PostgreSQL keeps times of `infinity`, before year 1 and after 9999, and jsonb numbers of
+    400 digits. One such time failed the whole read (blaming the table's shape): its row is
+    rejected naming the column and the value; a huge JSON number is kept as it is, and so is a
+    row that holds one and is rejected for another reason."""
+    from tests.paperclip_fixture import ACME, BILLING, ENGINEER, insert, uid
+
+    with psycopg.connect(paperclip_url, autocommit=True) as conn:
+        insert(conn, "issues", id=uid(144), company_id=ACME, project_id=BILLING, issue_number=4,
+               identifier="PAP-4", title="Forever", status="done", created_at="2026-11-03",
+               completed_at="infinity")  # fmt: skip
+        insert(conn, "heartbeat_runs", id=uid(154), company_id=ACME, agent_id=ENGINEER,
+               status="succeeded", started_at="0044-03-15 BC")  # fmt: skip
+        insert(conn, "heartbeat_runs", id=uid(155), company_id=ACME, agent_id=ENGINEER,
+               status="succeeded", started_at="2026-11-03T15:00:00Z",
+               finished_at="294276-01-01")  # fmt: skip
+        for n, status in ((156, "succeeded"), (157, "vanished")):
+            conn.execute(
+                """INSERT INTO heartbeat_runs (id, company_id, agent_id, status, started_at,
+                       usage_json) VALUES (%s, %s, %s, %s, '2026-11-03T16:00:00Z',
+                       '{"inputTokens": 1e400}')""",
+                (uid(n), ACME, ENGINEER, status),
+            )
+    run_ingest(paperclip_url, "--company", "PAP")
+    with psycopg.connect(conninfo) as conn:
+        reasons = dict(conn.execute(
+            "SELECT position, reason FROM ingestion_rejects WHERE source = 'paperclip'"
+        ).fetchall())  # fmt: skip
+        usage = conn.execute(
+            "SELECT usage->>'inputTokens' FROM heartbeat_runs WHERE external_id = %s", (uid(156),)
+        ).fetchone()
+        issues = [i for (i,) in conn.execute("SELECT identifier FROM issues ORDER BY 1")]
+    assert reasons[uid(144)] == (
+        "completed_at holds 'infinity', which is no timestamptz tally can read"
+    )
+    assert reasons[uid(154)] == (
+        "started_at holds '0044-03-15 00:00:00+00 BC', which is no timestamptz tally can read"
+    )
+    assert reasons[uid(155)].startswith("finished_at holds '294276-01-01")
+    assert reasons[uid(157)] == "unknown status 'vanished'"
+    assert usage == ("1" + "0" * 400,)
+    assert issues == ["PAP-1", "PAP-2"]
+
+
 def test_a_run_links_its_transcript_session_and_agent(tally_env, paperclip_url, conninfo):
     claude = tally_env / "claude" / "projects"
     write_jsonl(claude / "-srv-billing" / "cc-run-1.jsonl", [

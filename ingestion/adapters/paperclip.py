@@ -13,17 +13,22 @@
   USD), finance events, budget policies and incidents, approvals.
 
 Statuses are plain text upstream: a value outside Paperclip's documented sets is rejected
-with the row, never guessed.
+with the row, never guessed. So is a row holding a time Python cannot hold (`infinity`,
+before year 1, after 9999), which would otherwise fail the read of everything.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg.adapt import Buffer
 from psycopg.rows import dict_row
+from psycopg.types.datetime import DateLoader, TimestampLoader, TimestamptzLoader
+from psycopg.types.json import JsonbLoader, JsonLoader
 
 from ingestion.messages import first_line
 from ingestion.workgraph.records import ISSUE_STATUSES, WorkGraph
@@ -39,6 +44,57 @@ CENT = Decimal("0.01")
 
 class PaperclipError(RuntimeError):
     pass
+
+
+class UnreadableValue:
+    """A stored value Python cannot hold, kept as its text so that its row is rejected naming
+    it: a time of `infinity`, before year 1 or after 9999 (PostgreSQL keeps all of these), a
+    JSON number beyond a double (stored back, it would read `Infinity`, which is no JSON)."""
+
+    def __init__(self, column_type: str, text: str) -> None:
+        self.column_type = column_type
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _lenient(loader: type[Any], column_type: str) -> type[Any]:
+    """`loader`, returning an UnreadableValue where it would fail: one such value failed the
+    whole read, and the message blamed the table's shape."""
+
+    class Lenient(loader):  # type: ignore[misc, valid-type]
+        def load(self, data: Buffer) -> Any:
+            try:
+                return super().load(data)
+            except (psycopg.DataError, ValueError, OverflowError):
+                return UnreadableValue(column_type, bytes(data).decode(errors="replace"))
+
+    return Lenient
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:40]} is beyond a double")
+    return number
+
+
+def _json_loads(data: bytes | str) -> Any:
+    return json.loads(data, parse_float=_finite)
+
+
+def _connect(url: str) -> psycopg.Connection[dict[str, Any]]:
+    conn = psycopg.connect(url, row_factory=dict_row,
+                           options="-c default_transaction_read_only=on")  # fmt: skip
+    for name, loader in (("timestamptz", TimestamptzLoader), ("timestamp", TimestampLoader),
+                         ("date", DateLoader)):  # fmt: skip
+        conn.adapters.register_loader(name, _lenient(loader, name))
+    for name, json_loader in (("json", JsonLoader), ("jsonb", JsonbLoader)):
+        lenient = _lenient(json_loader, name)
+        lenient._loads = staticmethod(_json_loads)
+        conn.adapters.register_loader(name, lenient)
+    return conn
 
 
 def _cents(value: Any) -> Decimal:
@@ -72,8 +128,7 @@ def read_paperclip(url: str, company: str | None = None) -> WorkGraph:
     """`company`: a Paperclip company id, issue prefix or name; may be omitted when the
     database holds one company."""
     try:
-        conn = psycopg.connect(url, row_factory=dict_row,
-                               options="-c default_transaction_read_only=on")  # fmt: skip
+        conn = _connect(url)
     except psycopg.Error as error:
         raise PaperclipError(f"cannot connect to Paperclip's database: {error}") from error
     with conn:
@@ -109,15 +164,27 @@ def _company(conn: psycopg.Connection[Any], wanted: str | None) -> str:
     return str(rows[0]["id"])
 
 
-def _rows(conn: psycopg.Connection[Any], table: str, company: str,
-          order: str = "created_at") -> list[dict[str, Any]]:  # fmt: skip
+def _rows(conn: psycopg.Connection[Any], table: str, company: str, order: str = "created_at",
+          graph: WorkGraph | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """The company's rows of `table`, but those holding a value Python cannot read: each is
+    rejected into `graph` with its reason (pass none where the table is read a second time)."""
     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (table,)).fetchone()
     if not exists or not exists["present"]:
         return []
-    return conn.execute(
+    rows = conn.execute(
         f"SELECT * FROM {table} WHERE company_id = %s ORDER BY {order}",
         (company,),
     ).fetchall()
+    readable = []
+    for row in rows:
+        unreadable = [(k, v) for k, v in row.items() if isinstance(v, UnreadableValue)]
+        if not unreadable:
+            readable.append(row)
+        elif graph is not None:
+            column, value = unreadable[0]
+            graph.reject(table, row.get("id"), f"{column} holds {value.text[:60]!r}, which is "
+                         f"no {value.column_type} tally can read", row)  # fmt: skip
+    return readable
 
 
 def _text(value: Any) -> str | None:
@@ -126,7 +193,7 @@ def _text(value: Any) -> str | None:
 
 def _graph(conn: psycopg.Connection[Any], company: str) -> WorkGraph:
     graph = WorkGraph()
-    for row in _rows(conn, "agents", company):
+    for row in _rows(conn, "agents", company, graph=graph):
         if not row.get("name"):
             graph.reject("agents", row["id"], "name is missing", row)
             continue
@@ -136,13 +203,13 @@ def _graph(conn: psycopg.Connection[Any], company: str) -> WorkGraph:
             "adapter_type": row.get("adapter_type"), "reports_to": _text(row.get("reports_to")),
             "attributes": {"cwd": (row.get("adapter_config") or {}).get("cwd")},
         })  # fmt: skip
-    for row in _rows(conn, "goals", company):
+    for row in _rows(conn, "goals", company, graph=graph):
         graph.goals.append({
             "external_id": str(row["id"]), "title": row.get("title") or "",
             "level": row.get("level"), "status": row.get("status"),
             "parent": _text(row.get("parent_id")), "owner_agent": _text(row.get("owner_agent_id")),
         })  # fmt: skip
-    for row in _rows(conn, "projects", company):
+    for row in _rows(conn, "projects", company, graph=graph):
         graph.projects.append({
             "external_id": str(row["id"]), "name": row.get("name") or str(row["id"]),
             "status": row.get("status"), "goal": _text(row.get("goal_id")),
@@ -158,7 +225,7 @@ def _graph(conn: psycopg.Connection[Any], company: str) -> WorkGraph:
 def _issues(conn: psycopg.Connection[Any], company: str, graph: WorkGraph
             ) -> dict[str, dict[str, Any]]:  # fmt: skip
     issues = {}
-    for row in _rows(conn, "issues", company):
+    for row in _rows(conn, "issues", company, graph=graph):
         status = row.get("status")
         if status not in ISSUE_STATUSES:
             graph.reject("issues", row["id"], f"unknown status {status!r}", row)
@@ -185,9 +252,9 @@ def _issues(conn: psycopg.Connection[Any], company: str, graph: WorkGraph
 
 def _history(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
              issues: dict[str, dict[str, Any]]) -> None:  # fmt: skip
-    runs = {str(r["id"]): r for r in _rows(conn, "heartbeat_runs", company)}
+    runs = {str(r["id"]): r for r in _rows(conn, "heartbeat_runs", company)}  # reported by _runs
     recorded: set[str] = set()
-    for row in _rows(conn, "activity_log", company):
+    for row in _rows(conn, "activity_log", company, graph=graph):
         if row.get("entity_type") != "issue":
             continue
         issue, at = str(row.get("entity_id")), row.get("created_at")
@@ -247,7 +314,7 @@ def _lifecycle(issue_id: str, issue: dict[str, Any]) -> list[dict[str, Any]]:
 def _runs(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
           issues: dict[str, dict[str, Any]]) -> set[str]:  # fmt: skip
     runs = set()
-    for row in _rows(conn, "heartbeat_runs", company):
+    for row in _rows(conn, "heartbeat_runs", company, graph=graph):
         context = row.get("context_snapshot") or {}
         issue = context.get("issueId") if isinstance(context, dict) else None
         if row.get("status") not in RUN_STATUSES:
@@ -268,7 +335,7 @@ def _runs(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
             "exit_code": row.get("exit_code"), "usage": row.get("usage_json"),
             "result": row.get("result_json"), "context": context or None,
         })  # fmt: skip
-    for row in _rows(conn, "heartbeat_run_events", company, order="run_id, seq"):
+    for row in _rows(conn, "heartbeat_run_events", company, order="run_id, seq", graph=graph):
         if str(row.get("run_id")) not in runs:
             graph.reject("heartbeat_run_events", row["id"],
                          f"run {row.get('run_id')!s} was not loaded", row)  # fmt: skip
@@ -284,7 +351,7 @@ def _runs(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
 
 def _ledger(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
             issues: dict[str, dict[str, Any]], runs: set[str]) -> None:  # fmt: skip
-    for row in _rows(conn, "cost_events", company, order="occurred_at, id"):
+    for row in _rows(conn, "cost_events", company, order="occurred_at, id", graph=graph):
         if row.get("cost_cents") is None or Decimal(str(row["cost_cents"])) < 0:
             graph.reject("cost_events", row["id"], "cost_cents is missing or negative", row)
             continue
@@ -300,7 +367,7 @@ def _ledger(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
             "cost_usd": _cents(row["cost_cents"]), "cost_status": row.get("cost_status"),
             "occurred_at": row["occurred_at"],
         })  # fmt: skip
-    for row in _rows(conn, "finance_events", company, order="occurred_at, id"):
+    for row in _rows(conn, "finance_events", company, order="occurred_at, id", graph=graph):
         if row.get("direction") not in ("debit", "credit") or row.get("amount_cents") is None:
             graph.reject("finance_events", row["id"], "direction or amount_cents is invalid", row)
             continue
@@ -312,7 +379,7 @@ def _ledger(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
             "attributes": {"currency": row.get("currency"), "model": row.get("model"),
                            "billing_code": row.get("billing_code")},
         })  # fmt: skip
-    for row in _rows(conn, "budget_policies", company):
+    for row in _rows(conn, "budget_policies", company, graph=graph):
         window, metric = WINDOW_KINDS.get(row.get("window_kind")), METRICS.get(row.get("metric"))
         scope = row.get("scope_type")
         if window is None or metric is None or scope not in ("company", "agent", "project"):
@@ -328,7 +395,7 @@ def _ledger(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
             "active": bool(row.get("is_active", True)),
             f"scope_{scope}": _text(row.get("scope_id")) if scope != "company" else None,
         })  # fmt: skip
-    for row in _rows(conn, "budget_incidents", company):
+    for row in _rows(conn, "budget_incidents", company, graph=graph):
         graph.budget_incidents.append({
             "external_id": str(row["id"]), "policy": _text(row.get("policy_id")),
             "kind": row.get("threshold_type"), "status": row.get("status"),
@@ -337,7 +404,7 @@ def _ledger(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
             "window_start": row.get("window_start"), "window_end": row.get("window_end"),
             "opened_at": row.get("created_at"), "resolved_at": row.get("resolved_at"),
         })  # fmt: skip
-    for row in _rows(conn, "approvals", company):
+    for row in _rows(conn, "approvals", company, graph=graph):
         if row.get("status") not in APPROVAL_STATUSES:
             graph.reject("approvals", row["id"], f"unknown status {row.get('status')!r}", row)
             continue

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 
 from ingestion.loader import ensure_company
 from ingestion.usage_day_deltas import fold_usage_day_deltas
-from ingestion.workgraph.records import WorkGraph
+from ingestion.workgraph.records import WorkGraph, row_excerpt
 from schemas.limits import MAX_KEY_CHARS, key_too_long
 
 Key = tuple[Any, ...]
@@ -365,7 +365,7 @@ def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: st
                     rejected.append((upstream.table, upstream.row_id, upstream.reason,
                                      upstream.row))  # fmt: skip
                 for table_name, row_id, reason, row in rejected:
-                    excerpt = orjson.dumps(row, default=str).decode()[:2000]
+                    excerpt = row_excerpt(row)
                     cur.execute(
                         """INSERT INTO ingestion_rejects (run_id, source, location, position,
                                reason, excerpt, fingerprint)

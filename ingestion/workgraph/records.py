@@ -9,6 +9,7 @@ the loader resolves them and rejects a record whose required reference dangles.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,17 @@ class UpstreamReject:
     row: dict[str, Any]
 
     def excerpt(self) -> str:
-        return orjson.dumps(self.row, default=str).decode()[:2000]
+        return row_excerpt(self.row)
+
+
+def row_excerpt(row: dict[str, Any]) -> str:
+    """The row as JSON, for a reject. orjson refuses an integer beyond 64 bits, which an
+    upstream JSON column may hold (PostgreSQL's jsonb keeps 1e400 as a 401-digit integer)."""
+    try:
+        text = orjson.dumps(row, default=str).decode()
+    except TypeError:
+        text = json.dumps(row, default=str)
+    return text[:2000]
 
 
 @dataclass
