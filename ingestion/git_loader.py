@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +11,15 @@ from typing import Any
 import orjson
 import psycopg
 
-from ingestion.adapters.git import DEFAULT_PATTERNS, Reference, read_commits, references
+from ingestion.adapters.git import (
+    DEFAULT_PATTERNS,
+    SOURCE,
+    Reference,
+    read_commits,
+    references,
+)
 from ingestion.correlation import correlate
-from ingestion.loader import ensure_company
+from ingestion.loader import INSERT_REJECT, ensure_company
 
 
 class ProjectNotFound(LookupError):
@@ -26,6 +33,7 @@ class GitSummary:
     references: int = 0
     links_new: int = 0
     unresolved: int = 0
+    rejects: int = 0
 
 
 def _project(conn: psycopg.Connection[Any], company_id: int, name: str | None, repo: Path
@@ -76,8 +84,9 @@ def load_git(
     patterns: tuple[str, ...] = DEFAULT_PATTERNS,
 ) -> GitSummary:
     repo = repo.expanduser().resolve()
-    commits = read_commits(repo, since)
-    summary = GitSummary(commits_seen=len(commits))
+    history = read_commits(repo, since)
+    summary = GitSummary(commits_seen=len(history.commits) + len(history.rejects),
+                         rejects=len(history.rejects))  # fmt: skip
     with psycopg.connect(conninfo) as conn:
         company_id = ensure_company(conn, company)
         project_id, project_key = _project(conn, company_id, project, repo)
@@ -89,7 +98,12 @@ def load_git(
         ).fetchone()  # fmt: skip
         assert run is not None
         with conn.transaction():
-            for commit in commits:
+            for rejected in history.rejects:
+                conn.execute(INSERT_REJECT, (
+                    run[0], SOURCE, str(repo), rejected.hash, rejected.reason, rejected.header,
+                    hashlib.sha1(rejected.header.encode()).hexdigest(),
+                ))  # fmt: skip
+            for commit in history.commits:
                 row = conn.execute(
                     """INSERT INTO git_commits (company_id, project_id, repo, hash, author_name,
                            author_email, committed_at, message, files)
@@ -121,7 +135,12 @@ def load_git(
             correlate(conn, company_id)  # which session printed each new commit
         conn.execute(
             """UPDATE ingestion_runs SET status = 'succeeded', finished_at = now(),
-                   events_new = %s, events_merged = %s WHERE id = %s""",
-            (summary.commits_new, summary.commits_seen - summary.commits_new, run[0]),
+                   events_new = %s, events_merged = %s, rejects = %s WHERE id = %s""",
+            (
+                summary.commits_new,
+                len(history.commits) - summary.commits_new,
+                summary.rejects,
+                run[0],
+            ),
         )
     return summary

@@ -190,7 +190,7 @@ class IngestRun:
         if unstorable:
             files = [(path, stat) for path, stat in files if path not in unstorable]
             self.summary.add(loader.flush(EncodedBatch(rejects=[
-                RejectRecord(_shown(path), "file", reason, b"")
+                RejectRecord(_shown(path), "file", reason, os.fsencode(path))
                 for path, reason in unstorable.items()
             ]), []))  # fmt: skip
         seen = loader.load_file_states()
@@ -405,8 +405,13 @@ def _unstorable(path: str) -> str | None:
 
 
 def _shown(path: str) -> str:
-    """The path with its undecodable bytes as replacement characters."""
-    return os.fsencode(path).decode("utf-8", "replace")
+    """The path with its undecodable bytes as replacement characters, and its middle cut out
+    when it is too long to key a reject (the whole path is the reject's excerpt)."""
+    raw = os.fsencode(path)
+    if len(raw) > MAX_PATH_BYTES:
+        half = MAX_PATH_BYTES // 2 - 2
+        raw = raw[:half] + "…".encode() + raw[-half:]
+    return raw.decode("utf-8", "replace")
 
 
 def _cursor_after(result: ParseResult) -> CursorUpdate | None:

@@ -120,7 +120,7 @@ def test_file_names_are_read_as_they_are_on_disk(repo):
     git(repo, "add", "--all")
     git(repo, "commit", "-q", "-m", "odd names")
     git(repo, "commit", "-q", "--allow-empty", "-m", "no files")
-    commits = {commit.message: commit.files for commit in read_commits(repo)}
+    commits = {commit.message: commit.files for commit in read_commits(repo).commits}
     assert commits["odd names"] == sorted(names)
     assert commits["no files"] == []
     assert commits["Fix the parser (#12)"] == ["a.py"]
@@ -132,5 +132,35 @@ def test_a_message_holding_the_separator_bytes_is_read_whole(repo):
     (repo / "e.py").write_text("e")
     git(repo, "add", "e.py")
     git(repo, "commit", "-q", "-m", "Odd\x1ebytes\x1f in #12")
-    messages = [commit.message for commit in read_commits(repo)]
+    messages = [commit.message for commit in read_commits(repo).commits]
     assert "Odd\x1ebytes\x1f in #12" in messages and len(messages) == 5
+
+
+def test_a_commit_time_python_cannot_hold_rejects_that_commit(repo, project, conninfo):
+    """git keeps any 64-bit time (`@300000000000` is the year 11476), and such a commit made
+    the whole command fail with a traceback: it is rejected with the reason, once, and the
+    rest of the history loads."""
+    import os
+
+    (repo / "f.py").write_text("f")
+    git(repo, "add", "f.py")
+    far = "@300000000000 +0000"
+    git(repo, "commit", "-q", "-m", "From the future, PAP-7",
+        env={**os.environ, "GIT_AUTHOR_DATE": far, "GIT_COMMITTER_DATE": far})  # fmt: skip
+    for _ in range(2):
+        result = runner.invoke(app, ["ingest", "git", "--repo", str(repo), "--project", project])
+        assert result.exit_code == 0, result.output
+        said = " ".join(result.output.split())
+        assert "5 commits read" in said and "1 commit rejected" in said
+    with psycopg.connect(conninfo) as conn:
+        stored = conn.execute("SELECT count(*) FROM git_commits").fetchone()
+        rejects = conn.execute(
+            "SELECT source, location, reason, excerpt FROM ingestion_rejects"
+        ).fetchall()
+    assert stored == (4,)
+    [(source, location, reason, excerpt)] = rejects
+    assert (source, location) == ("git", str(repo.resolve()))
+    assert reason == (
+        "commit time '11476-08-15T05:20:00+00:00' is outside the years 1-9999 tally can read"
+    )
+    assert "From the future, PAP-7" in excerpt

@@ -433,21 +433,31 @@ def test_a_path_too_long_to_index_is_rejected_and_the_others_load(conninfo, tmp_
         return path / f"{name}.jsonl"
 
     at_limit, too_long = nested(MAX_PATH_BYTES, 1), nested(MAX_PATH_BYTES + 1, 2)
-    assert (len(os.fsencode(at_limit)), len(os.fsencode(too_long))) == (
-        MAX_PATH_BYTES, MAX_PATH_BYTES + 1
-    )  # fmt: skip
+    longest = nested(4000, 3)  # Linux allows 4,096: too long to key the reject too
+    assert [len(os.fsencode(p)) for p in (at_limit, too_long, longest)] == [
+        MAX_PATH_BYTES, MAX_PATH_BYTES + 1, 4000
+    ]  # fmt: skip
     write_jsonl(at_limit, [assistant("m1", "r1", T_NUL, usage())])
     write_jsonl(too_long, [assistant("m2", "r2", T_NUL, usage())])
+    write_jsonl(longest, [assistant("m3", "r3", T_NUL, usage())])
     first = ingest(conninfo, CLAUDE_CODE, tmp_path)
     again = ingest(conninfo, CLAUDE_CODE, tmp_path)
-    assert (first.events_new, first.rejects, first.files_read) == (1, 1, 1)
+    assert (first.events_new, first.rejects, first.files_read) == (1, 2, 1)
     assert (again.events_new, again.files_unchanged) == (0, 1)
     with psycopg.connect(conninfo) as conn:
         rejects = conn.execute(
-            "SELECT location, position, reason FROM ingestion_rejects"
+            "SELECT location, position, reason, excerpt FROM ingestion_rejects ORDER BY reason"
         ).fetchall()
-    assert rejects == [(
-        str(too_long), "file",
-        f"the path is {MAX_PATH_BYTES + 1:,} bytes long; the store keeps paths of at most "
-        f"{MAX_PATH_BYTES:,}: move the file nearer the root to read it",
-    )]  # fmt: skip
+
+    def reason(length: int) -> str:
+        return (
+            f"the path is {length:,} bytes long; the store keeps paths of at most "
+            f"{MAX_PATH_BYTES:,}: move the file nearer the root to read it"
+        )
+
+    for (location, position, why, excerpt), path in zip(rejects, (too_long, longest), strict=True):
+        assert (position, why, excerpt) == ("file", reason(len(str(path))), str(path))
+        # named by its head and tail, short enough to key the reject
+        head, tail = location.split("…")
+        assert len(location.encode()) <= MAX_PATH_BYTES
+        assert str(path).startswith(head) and str(path).endswith(tail)

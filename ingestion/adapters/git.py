@@ -42,13 +42,29 @@ class Commit:
 
 
 @dataclass(frozen=True)
+class RejectedCommit:
+    hash: str
+    reason: str
+    header: str  # the fields as git printed them, for the reject's excerpt
+
+
+@dataclass
+class GitHistory:
+    commits: list[Commit] = field(default_factory=list)
+    rejects: list[RejectedCommit] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Reference:
     text: str  # as written: "#12", "PAP-12"
     number: int
     key: str | None
 
 
-def read_commits(repo: Path, since: str | None = None) -> list[Commit]:
+def read_commits(repo: Path, since: str | None = None) -> GitHistory:
+    """The commits of every ref, and those that cannot be stored with the reason: a time
+    Python cannot hold (git keeps any 64-bit timestamp; `--date=@300000000000` is the year
+    11476), which failed the whole command."""
     if not (repo / ".git").exists() and not repo.joinpath("HEAD").exists():
         raise GitError(f"not a git repository: {repo}")
     token = secrets.token_hex(8)
@@ -62,9 +78,9 @@ def read_commits(repo: Path, since: str | None = None) -> list[Commit]:
     result = subprocess.run(args, capture_output=True, text=True, errors="replace")
     if result.returncode != 0:
         if "does not have any commits" in result.stderr:
-            return []
+            return GitHistory()
         raise GitError(f"git log failed in {repo}: {result.stderr.strip()}")
-    commits = []
+    history = GitHistory()
     for record in result.stdout.split(record_start):
         if not record.strip():
             continue
@@ -72,12 +88,20 @@ def read_commits(repo: Path, since: str | None = None) -> list[Commit]:
         if len(parts) < 6:
             continue
         commit_hash, name, email, when, message, files = parts[:6]
-        commits.append(Commit(
+        try:
+            committed_at = datetime.fromisoformat(when.strip())
+        except ValueError:
+            history.rejects.append(RejectedCommit(
+                commit_hash.strip(),
+                f"commit time {when.strip()[:40]!r} is outside the years 1-9999 tally can read",
+                f"{commit_hash.strip()} {name} <{email}> {when.strip()} {message.strip()[:200]}",
+            ))  # fmt: skip
+            continue
+        history.commits.append(Commit(
             hash=commit_hash.strip(), author_name=name, author_email=email,
-            committed_at=datetime.fromisoformat(when.strip()), message=message.strip(),
-            files=_file_names(files),
+            committed_at=committed_at, message=message.strip(), files=_file_names(files),
         ))  # fmt: skip
-    return commits
+    return history
 
 
 def _check_since(repo: Path, since: str) -> None:

@@ -279,6 +279,9 @@ def git(
         f"{summary.references:,} issue references, {summary.links_new:,} new links, "
         f"{summary.unresolved:,} naming no known issue ({time.monotonic() - started:.2f} s)"
     )
+    if summary.rejects:
+        noun = "commit" if summary.rejects == 1 else "commits"
+        console.print(f"[yellow]{summary.rejects:,} {noun} rejected[/] (see `tally rejects`)")
 
 
 def _report_graph_load(label: str, summary: LoadSummary, correlation: CorrelationSummary,
