@@ -703,6 +703,15 @@ def test_a_report_window_that_ends_before_it_starts_is_refused(tally_env, report
     assert "--until 2026-10-01 is before --since 2026-10-05" in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize("report", ["usage", "costs", "attribution"])
+def test_a_report_window_may_end_on_the_last_day_a_date_has(tally_env, report):
+    """The day after --until bounds the window: on 9999-12-31 there is none in Python, and
+    the usage report failed with a traceback."""
+    result = invoke("report", report, "--since", "2026-10-01", "--until", "9999-12-31",
+                    "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
 def test_command_summaries_read_as_sentences_in_the_help():
     """A docstring's hard line breaks must not survive into the command list: rich mode kept
     them, so `tally ingest --help` broke summaries in mid-phrase."""

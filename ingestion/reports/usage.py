@@ -8,7 +8,7 @@ A session's subagents are folded into it, as its root session.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import psycopg
@@ -52,8 +52,9 @@ def usage_report(
         where.append("e.occurred_at >= %(since)s::date::timestamp AT TIME ZONE 'UTC'")
         params["since"] = since
     if until:
-        where.append("e.occurred_at < %(until)s::date::timestamp AT TIME ZONE 'UTC'")
-        params["until"] = until + timedelta(days=1)
+        # the day after, in SQL: Python's dates end on 9999-12-31
+        where.append("e.occurred_at < (%(until)s::date + 1)::timestamp AT TIME ZONE 'UTC'")
+        params["until"] = until
     if source:
         where.append("e.source = %(source)s")
         params["source"] = source
