@@ -1,4 +1,4 @@
-"""Reports written a chunk at a time read the same as when written at once."""
+"""Reports written a chunk at a time read the same as when written at once; where they go."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from pipelines.cli.output import OutputFormat, _write_csv, _write_json, render
+from pipelines.cli.context import CommandFailed
+from pipelines.cli.output import OutputFormat, _write_csv, _write_json, render, written_to
 
 ROWS = [
     {"session_id": f"s-{n}", "cost_usd": Decimal(n) / 7, "note": None if n % 2 else "a\nb",
@@ -42,3 +43,13 @@ def test_render_takes_a_generator_in_every_format(capsys):
         render((row for row in ROWS), fmt, title="rows")
         out = capsys.readouterr().out
         assert "s-6" in out and out.count("s-") == len(ROWS)
+
+
+def test_an_output_under_a_file_names_the_file_in_the_way(tmp_path):
+    """mkdir says "File exists" when a file stands where a directory must be."""
+    (tmp_path / "report").write_text("not a directory")
+    for target in (tmp_path / "report" / "costs.html", tmp_path / "report" / "d" / "costs.html"):
+        with pytest.raises(CommandFailed) as failure, written_to(target):
+            pass
+        blocker = tmp_path / "report"
+        assert str(failure.value) == f"cannot write {target}: {blocker} is not a directory"

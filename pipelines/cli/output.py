@@ -112,6 +112,9 @@ def written_to(path: Path) -> Iterator[None]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         stream = path.open("w", encoding="utf-8", newline="")
+    except (FileExistsError, NotADirectoryError):  # a file where a directory must be
+        blocker = next(p for p in path.parents if p.exists())
+        raise CommandFailed(f"cannot write {path}: {blocker} is not a directory") from None
     except OSError as error:
         raise CommandFailed(f"cannot write {path}: {error.strerror}") from None
     with stream, redirect_stdout(stream):
