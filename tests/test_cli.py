@@ -696,6 +696,19 @@ def test_a_failed_materialisation_says_why(tally_env, monkeypatch):
     assert "Traceback" not in said and "Stack Trace" not in said  # those stay in the run's log
 
 
+def test_a_warehouse_under_a_file_names_the_file(tally_env, monkeypatch):
+    """mkdir says "File exists" when a file stands where a directory must be."""
+    from ingestion.settings import get_settings
+
+    blocker = tally_env / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("TALLY_WAREHOUSE_URL", f"duckdb://{blocker / 'warehouse.duckdb'}")
+    get_settings.cache_clear()
+    result = invoke("report", "costs", "--by", "day")
+    assert result.exit_code == 2
+    assert f"error: {blocker} is not a directory" in " ".join(result.output.split())
+
+
 @pytest.mark.parametrize("report", ["usage", "costs", "attribution"])
 def test_a_report_window_that_ends_before_it_starts_is_refused(tally_env, report):
     result = invoke("report", report, "--since", "2026-10-05", "--until", "2026-10-01")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,8 +73,11 @@ def failures_reported() -> Iterator[None]:
             "role must own tally's tables: it creates and migrates them)"
         ) from None
     except OSError as error:  # the file system said no: which file, and why
-        where = f" ({error.filename})" if error.filename else ""
-        raise fail(f"{error.strerror or error}{where}") from None
+        path = str(error.filename or "")
+        # mkdir's word for a file standing where a directory must be
+        if isinstance(error, FileExistsError) and os.path.exists(path) and not os.path.isdir(path):
+            raise fail(f"{path} is not a directory") from None
+        raise fail(f"{error.strerror or error}{f' ({path})' if path else ''}") from None
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
