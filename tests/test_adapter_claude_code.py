@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
+
 from ingestion.adapters.claude_code import ClaudeTranscriptParser, FileContext
 from ingestion.batch import Batch
 from ingestion.lines import LineReader
@@ -316,3 +318,26 @@ def test_a_tool_block_with_a_bad_id_is_rejected_alone_and_its_line_kept(tmp_path
               "tool_result.tool_use_id must be text, got {'id': 'x'}"),
     ]  # fmt: skip
     assert b'"id":7' in batch.rejects[0].excerpt
+
+
+def test_a_lone_half_of_a_surrogate_pair_does_not_cost_its_line(tmp_path):
+    """JSON.stringify writes an emoji cut in two by a truncated string as a lone escape
+    (`\\ud83d`), which orjson refuses: the line loads, the lone half read as U+FFFD; an
+    escaped backslash before `ud83d` is text and stays as it is."""
+
+    def cut(line: dict, text: str) -> bytes:
+        return orjson.dumps(line).replace(text.encode(), b"\\ud83d")
+
+    content = [{"type": "text", "text": "done CUT"},
+               {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {}}]  # fmt: skip
+    answer = assistant("m", "r", T0, usage(output=7), content=content)
+    result = tool_result("toolu_1", T1, "output CUT")
+    literal = assistant("m2", "r2", T2, usage(), content=[{"type": "text", "text": "a\\ud83d"}])
+    path = write_jsonl(tmp_path / "p" / "s1.jsonl",
+                       [cut(answer, "CUT"), cut(result, "CUT"), orjson.dumps(literal)])  # fmt: skip
+    assert b"\\ud83d" in path.read_bytes()
+    batch = parse(tmp_path, path)
+    assert not batch.rejects
+    assert batch.usage[("m", "r")].output_tokens == 7 and ("m2", "r2") in batch.usage
+    call = batch.tool_calls["toolu_1"]
+    assert call.ended_at is not None and call.result_chars == len("output \ufffd")
