@@ -7,6 +7,7 @@ builds, Task summaries that must not be counted, summary and snapshot lines. Com
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -356,13 +357,29 @@ class ClaudeSessionWriter(SessionWriter):
                     "cache_read_input_tokens": 99_999,
                 },
             }
+        # Claude Code before 2.1.132 could cut an emoji in two when it truncated a tool's
+        # error, leaving half a surrogate pair that JSON.stringify writes as a lone escape.
+        # The escape takes the place of six plain characters and no random draw decides it,
+        # so every corpus keeps its size and the rest of its content.
+        tail = text[-_LONE_SURROGATE_ESCAPE_BYTES:]
+        split_emoji = (
+            is_error
+            and zlib.crc32(tool_id.encode()) % 5 == 0
+            and len(tail) == _LONE_SURROGATE_ESCAPE_BYTES
+            and tail.isascii() and tail.isprintable() and '"' not in tail and "\\" not in tail
+        )  # fmt: skip
+        if split_emoji:
+            text = text[:-_LONE_SURROGATE_ESCAPE_BYTES] + _LONE_SURROGATE_MARK
         content = [
             {"tool_use_id": tool_id, "type": "tool_result", "content": text, "is_error": is_error}
         ]
         obj = self._line(
             "user", {"message": {"role": "user", "content": content}, "toolUseResult": structured}
         )
-        lines.append(dumps(obj))
+        line = dumps(obj)
+        if split_emoji:
+            line = line.replace(_LONE_SURROGATE_MARK.encode(), b"\\ud83d")
+        lines.append(line)
 
     def _subagent(self, lines: list[bytes], task_tool_id: str) -> None:
         rng = self.rng
@@ -427,6 +444,11 @@ class ClaudeSessionWriter(SessionWriter):
         }
         obj = self._line("assistant", {"message": message, "isApiErrorMessage": True})
         lines.append(dumps(obj))
+
+
+# stands for the lone escape until the line is encoded (orjson cannot encode a lone half)
+_LONE_SURROGATE_MARK = "\u27e6lone-surrogate\u27e7"
+_LONE_SURROGATE_ESCAPE_BYTES = len(b"\\ud83d")
 
 
 def _write(path: Path, lines: list[bytes]) -> int:
