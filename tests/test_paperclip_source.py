@@ -175,13 +175,17 @@ def test_values_python_cannot_hold_reject_their_row_not_the_read(
     """PostgreSQL keeps times of `infinity`, before year 1 and after 9999, and jsonb numbers of
     400 digits. One such time failed the whole read (blaming the table's shape): its row is
     rejected naming the column and the value; a huge JSON number is kept as it is, and so is a
-    row that holds one and is rejected for another reason."""
+    row that holds one and is rejected for another reason. A row naming a rejected row says
+    that it was rejected."""
     from tests.paperclip_fixture import ACME, BILLING, ENGINEER, insert, uid
 
     with psycopg.connect(paperclip_url, autocommit=True) as conn:
         insert(conn, "issues", id=uid(144), company_id=ACME, project_id=BILLING, issue_number=4,
                identifier="PAP-4", title="Forever", status="done", created_at="2026-11-03",
                completed_at="infinity")  # fmt: skip
+        insert(conn, "activity_log", id=uid(174), company_id=ACME, actor_type="user",
+               actor_id="u1", action="issue.comment_added", entity_type="issue",
+               entity_id=uid(144), created_at="2026-11-03T12:00:00Z")  # fmt: skip
         insert(conn, "heartbeat_runs", id=uid(154), company_id=ACME, agent_id=ENGINEER,
                status="succeeded", started_at="0044-03-15 BC")  # fmt: skip
         insert(conn, "heartbeat_runs", id=uid(155), company_id=ACME, agent_id=ENGINEER,
@@ -211,6 +215,8 @@ def test_values_python_cannot_hold_reject_their_row_not_the_read(
     )
     assert reasons[uid(155)].startswith("finished_at holds '294276-01-01")
     assert reasons[uid(157)] == "unknown status 'vanished'"
+    # what names a rejected row says so, rather than that the row does not exist
+    assert reasons[uid(174)] == f"issue {uid(144)!r} was rejected (its own reject says why)"
     assert usage == ("1" + "0" * 400,)
     assert issues == ["PAP-1", "PAP-2"]
 

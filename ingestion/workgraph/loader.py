@@ -35,6 +35,15 @@ class Ref:
     required: bool = False
 
 
+# The entity (Ref.entity) a source adapter's rejected upstream row would have been, by the
+# upstream table it came from (Paperclip's and Pigeon's names).
+UPSTREAM_ENTITIES = {
+    "agents": "agents", "goals": "goals", "projects": "projects", "project": "projects",
+    "issues": "issues", "card": "issues", "heartbeat_runs": "runs",
+    "budget_policies": "policies",
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Table:
     name: str  # canonical table
@@ -192,8 +201,11 @@ def _upsert_sql(table: Table, columns: list[str]) -> str:
 
 
 def _rows(table: Table, graph: WorkGraph, ids: _Ids, company_id: int, source: str,
-          reject: Callable[[str, Any, str, dict[str, Any]], None]
-          ) -> list[dict[str, Any]]:  # fmt: skip
+          reject: Callable[[str, Any, str, dict[str, Any]], None],
+          rejected_keys: set[tuple[str, str]]) -> list[dict[str, Any]]:  # fmt: skip
+    """The table's rows, references resolved; a record that cannot be stored is rejected and
+    its key noted in `rejected_keys` (entity, upstream id), so that a record naming it says
+    so rather than that it does not exist."""
     rows = []
     for record in getattr(graph, table.graph_field):
         row: dict[str, Any] = {"company_id": company_id}
@@ -215,7 +227,9 @@ def _rows(table: Table, graph: WorkGraph, ids: _Ids, company_id: int, source: st
                 continue
             key = (record.get(f"{ref.field}_source", source), upstream)
             resolved = ids.resolve(ref.entity, key)
-            if resolved is None:
+            if resolved is None and (ref.entity, str(upstream)) in rejected_keys:
+                problem = f"{ref.field} {upstream!r} was rejected (its own reject says why)"
+            elif resolved is None:
                 problem = f"{ref.field} {upstream!r} does not exist upstream"
             row[ref.column] = resolved
         if problem:
@@ -228,6 +242,8 @@ def _rows(table: Table, graph: WorkGraph, ids: _Ids, company_id: int, source: st
                 None,
             )
             reject(table.name, row_id, problem, record)
+            if table.entity and row_id is not None:
+                rejected_keys.add((table.entity, str(row_id)))
             continue
         rows.append(row)
     return rows
@@ -330,6 +346,8 @@ def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: st
         summary.run_id = run[0]
         conn.commit()
         rejected: list[tuple[str, Any, str, dict[str, Any]]] = []
+        rejected_keys = {(UPSTREAM_ENTITIES.get(upstream.table, upstream.table), upstream.row_id)
+                         for upstream in graph.rejects}  # fmt: skip
 
         def reject(table: str, row_id: Any, reason: str, row: dict[str, Any]) -> None:
             rejected.append((table, row_id, reason, row))
@@ -348,7 +366,8 @@ def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: st
                     records = getattr(graph, table.graph_field)
                     summary.seen[table.name] = len(records)
                     if records:
-                        rows = _rows(table, graph, ids, company_id, source, reject)
+                        rows = _rows(table, graph, ids, company_id, source, reject,
+                                     rejected_keys)  # fmt: skip
                         present = {c for c in table.columns if any(c in r for r in records)}
                         columns = [c for c in table.columns if c in present or c in table.conflict]
                         columns += list(dict.fromkeys(ref.column for ref in table.refs))
