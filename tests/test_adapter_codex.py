@@ -296,3 +296,25 @@ def test_values_of_the_wrong_type_reject_their_line_and_the_rest_loads(tmp_path)
         "call_id must be text, got 5",
         "name must be text, got ['shell']",
     ]
+
+
+def test_a_session_meta_with_a_bad_id_keeps_its_session_and_says_why(tmp_path):
+    """An id or a parent that is not text is refused with the reason, and costs no more than
+    itself: the session keeps the id its file name gives, its place and its version."""
+    bad = meta("2026-10-03T10:00:00.000Z", parent="p")
+    bad["payload"]["id"] = 12345
+    bad["payload"]["source"]["subagent"]["thread_spawn"]["parent_thread_id"] = {"x": 1}
+    path = write_jsonl(
+        rollout_path(tmp_path),
+        [bad, turn("2026-10-03T10:00:01.000Z", "gpt-5-codex"),
+         token_count("2026-10-03T10:00:05.000Z", (10, 0, 5, 0), (10, 0, 5, 0))],
+    )  # fmt: skip
+    batch, _, _ = parse(path)
+    assert [r.reason for r in batch.rejects] == [
+        "session_meta.id must be text, got 12345; the session keeps the id its file name gives",
+        "parent_thread_id must be text, got {'x': 1}; the session is kept without its parent",
+    ]
+    (session,) = batch.sessions.values()
+    assert session.session_key == SESSION and session.parent_key is None
+    assert (session.project_path, session.client_version) == ("/home/dev/src/tools", "0.59.0")
+    assert len(batch.usage) == 1

@@ -189,7 +189,7 @@ class CodexRolloutParser(JsonlParser):
                 raise InvalidRecord(f"{line_type} line without a payload object")
             return 0
         if line_type == "session_meta":
-            self._session_meta(payload, at, batch)
+            self._session_meta(payload, at, offset, batch)
             return 0
         session = self._session(batch)
         session.observe(at)
@@ -204,8 +204,20 @@ class CodexRolloutParser(JsonlParser):
             self._response_item(payload, at, batch)
         return 0
 
-    def _session_meta(self, payload: dict[str, Any], at: datetime | None, batch: Batch) -> None:
-        key = key_text(payload.get("id"), "session_meta.id")
+    def _session_meta(
+        self, payload: dict[str, Any], at: datetime | None, offset: int, batch: Batch
+    ) -> None:
+        def refused(error: InvalidRecord, kept: str) -> None:
+            """A bad id costs the line no more than itself: the session's times and place
+            still load."""
+            batch.reject(self.path, str(offset), f"{error}; {kept}",
+                         orjson.dumps(payload, default=str)[:300])  # fmt: skip
+
+        try:
+            key = key_text(payload.get("id"), "session_meta.id")
+        except InvalidRecord as error:
+            key = None
+            refused(error, "the session keeps the id its file name gives")
         if key:
             self.session_key = key
         source = payload.get("source")
@@ -214,7 +226,10 @@ class CodexRolloutParser(JsonlParser):
         subagent = source.get("subagent") if isinstance(source, dict) else None
         spawn = subagent.get("thread_spawn") if isinstance(subagent, dict) else None
         if isinstance(spawn, dict):
-            self.parent_key = key_text(spawn.get("parent_thread_id"), "parent_thread_id")
+            try:
+                self.parent_key = key_text(spawn.get("parent_thread_id"), "parent_thread_id")
+            except InvalidRecord as error:
+                refused(error, "the session is kept without its parent")
         self.provider = optional_str(payload.get("model_provider")) or self.provider
         session = self._session(batch)
         started = parse_timestamp(payload.get("timestamp")) or at
