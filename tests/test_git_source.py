@@ -161,6 +161,6 @@ def test_a_commit_time_python_cannot_hold_rejects_that_commit(repo, project, con
     [(source, location, reason, excerpt)] = rejects
     assert (source, location) == ("git", str(repo.resolve()))
     assert reason == (
-        "commit time '11476-08-15T05:20:00+00:00' is outside the years 1-9999 tally can read"
+        "commit time '11476-08-15T05:20:00+00:00' is no time tally can read (years 1 to 9999)"
     )
     assert "From the future, PAP-7" in excerpt

@@ -93,7 +93,7 @@ def read_commits(repo: Path, since: str | None = None) -> GitHistory:
         except ValueError:
             history.rejects.append(RejectedCommit(
                 commit_hash.strip(),
-                f"commit time {when.strip()[:40]!r} is outside the years 1-9999 tally can read",
+                f"commit time {when.strip()[:40]!r} is no time tally can read (years 1 to 9999)",
                 f"{commit_hash.strip()} {name} <{email}> {when.strip()} {message.strip()[:200]}",
             ))  # fmt: skip
             continue
