@@ -221,6 +221,36 @@ def test_values_python_cannot_hold_reject_their_row_not_the_read(
     assert issues == ["PAP-1", "PAP-2"]
 
 
+def test_json_columns_of_any_shape_are_read_not_fatal(tally_env, paperclip_url, conninfo):
+    """jsonb holds any JSON: an agent's adapter_config that is an array failed the whole read
+    (AttributeError); the agent is kept without its working directory and the reject says
+    why. A run's context, usage and an approval's payload of other shapes load as they are."""
+    from tests.paperclip_fixture import ENGINEER
+
+    with psycopg.connect(paperclip_url, autocommit=True) as conn:
+        conn.execute("UPDATE agents SET adapter_config = '[1, 2]' WHERE id = %s", (ENGINEER,))
+        conn.execute("""UPDATE heartbeat_runs SET context_snapshot = '"just text"',
+                            usage_json = '[1]'""")  # fmt: skip
+        conn.execute("UPDATE activity_log SET details = '[\"x\"]'")
+        conn.execute("""UPDATE approvals SET payload = '"text"'""")
+    said = run_ingest(paperclip_url, "--company", "PAP")
+    assert "agents │ 2" in said or "agents 2" in said
+    with psycopg.connect(conninfo) as conn:
+        reasons = dict(conn.execute(
+            "SELECT position, reason FROM ingestion_rejects WHERE source = 'paperclip'"
+        ).fetchall())  # fmt: skip
+        engineer = conn.execute(
+            "SELECT name, attributes->>'cwd' FROM agents WHERE external_id = %s", (ENGINEER,)
+        ).fetchone()
+        runs = conn.execute("SELECT count(*) FROM heartbeat_runs").fetchone()
+    assert reasons[ENGINEER] == (
+        "adapter_config is a JSON list, not an object; the agent is kept without its working "
+        "directory"
+    )
+    assert engineer == ("Eng", None)
+    assert runs[0] >= 1
+
+
 def test_a_run_links_its_transcript_session_and_agent(tally_env, paperclip_url, conninfo):
     claude = tally_env / "claude" / "projects"
     write_jsonl(claude / "-srv-billing" / "cc-run-1.jsonl", [

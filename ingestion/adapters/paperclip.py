@@ -191,6 +191,23 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _working_directory(agent: dict[str, Any], graph: WorkGraph) -> str | None:
+    """The agent's `adapter_config.cwd`. A config that is not a JSON object is noted in a
+    reject and the agent kept without it: the agent's runs and costs hang on it."""
+    config = agent.get("adapter_config")
+    if config is not None and not isinstance(config, dict):
+        graph.reject(
+            "agents",
+            agent["id"],
+            f"adapter_config is a JSON {type(config).__name__}, "
+            "not an object; the agent is kept without its working directory",
+            agent,
+        )
+        return None
+    cwd = (config or {}).get("cwd")
+    return cwd if isinstance(cwd, str) and cwd else None
+
+
 def _graph(conn: psycopg.Connection[Any], company: str) -> WorkGraph:
     graph = WorkGraph()
     for row in _rows(conn, "agents", company, graph=graph):
@@ -201,7 +218,7 @@ def _graph(conn: psycopg.Connection[Any], company: str) -> WorkGraph:
             "external_id": str(row["id"]), "name": row["name"], "role": row.get("role"),
             "title": row.get("title"), "status": row.get("status"),
             "adapter_type": row.get("adapter_type"), "reports_to": _text(row.get("reports_to")),
-            "attributes": {"cwd": (row.get("adapter_config") or {}).get("cwd")},
+            "attributes": {"cwd": _working_directory(row, graph)},
         })  # fmt: skip
     for row in _rows(conn, "goals", company, graph=graph):
         graph.goals.append({
