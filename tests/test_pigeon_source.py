@@ -89,6 +89,35 @@ def test_values_sqlite_let_through_are_rejected_not_loaded(pigeon_db):
     assert not {"tc-long", "tc-text"} & {call["call_key"] for call in graph.tool_calls}
 
 
+def test_git_link_files_of_another_shape_keep_the_commit(tally_env, pigeon_db, conninfo):
+    """`file_paths` is JSON text: an object failed the load of the whole graph (psycopg cannot
+    store a dict in a text[]); such a commit is kept without its files, and a reject says
+    why."""
+    import sqlite3
+
+    when = (ms("2026-11-02T11:50:00"), ms("2026-11-02T11:55:00"))
+    with sqlite3.connect(pigeon_db) as db:
+        for link, commit, files in (("g3", "aaa1111", '{"a": 1}'), ("g4", "bbb2222", "[1, null]"),
+                                    ("g5", "ccc3333", "not json")):  # fmt: skip
+            db.execute("INSERT INTO git_link VALUES (?, 'p1', 'card-1', ?, ?, 'work (#1)', "
+                       "'Dev', ?, NULL, ?)", (link, commit, when[0], files, when[1]))  # fmt: skip
+    run_ingest(pigeon_db)
+    with psycopg.connect(conninfo) as conn:
+        reasons = dict(conn.execute(
+            "SELECT position, reason FROM ingestion_rejects WHERE position LIKE 'g_'"
+        ).fetchall())  # fmt: skip
+        files = dict(conn.execute("SELECT hash, files FROM git_commits").fetchall())
+    kept = "is not a JSON array of paths; the commit is kept without its files"
+    assert reasons == {
+        "g2": "card 'card-missing' does not exist",
+        "g3": f"file_paths '{{\"a\": 1}}' {kept}",
+        "g4": f"file_paths '[1, null]' {kept}",
+        "g5": f"file_paths 'not json' {kept}",
+    }
+    assert files == {"abc1234": ["shop/checkout.py"], "aaa1111": [], "bbb2222": [],
+                     "ccc3333": []}  # fmt: skip
+
+
 def test_a_row_holding_binary_data_is_rejected_and_the_rest_loads(pigeon_db):
     """A blob where Pigeon keeps text (SQLite accepts it in any column) rejects its row."""
     import sqlite3

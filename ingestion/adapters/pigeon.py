@@ -109,6 +109,23 @@ def _rows(db: sqlite3.Connection, table: str, graph: WorkGraph) -> list[dict[str
     return rows
 
 
+def _file_paths(link: dict[str, Any], graph: WorkGraph) -> list[str]:
+    """A git link's `file_paths`, a JSON array of paths. Anything else is noted in a reject
+    and the commit kept without its files (a JSON object failed the load of everything)."""
+    raw = link.get("file_paths")
+    if raw is None or raw == "":
+        return []
+    try:
+        paths = orjson.loads(raw) if isinstance(raw, str) else None
+    except orjson.JSONDecodeError:
+        paths = None
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        graph.reject("git_link", link.get("id"), f"file_paths {str(raw)[:60]!r} is not a JSON "
+                     "array of paths; the commit is kept without its files", link)  # fmt: skip
+        return []
+    return [path for path in paths if path]
+
+
 def _time(value: Any) -> datetime | None:
     return parse_timestamp(value)
 
@@ -391,10 +408,7 @@ def _commits(db: sqlite3.Connection, graph: WorkGraph, projects: dict[str, Any],
             continue
         project = row.get("project_id") or card["project_id"]
         repo = (projects.get(project) or {}).get("repo_path") or f"pigeon:{project}"
-        try:
-            files = orjson.loads(row["file_paths"]) if row.get("file_paths") else []
-        except orjson.JSONDecodeError:
-            files = []
+        files = _file_paths(row, graph)
         commit = commits.setdefault((repo, row["commit_hash"]), {
             "repo": repo, "hash": row["commit_hash"], "project": project,
             "author_name": row.get("author_name"), "committed_at": at,
