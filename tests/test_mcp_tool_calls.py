@@ -74,3 +74,17 @@ def test_a_numeric_call_id_is_kept_as_text_and_other_shapes_are_rejected(tmp_pat
         "the call id must be text, got ['c2']",
         "the call id must be text, got True",
     ]
+
+
+def test_a_byte_order_mark_does_not_cost_the_first_call(tmp_path):
+    """Windows tools (PowerShell 5's `Out-File -Encoding utf8`) start a file with one, which
+    orjson refuses; only a file's first line can hold it."""
+    parser, batch = McpToolCallParser(tmp_path / "calls.jsonl"), Batch()
+    first = b"\xef\xbb\xbf" + orjson.dumps(SNAKE)
+    later = b"\xef\xbb\xbf" + orjson.dumps({**SNAKE, "id": "c2"})
+    parser.handle_line(0, first, batch)
+    parser.handle_line(len(first) + 1, later, batch)
+    assert sorted(batch.tool_calls) == ["c1"]
+    assert [r.reason for r in batch.rejects] == [
+        "invalid JSON: UTF-8 byte order mark (BOM) is not supported: line 1 column 1 (char 0)"
+    ]

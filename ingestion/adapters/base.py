@@ -23,6 +23,7 @@ _SURROGATE_ESCAPES = re.compile(
     rb"|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
 )
 _LONE_SURROGATE_ESCAPE_LENGTH = len(rb"\ud83d")
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def lone_surrogates_replaced(line: bytes) -> bytes:
@@ -51,6 +52,8 @@ class JsonlParser:
 
     def handle_line(self, offset: int, line: bytes, batch: Batch) -> int:
         """Parse one line into the batch; returns the number of usage records it held."""
+        if offset == 0 and line.startswith(UTF8_BOM):
+            line = line[len(UTF8_BOM) :]  # Windows tools write one; orjson refuses it
         if not line.strip():
             return 0
         if self._find_marker(line) is None and looks_like_object(line):
