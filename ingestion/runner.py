@@ -11,7 +11,6 @@ does too, and the workers parse ahead of both.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import threading
 import zlib
@@ -33,6 +32,7 @@ from ingestion.loader import (
     LoadResult,
     ensure_company,
 )
+from ingestion.parse_workers import parse_pool
 from ingestion.parsing import ParseResult, ParseTask, parse_piece, parse_pieces
 from ingestion.settings import TallySettings
 from ingestion.sources import FileSource, walk_jsonl
@@ -219,8 +219,7 @@ class IngestRun:
         trees = self.source.session_trees([path for path, _ in todo])
         for (path, stat), tree in zip(todo, trees, strict=True):
             partitions[_lane_of(tree, lanes_count)].append((path, stat))
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+        with parse_pool(self.workers) as pool:
             lanes = []
             for index, part in enumerate(partitions):
                 lane_loader = loader

@@ -3,6 +3,7 @@ running at once, end in exactly the rows of one clean run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -84,6 +85,57 @@ def test_sigkill_at_random_instants_then_rerun_equals_a_clean_run(
     with psycopg.connect(conninfo) as conn:
         statuses = {row[0] for row in conn.execute("SELECT status FROM ingestion_runs")}
     assert "interrupted" in statuses and "running" not in statuses
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as listing:
+            found.update(int(child) for child in listing.read().split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as status:
+            return status.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_a_killed_ingest_leaves_no_worker_and_no_open_transaction(db_url, conninfo, corpus):
+    """Forked parse workers inherit the run's PostgreSQL sockets: when the run was killed
+    they kept its connections, and so its open transaction and locks, alive for as long as
+    they lived, which was for ever (they wait on their task queue). The next run hung."""
+    process = start_ingest(db_url, corpus, parallel=True)
+    children: set[int] = set()
+    deadline = time.monotonic() + 30
+    while not children and process.poll() is None and time.monotonic() < deadline:
+        children = _children(process.pid)
+        time.sleep(0.01)
+    assert children, "the ingest ended before its workers started: use a larger corpus"
+    wait_until_loading(conninfo, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    try:
+        deadline = time.monotonic() + 10
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                left = [pid for pid in children if _alive(pid)]
+                (sessions,) = conn.execute(
+                    """SELECT count(*) FROM pg_stat_activity
+                       WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+                ).fetchone()
+                if not left and not sessions:
+                    break
+                time.sleep(0.1)
+        assert left == [] and sessions == 0, (left, sessions)
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    run_to_end(db_url, corpus)  # and the next run completes
 
 
 def test_two_concurrent_ingests_produce_no_duplicates(db_url, conninfo, corpus, pg_server_url):
