@@ -13,6 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from api.errors import ApiError, ErrorDetail
+from ingestion.adapters.common import lone_surrogates_replaced
 
 MAX_RECORDS = 1000
 M = TypeVar("M", bound=BaseModel)
@@ -82,14 +83,21 @@ class Outcome:
         )
 
 
+def _json(body: bytes, repaired: bool = False) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as refused:
+        if "surrogate" in str(refused) and not repaired:
+            # a hook's JSON.stringify of text with an emoji cut in two: read as the files are
+            return _json(lone_surrogates_replaced(body), repaired=True)
+        return json.loads(body)  # orjson refuses integers beyond 64 bits, which JSON allows
+
+
 def parse_batch(body: bytes, model: type[M]) -> tuple[list[tuple[int, M]], Outcome]:
     try:
-        payload: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        try:  # orjson refuses integers beyond 64 bits, which JSON allows
-            payload = json.loads(body)
-        except (ValueError, RecursionError) as error:
-            raise ApiError(422, "invalid", f"the body is not JSON: {error}") from None
+        payload = _json(body)
+    except (ValueError, RecursionError) as error:
+        raise ApiError(422, "invalid", f"the body is not JSON: {error}") from None
     records = payload.get("records") if isinstance(payload, dict) else None
     if not isinstance(records, list):
         raise ApiError(

@@ -4,6 +4,7 @@ audit rows, reads."""
 
 from __future__ import annotations
 
+import orjson
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -159,6 +160,23 @@ def test_a_batch_is_answered_per_record_and_a_replay_creates_nothing(client, key
             "SELECT a.name, s.agent_link FROM agent_sessions s JOIN agents a ON a.id = s.agent_id"
         ).fetchone()
     assert agent == ("eng", "api-key")
+
+
+def test_a_lone_half_of_a_surrogate_pair_is_read_as_the_files_are(client, keys, conninfo):
+    """A hook's JSON.stringify writes an emoji cut in two as a lone escape (`\\ud83d`), which
+    orjson refuses: the record is read with U+FFFD in its place, as transcripts are, rather
+    than the whole batch refused."""
+    body = orjson.dumps({"records": [usage_record(1, session="s-CUT")]})
+    response = client.post(
+        "/v1/usage-events",
+        content=body.replace(b"CUT", b"\\ud83d"),
+        headers={**auth(keys.agent), "content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+    with psycopg.connect(conninfo) as conn:
+        stored = conn.execute("SELECT session_key FROM agent_sessions").fetchone()
+    assert stored == ("s-\ufffd",)
 
 
 def test_times_outside_2000_to_2100_are_rejected_per_record(client, keys, conninfo):

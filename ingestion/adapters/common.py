@@ -26,6 +26,25 @@ class InvalidRecord(ValueError):
     """A record that cannot be loaded; the message is the reject reason."""
 
 
+# An escaped backslash (skipped, so that `\\ud83d` stays text), a surrogate pair, or a lone
+# half of one, in a JSON line's bytes.
+_SURROGATE_ESCAPES = re.compile(
+    rb"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    rb"|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+)
+_LONE_SURROGATE_ESCAPE_LENGTH = len(rb"\ud83d")
+
+
+def lone_surrogates_replaced(line: bytes) -> bytes:
+    """The line with each lone half of a surrogate pair written as U+FFFD. JavaScript's
+    JSON.stringify writes one as an escape (`\\ud83d`: an emoji cut in two by a truncated
+    string, as Claude Code's transcripts hold), which orjson refuses, as PostgreSQL would."""
+    return _SURROGATE_ESCAPES.sub(
+        lambda match: b"\\ufffd" if len(match[0]) == _LONE_SURROGATE_ESCAPE_LENGTH else match[0],
+        line,
+    )
+
+
 def _read_timestamp(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
