@@ -40,13 +40,17 @@ def _worker_started(parent: int) -> None:
 
 def close_inherited_sockets() -> int:
     """Close this process's socket descriptors (without a word to their peers: the parent's
-    connections stay as they are); returns how many. The task and result queues are pipes."""
+    connections stay as they are); returns how many. The task and result queues are pipes.
+    Standard input and output are left alone even when they are sockets (systemd's journal):
+    closed, their numbers would go to the next file opened."""
     try:
         descriptors = [int(name) for name in os.listdir("/dev/fd")]
     except OSError:  # no /dev/fd: nothing to find them by
         return 0
     closed = 0
     for descriptor in descriptors:
+        if descriptor <= 2:
+            continue
         try:
             if stat.S_ISSOCK(os.fstat(descriptor).st_mode):
                 os.close(descriptor)
