@@ -73,6 +73,22 @@ def test_synthetic_lines_are_dropped_and_reported_cost_is_kept(tmp_path):
     assert batch.usage[("m", "r")].reported_cost_usd == "0.0123"
 
 
+def test_a_reported_cost_written_as_text_is_kept_exactly(tmp_path):
+    """Tools that keep decimals exact write them as text; text that is no number is no cost
+    (the request's usage loads either way), and a negative one is refused as a number is."""
+    path = write_jsonl(
+        tmp_path / "p" / "s1.jsonl",
+        [assistant("m1", "r1", T1, usage(), costUSD="0.000012345678901"),
+         assistant("m2", "r2", T1, usage(), costUSD="about a cent"),
+         assistant("m3", "r3", T1, usage(), costUSD="NaN"),
+         assistant("m4", "r4", T1, usage(), costUSD="-1")],
+    )  # fmt: skip
+    batch = parse(tmp_path, path)
+    costs = {key[0]: record.reported_cost_usd for key, record in batch.usage.items()}
+    assert costs == {"m1": "0.000012345678901", "m2": None, "m3": None}
+    assert [r.reason for r in batch.rejects] == ["costUSD must not be negative, got -1"]
+
+
 def test_subagent_file_and_agent_progress_copies_count_once(tmp_path):
     nested = assistant(
         "msg_sub", "req_sub", T1, usage(output=1), session="s1", sidechain=True, agentId="abc123"

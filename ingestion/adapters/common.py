@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from schemas.limits import (
@@ -178,7 +179,17 @@ def estimate_tokens(chars: int) -> int:
 
 
 def decimal_string(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A tool-reported cost as exact decimal text: a JSON number, or a number written as text
+    (`"0.0123"`, as tools that keep decimals exact write it); anything else is no cost."""
+    if isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+        if not number.is_finite():
+            return None
+        value = number
+    elif isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if value < 0:
         raise InvalidRecord(f"costUSD must not be negative, got {value}")
