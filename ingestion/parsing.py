@@ -74,6 +74,10 @@ def parse_piece(task: ParseTask) -> ParseResult:
     result = ParseResult(task=task)
     try:
         handle = open(task.path, "rb")  # noqa: SIM115 (closed by the with below)
+    except FileNotFoundError:
+        # Deleted since the run listed it (Claude Code removes old transcripts): no bad input,
+        # and what was read of it before stays stored.
+        return result
     except OSError as error:
         batch.reject(task.path, "file", f"cannot open: {error.strerror}", b"")
         result.encoded = encode_batch(batch)

@@ -461,3 +461,18 @@ def test_a_path_too_long_to_index_is_rejected_and_the_others_load(conninfo, tmp_
         head, tail = location.split("…")
         assert len(location.encode()) <= MAX_PATH_BYTES
         assert str(path).startswith(head) and str(path).endswith(tail)
+
+
+def test_a_file_deleted_after_the_listing_is_no_reject(conninfo, tmp_path, monkeypatch):
+    """Claude Code deletes old transcripts: one gone between the run's listing and its read
+    is not bad input (`--strict` would fail the run on it); the others load."""
+    import ingestion.runner as runner
+
+    good = write_jsonl(tmp_path / "p" / "good.jsonl", [assistant("m1", "r1", T_NUL, usage())])
+    gone = write_jsonl(tmp_path / "p" / "gone.jsonl", [assistant("m2", "r2", T_NUL, usage())])
+    listed = runner.walk_jsonl(tmp_path)
+    gone.unlink()
+    monkeypatch.setattr(runner, "walk_jsonl", lambda root: listed)
+    summary = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    assert (summary.events_new, summary.rejects) == (1, 0)
+    assert good.exists()
