@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -33,6 +33,17 @@ class StoreContext:
 def fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
+
+
+def file_in_the_way(error: OSError, path: str | Path) -> Path | None:
+    """The file standing where `path`, or a directory above it, must be a directory, when
+    that is what `error` is about: mkdir says only "File exists" or "Not a directory"."""
+    if not isinstance(error, FileExistsError | NotADirectoryError):
+        return None
+    for candidate in (Path(path), *Path(path).parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
 
 
 @contextmanager
@@ -74,9 +85,9 @@ def failures_reported() -> Iterator[None]:
         ) from None
     except OSError as error:  # the file system said no: which file, and why
         path = str(error.filename or "")
-        # mkdir's word for a file standing where a directory must be
-        if isinstance(error, FileExistsError) and os.path.exists(path) and not os.path.isdir(path):
-            raise fail(f"{path} is not a directory") from None
+        blocker = file_in_the_way(error, path) if path else None
+        if blocker is not None:
+            raise fail(f"{blocker} is not a directory") from None
         raise fail(f"{error.strerror or error}{f' ({path})' if path else ''}") from None
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -107,16 +107,15 @@ def output_path(output: str, default_name: str) -> Path:
 def written_to(path: Path) -> Iterator[None]:
     """What the block prints goes to `path` (its directory made) instead of stdout; a path
     that cannot be written is one clear line, not a traceback."""
-    from pipelines.cli.context import CommandFailed
+    from pipelines.cli.context import CommandFailed, file_in_the_way
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         stream = path.open("w", encoding="utf-8", newline="")
-    except (FileExistsError, NotADirectoryError):  # a file where a directory must be
-        blocker = next(p for p in path.parents if p.exists())
-        raise CommandFailed(f"cannot write {path}: {blocker} is not a directory") from None
     except OSError as error:
-        raise CommandFailed(f"cannot write {path}: {error.strerror}") from None
+        blocker = file_in_the_way(error, path.parent)
+        why = f"{blocker} is not a directory" if blocker else error.strerror
+        raise CommandFailed(f"cannot write {path}: {why}") from None
     with stream, redirect_stdout(stream):
         yield
 
