@@ -135,6 +135,7 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(f"initdb failed: {result.stderr.strip()}")
 
     def _pid_file_port(self) -> int | None:
+        """The port of the server the lock file names, if that server is running."""
         pid_file = self.cluster_dir / "postmaster.pid"
         try:
             lines = pid_file.read_text().splitlines()
@@ -143,13 +144,54 @@ class EmbeddedPostgres:
         if len(lines) < 4:
             return None
         try:
-            pid = int(lines[0])
-            os.kill(pid, 0)
-        except (ValueError, ProcessLookupError):
+            pid, port = int(lines[0]), int(lines[3])
+        except ValueError:
             return None
+        return port if self._is_our_postmaster(pid) else None
+
+    def _is_our_postmaster(self, pid: int) -> bool:
+        """Whether `pid` is alive and, where /proc tells, a postgres serving this cluster. A
+        lock file left by a server that died with the machine (or by SIGKILL) names a PID
+        that, after a reboot or in a container, another process soon holds: taken for the
+        server, it sent every command to a port nobody listens on, for good."""
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
         except PermissionError:
             pass
-        return int(lines[3])
+        if not Path("/proc/self").exists():
+            return True  # no /proc (macOS): the PID must do
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except FileNotFoundError:
+            return False  # gone since
+        except OSError:
+            return True
+        if Path(argv[0]).name not in ("postgres", "postmaster"):
+            return False
+        if "-D" in argv[:-1]:
+            given = Path(argv[argv.index("-D") + 1])
+            return given.resolve() == self.cluster_dir.resolve()
+        return True
+
+    def _remove_stale_lock_file(self) -> None:
+        """PostgreSQL refuses to start while its lock file names a live process, whatever
+        that process is, or is unreadable; such a file, left by a server that is gone, is
+        removed first."""
+        pid_file = self.cluster_dir / "postmaster.pid"
+        try:
+            lines = pid_file.read_text().splitlines()
+        except FileNotFoundError:
+            return
+        # empty or cut short (the machine died as the server started): PostgreSQL refuses
+        # that too; no other start is under way, the caller holds the cluster's lock
+        if (
+            not lines
+            or not lines[0].strip().isdigit()
+            or not self._is_our_postmaster(int(lines[0]))
+        ):
+            pid_file.unlink()
 
     def _url(self, port: int, database: str = DATABASE_NAME) -> str:
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{port}/{database}"
@@ -224,6 +266,7 @@ class EmbeddedPostgres:
             if port is None:
                 if not (self.cluster_dir / "PG_VERSION").exists():
                     self._initdb()
+                self._remove_stale_lock_file()
                 port = self._start()
             self._ensure_database(port)
         return self._url(port)
