@@ -73,13 +73,16 @@ class CanonicalStore:
 
         return price_overrides(self.conninfo)
 
-    def daily_totals(self, start: date, end: date) -> dict[date, tuple[int, int]]:
-        """Requests and tokens (all categories) of each UTC day in [start, end), as stored."""
+    def daily_totals(
+        self, start: date, end: date, *, excluding: tuple[date, date] | None = None
+    ) -> dict[date, tuple[int, int]]:
+        """Requests and tokens (all categories) of each UTC day in [start, end), as stored;
+        `excluding` leaves out the days from its first to its last, inclusive."""
         from schemas.warehouse import TOKEN_NAMES as columns
 
         tokens = " + ".join(f"sum({c})" for c in columns)
         rows = self._counted_totals(f"sum(requests)::bigint, ({tokens})::bigint", start, end,
-                                    by_day=True)  # fmt: skip
+                                    by_day=True, excluding=excluding)  # fmt: skip
         return {day: (int(requests), int(total)) for day, requests, total in rows}
 
     def token_totals(self, start: date, end: date) -> dict[str, int]:
@@ -91,7 +94,13 @@ class CanonicalStore:
         return dict(zip(("requests", *columns), (int(v) for v in row), strict=True))
 
     def _counted_totals(
-        self, select: str, start: date, end: date, *, by_day: bool = False
+        self,
+        select: str,
+        start: date,
+        end: date,
+        *,
+        by_day: bool = False,
+        excluding: tuple[date, date] | None = None,
     ) -> list[tuple[Any, ...]]:
         """`select` over the UTC days [start, end) of the usage that counts
         (schemas/usage_rules.py), from the per-day totals the triggers keep
@@ -116,6 +125,12 @@ class CanonicalStore:
                         AND e.occurred_at >= %(start)s::date::timestamp AT TIME ZONE 'UTC'
                         AND e.occurred_at < %(end)s::date::timestamp AT TIME ZONE 'UTC'
                     ) AS usage
+                    {"WHERE day NOT BETWEEN %(skip_first)s AND %(skip_last)s" if excluding else ""}
                     {"GROUP BY day HAVING sum(requests) <> 0" if by_day else ""}""",
-                {"start": start, "end": end},
+                {
+                    "start": start,
+                    "end": end,
+                    "skip_first": excluding and excluding[0],
+                    "skip_last": excluding and excluding[1],
+                },
             ).fetchall()

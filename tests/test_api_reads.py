@@ -3,7 +3,7 @@ back by company, agent and issue; a budget policy's status."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import dagster as dg
@@ -142,3 +142,21 @@ def test_costs_name_the_days_the_warehouse_is_behind_on(world):
     assert sum(row["requests"] for row in by_day) == 6
     earlier = client.get("/v1/costs?until=2000-01-01", headers=auth(keys.board))
     assert "X-Tally-Stale-Days" not in earlier.headers
+
+
+def test_costs_name_the_days_no_partition_holds(world):
+    """A request dated after today (a clock set ahead) is stored, but no partition holds its
+    day: the rows leave it out, and the response says so."""
+    client, keys = world
+    assert (
+        "X-Tally-Days-Outside-Partitions"
+        not in client.get("/v1/costs", headers=auth(keys.board)).headers
+    )
+    ahead = TODAY + timedelta(days=40)
+    record = usage_record(51, occurred_at=f"{ahead.isoformat()}T01:00:00Z")
+    assert post(client, "/v1/usage-events", keys.agent, [record]).json()["accepted"] == 1
+    response = client.get("/v1/costs", headers=auth(keys.board))
+    assert response.headers["X-Tally-Days-Outside-Partitions"] == ahead.isoformat()
+    assert sum(row["requests"] for row in response.json()) == 6  # the warehouse's rows
+    within = client.get(f"/v1/costs?until={TODAY.isoformat()}", headers=auth(keys.board))
+    assert "X-Tally-Days-Outside-Partitions" not in within.headers

@@ -455,3 +455,28 @@ def test_a_warehouse_that_was_never_built_is_priced_whole(costed):
     assert said.startswith("pricing 8 days between 2026-10-01 and 2026-10-10 from the canonical")
     assert "this report priced them from the canonical store" in said
     assert every_grouping() == materialised
+
+
+def test_a_cost_report_names_usage_no_partition_holds(tally_env, costed):
+    """A request dated after today (a clock set ahead) is stored, but no daily partition
+    holds its day, so no cost report from the warehouse can: the report says so."""
+    from datetime import UTC, datetime, timedelta
+
+    ahead = datetime.now(UTC).date() + timedelta(days=40)
+    write_jsonl(
+        tally_env / "claude" / "projects" / "p" / "clock-ahead.jsonl",
+        [assistant("m_ahead", "r_ahead", f"{ahead.isoformat()}T12:00:00Z", usage())],
+    )
+    assert invoke("ingest", "all").exit_code == 0
+    result = invoke("report", "costs", "--by", "day", "--format", "json")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert (
+        f"this report leaves out 1 request on {ahead}, outside the daily partitions "
+        "(2024-01-01 to" in said
+    )
+    assert "a clock set ahead" in said
+    assert ahead.isoformat() not in {row["day"] for row in orjson.loads(result.stdout)}
+    for command in (("costs", "--until", str(ahead - timedelta(days=1))), ("attribution",)):
+        result = invoke("report", *command)
+        assert ("leaves out 1 request" in result.stderr) is (command == ("attribution",))

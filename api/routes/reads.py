@@ -20,6 +20,7 @@ router = APIRouter(prefix="/v1", tags=["reads"])
 # Days of the requested window the warehouse has not caught up with (comma-separated ISO
 # dates), as `tally report costs --warehouse-only` warns; absent when it is up to date.
 STALE_DAYS_HEADER = "X-Tally-Stale-Days"
+OUTSIDE_PARTITIONS_HEADER = "X-Tally-Days-Outside-Partitions"
 GroupBy = Literal["day", "week", "month", "project", "agent", "session", "model", "issue", "goal"]
 
 
@@ -92,7 +93,8 @@ def costs(
     `cost_daily`) or by issue and goal (from `attribution_daily`), for UTC days `since` to
     `until` inclusive. Agent keys see their own agent's usage only. The rows are the
     warehouse's, as last materialised; the `X-Tally-Stale-Days` header lists the days of the
-    window it has not caught up with."""
+    window it has not caught up with, `X-Tally-Days-Outside-Partitions` those with usage no
+    daily partition holds (before the first, or after today), which the rows leave out."""
     from ingestion.reports.attribution import cost_by_work_item
     from ingestion.reports.costs import cost_report
 
@@ -115,6 +117,9 @@ def costs(
         stale = stale_days(request, warehouse, since, until, attribution=by_work_item)
         if stale:
             response.headers[STALE_DAYS_HEADER] = ",".join(day.isoformat() for day in stale)
+        outside = days_outside_partitions(request, since, until)
+        if outside:
+            response.headers[OUTSIDE_PARTITIONS_HEADER] = ",".join(d.isoformat() for d in outside)
         if by_work_item:
             return cost_by_work_item(warehouse, group_by, mode, since, until, caller.company_id)
         return cost_report(warehouse, group_by, mode, since, until,
@@ -138,6 +143,19 @@ def stale_days(
     api = state(request)
     found = stale_report_days(api.settings, CanonicalStore(api.database_url), warehouse,
                               since, until, attribution=attribution)  # fmt: skip
+    return found.days if found else []
+
+
+def days_outside_partitions(request: Request, since: date | None, until: date | None
+                            ) -> list[date]:  # fmt: skip
+    """Days of the window with usage that no partition holds (before the first, or after
+    today): never materialised, so never in the rows."""
+    from ingestion.reports.freshness import usage_outside_partitions
+    from ingestion.store import CanonicalStore
+
+    api = state(request)
+    found = usage_outside_partitions(api.settings, CanonicalStore(api.database_url), since,
+                                     until)  # fmt: skip
     return found.days if found else []
 
 

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from ingestion.settings import TallySettings
 from ingestion.store import CanonicalStore
 from ingestion.warehouse.base import Warehouse
+from schemas.limits import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from schemas.warehouse import TOKEN_NAMES, USAGE_ATTRIBUTED, USAGE_PRICED
 
 
@@ -146,6 +147,50 @@ def stale_report_days(
     if attribution:
         return stale_attribution_days(settings, store, warehouse, since, until, engine_version)
     return stale_partition_days(settings, store, warehouse, since, until)
+
+
+@dataclass(frozen=True)
+class OutsidePartitions:
+    """Usage of a report's window on days no partition holds, which the warehouse therefore
+    never has: before TALLY_PARTITIONS_START, or after today (a clock set ahead)."""
+
+    days: list[date]
+    requests: int
+    first_partition: date
+    last_partition: date
+
+    def advice(self) -> str:
+        first, last = self.days[0], self.days[-1]
+        span = f"{first}" if first == last else f"{len(self.days)} days between {first} and {last}"
+        causes = []
+        if first < self.first_partition:
+            causes.append("days before TALLY_PARTITIONS_START are never materialised")
+        if last > self.last_partition:
+            causes.append("a day after today comes from a clock set ahead")
+        requests = "1 request" if self.requests == 1 else f"{self.requests:,} requests"
+        return (
+            f"this report leaves out {requests} on {span}, outside the daily partitions "
+            f"({self.first_partition} to {self.last_partition}, today in UTC): "
+            f"{'; '.join(causes)}; `tally report usage` lists them"
+        )
+
+
+def usage_outside_partitions(
+    settings: TallySettings, store: CanonicalStore, since: date | None, until: date | None
+) -> OutsidePartitions | None:
+    """Requests of [since, until] on days outside the daily partitions, from the per-day
+    totals: a cost report would leave them out without a word."""
+    first, last = settings.partition_bounds()
+    start = max(since or EARLIEST_TIMESTAMP.date(), EARLIEST_TIMESTAMP.date())
+    # `until` may be 9999-12-31, which has no day after it
+    end = min(until or date.max, LATEST_TIMESTAMP.date() - timedelta(days=1)) + timedelta(days=1)
+    if first <= start and end <= last + timedelta(days=1):
+        return None  # the window lies within the partitions
+    totals = store.daily_totals(start, end, excluding=(first, last))
+    days = sorted(day for day, (requests, _) in totals.items() if requests)
+    if not days:
+        return None
+    return OutsidePartitions(days, sum(totals[day][0] for day in days), first, last)
 
 
 def _within_partitions(

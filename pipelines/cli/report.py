@@ -163,6 +163,21 @@ def costs(
         err.print(f"note: {staleness.priced_live()}")
     elif staleness is not None:
         err.print(f"[yellow]warning:[/] {staleness.advice()}")
+    warn_of_usage_outside_partitions(context, since_day, until_day)
+
+
+def warn_of_usage_outside_partitions(
+    context: StoreContext, since: date | None, until: date | None
+) -> None:
+    """Name the usage of the window that no report from the warehouse can hold."""
+    from ingestion.reports.freshness import usage_outside_partitions
+    from ingestion.store import CanonicalStore
+
+    with failures_reported():
+        outside = usage_outside_partitions(context.settings, CanonicalStore(context.url),
+                                           since, until)  # fmt: skip
+    if outside is not None:
+        err.print(f"[yellow]warning:[/] {outside.advice()}")
 
 
 def _refreshing(context: StoreContext) -> AbstractContextManager[Background]:
@@ -362,6 +377,7 @@ def attribution(
             render_coverage(reports.coverage(warehouse, mode.value, since_day, until_day), fmt)
     if staleness is not None:
         err.print(f"[yellow]warning:[/] {staleness.advice()}")
+    warn_of_usage_outside_partitions(context, since_day, until_day)
 
 
 def render_coverage(summary: dict[str, Any], fmt: OutputFormat) -> None:
