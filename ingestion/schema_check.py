@@ -18,10 +18,13 @@ def current_revision(conn: psycopg.Connection[Any]) -> str | None:
 
 
 def ensure_schema(url: str, conninfo: str) -> None:
-    """Apply pending migrations (idempotent; a no-op at head)."""
+    """Apply pending migrations (idempotent; a no-op at head). A revision newer than this
+    tally's raises `UnknownRevision`."""
     with psycopg.connect(conninfo) as conn:
-        if current_revision(conn) == HEAD_REVISION:
-            return
-    from schemas.migrations.runner import upgrade
+        revision = current_revision(conn)
+    if revision == HEAD_REVISION:
+        return
+    from schemas.migrations.runner import check_known, upgrade
 
+    check_known(revision)
     upgrade(url)

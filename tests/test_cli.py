@@ -828,3 +828,22 @@ def test_settings_come_from_tally_variables_of_any_case_and_arguments_win(monkey
     (tmp_path / ".data").write_text("")  # the default data directory is checked as well
     with pytest.raises(ValidationError, match="is not a directory"):
         TallySettings()
+
+
+def test_a_database_migrated_by_a_newer_tally_is_named_not_a_traceback(tally_env, conninfo):
+    """After a rollback of tally, the database may be at a revision this code has no migration
+    for: every command printed Alembic's traceback."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0042_from_the_future'")
+    status = invoke("db", "status")
+    assert status.exit_code == 0 and "a newer tally migrated it" in status.output
+    for command in (("db", "upgrade"), ("ingest", "claude-code"), ("report", "usage")):
+        result = invoke(*command)
+        said = " ".join(result.output.split())
+        assert result.exit_code == 2, (command, result.output)
+        assert "schema revision '0042_from_the_future', which this tally (head" in said
+        assert "a newer tally has migrated it" in said and "Traceback" not in said
+    with psycopg.connect(conninfo) as conn:  # left as it was
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (
+            "0042_from_the_future",
+        )

@@ -55,6 +55,7 @@ def failures_reported() -> Iterator[None]:
     from ingestion.postgres.binaries import PostgresBinariesNotFound
     from ingestion.postgres.embedded import EmbeddedPostgresError
     from ingestion.warehouse.errors import WarehouseUnavailable
+    from schemas.migrations import UnknownRevision
 
     try:
         yield
@@ -62,6 +63,7 @@ def failures_reported() -> Iterator[None]:
         CommandFailed,
         EmbeddedPostgresError,
         PostgresBinariesNotFound,
+        UnknownRevision,
         WarehouseUnavailable,
     ) as error:
         raise fail(str(error)) from None

@@ -31,8 +31,8 @@ def status() -> None:
 
         from ingestion.settings import get_settings
         from ingestion.store import embedded_server
-        from schemas.migrations import HEAD_REVISION
-        from schemas.migrations.runner import current_revision
+        from schemas.migrations import HEAD_REVISION, UnknownRevision
+        from schemas.migrations.runner import check_known, current_revision
 
         settings = get_settings()
         if settings.database_url:
@@ -52,6 +52,10 @@ def status() -> None:
         console.print(f"url:      {escape(make_url(url).render_as_string(hide_password=True))}")
         revision = current_revision(url)
         marker = "up to date" if revision == HEAD_REVISION else f"head is {HEAD_REVISION}"
+        try:
+            check_known(revision)
+        except UnknownRevision:
+            marker += "; a newer tally migrated it"
         console.print(f"revision: {revision or 'none (run tally db upgrade)'} ({marker})")
 
 

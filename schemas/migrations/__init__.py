@@ -5,3 +5,8 @@ a test keeps it equal to the newest migration.
 """
 
 HEAD_REVISION = "0007"
+
+
+class UnknownRevision(RuntimeError):
+    """The database is at a revision this tally has no migration for: a newer tally
+    migrated it."""

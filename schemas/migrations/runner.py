@@ -14,6 +14,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 from sqlalchemy.exc import DBAPIError
 
+from schemas.migrations import UnknownRevision
+
 MIGRATIONS_DIR = Path(__file__).parent
 
 
@@ -36,7 +38,22 @@ def driver_errors() -> Iterator[None]:
         raise
 
 
+def check_known(revision: str | None) -> None:
+    """Refuse a revision no migration here names, with what to do about it (Alembic's own
+    error, a traceback, followed every command)."""
+    if revision is None:
+        return
+    script = ScriptDirectory.from_config(alembic_config("postgresql://"))
+    if revision not in {known.revision for known in script.walk_revisions()}:
+        raise UnknownRevision(
+            f"the database is at schema revision {revision!r}, which this tally (head "
+            f"{script.get_current_head()}) does not know: a newer tally has migrated it. "
+            "Run that version, or point TALLY_DATABASE_URL at another database"
+        )
+
+
 def upgrade(url: str, revision: str = "head") -> None:
+    check_known(current_revision(url))
     with driver_errors():
         command.upgrade(alembic_config(url), revision)
 
