@@ -40,6 +40,9 @@ WINDOW_KINDS = {"calendar_month_utc": "calendar_month", "lifetime": "lifetime"}
 METRICS = {"billed_cents": "usd"}
 APPROVAL_STATUSES = {"pending", "revision_requested", "approved", "rejected", "cancelled"}
 CENT = Decimal("0.01")
+# The entity (`Ref.entity`) each table's rows become, for references to a rejected row.
+ENTITIES = {"agents": "agents", "goals": "goals", "projects": "projects", "issues": "issues",
+            "heartbeat_runs": "runs", "budget_policies": "policies"}  # fmt: skip
 
 
 class PaperclipError(RuntimeError):
@@ -167,7 +170,7 @@ def _company(conn: psycopg.Connection[Any], wanted: str | None) -> str:
 def _rows(conn: psycopg.Connection[Any], table: str, company: str, order: str = "created_at",
           graph: WorkGraph | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """The company's rows of `table`, but those holding a value Python cannot read: each is
-    rejected into `graph` with its reason (pass none where the table is read a second time)."""
+    rejected into `graph` with its reason."""
     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (table,)).fetchone()
     if not exists or not exists["present"]:
         return []
@@ -209,7 +212,7 @@ def _working_directory(agent: dict[str, Any], graph: WorkGraph) -> str | None:
 
 
 def _graph(conn: psycopg.Connection[Any], company: str) -> WorkGraph:
-    graph = WorkGraph()
+    graph = WorkGraph(entities=ENTITIES)
     for row in _rows(conn, "agents", company, graph=graph):
         if not row.get("name"):
             graph.reject("agents", row["id"], "name is missing", row)
@@ -233,8 +236,9 @@ def _graph(conn: psycopg.Connection[Any], company: str) -> WorkGraph:
             "archived_at": row.get("archived_at"), "attributes": {},
         })  # fmt: skip
     issues = _issues(conn, company, graph)
-    _history(conn, company, graph, issues)
-    runs = _runs(conn, company, graph, issues)
+    run_rows = _rows(conn, "heartbeat_runs", company, graph=graph)
+    _history(conn, company, graph, issues, {str(row["id"]): row for row in run_rows})
+    runs = _runs(conn, company, graph, issues, run_rows)
     _ledger(conn, company, graph, issues, runs)
     return graph
 
@@ -268,8 +272,8 @@ def _issues(conn: psycopg.Connection[Any], company: str, graph: WorkGraph
 
 
 def _history(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
-             issues: dict[str, dict[str, Any]]) -> None:  # fmt: skip
-    runs = {str(r["id"]): r for r in _rows(conn, "heartbeat_runs", company)}  # reported by _runs
+             issues: dict[str, dict[str, Any]], runs: dict[str, dict[str, Any]]
+             ) -> None:  # fmt: skip
     recorded: set[str] = set()
     for row in _rows(conn, "activity_log", company, graph=graph):
         if row.get("entity_type") != "issue":
@@ -329,9 +333,10 @@ def _lifecycle(issue_id: str, issue: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _runs(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
-          issues: dict[str, dict[str, Any]]) -> set[str]:  # fmt: skip
+          issues: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> set[str]:  # fmt: skip
+    """The runs of `rows` (`heartbeat_runs`) and their events; returns the ids kept."""
     runs = set()
-    for row in _rows(conn, "heartbeat_runs", company, graph=graph):
+    for row in rows:
         context = row.get("context_snapshot") or {}
         issue = context.get("issueId") if isinstance(context, dict) else None
         if row.get("status") not in RUN_STATUSES:

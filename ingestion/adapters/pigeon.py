@@ -52,6 +52,8 @@ NAME_STATUS = {
     "done": "done",
     "parking lot": "backlog",
 }
+# The entity (`Ref.entity`) each table's rows become, for references to a rejected row.
+ENTITIES = {"project": "projects", "card": "issues"}
 MOVED = re.compile(r'Moved from "(?P<from>[^"]*)" to "(?P<to>[^"]*)"')
 TOKEN_COLUMNS = {
     "input_tokens": ("input_tokens",),
@@ -179,7 +181,7 @@ def read_pigeon(path: Path) -> WorkGraph:
 
 
 def _graph(db: sqlite3.Connection) -> WorkGraph:
-    graph = WorkGraph()
+    graph = WorkGraph(entities=ENTITIES)
     agents: set[str] = set()
 
     def agent(name: Any) -> str | None:

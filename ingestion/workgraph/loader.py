@@ -35,15 +35,6 @@ class Ref:
     required: bool = False
 
 
-# The entity (Ref.entity) a source adapter's rejected upstream row would have been, by the
-# upstream table it came from (Paperclip's and Pigeon's names).
-UPSTREAM_ENTITIES = {
-    "agents": "agents", "goals": "goals", "projects": "projects", "project": "projects",
-    "issues": "issues", "card": "issues", "heartbeat_runs": "runs",
-    "budget_policies": "policies",
-}  # fmt: skip
-
-
 @dataclass(frozen=True)
 class Table:
     name: str  # canonical table
@@ -346,8 +337,8 @@ def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: st
         summary.run_id = run[0]
         conn.commit()
         rejected: list[tuple[str, Any, str, dict[str, Any]]] = []
-        rejected_keys = {(UPSTREAM_ENTITIES.get(upstream.table, upstream.table), upstream.row_id)
-                         for upstream in graph.rejects}  # fmt: skip
+        rejected_keys = {(upstream.entity, upstream.row_id) for upstream in graph.rejects
+                         if upstream.entity}  # fmt: skip
 
         def reject(table: str, row_id: Any, reason: str, row: dict[str, Any]) -> None:
             rejected.append((table, row_id, reason, row))

@@ -27,6 +27,9 @@ class UpstreamReject:
     row_id: str  # its upstream id, or its position when it has none
     reason: str
     row: dict[str, Any]
+    # the entity (`Ref.entity`) its row would have become, so that a reference to it can
+    # say it was rejected; None for rows no other record refers to
+    entity: str | None = None
 
     def excerpt(self) -> str:
         return row_excerpt(self.row)
@@ -65,6 +68,10 @@ class WorkGraph:
     budget_incidents: list[dict[str, Any]] = field(default_factory=list)
     approvals: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[UpstreamReject] = field(default_factory=list)
+    # upstream table -> the entity its rows become (the adapter knows its upstream's names)
+    entities: dict[str, str] = field(default_factory=dict)
 
     def reject(self, table: str, row_id: Any, reason: str, row: dict[str, Any]) -> None:
-        self.rejects.append(UpstreamReject(table, str(row_id), reason, row))
+        self.rejects.append(
+            UpstreamReject(table, str(row_id), reason, row, self.entities.get(table))
+        )
