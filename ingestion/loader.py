@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import socket
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import psycopg
@@ -300,16 +300,18 @@ ON CONFLICT (source, location, position, fingerprint) DO NOTHING
 # One statement for a batch's cursors (one row per file: the batch's last word on it).
 UPSERT_CURSORS = """
 INSERT INTO ingestion_cursors (source, path, file_identity, file_size, file_mtime_ns,
-                               byte_offset, head_fingerprint, state, last_run_id)
-SELECT %(source)s, c.path, c.identity, c.size, c.mtime, c.byte_offset, c.fingerprint, c.state,
-       %(run)s
+                               byte_offset, head_fingerprint, tail_fingerprint, state,
+                               last_run_id)
+SELECT %(source)s, c.path, c.identity, c.size, c.mtime, c.byte_offset, c.fingerprint, c.tail,
+       c.state, %(run)s
 FROM unnest(%(path)s::text[], %(identity)s::text[], %(size)s::bigint[], %(mtime)s::bigint[],
-            %(offset)s::bigint[], %(fingerprint)s::text[], %(state)s::jsonb[])
-     AS c(path, identity, size, mtime, byte_offset, fingerprint, state)
+            %(offset)s::bigint[], %(fingerprint)s::text[], %(tail)s::text[], %(state)s::jsonb[])
+     AS c(path, identity, size, mtime, byte_offset, fingerprint, tail, state)
 ON CONFLICT (source, path) DO UPDATE SET
     file_identity = excluded.file_identity, file_size = excluded.file_size,
     file_mtime_ns = excluded.file_mtime_ns, byte_offset = excluded.byte_offset,
-    head_fingerprint = excluded.head_fingerprint, state = excluded.state,
+    head_fingerprint = excluded.head_fingerprint, tail_fingerprint = excluded.tail_fingerprint,
+    state = excluded.state,
     last_run_id = excluded.last_run_id, updated_at = now()
 """
 
@@ -374,6 +376,19 @@ def encode_batch(batch: Batch) -> EncodedBatch:
     return encoded
 
 
+class StoredCursor(NamedTuple):
+    """A file's cursor as the last run left it (`ingestion_cursors`)."""
+
+    path: str
+    file_identity: str
+    file_size: int
+    file_mtime_ns: int
+    byte_offset: int
+    head_fingerprint: str
+    state: dict[str, Any] | None
+    tail_fingerprint: str | None  # NULL for cursors written before revision 0008
+
+
 @dataclass(slots=True)
 class CursorUpdate:
     path: str
@@ -382,6 +397,7 @@ class CursorUpdate:
     file_mtime_ns: int
     byte_offset: int
     head_fingerprint: str
+    tail_fingerprint: str
     state: dict[str, Any] = field(default_factory=dict)
 
 
@@ -504,16 +520,16 @@ class CanonicalLoader:
         ).fetchall()
         return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
-    def load_cursors(self, paths: list[str]) -> dict[str, tuple[Any, ...]]:
+    def load_cursors(self, paths: list[str]) -> dict[str, StoredCursor]:
         if not paths:
             return {}
         rows = self.conn.execute(
             """SELECT path, file_identity, file_size, file_mtime_ns, byte_offset,
-                      head_fingerprint, state
+                      head_fingerprint, state, tail_fingerprint
                FROM ingestion_cursors WHERE source = %s AND path = ANY(%s)""",
             (self.source, paths),
         ).fetchall()
-        return {row[0]: row for row in rows}
+        return {row[0]: StoredCursor(*row) for row in rows}
 
     # -- batches ----------------------------------------------------------------------------
     def flush(self, batch: EncodedBatch, cursors: list[CursorUpdate]) -> LoadResult:
@@ -566,6 +582,7 @@ class CanonicalLoader:
                     "mtime": [c.file_mtime_ns for c in latest],
                     "offset": [c.byte_offset for c in latest],
                     "fingerprint": [c.head_fingerprint for c in latest],
+                    "tail": [c.tail_fingerprint for c in latest],
                     "state": [orjson.dumps(c.state).decode() for c in latest],
                 })  # fmt: skip
         self.statistics.grew("agent_sessions", result.sessions)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ingestion.batch import Batch
 from ingestion.lines import LineReader, OversizeLine
-from ingestion.loader import EncodedBatch, encode_batch
+from ingestion.loader import EncodedBatch, StoredCursor, encode_batch
 
 HEAD_BYTES = 4096
 
@@ -26,7 +26,7 @@ class ParseTask:
     mtime_ns: int
     max_line_bytes: int
     max_records: int
-    known: tuple[Any, ...] | None = None  # the stored cursor, for the first piece
+    known: StoredCursor | None = None  # the stored cursor, for the first piece
     start: int | None = None  # for a continuation piece
     state: dict[str, Any] = field(default_factory=dict)
 
@@ -38,6 +38,7 @@ class ParseResult:
     end_offset: int = 0
     state: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    tail_fingerprint: str = ""
     bytes_read: int = 0
     lines: int = 0
     events: int = 0
@@ -50,20 +51,33 @@ def head_fingerprint(fileno: int, length: int) -> str:
     return f"{length}:{hashlib.sha1(head).hexdigest()}"
 
 
+def tail_fingerprint(fileno: int, end: int) -> str:
+    """The last bytes before `end` (at most HEAD_BYTES), as `head_fingerprint` words it."""
+    length = min(HEAD_BYTES, end)
+    return f"{length}:{hashlib.sha1(os.pread(fileno, length, end - length)).hexdigest()}"
+
+
 def resume_point(
-    known: tuple[Any, ...] | None, identity: str, size: int, fileno: int
+    known: StoredCursor | None, identity: str, size: int, fileno: int
 ) -> tuple[int, dict[str, Any]]:
     """Where to start: after the last complete line read before, or from the top when the
-    file is new, was truncated, or was replaced by another file."""
+    file is new, was truncated, was replaced by another file, or was rewritten in place
+    (its first bytes kept, others changed before the offset: starting there would read half
+    a line and never what changed). Reading again from the top is always safe: every record
+    has its natural key."""
     if known is None:
         return 0, {}
-    _, known_identity, _, _, offset, fingerprint, state = known
-    if known_identity != identity or size < offset:
+    offset, tail = known.byte_offset, known.tail_fingerprint
+    if known.file_identity != identity or size < offset:
         return 0, {}
-    length = int(str(fingerprint).split(":", 1)[0])
-    if head_fingerprint(fileno, length) != fingerprint:
+    length = int(known.head_fingerprint.split(":", 1)[0])
+    if head_fingerprint(fileno, length) != known.head_fingerprint:
         return 0, {}
-    return offset, dict(state or {})
+    if tail is not None and tail_fingerprint(fileno, offset) != tail:
+        return 0, {}
+    if tail is None and offset > 0 and os.pread(fileno, 1, offset - 1) != b"\n":
+        return 0, {}  # a cursor from before tail fingerprints: the offset must end a line
+    return offset, dict(known.state or {})
 
 
 def parse_piece(task: ParseTask) -> ParseResult:
@@ -109,6 +123,7 @@ def parse_piece(task: ParseTask) -> ParseResult:
         result.bytes_read = reader.bytes_consumed
         result.state = parser.state()
         result.fingerprint = head_fingerprint(handle.fileno(), min(HEAD_BYTES, result.end_offset))
+        result.tail_fingerprint = tail_fingerprint(handle.fileno(), result.end_offset)
     result.encoded = encode_batch(batch)
     return result
 

@@ -30,6 +30,7 @@ from ingestion.loader import (
     CursorUpdate,
     EncodedBatch,
     LoadResult,
+    StoredCursor,
     ensure_company,
 )
 from ingestion.parse_workers import parse_pool
@@ -241,7 +242,7 @@ class IngestRun:
                 if lane.error is not None:
                     raise lane.error
 
-    def _task(self, path: Path, stat: os.stat_result, known: tuple[Any, ...] | None) -> ParseTask:
+    def _task(self, path: Path, stat: os.stat_result, known: StoredCursor | None) -> ParseTask:
         return ParseTask(
             source=self.source.label,
             path=str(path),
@@ -426,6 +427,7 @@ def _cursor_after(result: ParseResult) -> CursorUpdate | None:
         file_mtime_ns=task.mtime_ns,
         byte_offset=result.end_offset,
         head_fingerprint=result.fingerprint,
+        tail_fingerprint=result.tail_fingerprint,
         state=result.state,
     )
 
@@ -487,17 +489,16 @@ def _continuation(result: ParseResult) -> ParseTask:
     return replace(result.task, known=None, start=result.end_offset, state=result.state)
 
 
-def _bytes_to_read(stat: os.stat_result, cursor: tuple[Any, ...] | None) -> int:
+def _bytes_to_read(stat: os.stat_result, cursor: StoredCursor | None) -> int:
     """What a file adds to the run, as far as its cursor tells before the file is opened: the
     bytes after the stored offset, or all of them when the file is new, another file or
     shorter than before. Counting whole files, a refresh that appended 1 MB to big
     transcripts looked like 50 MB and started worker processes to read it."""
     if cursor is None:
         return stat.st_size
-    _, identity, _, _, offset, _, _ = cursor
-    if identity != f"{stat.st_dev}:{stat.st_ino}" or stat.st_size < offset:
+    if cursor.file_identity != f"{stat.st_dev}:{stat.st_ino}" or stat.st_size < cursor.byte_offset:
         return stat.st_size
-    return stat.st_size - offset
+    return stat.st_size - cursor.byte_offset
 
 
 def _unchanged(known: tuple[Any, ...], stat: os.stat_result) -> bool:

@@ -116,6 +116,36 @@ def test_a_replaced_or_truncated_file_is_read_again(conninfo, tmp_path):
     assert [row[1] for row in snapshot(conninfo)["usage"]] == ["m1", "m2", "m3", "m4", "m5"]
 
 
+@pytest.mark.parametrize("cursor", ["tail fingerprint", "from before tail fingerprints"])
+def test_a_file_rewritten_in_place_past_its_head_is_read_again(conninfo, tmp_path, cursor):
+    """Same inode, the first 4 KB unchanged, a line after them changed and the file longer
+    than the offset (a script filtering a transcript through open(path, "w")): the run
+    started mid-line, rejected the fragment and lost the request it cut."""
+    path = tmp_path / "p" / "s1.jsonl"
+    long_first = assistant("m1", "r1", "2026-10-03T10:00:00Z", usage())
+    long_first["message"]["content"] = [{"type": "text", "text": "h" * 5000}]
+    second = assistant("m2", "r2", "2026-10-03T10:00:05Z", usage())
+    second["message"]["content"] = [{"type": "text", "text": "x" * 300}]
+    write_jsonl(path, [long_first, second, assistant("m3", "r3", "2026-10-03T10:00:09Z", usage())])
+    ingest(conninfo, CLAUDE_CODE, tmp_path)
+    if cursor == "from before tail fingerprints":
+        with psycopg.connect(conninfo) as conn:
+            conn.execute("UPDATE ingestion_cursors SET tail_fingerprint = NULL")
+    inode = path.stat().st_ino
+    later = [assistant(f"m{n}", f"r{n}", f"2026-10-03T10:01:0{n}Z", usage()) for n in (4, 5)]
+    later[0]["message"]["content"] = [{"type": "text", "text": "y" * 100}]
+    write_jsonl(path, [long_first, assistant("m2", "r2", "2026-10-03T10:00:05Z", usage()),
+                       assistant("m3", "r3", "2026-10-03T10:00:09Z", usage()), *later])  # fmt: skip
+    assert path.stat().st_ino == inode
+    summary = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    assert summary.rejects == 0 and summary.events_new == 2
+    assert [row[1] for row in snapshot(conninfo)["usage"]] == ["m1", "m2", "m3", "m4", "m5"]
+    # an append alone still resumes where the last run stopped
+    write_jsonl(path, [assistant("m6", "r6", "2026-10-03T10:02:00Z", usage())], mode="ab")
+    summary = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    assert summary.events_new == 1 and summary.events_merged == 0
+
+
 @pytest.mark.parametrize("workers", [0, 2], ids=["inline", "worker-processes"])
 def test_a_run_that_fails_midway_then_reruns_equals_a_clean_run(
     conninfo, corpus, db_url, pg_server_url, monkeypatch, workers

@@ -41,8 +41,10 @@ class IngestionRun(Base):
 
 class IngestionCursor(Base):
     """How far a file has been read. `byte_offset` is the end of the last complete line;
-    `head_fingerprint` (a hash of the first bytes) detects a replaced file; `state` holds
-    what a parser must carry between reads (e.g. Codex cumulative totals)."""
+    `head_fingerprint` (a hash of the first bytes) detects a replaced file and
+    `tail_fingerprint` (of the last bytes read; NULL before revision 0008) one rewritten in
+    place; `state` holds what a parser must carry between reads (e.g. Codex cumulative
+    totals)."""
 
     __tablename__ = "ingestion_cursors"
     __table_args__ = (UniqueConstraint("source", "path"),)
@@ -55,6 +57,7 @@ class IngestionCursor(Base):
     file_mtime_ns: Mapped[int]
     byte_offset: Mapped[int]
     head_fingerprint: Mapped[str]
+    tail_fingerprint: Mapped[str | None]
     state: Mapped[Json]
     last_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("ingestion_runs.id", ondelete="SET NULL")
