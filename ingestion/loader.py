@@ -376,8 +376,9 @@ def encode_batch(batch: Batch) -> EncodedBatch:
     return encoded
 
 
-class StoredCursor(NamedTuple):
-    """A file's cursor as the last run left it (`ingestion_cursors`)."""
+class FileCursor(NamedTuple):
+    """How far a file has been read (`ingestion_cursors`): as the last run left it, and as a
+    batch records it."""
 
     path: str
     file_identity: str
@@ -385,20 +386,8 @@ class StoredCursor(NamedTuple):
     file_mtime_ns: int
     byte_offset: int
     head_fingerprint: str
+    tail_fingerprint: str | None  # NULL in cursors written before revision 0008
     state: dict[str, Any] | None
-    tail_fingerprint: str | None  # NULL for cursors written before revision 0008
-
-
-@dataclass(slots=True)
-class CursorUpdate:
-    path: str
-    file_identity: str
-    file_size: int
-    file_mtime_ns: int
-    byte_offset: int
-    head_fingerprint: str
-    tail_fingerprint: str
-    state: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -520,19 +509,19 @@ class CanonicalLoader:
         ).fetchall()
         return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
-    def load_cursors(self, paths: list[str]) -> dict[str, StoredCursor]:
+    def load_cursors(self, paths: list[str]) -> dict[str, FileCursor]:
         if not paths:
             return {}
         rows = self.conn.execute(
             """SELECT path, file_identity, file_size, file_mtime_ns, byte_offset,
-                      head_fingerprint, state, tail_fingerprint
+                      head_fingerprint, tail_fingerprint, state
                FROM ingestion_cursors WHERE source = %s AND path = ANY(%s)""",
             (self.source, paths),
         ).fetchall()
-        return {row[0]: StoredCursor(*row) for row in rows}
+        return {row[0]: FileCursor(*row) for row in rows}
 
     # -- batches ----------------------------------------------------------------------------
-    def flush(self, batch: EncodedBatch, cursors: list[CursorUpdate]) -> LoadResult:
+    def flush(self, batch: EncodedBatch, cursors: list[FileCursor]) -> LoadResult:
         result = LoadResult()
         if not self.staging_ready:
             self.conn.execute(STAGING_DDL)
@@ -583,7 +572,7 @@ class CanonicalLoader:
                     "offset": [c.byte_offset for c in latest],
                     "fingerprint": [c.head_fingerprint for c in latest],
                     "tail": [c.tail_fingerprint for c in latest],
-                    "state": [orjson.dumps(c.state).decode() for c in latest],
+                    "state": [orjson.dumps(c.state or {}).decode() for c in latest],
                 })  # fmt: skip
         self.statistics.grew("agent_sessions", result.sessions)
         self.statistics.grew("token_usage_events", result.events_new)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ingestion.batch import Batch
 from ingestion.lines import LineReader, OversizeLine
-from ingestion.loader import EncodedBatch, StoredCursor, encode_batch
+from ingestion.loader import EncodedBatch, FileCursor, encode_batch
 
 HEAD_BYTES = 4096
 
@@ -26,7 +26,7 @@ class ParseTask:
     mtime_ns: int
     max_line_bytes: int
     max_records: int
-    known: StoredCursor | None = None  # the stored cursor, for the first piece
+    known: FileCursor | None = None  # the stored cursor, for the first piece
     start: int | None = None  # for a continuation piece
     state: dict[str, Any] = field(default_factory=dict)
 
@@ -58,7 +58,7 @@ def tail_fingerprint(fileno: int, end: int) -> str:
 
 
 def resume_point(
-    known: StoredCursor | None, identity: str, size: int, fileno: int
+    known: FileCursor | None, identity: str, size: int, fileno: int
 ) -> tuple[int, dict[str, Any]]:
     """Where to start: after the last complete line read before, or from the top when the
     file is new, was truncated, was replaced by another file, or was rewritten in place

@@ -27,10 +27,9 @@ from ingestion.adapters.records import RejectRecord
 from ingestion.correlation import correlate
 from ingestion.loader import (
     CanonicalLoader,
-    CursorUpdate,
     EncodedBatch,
+    FileCursor,
     LoadResult,
-    StoredCursor,
     ensure_company,
 )
 from ingestion.parse_workers import parse_pool
@@ -242,7 +241,7 @@ class IngestRun:
                 if lane.error is not None:
                     raise lane.error
 
-    def _task(self, path: Path, stat: os.stat_result, known: StoredCursor | None) -> ParseTask:
+    def _task(self, path: Path, stat: os.stat_result, known: FileCursor | None) -> ParseTask:
         return ParseTask(
             source=self.source.label,
             path=str(path),
@@ -327,7 +326,7 @@ class Lane:
             return []
 
         batch = EncodedBatch()
-        done: list[CursorUpdate] = []
+        done: list[FileCursor] = []
         completed: list[str] = []  # files whose last piece is in the batch
         for result in _parse_all(self.pool, feed, self.in_flight):
             batch.absorb(result.encoded)
@@ -363,7 +362,7 @@ class Lane:
         return tasks
 
     def _flush(
-        self, batch: EncodedBatch, done: list[CursorUpdate], completed: list[str]
+        self, batch: EncodedBatch, done: list[FileCursor], completed: list[str]
     ) -> EncodedBatch:
         """Commit the batch with its cursors, then let go of the files it finished."""
         if not batch.is_empty() or done:
@@ -414,11 +413,11 @@ def _shown(path: str) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def _cursor_after(result: ParseResult) -> CursorUpdate | None:
+def _cursor_after(result: ParseResult) -> FileCursor | None:
     if not result.fingerprint:
         return None  # the file could not be read: keep no cursor, so the next run retries
     task = result.task
-    return CursorUpdate(
+    return FileCursor(
         path=task.path,
         file_identity=task.identity,
         # A piece that stopped mid-file records its own offset as the size, so a crash
@@ -489,7 +488,7 @@ def _continuation(result: ParseResult) -> ParseTask:
     return replace(result.task, known=None, start=result.end_offset, state=result.state)
 
 
-def _bytes_to_read(stat: os.stat_result, cursor: StoredCursor | None) -> int:
+def _bytes_to_read(stat: os.stat_result, cursor: FileCursor | None) -> int:
     """What a file adds to the run, as far as its cursor tells before the file is opened: the
     bytes after the stored offset, or all of them when the file is new, another file or
     shorter than before. Counting whole files, a refresh that appended 1 MB to big
