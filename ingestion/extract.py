@@ -12,7 +12,8 @@ import adbc_driver_manager as adbc
 import adbc_driver_postgresql
 import polars as pl
 
-from schemas.usage_rules import COUNTED_USAGE
+from schemas.usage_rules import COUNTED_USAGE, counted_usage_by_day
+from schemas.warehouse import TOKEN_NAMES
 
 MONEY = pl.Decimal(38, 12)
 
@@ -46,6 +47,13 @@ SELECT day::text AS day FROM (
 ) AS days ORDER BY 1
 """
 
+# The store's own totals of a window, to reconcile what was read with.
+WINDOW_TOTALS = f"""
+SELECT COALESCE(sum(requests), 0)::bigint AS requests,
+       {", ".join(f"COALESCE(sum({c}), 0)::bigint AS {c}" for c in TOKEN_NAMES)}
+FROM ({counted_usage_by_day("$1::date", "$2::date")}) AS usage
+"""
+
 PRICE_OVERRIDES = """
 SELECT id, company_id, provider, model_pattern, effective_from, effective_to,
        input_per_mtok::text, output_per_mtok::text, cache_read_per_mtok::text,
@@ -70,28 +78,58 @@ BUILTIN_TYPES = {"adbc.postgresql.type_resolver_mode": "builtin"}
 _connections_lock = threading.Lock()
 
 
+Query = tuple[str, tuple[Any, ...]]
+
+
 def _arrow(conninfo: str, sql: str, params: tuple[Any, ...] = ()) -> pl.DataFrame:
+    return _arrow_in_one_snapshot(conninfo, [(sql, params)])[0]
+
+
+def _arrow_in_one_snapshot(conninfo: str, queries: list[Query]) -> list[pl.DataFrame]:
+    """Each query's result. Several are read in one REPEATABLE READ transaction, so that
+    they see the same committed rows whatever other sessions commit meanwhile."""
     with _connections_lock:
-        return _query(conninfo, sql, params)
+        while True:
+            held = _connections.get(conninfo)
+            kept = held is not None
+            if held is None:
+                database = adbc_driver_postgresql.connect(conninfo, db_kwargs=BUILTIN_TYPES)
+                held = _connections[conninfo] = (database, adbc.AdbcConnection(database))
+            try:
+                if len(queries) == 1:
+                    return [_execute(held[1], *queries[0])]
+                return _in_one_transaction(held[1], queries)
+            except adbc.Error:
+                # a kept connection may have been closed by the server since: retry on a new one
+                del _connections[conninfo]
+                for handle in reversed(held):
+                    with contextlib.suppress(adbc.Error):
+                        handle.close()
+                if not kept:
+                    raise
 
 
-def _query(conninfo: str, sql: str, params: tuple[Any, ...]) -> pl.DataFrame:
-    while True:
-        held = _connections.get(conninfo)
-        kept = held is not None
-        if held is None:
-            database = adbc_driver_postgresql.connect(conninfo, db_kwargs=BUILTIN_TYPES)
-            held = _connections[conninfo] = (database, adbc.AdbcConnection(database))
-        try:
-            return _execute(held[1], sql, params)
-        except adbc.Error:
-            # a kept connection may have been closed by the server since: retry on a new one
-            del _connections[conninfo]
-            for handle in reversed(held):
-                with contextlib.suppress(adbc.Error):
-                    handle.close()
-            if not kept:
-                raise
+def _in_one_transaction(
+    connection: adbc.AdbcConnection, queries: list[Query]
+) -> list[pl.DataFrame]:
+    connection.set_options(**{"adbc.connection.autocommit": "false"})  # the driver BEGINs
+    try:
+        update = adbc.AdbcStatement(connection)
+        try:  # before any query of the transaction, as PostgreSQL requires
+            update.set_sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            update.execute_update()
+        finally:
+            update.close()
+        results = [_execute(connection, sql, params) for sql, params in queries]
+        connection.commit()
+        return results
+    except BaseException:
+        with contextlib.suppress(adbc.Error):
+            connection.rollback()
+        raise
+    finally:
+        with contextlib.suppress(adbc.Error):
+            connection.set_options(**{"adbc.connection.autocommit": "true"})
 
 
 def _execute(connection: adbc.AdbcConnection, sql: str, params: tuple[Any, ...]) -> pl.DataFrame:
@@ -118,6 +156,24 @@ def usage_window(conninfo: str, start: date, end: date) -> pl.DataFrame:
         pl.col("reported_cost_usd").cast(MONEY),
         pl.col("occurred_at").dt.date().alias("day"),
     )
+
+
+def usage_window_with_totals(
+    conninfo: str, start: date, end: date
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """`usage_window`, with the store's own totals of the window (requests and each token
+    column, from the per-day totals the triggers keep), read in one snapshot: read apart,
+    an ingest committing between the two (agents write over HTTP all day) made them
+    disagree, and failed the reconciliation of a correct materialisation."""
+    frame, totals = _arrow_in_one_snapshot(conninfo, [
+        (USAGE_WINDOW, (_utc(start), _utc(end))),
+        (WINDOW_TOTALS, (start.isoformat(), end.isoformat())),
+    ])  # fmt: skip
+    frame = frame.with_columns(
+        pl.col("reported_cost_usd").cast(MONEY),
+        pl.col("occurred_at").dt.date().alias("day"),
+    )
+    return frame, {name: int(value) for name, value in totals.row(0, named=True).items()}
 
 
 def usage_days(conninfo: str) -> list[date]:

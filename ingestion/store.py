@@ -52,6 +52,15 @@ class CanonicalStore:
 
         return usage_window(self.conninfo, start, end)
 
+    def usage_window_with_totals(
+        self, start: date, end: date
+    ) -> tuple[pl.DataFrame, dict[str, int]]:
+        """The window's events and the store's totals of it (`token_totals`), in one
+        snapshot."""
+        from ingestion.extract import usage_window_with_totals
+
+        return usage_window_with_totals(self.conninfo, start, end)
+
     def usage_days(self) -> list[date]:
         from ingestion.extract import usage_days
 
@@ -103,27 +112,15 @@ class CanonicalStore:
         excluding: tuple[date, date] | None = None,
     ) -> list[tuple[Any, ...]]:
         """`select` over the UTC days [start, end) of the usage that counts
-        (schemas/usage_rules.py), from the per-day totals the triggers keep
-        (`usage_day_deltas`) plus the per-session rollups that count, read live: the events
-        themselves are not scanned."""
+        (`schemas.usage_rules.counted_usage_by_day`)."""
         import psycopg
 
-        from schemas.usage_rules import COUNTED_USAGE
-        from schemas.warehouse import TOKEN_NAMES as columns
+        from schemas.usage_rules import counted_usage_by_day
 
-        tokens = ", ".join(columns)
-        events = ", ".join(f"e.{c}" for c in columns)
         with psycopg.connect(self.conninfo) as conn:
             return conn.execute(
                 f"""SELECT {"day, " if by_day else ""}{select} FROM (
-                      SELECT day, requests, {tokens} FROM usage_day_deltas
-                      WHERE day >= %(start)s AND day < %(end)s
-                      UNION ALL
-                      SELECT (e.occurred_at AT TIME ZONE 'UTC')::date, 1, {events}
-                      FROM token_usage_events AS e
-                      WHERE e.origin = 'session_rollup' AND {COUNTED_USAGE}
-                        AND e.occurred_at >= %(start)s::date::timestamp AT TIME ZONE 'UTC'
-                        AND e.occurred_at < %(end)s::date::timestamp AT TIME ZONE 'UTC'
+                      {counted_usage_by_day("%(start)s", "%(end)s")}
                     ) AS usage
                     {"WHERE day NOT BETWEEN %(skip_first)s AND %(skip_last)s" if excluding else ""}
                     {"GROUP BY day HAVING sum(requests) <> 0" if by_day else ""}""",

@@ -129,3 +129,31 @@ def test_the_metadata_preview_keeps_one_row_per_row():
     lines = preview(frame).value.splitlines()
     assert lines[0] == "| project | requests |" and len(lines) == 2 + frame.height
     assert lines[2:] == ["| /srv/a\\|b | 1 |", "| /srv/line break | 2 |", "|  | 3 |"]
+
+
+def test_an_ingest_during_the_materialisation_does_not_fail_the_reconciliation(
+    stores, conninfo, tmp_path, monkeypatch
+):
+    """Agents write over HTTP and the sensor ingests while today's partition materialises:
+    an event committed after the window was read is not in this materialisation (the next
+    one prices it; reports name the day as behind), and must not fail the blocking check,
+    which skipped the costs and the attribution of the day."""
+    import assets.pricing.assets as pricing_assets
+    from ingestion.sources import CLAUDE_CODE
+    from tests.builders import assistant, usage, write_jsonl
+    from tests.ingest_helpers import ingest
+
+    real_price_usage = pricing_assets.price_usage
+    late = tmp_path / "late" / "p" / "s-late.jsonl"
+    write_jsonl(late, [assistant("m-late", "r-late", "2026-10-07T12:00:00Z", usage())])
+
+    def price_usage_after_an_ingest(usage_frame, prices):
+        assert ingest(conninfo, CLAUDE_CODE, late.parents[1]).events_new == 1
+        return real_price_usage(usage_frame, prices)
+
+    monkeypatch.setattr(pricing_assets, "price_usage", price_usage_after_an_ingest)
+    resources, _ = stores
+    result = materialize(resources, partition_key="2026-10-07")
+    assert result.success
+    failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    assert failed == []

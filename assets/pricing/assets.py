@@ -44,7 +44,8 @@ def usage_priced(
     event is `priced`, `unpriced` (with the reason) or `reported` (tool-reported cost only)."""
     start, end = window(context)
     store, store_warehouse = canonical_store.store(), warehouse.open()
-    usage = store.usage_window(start, end)
+    # the totals the check compares with, read in the same snapshot as the events
+    usage, canonical = store.usage_window_with_totals(start, end)
     overrides = stored_overrides(store)
     priced = price_usage(usage, price_table(price_keys(usage), overrides))
     priced = priced.select(USAGE_PRICED.column_names)
@@ -71,7 +72,7 @@ def usage_priced(
         }
     )
     yield schema_check(priced, UsagePricedFrame)
-    yield reconcile_check(priced, store.token_totals(start, end))
+    yield reconcile_check(priced, canonical)
     yield unpriced_check(priced)
 
 
