@@ -62,9 +62,33 @@ def test_adapter_maps_cards_moves_and_rejects(pigeon_db):
     reasons = {(r.table, r.row_id): r.reason for r in graph.rejects}
     assert "unknown role 'icebox'" in reasons[("card", "card-3")]
     assert "number" in reasons[("card", "card-4")]
-    assert "name no columns" in reasons[("activity", "a5")]
+    assert "name no two columns" in reasons[("activity", "a5")]
     assert "from 0 to 10^12: input_tokens=-5" in reasons[("token_usage_event", "u3")]
     assert "card-missing" in reasons[("git_link", "g2")]
+
+
+def test_a_move_between_columns_whose_names_hold_quotes_is_read(pigeon_db):
+    """Pigeon writes `Moved from "X" to "Y"` with the names as they are: a name holding a
+    quote, or even `" to "`, lost the move (rejected, the card's history left short)."""
+    import sqlite3
+
+    doing, done = 'In Progress "now"', 'Done" to "ship'
+    with sqlite3.connect(pigeon_db) as db:
+        db.execute('UPDATE "column" SET name = ? WHERE id = ?', (doing, "c-doing"))
+        db.execute('UPDATE "column" SET name = ? WHERE id = ?', (done, "c-done"))
+        db.execute("UPDATE activity SET details = ? WHERE id = 'a2'",
+                   (f'Moved from "Backlog" to "{doing}"',))  # fmt: skip
+        db.execute("UPDATE activity SET details = ? WHERE id = 'a4'",
+                   (f'Moved from "{doing}" to "{done}"',))  # fmt: skip
+    graph = read_pigeon(pigeon_db)
+    history = [(c["issue"], c["from_status"], c["to_status"]) for c in graph.status_changes
+               if c["issue"] == "card-1"]  # fmt: skip
+    assert history == [
+        ("card-1", None, "backlog"),
+        ("card-1", "backlog", "in_progress"),
+        ("card-1", "in_progress", "done"),
+    ]
+    assert not [r for r in graph.rejects if r.row_id in ("a2", "a4")]
 
 
 def test_values_sqlite_let_through_are_rejected_not_loaded(pigeon_db):

@@ -19,7 +19,9 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,8 @@ NAME_STATUS = {
 }
 # The entity (`Ref.entity`) each table's rows become, for references to a rejected row.
 ENTITIES = {"project": "projects", "card": "issues"}
-MOVED = re.compile(r'Moved from "(?P<from>[^"]*)" to "(?P<to>[^"]*)"')
+MOVED = re.compile(r'Moved from "')
+NAMES_SEPARATOR = '" to "'
 TOKEN_COLUMNS = {
     "input_tokens": ("input_tokens",),
     "output_tokens": ("output_tokens",),
@@ -126,6 +129,27 @@ def _file_paths(link: dict[str, Any], graph: WorkGraph) -> list[str]:
                      "array of paths; the commit is kept without its files", link)  # fmt: skip
         return []
     return [path for path in paths if path]
+
+
+def moved_between(details: str, is_column: Callable[[str], bool]) -> tuple[str, str] | None:
+    """The column names of a move's details, `Moved from "X" to "Y"`. Pigeon writes the names
+    as they are, so one may hold quotes, even `" to "`: of the ways to read the details, the
+    only one naming two columns of the project is taken; else the plain reading (names
+    without quotes), whose unknown name the caller's reject then names; else None."""
+    match = MOVED.search(details)
+    if match is None:
+        return None
+    body = details[match.end() :]
+    readings = []
+    separator = body.find(NAMES_SEPARATOR)
+    while separator >= 0:
+        rest = body[separator + len(NAMES_SEPARATOR) :]
+        readings += [(body[:separator], rest[:end]) for end, c in enumerate(rest) if c == '"']
+        separator = body.find(NAMES_SEPARATOR, separator + 1)
+    columns = [reading for reading in readings if is_column(reading[0]) and is_column(reading[1])]
+    if len(columns) == 1:
+        return columns[0]
+    return readings[0] if readings and not columns else None
 
 
 def _time(value: Any) -> datetime | None:
@@ -213,6 +237,9 @@ def _graph(db: sqlite3.Connection) -> WorkGraph:
         columns[row["id"]] = {**row, "status": status, "project": project}
         by_name[(project, str(row.get("name") or "").strip().lower())].add(status)
 
+    def names_a_column(project: str, name: str) -> bool:
+        return (project, name.strip().lower()) in by_name
+
     def status_named(project: str, name: str) -> tuple[str | None, str | None]:
         statuses = by_name.get((project, name.strip().lower()))
         if not statuses:
@@ -269,11 +296,13 @@ def _graph(db: sqlite3.Connection) -> WorkGraph:
             "session_key": session, "occurred_at": at,
         })  # fmt: skip
         if row["action"] == "moved" and card is not None:
-            match = MOVED.search(row.get("details") or "")
-            if match is None:
-                graph.reject("activity", row["id"], "a move whose details name no columns", row)
+            moved = moved_between(str(row.get("details") or ""),
+                                  partial(names_a_column, card["project_id"]))  # fmt: skip
+            if moved is None:
+                graph.reject("activity", row["id"], "a move whose details name no two columns "
+                             'as `Moved from "X" to "Y"`', row)  # fmt: skip
                 continue
-            moves[card["id"]].append((at, match["from"], match["to"], {
+            moves[card["id"]].append((at, moved[0], moved[1], {
                 "external_id": row["id"], "actor_type": actor_type, "actor_agent": actor,
                 "session_key": session, "row": row,
             }))  # fmt: skip
