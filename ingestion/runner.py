@@ -283,7 +283,7 @@ class Lane:
         run: IngestRun,
         loader: CanonicalLoader,
         todo: list[tuple[Path, os.stat_result]],
-        cursors: dict[str, tuple[Any, ...]],
+        cursors: dict[str, FileCursor],
         pool: ProcessPoolExecutor | None,
         in_flight: int,
     ) -> None:
