@@ -126,6 +126,26 @@ def test_file_names_are_read_as_they_are_on_disk(repo):
     assert commits["Fix the parser (#12)"] == ["a.py"]
 
 
+def test_stashes_and_notes_are_no_commits_of_the_history(repo):
+    """`git log --all` also walks refs/stash and refs/notes: a stash is two commits whose
+    messages repeat the last commit's ("WIP on main: ... (#12)"), made when the work was
+    put aside, and a note is a commit of its own; read as history they added references
+    (and commit-signal links) that no commit of the project made. A detached HEAD and other
+    branches stay in."""
+    (repo / "a.py").write_text("changed")
+    git(repo, "stash", "-q")
+    git(repo, "notes", "add", "-m", "reviewed #12", "HEAD")
+    git(repo, "checkout", "-q", "-b", "side")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "on a branch #12")
+    git(repo, "checkout", "-q", "--detach", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "detached #12")
+    messages = sorted(commit.message for commit in read_commits(repo).commits)
+    assert messages == sorted([
+        "Fix the parser (#12)", "PAP-7: price the cache", "Refs #12 and #99, see PAP-7",
+        "no reference", "on a branch #12", "detached #12",
+    ])  # fmt: skip
+
+
 def test_a_message_holding_the_separator_bytes_is_read_whole(repo):
     """The log is split on \\x1e and \\x1f (plus a token drawn per run): a message may hold
     those bytes (git keeps them), and such a commit used to be dropped."""

@@ -70,8 +70,9 @@ def read_commits(repo: Path, since: str | None = None) -> GitHistory:
     token = secrets.token_hex(8)
     record_start, field_end = f"\x1e{token}", f"\x1f{token}"
     log_format = record_start + "".join(f"{field}{field_end}" for field in LOG_FIELDS)
-    args = ["git", "-C", str(repo), "log", "--all", f"--format={log_format}", "--name-only",
-            "--no-renames", "-z"]  # fmt: skip
+    # every ref but the stash (its commits repeat the last commit's message) and notes
+    args = ["git", "-C", str(repo), "log", "--exclude=refs/stash", "--exclude=refs/notes/*",
+            "--all", f"--format={log_format}", "--name-only", "--no-renames", "-z"]  # fmt: skip
     if since:
         _check_since(repo, since)
         args.append(f"--since={since}")
