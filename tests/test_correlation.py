@@ -1,0 +1,139 @@
+"""Correlation's time-overlap rules against a brute-force reading of their definitions, on
+seeded random sessions and runs that include every edge: a session of one instant, shared
+boundaries, a run that never finished, runs and sessions lasting days, several candidates."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from ingestion.correlation import correlate
+
+T0 = datetime(2026, 10, 1, tzinfo=UTC)
+SLACK = timedelta(seconds=60)
+
+
+def minutes(n: int) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+def span(rng: random.Random) -> tuple[int, int]:
+    start = rng.randrange(0, 30_000)
+    length = rng.choice([0, 0, 1, 5, 20, 90, 600, 3000])  # an instant to two days
+    return start, start + length
+
+
+@pytest.fixture
+def company(conninfo: str) -> int:
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute(
+            "INSERT INTO companies (slug, name) VALUES ('c', 'c') RETURNING id"
+        ).fetchone()[0]
+
+
+def test_a_run_is_linked_to_the_one_session_of_its_agent_it_overlaps(conninfo, company):
+    rng = random.Random(7)
+    sessions: dict[int, tuple[int, datetime, datetime]] = {}  # id -> agent, first, last
+    runs: dict[int, tuple[int, datetime, datetime | None]] = {}  # id -> agent, start, end
+    with psycopg.connect(conninfo) as conn:
+        agents = [
+            conn.execute(
+                "INSERT INTO agents (company_id, source, external_id, name) "
+                "VALUES (%s, 'paperclip', %s, %s) RETURNING id",
+                (company, f"a{n}", f"agent {n}"),
+            ).fetchone()[0]
+            for n in range(3)
+        ]
+        for n in range(400):
+            agent, (first, last) = rng.choice(agents), span(rng)
+            sessions[
+                conn.execute(
+                    """INSERT INTO agent_sessions (company_id, source, session_key, agent_id,
+                           first_activity_at, last_activity_at)
+                       VALUES (%s, 'claude_code', %s, %s, %s, %s) RETURNING id""",
+                    (company, f"s{n}", agent, minutes(first), minutes(last)),
+                ).fetchone()[0]
+            ] = (agent, minutes(first), minutes(last))
+        for n in range(600):
+            agent, (start, end) = rng.choice(agents), span(rng)
+            finished = None if n % 50 == 0 else minutes(end)  # still running
+            runs[
+                conn.execute(
+                    """INSERT INTO heartbeat_runs (company_id, source, external_id, agent_id,
+                           status, started_at, finished_at)
+                       VALUES (%s, 'paperclip', %s, %s, 'succeeded', %s, %s) RETURNING id""",
+                    (company, f"r{n}", agent, minutes(start), finished),
+                ).fetchone()[0]
+            ] = (agent, minutes(start), finished)
+        correlate(conn, company)
+        linked = dict(
+            conn.execute(
+                "SELECT id, session_id FROM heartbeat_runs WHERE session_link = 'time-overlap'"
+            ).fetchall()
+        )
+    expected = {}
+    for run_id, (agent, start, end) in runs.items():
+        overlapping = [
+            session_id
+            for session_id, (owner, first, last) in sessions.items()
+            if owner == agent and first < (end or datetime.max.replace(tzinfo=UTC)) and last > start
+        ]
+        if len(overlapping) == 1:
+            expected[run_id] = overlapping[0]
+    assert linked == expected
+    assert 100 < len(expected) < len(runs) - 100, len(expected)  # both outcomes, often
+
+
+def test_an_mcp_session_is_matched_to_the_one_agent_session_that_holds_it(conninfo, company):
+    rng = random.Random(11)
+    with psycopg.connect(conninfo) as conn:
+        projects = [
+            conn.execute(
+                "INSERT INTO projects (company_id, source, external_id, name) "
+                "VALUES (%s, 'pigeon', %s, %s) RETURNING id",
+                (company, f"p{n}", f"project {n}"),
+            ).fetchone()[0]
+            for n in range(2)
+        ]
+        agent_sessions: dict[int, tuple[int, datetime, datetime]] = {}
+        mcp_sessions: dict[str, tuple[int, datetime, datetime]] = {}
+        for n in range(300):
+            project, (first, last) = rng.choice(projects), span(rng)
+            agent_sessions[
+                conn.execute(
+                    """INSERT INTO agent_sessions (company_id, source, session_key, project_id,
+                           first_activity_at, last_activity_at)
+                       VALUES (%s, 'claude_code', %s, %s, %s, %s) RETURNING id""",
+                    (company, f"s{n}", project, minutes(first), minutes(last)),
+                ).fetchone()[0]
+            ] = (project, minutes(first), minutes(last))
+        for n in range(300):
+            project, (first, last) = rng.choice(projects), span(rng)
+            conn.execute(
+                """INSERT INTO agent_sessions (company_id, source, session_key, project_id,
+                       first_activity_at, last_activity_at)
+                   VALUES (%s, 'pigeon_mcp', %s, %s, %s, %s)""",
+                (company, f"m{n}", project, minutes(first), minutes(last)),
+            )
+            mcp_sessions[f"m{n}"] = (project, minutes(first), minutes(last))
+        correlate(conn, company, mcp_slack_seconds=int(SLACK.total_seconds()))
+        matched = dict(
+            conn.execute(
+                "SELECT upstream_key, session_id FROM session_correlations "
+                "WHERE method = 'time-overlap+workspace'"
+            ).fetchall()
+        )
+    expected = {}
+    for key, (project, first, last) in mcp_sessions.items():
+        holding = [
+            session_id
+            for session_id, (owner, s_first, s_last) in agent_sessions.items()
+            if owner == project and s_first <= first + SLACK and s_last >= last - SLACK
+        ]
+        if len(holding) == 1:
+            expected[key] = holding[0]
+    assert matched == expected
+    assert 30 < len(expected) < len(mcp_sessions) - 30, len(expected)
