@@ -25,16 +25,26 @@ import psycopg
 
 TRANSCRIPT_SOURCES = ("claude_code", "codex")
 
+# A workspace holds a session when it is the session's directory or one of its ancestors:
+# each directory on the session's path is looked up among the workspaces (a hash join), as
+# comparing every session with every workspace grew with both (300 projects and 30,000
+# sessions: 0.8 s on every ingest) and read `_` and `%` in a workspace path as wildcards.
 PROJECT_BY_WORKSPACE = """
-WITH best AS (
-    SELECT DISTINCT ON (s.id) s.id AS session_id, p.id AS project_id
+WITH workspaces AS MATERIALIZED (
+    SELECT id, rtrim(workspace_path, '/') AS directory, length(workspace_path) AS depth
+    FROM projects WHERE company_id = %(company)s AND workspace_path IS NOT NULL
+),
+best AS (
+    SELECT DISTINCT ON (s.id) s.id AS session_id, w.id AS project_id
     FROM agent_sessions AS s
-    JOIN projects AS p ON p.company_id = s.company_id AND p.workspace_path IS NOT NULL
-     AND (s.project_path = p.workspace_path
-          OR s.project_path LIKE rtrim(p.workspace_path, '/') || '/%%')
+    CROSS JOIN LATERAL generate_series(1, cardinality(string_to_array(s.project_path, '/')))
+        AS part(n)
+    JOIN workspaces AS w
+      ON w.directory = array_to_string((string_to_array(s.project_path, '/'))[1:part.n], '/')
     WHERE s.company_id = %(company)s AND s.project_path IS NOT NULL
       AND (s.project_link IS NULL OR s.project_link = 'workspace-path')
-    ORDER BY s.id, length(p.workspace_path) DESC, p.id
+      AND EXISTS (SELECT 1 FROM workspaces)
+    ORDER BY s.id, w.depth DESC, w.id
 )
 UPDATE agent_sessions AS s SET project_id = best.project_id, project_link = 'workspace-path',
        updated_at = now()
@@ -253,11 +263,16 @@ def correlate(conn: psycopg.Connection[Any], company_id: int,
     def run(sql: str) -> int:
         return max(conn.execute(sql, params).rowcount, 0)
 
-    summary.projects = run(PROJECT_BY_WORKSPACE)
-    summary.identities = run(IDENTITY)
-    summary.projects += run(PROJECT_FROM_ROOT)
-    summary.runs = run(RUN_BY_ADAPTER_SESSION) + run(RUN_BY_OVERLAP)
-    summary.agents = run(AGENT_FROM_RUN)
-    summary.mcp_sessions = run(MCP_SESSIONS)
-    summary.commits = run(COMMIT_BY_TOOL_CALL)
+    with conn.transaction():
+        # The planner cannot size the lateral lookups and per-path directories, and its
+        # estimates start JIT compilation, which cost 0.3-0.4 s a statement, four times the
+        # work itself (20,000 sessions: 1.9 s a run against 0.5 s without).
+        conn.execute("SELECT set_config('jit', 'off', true)")
+        summary.projects = run(PROJECT_BY_WORKSPACE)
+        summary.identities = run(IDENTITY)
+        summary.projects += run(PROJECT_FROM_ROOT)
+        summary.runs = run(RUN_BY_ADAPTER_SESSION) + run(RUN_BY_OVERLAP)
+        summary.agents = run(AGENT_FROM_RUN)
+        summary.mcp_sessions = run(MCP_SESSIONS)
+        summary.commits = run(COMMIT_BY_TOOL_CALL)
     return summary
