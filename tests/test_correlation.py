@@ -137,3 +137,34 @@ def test_an_mcp_session_is_matched_to_the_one_agent_session_that_holds_it(connin
             expected[key] = holding[0]
     assert matched == expected
     assert 30 < len(expected) < len(mcp_sessions) - 30, len(expected)
+
+
+def test_a_session_belongs_to_the_deepest_workspace_that_holds_its_directory(conninfo, company):
+    """A workspace holds its own directory and those below it, whatever characters its path
+    has: `_` and `%` are no wildcards (`/w/my_app` does not hold `/w/myXapp`)."""
+    with psycopg.connect(conninfo) as conn:
+        workspaces = {}
+        for name, path in (("app", "/w/my_app"), ("api", "/w/my_app/api/"), ("all", "/"),
+                           ("pct", "/w/100%")):  # fmt: skip
+            workspaces[name] = conn.execute(
+                "INSERT INTO projects (company_id, source, external_id, name, workspace_path) "
+                "VALUES (%s, 'pigeon', %s, %s, %s) RETURNING id",
+                (company, name, name, path),
+            ).fetchone()[0]
+        sessions = {
+            "/w/my_app": "app", "/w/my_app/": "app", "/w/my_app/src/x": "app",
+            "/w/my_app/api": "api", "/w/my_app/api/v2": "api", "/w/myXapp/src": "all",
+            "/w/my_apple": "all", "/w/100%": "pct", "/w/1000": "all", "relative/dir": None,
+        }  # fmt: skip
+        for n, path in enumerate(sessions):
+            conn.execute(
+                "INSERT INTO agent_sessions (company_id, source, session_key, project_path) "
+                "VALUES (%s, 'claude_code', %s, %s)",
+                (company, f"s{n}", path),
+            )
+        correlate(conn, company)
+        found = dict(conn.execute(
+            "SELECT project_path, project_id FROM agent_sessions WHERE company_id = %s",
+            (company,),
+        ).fetchall())  # fmt: skip
+    assert found == {path: workspaces.get(name) for path, name in sessions.items()}
