@@ -90,19 +90,35 @@ WHERE a.session_key IS NOT NULL AND rs.id IS NOT NULL
 """
 
 # A tool call whose arguments name an issue touched it: by upstream id or identifier in the
-# company, or by `#N` within the session's project.
+# company, or by `#N` within the session's project. One branch per way of naming, each an
+# equality PostgreSQL can hash-join (a join on the three conditions ORed compared every
+# reference with every issue: 15,000 references and 50,000 issues took 113 s a window); a
+# reference naming an issue in several ways is found by the first branch only, so each
+# (call, reference, issue) comes once, as before.
 TOOL_TOUCHES = f"""
-SELECT {ROOT.format(s="s")} AS session_key, i.id AS issue_id, t.started_at AS touched_at
-FROM tool_calls AS t
-JOIN agent_sessions AS s ON s.id = t.session_id
-JOIN agent_sessions AS r ON r.id = COALESCE(s.root_session_id, s.id)
-CROSS JOIN LATERAL unnest(t.issue_refs) AS ref(text)
-JOIN issues AS i ON i.company_id = t.company_id
- AND (i.external_id = ref.text OR i.identifier = ref.text
-      OR (ref.text ~ '^#[0-9]{{1,9}}$' AND i.number = substr(ref.text, 2)::bigint
-          AND i.project_id = COALESCE(s.project_id, r.project_id)))
-WHERE t.issue_refs <> '{{}}' AND t.started_at IS NOT NULL
-  AND t.started_at >= $1::timestamptz AND t.started_at < $2::timestamptz
+WITH refs AS MATERIALIZED (
+    SELECT t.company_id, {ROOT.format(s="s")} AS session_key,
+           COALESCE(s.project_id, r.project_id) AS project_id, t.started_at, ref.text,
+           CASE WHEN ref.text ~ '^#[0-9]{{1,9}}$' THEN substr(ref.text, 2)::bigint END
+             AS number
+    FROM tool_calls AS t
+    JOIN agent_sessions AS s ON s.id = t.session_id
+    JOIN agent_sessions AS r ON r.id = COALESCE(s.root_session_id, s.id)
+    CROSS JOIN LATERAL unnest(t.issue_refs) AS ref(text)
+    WHERE t.issue_refs <> '{{}}' AND t.started_at IS NOT NULL
+      AND t.started_at >= $1::timestamptz AND t.started_at < $2::timestamptz
+)
+SELECT f.session_key, i.id AS issue_id, f.started_at AS touched_at
+FROM refs AS f JOIN issues AS i ON i.company_id = f.company_id AND i.external_id = f.text
+UNION ALL
+SELECT f.session_key, i.id, f.started_at
+FROM refs AS f JOIN issues AS i ON i.company_id = f.company_id AND i.identifier = f.text
+WHERE i.external_id IS DISTINCT FROM f.text
+UNION ALL
+SELECT f.session_key, i.id, f.started_at
+FROM refs AS f JOIN issues AS i ON i.company_id = f.company_id AND i.number = f.number
+ AND i.project_id = f.project_id
+WHERE i.external_id IS DISTINCT FROM f.text AND i.identifier IS DISTINCT FROM f.text
 """
 
 COMMITS = f"""

@@ -66,3 +66,52 @@ def test_a_window_and_its_totals_are_read_in_one_snapshot(conninfo, tmp_path, mo
     monkeypatch.setattr(extract, "_execute", real_execute)
     frame, totals = extract.usage_window_with_totals(conninfo, date(2026, 10, 7), date(2026, 10, 8))
     assert frame.height == totals["requests"] == 2
+
+
+def test_a_tool_call_touches_each_issue_it_names_once_per_reference(conninfo):
+    """By upstream id, by identifier, or by `#N` within the session's project; a reference
+    that names an issue in two ways (its identifier is its upstream id) counts once."""
+    from datetime import UTC, datetime
+
+    from ingestion.extract_work import TOOL_TOUCHES
+
+    at = datetime(2026, 10, 7, 12, tzinfo=UTC)
+    with psycopg.connect(conninfo) as conn:
+        company = conn.execute(
+            "INSERT INTO companies (slug, name) VALUES ('c', 'c') RETURNING id"
+        ).fetchone()[0]
+        project, other = (
+            conn.execute(
+                "INSERT INTO projects (company_id, source, external_id, name) "
+                "VALUES (%s, 'paperclip', %s, %s) RETURNING id",
+                (company, name, name),
+            ).fetchone()[0]
+            for name in ("shop", "blog")
+        )
+        issues = {}
+        for key, (project_id, external, identifier, number) in {
+            "one": (project, "uuid-1", "PAP-1", 1),
+            "same": (project, "PAP-2", "PAP-2", 2),  # identifier = upstream id
+            "elsewhere": (other, "uuid-9", "BLG-1", 1),  # #1 of another project
+        }.items():
+            issues[key] = conn.execute(
+                """INSERT INTO issues (company_id, source, external_id, project_id, number,
+                       identifier, title, status)
+                   VALUES (%s, 'paperclip', %s, %s, %s, %s, 't', 'todo') RETURNING id""",
+                (company, external, project_id, number, identifier),
+            ).fetchone()[0]
+        session = conn.execute(
+            "INSERT INTO agent_sessions (company_id, source, session_key, project_id) "
+            "VALUES (%s, 'claude_code', 's1', %s) RETURNING id",
+            (company, project),
+        ).fetchone()[0]
+        conn.execute(
+            """INSERT INTO tool_calls (company_id, source, call_key, session_id, tool_name,
+                   started_at, issue_refs)
+               VALUES (%s, 'claude_code', 'c1', %s, 'mcp__paperclip__update', %s, %s)""",
+            (company, session, at, ["uuid-1", "PAP-1", "#1", "PAP-2", "#2", "nothing"]),
+        )
+    frame = extract._arrow(conninfo, TOOL_TOUCHES, ("2026-10-07T00:00:00Z", "2026-10-08T00:00:00Z"))
+    found = sorted(frame["issue_id"].to_list())
+    assert found == sorted([issues["one"]] * 3 + [issues["same"]] * 2)
+    assert set(frame["touched_at"]) == {at}
