@@ -37,41 +37,70 @@ class GitSummary:
 
 
 def _project(conn: psycopg.Connection[Any], company_id: int, name: str | None, repo: Path
-             ) -> tuple[int | None, str | None]:  # fmt: skip
+             ) -> int | None:  # fmt: skip
+    """The project `#N` references are numbers of: named, else the one whose workspace is
+    the repository."""
     if name is None:
         row = conn.execute(
-            "SELECT id, key FROM projects WHERE company_id = %s AND workspace_path = %s",
+            "SELECT id FROM projects WHERE company_id = %s AND workspace_path = %s",
             (company_id, str(repo)),
         ).fetchone()
-        return (row[0], row[1]) if row else (None, None)
+        return row[0] if row else None
     row = conn.execute(
-        """SELECT id, key FROM projects WHERE company_id = %s
+        """SELECT id FROM projects WHERE company_id = %s
              AND (name = %s OR key = %s OR external_id = %s) ORDER BY id LIMIT 1""",
         (company_id, name, name, name),
     ).fetchone()
     if row is None:
         raise ProjectNotFound(f"no project named {name!r} (by name, key or upstream id)")
-    return row[0], row[1]
+    return row[0]
 
 
-def _issue(conn: psycopg.Connection[Any], company_id: int, project_id: int | None,
-           project_key: str | None, ref: Reference) -> int | None:  # fmt: skip
-    if ref.key is None:
-        if project_id is None:
-            return None
-        row = conn.execute(
-            "SELECT id FROM issues WHERE project_id = %s AND number = %s",
-            (project_id, ref.number),
-        ).fetchone()
-        return row[0] if row else None
-    row = conn.execute(
-        """SELECT i.id FROM issues AS i LEFT JOIN projects AS p ON p.id = i.project_id
-           WHERE i.company_id = %s
-             AND (i.identifier = %s OR (p.key = %s AND i.number = %s))
-           ORDER BY (i.identifier = %s) DESC LIMIT 1""",
-        (company_id, ref.text, ref.key, ref.number, ref.text),
-    ).fetchone()
-    return row[0] if row else None
+# Each reference's issue, all references at once (one hash join per way of naming): a query
+# per reference, with the two ways ORed, read the company's issues each time (10,000
+# references and 50,000 issues: 33 s a run, though nothing had changed).
+RESOLVE_REFERENCES = """
+WITH refs AS (
+    SELECT * FROM unnest(%(text)s::text[], %(key)s::text[], %(number)s::bigint[])
+        WITH ORDINALITY AS r(text, key, number, ordinal)
+),
+by_identifier AS (  -- KEY-N as an issue's identifier wins
+    SELECT DISTINCT ON (r.ordinal) r.ordinal, i.id
+    FROM refs AS r JOIN issues AS i ON i.company_id = %(company)s AND i.identifier = r.text
+    WHERE r.key IS NOT NULL ORDER BY r.ordinal, i.id
+),
+by_project_key AS (  -- else N of the project whose key is KEY
+    SELECT DISTINCT ON (r.ordinal) r.ordinal, i.id
+    FROM refs AS r
+    JOIN projects AS p ON p.company_id = %(company)s AND p.key = r.key
+    JOIN issues AS i ON i.company_id = %(company)s AND i.project_id = p.id
+     AND i.number = r.number
+    ORDER BY r.ordinal, i.id
+),
+by_number AS (  -- #N: the number within the repository's project
+    SELECT r.ordinal, i.id FROM refs AS r
+    JOIN issues AS i ON i.project_id = %(project)s AND i.number = r.number
+    WHERE r.key IS NULL
+)
+SELECT COALESCE(a.id, b.id, c.id) FROM refs AS r
+LEFT JOIN by_identifier AS a USING (ordinal)
+LEFT JOIN by_project_key AS b USING (ordinal)
+LEFT JOIN by_number AS c USING (ordinal)
+ORDER BY r.ordinal
+"""
+
+
+def _issues(conn: psycopg.Connection[Any], company_id: int, project_id: int | None,
+            refs: list[Reference]) -> list[int | None]:  # fmt: skip
+    """The issue each reference names, or None, in order: `#N` the number N within the
+    project; `KEY-N` the issue with that identifier, else N of the project keyed KEY."""
+    if not refs:
+        return []
+    rows = conn.execute(RESOLVE_REFERENCES, {
+        "company": company_id, "project": project_id, "text": [r.text for r in refs],
+        "key": [r.key for r in refs], "number": [r.number for r in refs],
+    }).fetchall()  # fmt: skip
+    return [row[0] for row in rows]
 
 
 def load_git(
@@ -89,7 +118,7 @@ def load_git(
                          rejects=len(history.rejects))  # fmt: skip
     with psycopg.connect(conninfo) as conn:
         company_id = ensure_company(conn, company)
-        project_id, project_key = _project(conn, company_id, project, repo)
+        project_id = _project(conn, company_id, project, repo)
         run = conn.execute(
             """INSERT INTO ingestion_runs (source, started_at, arguments, host, pid)
                VALUES ('git', now(), %s, %s, pg_backend_pid()) RETURNING id""",
@@ -103,6 +132,7 @@ def load_git(
                     run[0], SOURCE, str(repo), rejected.hash, rejected.reason, rejected.header,
                     hashlib.sha1(rejected.header.encode()).hexdigest(),
                 ))  # fmt: skip
+            cited: list[tuple[int, Reference]] = []  # (commit id, reference), in order
             for commit in history.commits:
                 row = conn.execute(
                     """INSERT INTO git_commits (company_id, project_id, repo, hash, author_name,
@@ -117,20 +147,24 @@ def load_git(
                 assert row is not None
                 commit_id, inserted = row
                 summary.commits_new += int(inserted)
-                for ref in references(commit.message, patterns):
-                    summary.references += 1
-                    issue_id = _issue(conn, company_id, project_id, project_key, ref)
-                    if issue_id is None:
-                        summary.unresolved += 1
-                        continue
-                    linked = conn.execute(
-                        """INSERT INTO issue_commit_links (company_id, issue_id, commit_id,
-                               reference, link_source)
-                           VALUES (%s, %s, %s, %s, 'git-message')
-                           ON CONFLICT (issue_id, commit_id) DO NOTHING""",
-                        (company_id, issue_id, commit_id, ref.text),
-                    )  # fmt: skip
-                    summary.links_new += linked.rowcount
+                cited += [(commit_id, ref) for ref in references(commit.message, patterns)]
+            issue_ids = _issues(conn, company_id, project_id, [ref for _, ref in cited])
+            links = [(issue_id, commit_id, ref.text)
+                     for (commit_id, ref), issue_id in zip(cited, issue_ids, strict=True)
+                     if issue_id is not None]  # fmt: skip
+            summary.references = len(cited)
+            summary.unresolved = len(cited) - len(links)
+            if links:
+                summary.links_new = conn.execute(
+                    """INSERT INTO issue_commit_links (company_id, issue_id, commit_id,
+                           reference, link_source)
+                       SELECT %s, issue_id, commit_id, reference, 'git-message'
+                       FROM unnest(%s::bigint[], %s::bigint[], %s::text[])
+                         WITH ORDINALITY AS l(issue_id, commit_id, reference, ordinal)
+                       ORDER BY ordinal
+                       ON CONFLICT (issue_id, commit_id) DO NOTHING""",
+                    (company_id, *map(list, zip(*links, strict=True))),
+                ).rowcount  # fmt: skip
         if summary.commits_new:
             correlate(conn, company_id)  # which session printed each new commit
         conn.execute(

@@ -93,6 +93,40 @@ def test_commits_and_links_load_once(repo, project, conninfo):
     ]
 
 
+def test_a_key_reference_is_an_identifier_first_then_a_number_of_the_keyed_project(
+    repo, project, conninfo
+):
+    """`OPS-3` is the issue whose identifier is OPS-3 even where a project keyed OPS has an
+    issue 3; `OPS-4`, which no identifier is, is that project's issue 4."""
+    with psycopg.connect(conninfo) as conn:
+        company = conn.execute("SELECT id FROM companies").fetchone()[0]
+        ops = conn.execute(
+            "INSERT INTO projects (company_id, source, external_id, name, key) "
+            "VALUES (%s, 'pigeon', 'p-ops', 'ops', 'OPS') RETURNING id",
+            (company,),
+        ).fetchone()[0]
+        billing = conn.execute("SELECT id FROM projects WHERE key = 'PAP'").fetchone()[0]
+        for external, project_id, number, identifier in (
+            ("named", billing, 40, "OPS-3"), ("third", ops, 3, None), ("fourth", ops, 4, None),
+        ):  # fmt: skip
+            conn.execute(
+                """INSERT INTO issues (company_id, source, external_id, project_id, number,
+                       identifier, title, status)
+                   VALUES (%s, 'pigeon', %s, %s, %s, %s, 'work', 'todo')""",
+                (company, external, project_id, number, identifier),
+            )
+    git(repo, "commit", "-q", "--allow-empty", "-m", "OPS-3 and OPS-4 and #7 and OPS-99")
+    result = runner.invoke(app, ["ingest", "git", "--repo", str(repo), "--project", project])
+    assert result.exit_code == 0, result.output
+    with psycopg.connect(conninfo) as conn:
+        links = conn.execute(
+            """SELECT l.reference, i.external_id FROM issue_commit_links l
+               JOIN issues i ON i.id = l.issue_id JOIN git_commits c ON c.id = l.commit_id
+               WHERE c.message LIKE 'OPS-3%%' ORDER BY 1"""
+        ).fetchall()
+    assert links == [("#7", "i-7"), ("OPS-3", "named"), ("OPS-4", "fourth")]
+
+
 def test_bad_repository_and_unknown_project_fail_clearly(tmp_path, project, repo):
     missing = runner.invoke(app, ["ingest", "git", "--repo", str(tmp_path)])
     assert missing.exit_code == 2 and "not a git repository" in missing.output
