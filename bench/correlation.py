@@ -18,18 +18,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest import _conninfo, server_url  # type: ignore[import-not-found]  # noqa: E402
+from ingest import _conninfo, scratch_database, server_url  # type: ignore[import-not-found]  # noqa: E402
 
 from ingestion import correlation  # noqa: E402
 from schemas.migrations.runner import upgrade  # noqa: E402
@@ -82,11 +80,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     admin = server_url(args.database_url)
-    name = f"tally_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = str(make_url(admin).set(database=name))
-    try:
+    with scratch_database(admin) as url:
         upgrade(url)
         with psycopg.connect(_conninfo(url)) as conn:
             for statement in FILL.split(";\n"):
@@ -110,9 +104,6 @@ def main() -> None:
                     timings.append(f"{rule} {elapsed:.2f} s ({changed:,})")
                 conn.commit()
                 print(f"{label}: {total:.2f} s in all; " + ", ".join(timings))
-    finally:
-        with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

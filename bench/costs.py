@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -146,8 +145,7 @@ def timed_output(args: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 def part_two(megabytes: float, rounds: int) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
-    import psycopg
-    from ingest import CCUSAGE, TALLY, _conninfo, server_url  # type: ignore[import-not-found]
+    from ingest import CCUSAGE, TALLY, scratch_database, server_url  # type: ignore[import-not-found]
     from sqlalchemy.engine import make_url
 
     from ingestion.demo.corpus import generate_corpus
@@ -156,62 +154,59 @@ def part_two(megabytes: float, rounds: int) -> None:
     print(f"\ngenerating a {megabytes:g} MB corpus ...", flush=True)
     generate_corpus(corpus, megabytes=megabytes, seed=77, days=30)
     admin = server_url(None)
-    name = f"tally_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
     data_dir = Path(tempfile.mkdtemp(prefix="tally-costs-data-"))
-    env = {**os.environ, "TALLY_DATABASE_URL": str(make_url(admin).set(database=name)),
-           "TALLY_DATA_DIR": str(data_dir), "TALLY_DAGSTER_DATABASE": f"{name}_dagster",
-           "TALLY_CLAUDE_DIR": str(corpus / "claude" / "projects"),
-           "TALLY_CODEX_DIR": str(corpus / "codex" / "sessions")}  # fmt: skip
     home = tempfile.mkdtemp()
     cc_env = {**os.environ, "HOME": home, "CLAUDE_CONFIG_DIR": str(corpus / "claude"),
               "CODEX_HOME": str(corpus / "codex")}  # fmt: skip
     try:
-        subprocess.run([str(TALLY), "db", "upgrade"], env=env, check=True, capture_output=True)
-        ingest = timed([str(TALLY), "ingest", "all"], env)
-        materialize = timed([str(TALLY), "materialize"], env)
-        report = timed([str(TALLY), "report", "costs", "--by", "day", "--format", "json"], env)
-        tally_first = ingest + materialize + report
-        ccusage_first = timed([str(CCUSAGE), "daily", "--offline", "--json"], cc_env)
-        print(
-            f"first pass  tally: ingest {ingest:.2f} s + materialize {materialize:.2f} s + "
-            f"report {report:.2f} s = {tally_first:.2f} s;  ccusage daily: {ccusage_first:.2f} s"
-        )
-        # after new lines: one command reads them and prices the days they touched live;
-        # several rounds, since one run on a shared VM says little
-        report_args = [str(TALLY), "report", "costs", "--by", "day", "--format", "json"]
-        ratios = []
-        for round_ in range(1, rounds + 1):
-            touched = append_new_lines(corpus, 1_000_000, seed=990 + round_)
-            refreshed = timed_output([*report_args, "--refresh"], env)
-            ccusage_repeat = timed([str(CCUSAGE), "daily", "--offline", "--json"], cc_env)
-            ratios.append(refreshed[0] / ccusage_repeat)
+        with scratch_database(admin) as url:
+            env = {**os.environ, "TALLY_DATABASE_URL": url, "TALLY_DATA_DIR": str(data_dir),
+                   "TALLY_DAGSTER_DATABASE": f"{make_url(url).database}_dagster",
+                   "TALLY_CLAUDE_DIR": str(corpus / "claude" / "projects"),
+                   "TALLY_CODEX_DIR": str(corpus / "codex" / "sessions")}  # fmt: skip
+            subprocess.run([str(TALLY), "db", "upgrade"], env=env, check=True, capture_output=True)
+            ingest = timed([str(TALLY), "ingest", "all"], env)
+            materialize = timed([str(TALLY), "materialize"], env)
+            report = timed([str(TALLY), "report", "costs", "--by", "day", "--format", "json"], env)
+            tally_first = ingest + materialize + report
+            ccusage_first = timed([str(CCUSAGE), "daily", "--offline", "--json"], cc_env)
             print(
-                f"after +1 MB ({round_}/{rounds}) tally report costs --by day --refresh: "
-                f"{refreshed[0]:.2f} s;  ccusage daily: {ccusage_repeat:.2f} s;  "
-                f"ratio {ratios[-1]:.2f}"
+                f"first pass  tally: ingest {ingest:.2f} s + materialize {materialize:.2f} s + "
+                f"report {report:.2f} s = {tally_first:.2f} s;  "
+                f"ccusage daily: {ccusage_first:.2f} s"
             )
-        print(f"  median ratio {statistics.median(ratios):.2f} (target <= 0.25)")
-        materialize = materialize_days(touched, env)
-        stored = timed_output(report_args, env)
-        print(
-            f"  the same rows as materialising those days ({materialize:.2f} s) and reporting "
-            f"({stored[0]:.2f} s): {refreshed[1] == stored[1]}"
-        )
-        # the three commands, as the scheduled path runs them, after another 1 MB
-        touched = append_new_lines(corpus, 1_000_000, seed=980)
-        ingest = timed([str(TALLY), "ingest", "all"], env)
-        materialize = materialize_days(touched, env)
-        report = timed(report_args, env)
-        print(
-            f"after another +1 MB, tally ingest all {ingest:.2f} s + materialize "
-            f"{materialize:.2f} s + report {report:.2f} s = {ingest + materialize + report:.2f} s"
-        )
+            # after new lines: one command reads them and prices the days they touched live;
+            # several rounds, since one run on a shared VM says little
+            report_args = [str(TALLY), "report", "costs", "--by", "day", "--format", "json"]
+            ratios = []
+            for round_ in range(1, rounds + 1):
+                touched = append_new_lines(corpus, 1_000_000, seed=990 + round_)
+                refreshed = timed_output([*report_args, "--refresh"], env)
+                ccusage_repeat = timed([str(CCUSAGE), "daily", "--offline", "--json"], cc_env)
+                ratios.append(refreshed[0] / ccusage_repeat)
+                print(
+                    f"after +1 MB ({round_}/{rounds}) tally report costs --by day --refresh: "
+                    f"{refreshed[0]:.2f} s;  ccusage daily: {ccusage_repeat:.2f} s;  "
+                    f"ratio {ratios[-1]:.2f}"
+                )
+            print(f"  median ratio {statistics.median(ratios):.2f} (target <= 0.25)")
+            materialize = materialize_days(touched, env)
+            stored = timed_output(report_args, env)
+            print(
+                f"  the same rows as materialising those days ({materialize:.2f} s) and reporting "
+                f"({stored[0]:.2f} s): {refreshed[1] == stored[1]}"
+            )
+            # the three commands, as the scheduled path runs them, after another 1 MB
+            touched = append_new_lines(corpus, 1_000_000, seed=980)
+            ingest = timed([str(TALLY), "ingest", "all"], env)
+            materialize = materialize_days(touched, env)
+            report = timed(report_args, env)
+            print(
+                f"after another +1 MB, tally ingest all {ingest:.2f} s + materialize "
+                f"{materialize:.2f} s + report {report:.2f} s = "
+                f"{ingest + materialize + report:.2f} s"
+            )
     finally:
-        with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}_dagster" WITH (FORCE)')
         for path in (corpus, data_dir, Path(home)):
             shutil.rmtree(path, ignore_errors=True)
 

@@ -26,6 +26,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -60,6 +62,21 @@ def server_url(explicit: str | None) -> str:
 
 def _conninfo(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def scratch_database(admin_url: str, prefix: str = "tally_bench") -> Iterator[str]:
+    """A fresh database on the admin URL's server, as a URL; dropped afterwards with the
+    Dagster storage database a tally command may have created beside it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_conninfo(admin_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield str(make_url(admin_url).set(database=name))
+    finally:
+        with psycopg.connect(_conninfo(admin_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}_dagster" WITH (FORCE)')
 
 
 class TreeMemory:
@@ -142,17 +159,13 @@ def cold_ingests(admin_url: str, corpus_dir: Path, repeat: int) -> dict[str, flo
     out: dict[str, float] = {"peak_kb": 0}
     colds: list[float] = []
     for attempt in range(repeat):
-        name = f"tally_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(_conninfo(admin_url), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        db_url = str(make_url(admin_url).set(database=name))
-        env = {
-            **os.environ,
-            "TALLY_DATABASE_URL": db_url,
-            "TALLY_CLAUDE_DIR": str(corpus_dir / "claude" / "projects"),
-            "TALLY_CODEX_DIR": str(corpus_dir / "codex" / "sessions"),
-        }
-        try:
+        with scratch_database(admin_url) as db_url:
+            env = {
+                **os.environ,
+                "TALLY_DATABASE_URL": db_url,
+                "TALLY_CLAUDE_DIR": str(corpus_dir / "claude" / "projects"),
+                "TALLY_CODEX_DIR": str(corpus_dir / "codex" / "sessions"),
+            }
             subprocess.run([str(TALLY), "db", "upgrade"], env=env, check=True, capture_output=True)
             tally_cpu, server_cpu = children_cpu_seconds(), server_cpu_seconds()
             cold, peak = run_timed([str(TALLY), "ingest", "all"], env)
@@ -170,9 +183,6 @@ def cold_ingests(admin_url: str, corpus_dir: Path, repeat: int) -> dict[str, flo
                     ).fetchone()[0]
                     out["calls"] = conn.execute("SELECT count(*) FROM tool_calls").fetchone()[0]
                 out["rerun"], out["rerun_peak_kb"] = run_timed([str(TALLY), "ingest", "all"], env)
-        finally:
-            with psycopg.connect(_conninfo(admin_url), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     out["cold"] = statistics.median(colds)
     out["best"] = min(colds)
     return out

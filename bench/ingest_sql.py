@@ -14,20 +14,18 @@ import os
 import sys
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest import _conninfo, server_url  # type: ignore[import-not-found]  # noqa: E402
+from ingest import scratch_database, server_url  # type: ignore[import-not-found]  # noqa: E402
 
 MERGES = ("WITH merged AS", "INSERT INTO tool_calls AS t")
 
@@ -97,16 +95,13 @@ def main() -> None:
     if not (corpus / ".complete").exists():
         raise SystemExit(f"no corpus at {corpus}: run bench/ingest.py --mb {args.mb:g} first")
     admin = server_url(None)
-    name = f"tally_bench_sql_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ.update({
-        "TALLY_DATABASE_URL": str(make_url(admin).set(database=name)),
-        "TALLY_DATA_DIR": str(ROOT / ".data" / "bench" / "ingest-sql"),
-        "TALLY_CLAUDE_DIR": str(corpus / "claude" / "projects"),
-        "TALLY_CODEX_DIR": str(corpus / "codex" / "sessions"),
-    })  # fmt: skip
-    try:
+    with scratch_database(admin, "tally_bench_sql") as url:
+        os.environ.update({
+            "TALLY_DATABASE_URL": url,
+            "TALLY_DATA_DIR": str(ROOT / ".data" / "bench" / "ingest-sql"),
+            "TALLY_CLAUDE_DIR": str(corpus / "claude" / "projects"),
+            "TALLY_CODEX_DIR": str(corpus / "codex" / "sessions"),
+        })  # fmt: skip
         from pipelines.cli.main import app
 
         times = StatementTimes(args.explain)
@@ -116,9 +111,6 @@ def main() -> None:
             app(["ingest", "all"], standalone_mode=False)
         finally:
             times.report(time.perf_counter() - started)
-    finally:
-        with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

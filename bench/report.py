@@ -24,18 +24,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest import TALLY, _conninfo, server_url  # type: ignore[import-not-found]  # noqa: E402
+from ingest import TALLY, _conninfo, scratch_database, server_url  # type: ignore[import-not-found]  # noqa: E402
 
 from ingestion.store import CanonicalStore  # noqa: E402
 
@@ -90,35 +88,30 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     admin = server_url(args.database_url)
-    name = f"tally_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = str(make_url(admin).set(database=name))
     data_dir = Path(tempfile.mkdtemp(prefix="tally-report-bench-"))
-    env = {**os.environ, "TALLY_DATABASE_URL": url, "TALLY_DATA_DIR": str(data_dir),
-           "TALLY_PARTITIONS_START": "2026-01-01"}  # fmt: skip
     try:
-        subprocess.run([str(TALLY), "db", "upgrade"], env=env, check=True, capture_output=True)
-        print(f"filling {args.events:,} usage events ...", flush=True)
-        fill(url, args.events)
-        store = CanonicalStore(url)
-        sums = []
-        for _ in range(3):
-            started = time.perf_counter()
-            days = store.daily_totals(date(2026, 1, 1), date(2027, 1, 1))
-            sums.append(time.perf_counter() - started)
-        command = [str(TALLY), "report", "costs", "--by", "day", "--format", "json"]
-        report = timed_report([*command, "--warehouse-only"], env)
-        print(
-            f"per-day usage sum of {args.events:,} events ({len(days)} days): "
-            f"median {statistics.median(sums):.2f} s of {len(sums)} "
-            f"(best {min(sums):.2f} s)"
-        )
-        print(f"tally report costs --by day --format json --warehouse-only: {report:.2f} s")
-        print(f"the same report pricing every day live: {timed_report(command, env):.2f} s")
+        with scratch_database(admin) as url:
+            env = {**os.environ, "TALLY_DATABASE_URL": url, "TALLY_DATA_DIR": str(data_dir),
+                   "TALLY_PARTITIONS_START": "2026-01-01"}  # fmt: skip
+            subprocess.run([str(TALLY), "db", "upgrade"], env=env, check=True, capture_output=True)
+            print(f"filling {args.events:,} usage events ...", flush=True)
+            fill(url, args.events)
+            store = CanonicalStore(url)
+            sums = []
+            for _ in range(3):
+                started = time.perf_counter()
+                days = store.daily_totals(date(2026, 1, 1), date(2027, 1, 1))
+                sums.append(time.perf_counter() - started)
+            command = [str(TALLY), "report", "costs", "--by", "day", "--format", "json"]
+            report = timed_report([*command, "--warehouse-only"], env)
+            print(
+                f"per-day usage sum of {args.events:,} events ({len(days)} days): "
+                f"median {statistics.median(sums):.2f} s of {len(sums)} "
+                f"(best {min(sums):.2f} s)"
+            )
+            print(f"tally report costs --by day --format json --warehouse-only: {report:.2f} s")
+            print(f"the same report pricing every day live: {timed_report(command, env):.2f} s")
     finally:
-        with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
