@@ -26,6 +26,15 @@ def span(rng: random.Random) -> tuple[int, int]:
     return start, start + length
 
 
+def inserted(conn: psycopg.Connection, table: str, **values: object) -> int:
+    """The id of a new row of `table` holding `values`."""
+    columns = ", ".join(values)
+    marks = ", ".join(["%s"] * len(values))
+    return conn.execute(
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id", list(values.values())
+    ).fetchone()[0]
+
+
 @pytest.fixture
 def company(conninfo: str) -> int:
     with psycopg.connect(conninfo) as conn:
@@ -40,34 +49,38 @@ def test_a_run_is_linked_to_the_one_session_of_its_agent_it_overlaps(conninfo, c
     runs: dict[int, tuple[int, datetime, datetime | None]] = {}  # id -> agent, start, end
     with psycopg.connect(conninfo) as conn:
         agents = [
-            conn.execute(
-                "INSERT INTO agents (company_id, source, external_id, name) "
-                "VALUES (%s, 'paperclip', %s, %s) RETURNING id",
-                (company, f"a{n}", f"agent {n}"),
-            ).fetchone()[0]
+            inserted(conn, "agents", company_id=company, source="paperclip",
+                     external_id=f"a{n}", name=f"agent {n}")
             for n in range(3)
-        ]
+        ]  # fmt: skip
         for n in range(400):
             agent, (first, last) = rng.choice(agents), span(rng)
-            sessions[
-                conn.execute(
-                    """INSERT INTO agent_sessions (company_id, source, session_key, agent_id,
-                           first_activity_at, last_activity_at)
-                       VALUES (%s, 'claude_code', %s, %s, %s, %s) RETURNING id""",
-                    (company, f"s{n}", agent, minutes(first), minutes(last)),
-                ).fetchone()[0]
-            ] = (agent, minutes(first), minutes(last))
+            session = inserted(
+                conn,
+                "agent_sessions",
+                company_id=company,
+                source="claude_code",
+                session_key=f"s{n}",
+                agent_id=agent,
+                first_activity_at=minutes(first),
+                last_activity_at=minutes(last),
+            )
+            sessions[session] = (agent, minutes(first), minutes(last))
         for n in range(600):
             agent, (start, end) = rng.choice(agents), span(rng)
             finished = None if n % 50 == 0 else minutes(end)  # still running
-            runs[
-                conn.execute(
-                    """INSERT INTO heartbeat_runs (company_id, source, external_id, agent_id,
-                           status, started_at, finished_at)
-                       VALUES (%s, 'paperclip', %s, %s, 'succeeded', %s, %s) RETURNING id""",
-                    (company, f"r{n}", agent, minutes(start), finished),
-                ).fetchone()[0]
-            ] = (agent, minutes(start), finished)
+            run = inserted(
+                conn,
+                "heartbeat_runs",
+                company_id=company,
+                source="paperclip",
+                external_id=f"r{n}",
+                agent_id=agent,
+                status="succeeded",
+                started_at=minutes(start),
+                finished_at=finished,
+            )
+            runs[run] = (agent, minutes(start), finished)
         correlate(conn, company)
         linked = dict(
             conn.execute(
@@ -91,32 +104,36 @@ def test_an_mcp_session_is_matched_to_the_one_agent_session_that_holds_it(connin
     rng = random.Random(11)
     with psycopg.connect(conninfo) as conn:
         projects = [
-            conn.execute(
-                "INSERT INTO projects (company_id, source, external_id, name) "
-                "VALUES (%s, 'pigeon', %s, %s) RETURNING id",
-                (company, f"p{n}", f"project {n}"),
-            ).fetchone()[0]
+            inserted(conn, "projects", company_id=company, source="pigeon", external_id=f"p{n}",
+                     name=f"project {n}")
             for n in range(2)
-        ]
+        ]  # fmt: skip
         agent_sessions: dict[int, tuple[int, datetime, datetime]] = {}
         mcp_sessions: dict[str, tuple[int, datetime, datetime]] = {}
         for n in range(300):
             project, (first, last) = rng.choice(projects), span(rng)
-            agent_sessions[
-                conn.execute(
-                    """INSERT INTO agent_sessions (company_id, source, session_key, project_id,
-                           first_activity_at, last_activity_at)
-                       VALUES (%s, 'claude_code', %s, %s, %s, %s) RETURNING id""",
-                    (company, f"s{n}", project, minutes(first), minutes(last)),
-                ).fetchone()[0]
-            ] = (project, minutes(first), minutes(last))
+            session = inserted(
+                conn,
+                "agent_sessions",
+                company_id=company,
+                source="claude_code",
+                session_key=f"s{n}",
+                project_id=project,
+                first_activity_at=minutes(first),
+                last_activity_at=minutes(last),
+            )
+            agent_sessions[session] = (project, minutes(first), minutes(last))
         for n in range(300):
             project, (first, last) = rng.choice(projects), span(rng)
-            conn.execute(
-                """INSERT INTO agent_sessions (company_id, source, session_key, project_id,
-                       first_activity_at, last_activity_at)
-                   VALUES (%s, 'pigeon_mcp', %s, %s, %s, %s)""",
-                (company, f"m{n}", project, minutes(first), minutes(last)),
+            inserted(
+                conn,
+                "agent_sessions",
+                company_id=company,
+                source="pigeon_mcp",
+                session_key=f"m{n}",
+                project_id=project,
+                first_activity_at=minutes(first),
+                last_activity_at=minutes(last),
             )
             mcp_sessions[f"m{n}"] = (project, minutes(first), minutes(last))
         correlate(conn, company, mcp_slack_seconds=int(SLACK.total_seconds()))
@@ -146,25 +163,34 @@ def test_a_session_belongs_to_the_deepest_workspace_that_holds_its_directory(con
         workspaces = {}
         for name, path in (("app", "/w/my_app"), ("api", "/w/my_app/api/"), ("all", "/"),
                            ("pct", "/w/100%")):  # fmt: skip
-            workspaces[name] = conn.execute(
-                "INSERT INTO projects (company_id, source, external_id, name, workspace_path) "
-                "VALUES (%s, 'pigeon', %s, %s, %s) RETURNING id",
-                (company, name, name, path),
-            ).fetchone()[0]
+            workspaces[name] = inserted(
+                conn,
+                "projects",
+                company_id=company,
+                source="pigeon",
+                external_id=name,
+                name=name,
+                workspace_path=path,
+            )
         sessions = {
             "/w/my_app": "app", "/w/my_app/": "app", "/w/my_app/src/x": "app",
             "/w/my_app/api": "api", "/w/my_app/api/v2": "api", "/w/myXapp/src": "all",
             "/w/my_apple": "all", "/w/100%": "pct", "/w/1000": "all", "relative/dir": None,
         }  # fmt: skip
         for n, path in enumerate(sessions):
-            conn.execute(
-                "INSERT INTO agent_sessions (company_id, source, session_key, project_path) "
-                "VALUES (%s, 'claude_code', %s, %s)",
-                (company, f"s{n}", path),
+            inserted(
+                conn,
+                "agent_sessions",
+                company_id=company,
+                source="claude_code",
+                session_key=f"s{n}",
+                project_path=path,
             )
         correlate(conn, company)
-        found = dict(conn.execute(
-            "SELECT project_path, project_id FROM agent_sessions WHERE company_id = %s",
-            (company,),
-        ).fetchall())  # fmt: skip
+        found = dict(
+            conn.execute(
+                "SELECT project_path, project_id FROM agent_sessions WHERE company_id = %s",
+                (company,),
+            ).fetchall()
+        )
     assert found == {path: workspaces.get(name) for path, name in sessions.items()}

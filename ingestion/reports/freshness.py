@@ -14,6 +14,12 @@ from schemas.limits import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from schemas.warehouse import TOKEN_NAMES, USAGE_ATTRIBUTED, USAGE_PRICED
 
 
+def day_span(days: list[date]) -> str:
+    """Sorted days as a report names them: the day, or how many between the first and last."""
+    first, last = days[0], days[-1]
+    return f"{first}" if first == last else f"{len(days)} days between {first} and {last}"
+
+
 @dataclass(frozen=True)
 class Staleness:
     days: list[date]  # days whose derived tables differ from what they derive from
@@ -21,8 +27,7 @@ class Staleness:
     lead: str = "the warehouse is behind the canonical store on {span}: those costs are"
 
     def span(self) -> str:
-        first, last = self.days[0], self.days[-1]
-        return f"{first}" if first == last else f"{len(self.days)} days between {first} and {last}"
+        return day_span(self.days)
 
     def command(self) -> str:
         first, last = self.days[0], self.days[-1]
@@ -160,16 +165,15 @@ class OutsidePartitions:
     last_partition: date
 
     def advice(self) -> str:
-        first, last = self.days[0], self.days[-1]
-        span = f"{first}" if first == last else f"{len(self.days)} days between {first} and {last}"
         causes = []
-        if first < self.first_partition:
+        if self.days[0] < self.first_partition:
             causes.append("days before TALLY_PARTITIONS_START are never materialised")
-        if last > self.last_partition:
+        if self.days[-1] > self.last_partition:
             causes.append("a day after today comes from a clock set ahead")
         requests = "1 request" if self.requests == 1 else f"{self.requests:,} requests"
         return (
-            f"this report leaves out {requests} on {span}, outside the daily partitions "
+            f"this report leaves out {requests} on {day_span(self.days)}, outside the daily "
+            "partitions "
             f"({self.first_partition} to {self.last_partition}, today in UTC): "
             f"{'; '.join(causes)}; `tally report usage` lists them"
         )
