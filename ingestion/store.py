@@ -55,8 +55,8 @@ class CanonicalStore:
     def usage_window_with_totals(
         self, start: date, end: date
     ) -> tuple[pl.DataFrame, dict[str, int]]:
-        """The window's events and the store's totals of it (`token_totals`), in one
-        snapshot."""
+        """The window's events and the store's own totals of them (requests and each token
+        column, which the pricing check reconciles), read in one snapshot."""
         from ingestion.extract import usage_window_with_totals
 
         return usage_window_with_totals(self.conninfo, start, end)
@@ -93,14 +93,6 @@ class CanonicalStore:
         rows = self._counted_totals(f"sum(requests)::bigint, ({tokens})::bigint", start, end,
                                     by_day=True, excluding=excluding)  # fmt: skip
         return {day: (int(requests), int(total)) for day, requests, total in rows}
-
-    def token_totals(self, start: date, end: date) -> dict[str, int]:
-        """Requests and tokens of [start, end) as stored, to reconcile derived tables with."""
-        from schemas.warehouse import TOKEN_NAMES as columns
-
-        sums = ", ".join(f"COALESCE(sum({c}), 0)::bigint" for c in columns)
-        (row,) = self._counted_totals(f"COALESCE(sum(requests), 0)::bigint, {sums}", start, end)
-        return dict(zip(("requests", *columns), (int(v) for v in row), strict=True))
 
     def _counted_totals(
         self,

@@ -128,9 +128,9 @@ def test_store_totals_add_the_rollups_that_count(conninfo):
         date(2026, 10, 6): (1, each),
         date(2026, 10, 7): (1, 2),
     }
-    totals = store.token_totals(date(2026, 10, 6), date(2026, 10, 8))
+    _, totals = store.usage_window_with_totals(date(2026, 10, 6), date(2026, 10, 8))
     assert totals["requests"] == 2 and totals["input_tokens"] == 11
-    assert store.token_totals(date(2026, 12, 1), date(2026, 12, 2))["requests"] == 0
+    assert store.usage_window_with_totals(date(2026, 12, 1), date(2026, 12, 2))[1]["requests"] == 0
     assert store.usage_days() == [date(2026, 10, 6), date(2026, 10, 7)]
 
 
