@@ -173,22 +173,42 @@ class _Ids:
         return self.maps.get(entity, {}).get(key)
 
 
-def _upsert_sql(table: Table, columns: list[str]) -> str:
+def _upsert(cur: psycopg.Cursor[Any], table: Table, columns: list[str],
+            rows: list[dict[str, Any]]) -> int:  # fmt: skip
+    """Write `rows` (records with `columns`, company and source) in one statement: COPY into a
+    staging table, then one upsert from it; returns the number of rows inserted or changed.
+    A row whose key comes twice takes its last copy, and rows take ids in the order given.
+
+    An upsert per row (executemany) cost 60 s for a million rows of a mid-sized Paperclip,
+    every hourly run, though nearly nothing had changed."""
     inserted = ["company_id", *(["source"] if table.has_source else []), *columns]
     updatable = [c for c in columns if c not in table.conflict]
-    changed = ", ".join(f"{table.name}.{c}" for c in updatable)
-    new = ", ".join(f"excluded.{c}" for c in updatable)
+    conflict = ", ".join((*(("company_id",) if table.company_in_key else ()), *table.conflict))
+    stage = f"stage_{table.name}"
+    cur.execute(
+        f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
+        f"SELECT {', '.join(inserted)}, 0::bigint AS ord FROM {table.name} WITH NO DATA"
+    )
+    with cur.copy(f"COPY {stage} ({', '.join(inserted)}, ord) FROM STDIN") as copy:
+        for ord_, row in enumerate(rows):
+            copy.write_row([*(row.get(c) for c in inserted), ord_])
     assignments = [f"{c} = excluded.{c}" for c in updatable]
     if table.has_updated_at:
         assignments.append("updated_at = now()")
-    conflict = ", ".join((*(("company_id",) if table.company_in_key else ()), *table.conflict))
+    changed = ", ".join(f"{table.name}.{c}" for c in updatable)
+    new = ", ".join(f"excluded.{c}" for c in updatable)
     # ROW(...) keeps a one-column comparison a row comparison
-    return (
+    cur.execute(
         f"INSERT INTO {table.name} ({', '.join(inserted)}) "
-        f"VALUES ({', '.join(f'%({c})s' for c in inserted)}) "
+        f"SELECT {', '.join(inserted)} FROM ("
+        f"SELECT DISTINCT ON ({conflict}) * FROM {stage} ORDER BY {conflict}, ord DESC"
+        f") AS last_copy ORDER BY ord "
         f"ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(assignments)} "
         f"WHERE ROW({changed}) IS DISTINCT FROM ROW({new})"
     )
+    count = max(cur.rowcount, 0)
+    cur.execute(f"DROP TABLE {stage}")
+    return count
 
 
 def _rows(table: Table, graph: WorkGraph, ids: _Ids, company_id: int, source: str,
@@ -261,18 +281,20 @@ def _id_map(cur: psycopg.Cursor[Any], table: Table, company_id: int) -> dict[Key
 def _set_parents(cur: psycopg.Cursor[Any], graph: WorkGraph, ids: _Ids, source: str,
                  summary: LoadSummary) -> None:  # fmt: skip
     for entity, field_name, column in PARENTS:
-        updates = []
+        children, parents = [], []
         for record in getattr(graph, entity):
             child = ids.resolve(entity, (source, record.get("external_id")))
             parent_ref = record.get(field_name)
             parent = ids.resolve(entity, (source, parent_ref)) if parent_ref else None
             if child is not None:
-                updates.append({"parent": parent, "id": child})
-        if updates:
-            cur.executemany(
-                f"UPDATE {entity} SET {column} = %(parent)s "
-                f"WHERE id = %(id)s AND {column} IS DISTINCT FROM %(parent)s",
-                updates,
+                children.append(child)
+                parents.append(parent)
+        if children:
+            cur.execute(
+                f"UPDATE {entity} AS t SET {column} = u.parent "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS u(id, parent) "
+                f"WHERE t.id = u.id AND t.{column} IS DISTINCT FROM u.parent",
+                (children, parents),
             )
             summary.changed[entity] = summary.changed.get(entity, 0) + max(cur.rowcount, 0)
 
@@ -363,8 +385,7 @@ def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: st
                         columns = [c for c in table.columns if c in present or c in table.conflict]
                         columns += list(dict.fromkeys(ref.column for ref in table.refs))
                         if rows:
-                            cur.executemany(_upsert_sql(table, columns), rows)
-                            summary.changed[table.name] = max(cur.rowcount, 0)
+                            summary.changed[table.name] = _upsert(cur, table, columns, rows)
                     if table.entity:
                         ids.maps[table.entity] = _id_map(cur, table, company_id)
                 _set_parents(cur, graph, ids, source, summary)
