@@ -3,6 +3,7 @@ canonical store."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from decimal import Decimal
 
@@ -141,6 +142,34 @@ def test_loads_the_work_graph_and_ledger_once(tally_env, paperclip_url, conninfo
             "SELECT events_new FROM ingestion_runs WHERE source = 'paperclip' ORDER BY id DESC"
         ).fetchone()[0]
     assert changed == 0
+
+
+def test_a_runs_events_are_read_again_only_when_the_log_grew(tally_env, paperclip_url, conninfo):
+    """Run events are a log: a run whose events upstream number and end as the stored ones is
+    not read again; an event appended to one run brings that run's events, and only those."""
+    from tests.paperclip_fixture import ACME, ENGINEER, RUN_1, insert
+
+    def events_read() -> int:
+        said = run_ingest(paperclip_url, "--company", "PAP")
+        match = re.search(r"heartbeat_run_events[ │|]+([\d,]+)", said)
+        return int(match.group(1).replace(",", "")) if match else 0
+
+    def stored() -> list[tuple[int, str]]:
+        with psycopg.connect(conninfo) as conn:
+            return conn.execute(
+                """SELECT e.seq, e.message FROM heartbeat_run_events e
+                   JOIN heartbeat_runs r ON r.id = e.run_id ORDER BY 1"""
+            ).fetchall()
+
+    assert events_read() == 2  # RUN_1's (the third, of a rejected run, is rejected)
+    assert stored() == [(1, "step 1"), (2, "step 2")]
+    assert events_read() == 0
+    with psycopg.connect(paperclip_url, autocommit=True) as conn:
+        insert(conn, "heartbeat_run_events", company_id=ACME, run_id=RUN_1, agent_id=ENGINEER,
+               seq=3, event_type="lifecycle", message="step 3")  # fmt: skip
+    assert events_read() == 3
+    assert stored() == [(1, "step 1"), (2, "step 2"), (3, "step 3")]
+    assert events_read() == 0
 
 
 def test_a_status_change_of_any_json_shape_is_rejected_not_fatal(

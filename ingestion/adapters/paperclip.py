@@ -20,6 +20,7 @@ before year 1, after 9999), which would otherwise fail the read of everything.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -151,9 +152,13 @@ def _known_status(status: Any) -> bool:
     return isinstance(status, str) and status in ISSUE_STATUSES
 
 
-def read_paperclip(url: str, company: str | None = None) -> WorkGraph:
+def read_paperclip(url: str, company: str | None = None,
+                   stored_run_events: Mapping[str, tuple[int, int]] | None = None
+                   ) -> WorkGraph:  # fmt: skip
     """`company`: a Paperclip company id, issue prefix or name; may be omitted when the
-    database holds one company."""
+    database holds one company. `stored_run_events`: per run id, the number of its events
+    the canonical store holds and their highest `seq` (`stored_run_events()`); the events of
+    those runs are not read again while the upstream has the same."""
     try:
         conn = _connect(url)
     except psycopg.Error as error:
@@ -161,7 +166,7 @@ def read_paperclip(url: str, company: str | None = None) -> WorkGraph:
     with conn:
         try:
             company_id = _company(conn, company)
-            graph = _graph(conn, company_id)
+            graph = _graph(conn, company_id, stored_run_events or {})
             row = conn.execute(
                 "SELECT id::text AS id, name, issue_prefix, status FROM companies WHERE id = %s",
                 (company_id,),
@@ -191,20 +196,25 @@ def _company(conn: psycopg.Connection[Any], wanted: str | None) -> str:
     return str(rows[0]["id"])
 
 
-def _rows(conn: psycopg.Connection[Any], table: str, company: str, order: str = "created_at",
-          graph: WorkGraph | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """The company's rows of `table`, but those holding a value Python cannot read: each is
-    rejected into `graph` with its reason."""
+def _exists(conn: psycopg.Connection[Any], table: str) -> bool:
     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (table,)).fetchone()
-    if not exists or not exists["present"]:
+    return bool(exists and exists["present"])
+
+
+def _rows(conn: psycopg.Connection[Any], table: str, company: str, order: str = "created_at",
+          graph: WorkGraph | None = None, where: str = "", params: tuple[Any, ...] = ()
+          ) -> list[dict[str, Any]]:  # fmt: skip
+    """The company's rows of `table` (and `where`), but those holding a value Python cannot
+    read: each is rejected into `graph` with its reason."""
+    if not _exists(conn, table):
         return []
-    query = f"SELECT * FROM {table} WHERE company_id = %s ORDER BY {order}"
+    query = f"SELECT * FROM {table} WHERE company_id = %s {where} ORDER BY {order}"
     try:
-        rows = conn.execute(query, (company,)).fetchall()
+        rows = conn.execute(query, (company, *params)).fetchall()
     except _UNLOADABLE:  # a value the fast loaders refuse: read the table again, leniently
         with conn.cursor() as cursor:
             _register_lenient(cursor.adapters)
-            rows = cursor.execute(query, (company,)).fetchall()
+            rows = cursor.execute(query, (company, *params)).fetchall()
     readable = []
     for row in rows:
         unreadable = [(k, v) for k, v in row.items() if isinstance(v, UnreadableValue)]
@@ -238,7 +248,8 @@ def _working_directory(agent: dict[str, Any], graph: WorkGraph) -> str | None:
     return cwd if isinstance(cwd, str) and cwd else None
 
 
-def _graph(conn: psycopg.Connection[Any], company: str) -> WorkGraph:
+def _graph(conn: psycopg.Connection[Any], company: str,
+           stored_run_events: Mapping[str, tuple[int, int]]) -> WorkGraph:  # fmt: skip
     graph = WorkGraph(entities=ENTITIES)
     for row in _rows(conn, "agents", company, graph=graph):
         if not row.get("name"):
@@ -265,7 +276,7 @@ def _graph(conn: psycopg.Connection[Any], company: str) -> WorkGraph:
     issues = _issues(conn, company, graph)
     run_rows = _rows(conn, "heartbeat_runs", company, graph=graph)
     _history(conn, company, graph, issues, {str(row["id"]): row for row in run_rows})
-    runs = _runs(conn, company, graph, issues, run_rows)
+    runs = _runs(conn, company, graph, issues, run_rows, stored_run_events)
     _ledger(conn, company, graph, issues, runs)
     return graph
 
@@ -359,9 +370,32 @@ def _lifecycle(issue_id: str, issue: dict[str, Any]) -> list[dict[str, Any]]:
     return changes
 
 
+def _run_events(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
+                stored: Mapping[str, tuple[int, int]]) -> list[dict[str, Any]]:  # fmt: skip
+    """The events of the runs whose events are not all stored already: a run's events are a
+    log, appended to and never edited, so a run whose events number and end (highest `seq`)
+    as the stored ones have nothing new. The events are most of a Paperclip's rows: read
+    again on every run, they were half its time and most of its memory."""
+    order = "run_id, seq"
+    if not stored or not _exists(conn, "heartbeat_run_events"):
+        return _rows(conn, "heartbeat_run_events", company, order=order, graph=graph)
+    counts = conn.execute(
+        """SELECT run_id::text AS run, count(*) AS events, max(seq) AS last
+           FROM heartbeat_run_events WHERE company_id = %s GROUP BY run_id""",
+        (company,),
+    ).fetchall()
+    unread = [c["run"] for c in counts if stored.get(c["run"]) != (c["events"], c["last"])]
+    if not unread:
+        return []
+    return _rows(conn, "heartbeat_run_events", company, order=order, graph=graph,
+                 where="AND run_id = ANY(%s::uuid[])", params=(unread,))  # fmt: skip
+
+
 def _runs(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
-          issues: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> set[str]:  # fmt: skip
-    """The runs of `rows` (`heartbeat_runs`) and their events; returns the ids kept."""
+          issues: dict[str, dict[str, Any]], rows: list[dict[str, Any]],
+          stored_run_events: Mapping[str, tuple[int, int]]) -> set[str]:  # fmt: skip
+    """The runs of `rows` (`heartbeat_runs`) and their events not stored already; returns
+    the ids kept."""
     runs = set()
     for row in rows:
         context = row.get("context_snapshot") or {}
@@ -384,7 +418,7 @@ def _runs(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
             "exit_code": row.get("exit_code"), "usage": row.get("usage_json"),
             "result": row.get("result_json"), "context": context or None,
         })  # fmt: skip
-    for row in _rows(conn, "heartbeat_run_events", company, order="run_id, seq", graph=graph):
+    for row in _run_events(conn, company, graph, stored_run_events):
         if str(row.get("run_id")) not in runs:
             graph.reject("heartbeat_run_events", row["id"],
                          f"run {row.get('run_id')!s} was not loaded", row)  # fmt: skip

@@ -341,6 +341,24 @@ def _load_commits(cur: psycopg.Cursor[Any], graph: WorkGraph, ids: _Ids, company
     summary.changed["issue_commit_links"] = links
 
 
+STORED_RUN_EVENTS = """
+SELECT r.external_id, count(*), max(e.seq)
+FROM heartbeat_run_events AS e
+JOIN heartbeat_runs AS r ON r.id = e.run_id
+JOIN companies AS c ON c.id = r.company_id
+WHERE c.slug = %s AND r.source = %s
+GROUP BY r.external_id
+"""
+
+
+def stored_run_events(conninfo: str, company: str, source: str) -> dict[str, tuple[int, int]]:
+    """Per upstream run id, how many of its events the store holds and their highest seq:
+    what an adapter need not read again."""
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(STORED_RUN_EVENTS, (company, source)).fetchall()
+    return {external_id: (count, last) for external_id, count, last in rows}
+
+
 def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: str,
                     location: str, arguments: dict[str, Any] | None = None,
                     extra: Iterable[Callable[[psycopg.Cursor[Any], int, LoadSummary], None]] = ()

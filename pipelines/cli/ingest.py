@@ -349,6 +349,7 @@ def paperclip(
     from ingestion.settings import postgres_url
     from ingestion.store import psycopg_conninfo
     from ingestion.workgraph.ingest import ingest_work_graph
+    from ingestion.workgraph.loader import stored_run_events
 
     if url is not None:  # checked as TALLY_PAPERCLIP_URL is
         try:
@@ -362,7 +363,8 @@ def paperclip(
         if not source_url:
             raise CommandFailed("no Paperclip database: pass --url or set TALLY_PAPERCLIP_URL")
         try:
-            graph = read_paperclip(psycopg_conninfo(source_url), company)
+            stored = stored_run_events(context.conninfo, context.settings.company, "paperclip")
+            graph = read_paperclip(psycopg_conninfo(source_url), company, stored)
         except PaperclipError as error:
             raise CommandFailed(str(error)) from None
         summary, correlation = ingest_work_graph(

@@ -103,6 +103,7 @@ def _work_graph(conninfo: str, settings: TallySettings, demo: bool) -> None:
     from ingestion.adapters.pigeon import PigeonError, read_pigeon
     from ingestion.store import psycopg_conninfo
     from ingestion.workgraph.ingest import ingest_work_graph
+    from ingestion.workgraph.loader import stored_run_events
 
     graphs = []
     readers: list[tuple[str, str, Callable[[], WorkGraph]]] = []
@@ -118,7 +119,8 @@ def _work_graph(conninfo: str, settings: TallySettings, demo: bool) -> None:
         readers.append(("pigeon", str(pigeon_db), lambda: read_pigeon(path)))
     if settings.paperclip_url:
         url = psycopg_conninfo(settings.paperclip_url)
-        readers.append(("paperclip", "paperclip", lambda: read_paperclip(url)))
+        readers.append(("paperclip", "paperclip", lambda: read_paperclip(
+            url, None, stored_run_events(conninfo, settings.company, "paperclip"))))  # fmt: skip
     for source, location, read in readers:
         try:
             graphs.append((source, location, read()))
