@@ -20,6 +20,7 @@ from ingestion.adapters.git import (
 )
 from ingestion.correlation import correlate
 from ingestion.loader import INSERT_REJECT, ensure_company
+from ingestion.table_statistics import analyse_grown
 
 
 class ProjectNotFound(LookupError):
@@ -166,6 +167,9 @@ def load_git(
                     (company_id, *map(list, zip(*links, strict=True))),
                 ).rowcount  # fmt: skip
         if summary.commits_new:
+            analyse_grown(conn, {"git_commits": summary.commits_new,
+                                 "issue_commit_links": summary.links_new})  # fmt: skip
+            conn.commit()
             correlate(conn, company_id)  # which session printed each new commit
         conn.execute(
             """UPDATE ingestion_runs SET status = 'succeeded', finished_at = now(),

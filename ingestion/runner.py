@@ -36,6 +36,7 @@ from ingestion.parse_workers import parse_pool
 from ingestion.parsing import ParseResult, ParseTask, parse_piece, parse_pieces
 from ingestion.settings import TallySettings
 from ingestion.sources import FileSource, walk_jsonl
+from ingestion.table_statistics import analyse_grown
 from schemas.limits import MAX_PATH_BYTES
 
 MAX_LOCKED_FILES = 256
@@ -178,6 +179,7 @@ class IngestRun:
                     loader.finish_run("failed", self.summary.counters(), message)
                 raise
             if self.summary.files_read:
+                analyse_grown(conn, {"tool_calls": self.summary.tool_calls})
                 # new sessions may belong to projects, runs or MCP sessions already known
                 correlate(conn, company_id)
             loader.finish_run("succeeded", self.summary.counters())

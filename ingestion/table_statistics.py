@@ -9,6 +9,7 @@ sample."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -44,7 +45,24 @@ class TableStatistics:
                 self.added[table] = 0
 
     def _planner_rows(self, table: str) -> int:
-        row = self.conn.execute(
-            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,)
-        ).fetchone()
-        return max(0, int(row[0])) if row else 0  # -1: never analysed
+        return planner_rows(self.conn, table)
+
+
+def planner_rows(conn: psycopg.Connection[Any], table: str) -> int:
+    query = "SELECT reltuples FROM pg_class WHERE oid = %s::regclass"
+    row = conn.execute(query, (table,)).fetchone()
+    return max(0, int(row[0])) if row else 0  # -1: never analysed
+
+
+def analyse_grown(conn: psycopg.Connection[Any], changed: Mapping[str, int]) -> list[str]:
+    """After a load: ANALYZE each table whose changed rows are at least as many as the
+    planner believes it holds; returns those tables. Correlation runs next, on tables a
+    first load filled in one transaction: believing `git_commits` and `tool_calls` held a
+    few dozen rows, the planner compared every commit with every tool call (10,000 commits
+    and 200,000 calls of a Pigeon did not finish in 10 minutes)."""
+    analysed = []
+    for table, count in changed.items():
+        if count >= max(MIN_NEW_ROWS, planner_rows(conn, table)):
+            conn.execute(f"ANALYZE {table}")
+            analysed.append(table)
+    return analysed

@@ -47,3 +47,35 @@ def test_a_table_is_analysed_when_it_has_doubled_and_not_before(conninfo):
         assert _planner_rows(conn) == 2 * MIN_NEW_ROWS
         statistics.grew("tool_calls", 10**6)  # only upserted by its unique index: ignored
         statistics.refresh()
+
+
+def test_a_work_graph_load_leaves_the_tables_it_filled_analysed(conninfo):
+    """Correlation follows a load at once, before autovacuum has looked: the planner must
+    know that a first load filled `tool_calls` and `git_commits`, or it compares every commit
+    with every tool call."""
+    from datetime import UTC, datetime
+
+    from ingestion.workgraph.loader import load_work_graph
+    from ingestion.workgraph.records import WorkGraph
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for table in ("tool_calls", "git_commits", "agent_sessions"):
+            conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+    at = datetime(2026, 11, 3, tzinfo=UTC)
+    calls = MIN_NEW_ROWS + 10
+    graph = WorkGraph(
+        sessions=[{"session_key": "mcp-1", "first_activity_at": at, "last_activity_at": at}],
+        tool_calls=[{"call_key": f"t{n}", "session": "mcp-1", "tool_name": "getBoard",
+                     "started_at": at} for n in range(calls)],
+        commits=[{"repo": "/w/shop", "hash": f"{n:040x}", "committed_at": at, "links": []}
+                 for n in range(10)],
+    )  # fmt: skip
+    load_work_graph(conninfo, graph, company="acme", source="pigeon", location="test")
+    with psycopg.connect(conninfo) as conn:
+        planner = dict(conn.execute(
+            """SELECT relname, reltuples FROM pg_class
+               WHERE relname IN ('tool_calls', 'git_commits', 'agent_sessions')"""
+        ).fetchall())  # fmt: skip
+    assert planner["tool_calls"] == calls
+    # below MIN_NEW_ROWS the plans hardly change: left to autovacuum
+    assert planner["git_commits"] <= 0 and planner["agent_sessions"] <= 0

@@ -73,3 +73,38 @@ def test_parents_are_set_and_cleared_with_the_upstream(conninfo):
     assert load(conninfo, graph) == {"issues": 2}
     with psycopg.connect(conninfo) as conn:
         assert conn.execute(query).fetchall() == [("i1", "i3"), ("i2", None), ("i3", None)]
+
+
+def commit(hash_: str, project: str | None, *links: str) -> dict:
+    cited = [(link, f"#{link.removeprefix('i')}", "pigeon-gitlink") for link in links]
+    return {"repo": "/w/shop", "hash": hash_, "project": project, "committed_at": at(12),
+            "message": f"work on {', '.join(links)}", "author_name": "Dev", "files": ["a.py"],
+            "links": cited}  # fmt: skip
+
+
+def test_commits_and_their_links_load_once_and_gain_a_project_they_lacked(conninfo):
+    project = {"external_id": "p1", "name": "Shop"}
+    graph = WorkGraph(
+        projects=[project],
+        issues=[issue("i1", "one"), issue("i2", "two")],
+        commits=[commit("a" * 40, None, "i1"), commit("b" * 40, None, "i1", "i2", "i404"),
+                 commit("a" * 40, "p1", "i2")],  # given twice: the copy naming a project
+    )  # fmt: skip
+    changed = load(conninfo, graph)
+    query = """SELECT g.hash, p.name, g.files, array_agg(l.reference ORDER BY l.reference)
+               FROM git_commits AS g LEFT JOIN projects AS p ON p.id = g.project_id
+               LEFT JOIN issue_commit_links AS l ON l.commit_id = g.id
+               GROUP BY 1, 2, 3 ORDER BY 1"""
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute(query).fetchall() == [
+            ("a" * 40, "Shop", ["a.py"], ["#1", "#2"]),
+            ("b" * 40, None, ["a.py"], ["#1", "#2"]),
+        ]
+    assert changed["git_commits"] == 2 and changed["issue_commit_links"] == 4
+    assert load(conninfo, graph) == {}
+    graph.commits[1]["project"] = "p1"  # a project named later is taken...
+    assert load(conninfo, graph) == {"git_commits": 1}
+    graph.commits[1]["project"] = None  # ...and kept when the upstream forgets it
+    assert load(conninfo, graph) == {}
+    with psycopg.connect(conninfo) as conn:
+        assert [row[1] for row in conn.execute(query)] == ["Shop", "Shop"]

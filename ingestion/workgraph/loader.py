@@ -17,6 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ingestion.loader import ensure_company
+from ingestion.table_statistics import analyse_grown
 from ingestion.usage_day_deltas import fold_usage_day_deltas
 from ingestion.workgraph.records import WorkGraph, row_excerpt
 from schemas.limits import MAX_KEY_CHARS, key_too_long
@@ -299,46 +300,68 @@ def _set_parents(cur: psycopg.Cursor[Any], graph: WorkGraph, ids: _Ids, source: 
             summary.changed[entity] = summary.changed.get(entity, 0) + max(cur.rowcount, 0)
 
 
+COMMIT_COLUMNS = ("project_id", "repo", "hash", "author_name", "author_email", "committed_at",
+                  "message", "files")  # fmt: skip
+
+
 def _load_commits(cur: psycopg.Cursor[Any], graph: WorkGraph, ids: _Ids, company_id: int,
                   source: str, summary: LoadSummary) -> None:  # fmt: skip
-    changed = links = 0
-    for commit in graph.commits:
-        project_id = ids.resolve("projects", (source, commit.get("project")))
-        cur.execute(
-            """INSERT INTO git_commits (company_id, project_id, repo, hash, author_name,
-                   author_email, committed_at, message, files)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-               ON CONFLICT (company_id, repo, hash) DO UPDATE
-                 SET project_id = COALESCE(git_commits.project_id, excluded.project_id)
-                 WHERE git_commits.project_id IS NULL AND excluded.project_id IS NOT NULL
-               RETURNING id""",
-            (company_id, project_id, commit["repo"], commit["hash"], commit.get("author_name"),
-             commit.get("author_email"), commit["committed_at"], commit.get("message") or "",
-             commit.get("files") or []),
-        )  # fmt: skip
-        row = cur.fetchone()
-        changed += cur.rowcount if row else 0
-        if row is None:
-            found = cur.execute(
-                "SELECT id FROM git_commits WHERE company_id = %s AND repo = %s AND hash = %s",
-                (company_id, commit["repo"], commit["hash"]),
-            ).fetchone()
-            assert found is not None
-            row = found
+    """The graph's commits and their issue links, in three statements whatever their number
+    (a statement or more per commit took 9 s for 10,000 commits, every run). A commit
+    already stored keeps what it has, but gains a project it had none of; of a commit given
+    twice, the first copy naming a project is stored (else the first)."""
+    summary.seen["git_commits"] = len(graph.commits)
+    summary.changed["git_commits"] = summary.changed["issue_commit_links"] = 0
+    if not graph.commits:
+        return
+    cur.execute(
+        "CREATE TEMP TABLE stage_git_commits ON COMMIT DROP AS SELECT "
+        f"{', '.join(COMMIT_COLUMNS)}, 0::bigint AS ord FROM git_commits WITH NO DATA"
+    )
+    with cur.copy(f"COPY stage_git_commits ({', '.join(COMMIT_COLUMNS)}, ord) FROM STDIN") as copy:
+        for ord_, commit in enumerate(graph.commits):
+            copy.write_row((
+                ids.resolve("projects", (source, commit.get("project"))), commit["repo"],
+                commit["hash"], commit.get("author_name"), commit.get("author_email"),
+                commit["committed_at"], commit.get("message") or "", commit.get("files") or [],
+                ord_,
+            ))  # fmt: skip
+    cur.execute(
+        f"""INSERT INTO git_commits (company_id, {", ".join(COMMIT_COLUMNS)})
+            SELECT %s, {", ".join(COMMIT_COLUMNS)} FROM (
+                SELECT DISTINCT ON (repo, hash) * FROM stage_git_commits
+                ORDER BY repo, hash, project_id IS NULL, ord) AS first_copy
+            ORDER BY ord
+            ON CONFLICT (company_id, repo, hash) DO UPDATE
+              SET project_id = excluded.project_id
+              WHERE git_commits.project_id IS NULL AND excluded.project_id IS NOT NULL""",
+        (company_id,),
+    )
+    summary.changed["git_commits"] = max(cur.rowcount, 0)
+    stored = dict(cur.execute(
+        """SELECT s.ord, g.id FROM stage_git_commits AS s
+           JOIN git_commits AS g ON g.company_id = %s AND g.repo = s.repo AND g.hash = s.hash""",
+        (company_id,),
+    ).fetchall())  # fmt: skip
+    cur.execute("DROP TABLE stage_git_commits")
+    links: list[tuple[int, int, str, str]] = []
+    for ord_, commit in enumerate(graph.commits):
         for issue_ref, reference, link_source in commit.get("links", ()):
             issue_id = ids.resolve("issues", (source, issue_ref))
-            if issue_id is None:
-                continue  # the adapter rejected the link already when it named no card
-            cur.execute(
-                """INSERT INTO issue_commit_links (company_id, issue_id, commit_id, reference,
-                       link_source) VALUES (%s, %s, %s, %s, %s)
-                   ON CONFLICT (issue_id, commit_id) DO NOTHING""",
-                (company_id, issue_id, row[0], reference, link_source),
-            )
-            links += cur.rowcount
-    summary.seen["git_commits"] = len(graph.commits)
-    summary.changed["git_commits"] = changed
-    summary.changed["issue_commit_links"] = links
+            if issue_id is not None:  # else the adapter rejected the link when it named no card
+                links.append((issue_id, stored[ord_], reference, link_source))
+    if links:
+        cur.execute(
+            """INSERT INTO issue_commit_links (company_id, issue_id, commit_id, reference,
+                   link_source)
+               SELECT %s, issue_id, commit_id, reference, link_source
+               FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])
+                 WITH ORDINALITY AS l(issue_id, commit_id, reference, link_source, ordinal)
+               ORDER BY ordinal
+               ON CONFLICT (issue_id, commit_id) DO NOTHING""",
+            (company_id, *map(list, zip(*links, strict=True))),
+        )
+        summary.changed["issue_commit_links"] = max(cur.rowcount, 0)
 
 
 STORED_RUN_EVENTS = """
@@ -438,5 +461,7 @@ def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: st
                    events_new = %s, rejects = %s WHERE id = %s""",
             (summary.total_changed, summary.rejects, summary.run_id),
         )
+        conn.commit()
+        analyse_grown(conn, summary.changed)
         fold_usage_day_deltas(conn)
     return summary
