@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,9 +175,10 @@ class _Ids:
 
 
 def _upsert(cur: psycopg.Cursor[Any], table: Table, columns: list[str],
-            rows: list[dict[str, Any]]) -> int:  # fmt: skip
-    """Write `rows` (records with `columns`, company and source) in one statement: COPY into a
-    staging table, then one upsert from it; returns the number of rows inserted or changed.
+            rows: Iterable[dict[str, Any]]) -> int:  # fmt: skip
+    """Write `rows` (records with `columns`, company and source; taken one at a time, so that
+    a large table is never held twice) in one statement: COPY into a staging table, then one
+    upsert from it; returns the number of rows inserted or changed.
     A row whose key comes twice takes its last copy, and rows take ids in the order given.
 
     An upsert per row (executemany) cost 60 s for a million rows of a mid-sized Paperclip,
@@ -190,9 +191,13 @@ def _upsert(cur: psycopg.Cursor[Any], table: Table, columns: list[str],
         f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
         f"SELECT {', '.join(inserted)}, 0::bigint AS ord FROM {table.name} WITH NO DATA"
     )
+    written = 0
     with cur.copy(f"COPY {stage} ({', '.join(inserted)}, ord) FROM STDIN") as copy:
-        for ord_, row in enumerate(rows):
-            copy.write_row([*(row.get(c) for c in inserted), ord_])
+        for written, row in enumerate(rows, start=1):
+            copy.write_row([*(row.get(c) for c in inserted), written])
+    if not written:
+        cur.execute(f"DROP TABLE {stage}")
+        return 0
     assignments = [f"{c} = excluded.{c}" for c in updatable]
     if table.has_updated_at:
         assignments.append("updated_at = now()")
@@ -214,11 +219,10 @@ def _upsert(cur: psycopg.Cursor[Any], table: Table, columns: list[str],
 
 def _rows(table: Table, graph: WorkGraph, ids: _Ids, company_id: int, source: str,
           reject: Callable[[str, Any, str, dict[str, Any]], None],
-          rejected_keys: set[tuple[str, str]]) -> list[dict[str, Any]]:  # fmt: skip
+          rejected_keys: set[tuple[str, str]]) -> Iterator[dict[str, Any]]:  # fmt: skip
     """The table's rows, references resolved; a record that cannot be stored is rejected and
     its key noted in `rejected_keys` (entity, upstream id), so that a record naming it says
     so rather than that it does not exist."""
-    rows = []
     for record in getattr(graph, table.graph_field):
         row: dict[str, Any] = {"company_id": company_id}
         if table.has_source:
@@ -257,8 +261,7 @@ def _rows(table: Table, graph: WorkGraph, ids: _Ids, company_id: int, source: st
             if table.entity and row_id is not None:
                 rejected_keys.add((table.entity, str(row_id)))
             continue
-        rows.append(row)
-    return rows
+        yield row
 
 
 def _too_long_to_index(table: Table, record: dict[str, Any]) -> str | None:
@@ -420,13 +423,12 @@ def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: st
                     records = getattr(graph, table.graph_field)
                     summary.seen[table.name] = len(records)
                     if records:
-                        rows = _rows(table, graph, ids, company_id, source, reject,
-                                     rejected_keys)  # fmt: skip
                         present = {c for c in table.columns if any(c in r for r in records)}
                         columns = [c for c in table.columns if c in present or c in table.conflict]
                         columns += list(dict.fromkeys(ref.column for ref in table.refs))
-                        if rows:
-                            summary.changed[table.name] = _upsert(cur, table, columns, rows)
+                        rows = _rows(table, graph, ids, company_id, source, reject,
+                                     rejected_keys)  # fmt: skip
+                        summary.changed[table.name] = _upsert(cur, table, columns, rows)
                     if table.entity:
                         ids.maps[table.entity] = _id_map(cur, table, company_id)
                 _set_parents(cur, graph, ids, source, summary)
