@@ -172,6 +172,53 @@ def test_a_runs_events_are_read_again_only_when_the_log_grew(tally_env, papercli
     assert events_read() == 0
 
 
+def test_rows_written_during_the_read_wait_for_the_next_run(
+    tally_env, paperclip_url, conninfo, monkeypatch
+):
+    """Paperclip is live while tally reads it: an issue and its activity written after the
+    issues were read must not make the activity a reject ("issue ... does not exist
+    upstream"); every table is read from one snapshot, and the next run loads both."""
+    from ingestion.adapters import paperclip
+    from tests.paperclip_fixture import ACME, BILLING, insert, uid
+
+    read_issues = paperclip._issues
+
+    def issues_then_a_write(*args):
+        found = read_issues(*args)
+        with psycopg.connect(paperclip_url, autocommit=True) as conn:
+            insert(conn, "issues", id=uid(147), company_id=ACME, project_id=BILLING,
+                   issue_number=7, identifier="PAP-7", title="Late", status="todo")  # fmt: skip
+            insert(conn, "activity_log", id=uid(177), company_id=ACME, actor_type="user",
+                   actor_id="u1", action="issue.comment_added", entity_type="issue",
+                   entity_id=uid(147))  # fmt: skip
+        return found
+
+    monkeypatch.setattr(paperclip, "_issues", issues_then_a_write)
+    run_ingest(paperclip_url, "--company", "PAP")
+    monkeypatch.setattr(paperclip, "_issues", read_issues)
+
+    def state() -> tuple[list[str], list[str], list[str]]:
+        with psycopg.connect(conninfo) as conn:
+            identifiers = [i for (i,) in conn.execute("SELECT identifier FROM issues ORDER BY 1")]
+            activity = [
+                a
+                for (a,) in conn.execute(
+                    "SELECT external_id FROM issue_activity WHERE external_id = %s", (uid(177),)
+                )
+            ]
+            rejects = [
+                p
+                for (p,) in conn.execute(
+                    "SELECT position FROM ingestion_rejects WHERE position = %s", (uid(177),)
+                )
+            ]
+        return identifiers, activity, rejects  # fmt: skip
+
+    assert state() == (["PAP-1", "PAP-2"], [], [])
+    run_ingest(paperclip_url, "--company", "PAP")
+    assert state() == (["PAP-1", "PAP-2", "PAP-7"], [uid(177)], [])
+
+
 def test_a_status_change_of_any_json_shape_is_rejected_not_fatal(
     tally_env, paperclip_url, conninfo
 ):

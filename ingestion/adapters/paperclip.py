@@ -100,9 +100,16 @@ _UNLOADABLE = (psycopg.DataError, ValueError, OverflowError)
 def _connect(url: str) -> psycopg.Connection[dict[str, Any]]:
     """A read-only connection whose loaders are the fast (C) ones, but that every uuid is
     read as its text (every id is used as text) and JSON numbers beyond a double fail the
-    read (json would make them `inf`, which is no JSON)."""
+    read (json would make them `inf`, which is no JSON).
+
+    Its one transaction is REPEATABLE READ, so every table is read from one snapshot: a live
+    Paperclip writes while tally reads, and under READ COMMITTED an issue created between the
+    read of the issues and the read of the activity log had its activity rejected as naming
+    an issue that "does not exist upstream". Readers never block Paperclip's writers."""
     conn = psycopg.connect(url, row_factory=dict_row,
                            options="-c default_transaction_read_only=on")  # fmt: skip
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
     text = conn.adapters.types["text"].oid
     conn.adapters.register_loader("uuid", conn.adapters.get_loader(text, Format.TEXT))
     for name, json_loader in (("json", JsonLoader), ("jsonb", JsonbLoader)):
