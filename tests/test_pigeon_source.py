@@ -266,6 +266,51 @@ def test_ingest_loads_everything_once_and_rejects_with_reasons(tally_env, pigeon
                           for t in counts}  # fmt: skip
 
 
+def test_a_wal_file_is_read_from_one_snapshot(tally_env, pigeon_db, conninfo, monkeypatch):
+    """Pigeon writes while tally reads: a card and its activity written after the cards were
+    read wait for the next run instead of making the activity a reject."""
+    import sqlite3
+
+    from ingestion.adapters import pigeon
+
+    with sqlite3.connect(pigeon_db) as db:
+        assert db.execute("PRAGMA journal_mode = WAL").fetchone() == ("wal",)
+    read_rows = pigeon._rows
+
+    def rows_then_a_write(db, table, graph):
+        found = read_rows(db, table, graph)
+        if table == "card":
+            with sqlite3.connect(pigeon_db) as writer:
+                writer.execute(
+                    "INSERT INTO card (id, column_id, project_id, number, title, position, "
+                    "created_by, created_at, updated_at) VALUES ('card-9', 'c-doing', 'p1', 9, "
+                    "'Late', 0, 'AGENT', ?, ?)", (ms("2026-11-02T15:00:00"),) * 2)  # fmt: skip
+                writer.execute(
+                    "INSERT INTO activity (id, card_id, action, actor_type, created_at) "
+                    "VALUES ('a9', 'card-9', 'updated', 'HUMAN', ?)",
+                    (ms("2026-11-02T15:01:00"),),
+                )
+        return found
+
+    def state() -> tuple[list[int], int, int]:
+        with psycopg.connect(conninfo) as conn:
+            numbers = [n for (n,) in conn.execute("SELECT number FROM issues ORDER BY 1")]
+            activity = conn.execute(
+                "SELECT count(*) FROM issue_activity WHERE external_id = 'a9'"
+            ).fetchone()[0]
+            rejects = conn.execute(
+                "SELECT count(*) FROM ingestion_rejects WHERE position = 'a9'"
+            ).fetchone()[0]
+        return numbers, activity, rejects  # fmt: skip
+
+    monkeypatch.setattr(pigeon, "_rows", rows_then_a_write)
+    run_ingest(pigeon_db)
+    monkeypatch.setattr(pigeon, "_rows", read_rows)
+    assert state() == ([1, 2], 0, 0)
+    run_ingest(pigeon_db)
+    assert state() == ([1, 2, 9], 1, 0)
+
+
 def test_status_change_in_upstream_is_picked_up(tally_env, pigeon_db, conninfo):
     import sqlite3
 

@@ -177,6 +177,18 @@ def _column_status(column: dict[str, Any]) -> str | None:
     return NAME_STATUS.get(str(column.get("name") or "").strip().lower())
 
 
+def _one_snapshot(db: sqlite3.Connection) -> None:
+    """Read every table in one transaction when the file is in WAL mode: Pigeon writes while
+    tally reads, and a card written between the read of the cards and the read of the
+    activity made its activity a reject ("issue ... does not exist upstream"). Only in WAL
+    mode: there
+    a reader holds no writer back, where in the rollback-journal modes its lock would make
+    Pigeon's writes wait (and fail) for as long as the read lasts."""
+    mode = db.execute("PRAGMA journal_mode").fetchone()
+    if mode and str(mode[0]).lower() == "wal":
+        db.execute("BEGIN")
+
+
 def read_pigeon(path: Path) -> WorkGraph:
     if not path.is_file():
         raise PigeonError(f"no Pigeon database at {path}")
@@ -186,6 +198,7 @@ def read_pigeon(path: Path) -> WorkGraph:
         # make the whole file unreadable (the default decoder raises at the first)
         db.text_factory = lambda raw: raw.decode("utf-8", "replace")
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        _one_snapshot(db)
     except sqlite3.DatabaseError as error:
         raise PigeonError(f"{path} is not a readable SQLite database: {error}") from error
     try:
