@@ -1,4 +1,5 @@
-"""The canonical store's usage tables, filled by ingesting the agent logs on this machine."""
+"""The canonical store's source tables: usage from the agent logs on this machine, and the
+work graph from the upstreams configured (Paperclip, Pigeon)."""
 
 import dagster as dg
 
@@ -46,4 +47,46 @@ def token_usage_events(
     with psycopg.connect(canonical_store.store().conninfo) as conn:
         found = correlate(conn, ensure_company(conn, settings.company))
     metadata["correlated_links"] = found.total
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(group_name="sources", kinds={"postgres", "python"}, pool="ingestion")
+def work_graph(
+    context: dg.AssetExecutionContext, canonical_store: CanonicalStoreResource
+) -> dg.MaterializeResult:
+    """The work items usage is attributed to, from the upstreams configured: Paperclip's
+    database (TALLY_PAPERCLIP_URL: agents, projects, goals, issues and their status history,
+    heartbeat runs, the cost ledger) and Pigeon's SQLite file (TALLY_PIGEON_DB: cards and
+    their moves, activity, git links, tool-call logs), then sessions correlated with them.
+    Each upstream is read again whole (a run's events only when its log grew) and only what
+    changed is written; with neither configured there is nothing to do. An upstream that
+    cannot be read fails the materialisation, naming it, after the other has loaded."""
+    from ingestion.adapters.paperclip import PaperclipError
+    from ingestion.adapters.pigeon import PigeonError
+    from ingestion.workgraph.ingest import ingest_paperclip, ingest_pigeon
+
+    settings = get_settings()
+    conninfo = canonical_store.store().conninfo
+    loads = {}
+    if settings.paperclip_url:
+        url = settings.paperclip_url
+        loads["paperclip"] = lambda: ingest_paperclip(conninfo, settings, url)
+    if settings.pigeon_db is not None:
+        path = settings.pigeon_db
+        loads["pigeon"] = lambda: ingest_pigeon(conninfo, settings, path)
+    if not loads:
+        context.log.info("no work-graph upstream configured (TALLY_PAPERCLIP_URL, TALLY_PIGEON_DB)")
+    metadata: dict[str, dg.RawMetadataValue] = {"upstreams": ", ".join(loads) or "none"}
+    failures = []
+    for name, load in loads.items():
+        try:
+            summary, correlation = load()
+        except (PaperclipError, PigeonError) as error:
+            failures.append(f"{name}: {error}")
+            continue
+        metadata[f"{name}_rows_changed"] = summary.total_changed
+        metadata[f"{name}_rejects"] = summary.rejects
+        metadata[f"{name}_correlated_links"] = correlation.total
+    if failures:
+        raise dg.Failure(description="; ".join(failures), metadata=metadata)
     return dg.MaterializeResult(metadata=metadata)

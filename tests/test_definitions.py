@@ -20,6 +20,7 @@ def test_assets_and_their_groups(definitions):
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert groups == {
         "token_usage_events": "sources",
+        "work_graph": "sources",
         "usage_priced": "pricing",
         "cost_daily": "costs",
         "usage_attributed": "attribution",
@@ -62,7 +63,8 @@ def test_checks_sit_next_to_their_assets(definitions):
 
 
 def test_jobs_schedules_and_sensors(definitions):
-    assert {job.name for job in definitions.jobs} == {"ingest_job", "daily_costs_job"}
+    assert {job.name for job in definitions.jobs} == {
+        "ingest_job", "agent_logs_job", "daily_costs_job"}  # fmt: skip
     schedules = {s.name: s.cron_schedule for s in definitions.schedules}
     assert schedules == {
         "hourly_ingest": "0 * * * *",
@@ -70,6 +72,17 @@ def test_jobs_schedules_and_sensors(definitions):
         "daily_finalise_yesterday": "30 0 * * *",
     }
     assert [s.name for s in definitions.sensors] == ["agent_logs_sensor"]
+    # the hourly ingest also reads the work graph; the sensor, firing as logs grow, does not
+    jobs = {s.name: s.job_name for s in [*definitions.schedules, *definitions.sensors]}
+    assert jobs["hourly_ingest"] == "ingest_job"
+    assert jobs["agent_logs_sensor"] == "agent_logs_job"
+    for name, expected in (("ingest_job", {"token_usage_events", "work_graph"}),
+                           ("agent_logs_job", {"token_usage_events"})):  # fmt: skip
+        job = definitions.resolve_job_def(name)
+        assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == expected
+    graph = definitions.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("usage_attributed")).parent_keys == {
+        dg.AssetKey("usage_priced"), dg.AssetKey("work_graph")}  # fmt: skip
     costs = definitions.resolve_job_def("daily_costs_job")
     assert costs.partitions_def is not None
     selected = {key.to_user_string() for key in costs.asset_layer.selected_asset_keys}

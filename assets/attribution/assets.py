@@ -31,7 +31,7 @@ def engine_settings() -> AttributionSettings:
     kinds={"duckdb", "polars"},
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=["usage_priced"],
+    deps=["usage_priced", "work_graph"],
     pool="warehouse",
     check_specs=[
         dg.AssetCheckSpec("schema", asset="usage_attributed", blocking=True,

@@ -1,23 +1,53 @@
 """Load an upstream's work graph, then correlate sessions over the whole company: new runs,
-projects or MCP sessions can link sessions read long before."""
+projects or MCP sessions can link sessions read long before. `ingest_paperclip` and
+`ingest_pigeon` are the whole of `tally ingest paperclip|pigeon`, shared with `make run` and
+the `work_graph` asset."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from ingestion.correlation import CorrelationSummary, correlate
 from ingestion.loader import ensure_company
-from ingestion.workgraph.loader import LoadSummary, load_work_graph
+from ingestion.settings import TallySettings
+from ingestion.store import psycopg_conninfo
+from ingestion.workgraph.loader import LoadSummary, load_work_graph, stored_run_events
 from ingestion.workgraph.records import WorkGraph
+
+GraphLoad = tuple[LoadSummary, CorrelationSummary]
 
 
 def ingest_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: str,
                       location: str, arguments: dict[str, Any], mcp_slack_seconds: int | None = None
-                      ) -> tuple[LoadSummary, CorrelationSummary]:  # fmt: skip
+                      ) -> GraphLoad:  # fmt: skip
     summary = load_work_graph(conninfo, graph, company=company, source=source,
                               location=location, arguments=arguments)  # fmt: skip
     with psycopg.connect(conninfo) as conn:
         correlation = correlate(conn, ensure_company(conn, company), mcp_slack_seconds)
     return summary, correlation
+
+
+def ingest_paperclip(conninfo: str, settings: TallySettings, url: str,
+                     company: str | None = None) -> GraphLoad:  # fmt: skip
+    """One Paperclip company (`company`: id, issue prefix or name; None when it holds one)
+    from its database at `url`; raises PaperclipError when it cannot be read."""
+    from ingestion.adapters.paperclip import read_paperclip
+
+    stored = stored_run_events(conninfo, settings.company, "paperclip")
+    graph = read_paperclip(psycopg_conninfo(url), company, stored)
+    return ingest_work_graph(conninfo, graph, company=settings.company, source="paperclip",
+                             location="paperclip", arguments={"company": company},
+                             mcp_slack_seconds=settings.mcp_correlation_slack_seconds)  # fmt: skip
+
+
+def ingest_pigeon(conninfo: str, settings: TallySettings, path: Path) -> GraphLoad:
+    """Pigeon's SQLite file at `path`; raises PigeonError when it cannot be read."""
+    from ingestion.adapters.pigeon import read_pigeon
+
+    graph = read_pigeon(path.expanduser())
+    return ingest_work_graph(conninfo, graph, company=settings.company, source="pigeon",
+                             location=str(path), arguments={"db": str(path)},
+                             mcp_slack_seconds=settings.mcp_correlation_slack_seconds)  # fmt: skip

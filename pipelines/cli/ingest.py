@@ -311,8 +311,8 @@ def pigeon(
 ) -> None:
     """Pigeon's board and logs: projects, cards and their moves, activity (with MCP session
     ids), git links, token usage rollups and tool-call logs."""
-    from ingestion.adapters.pigeon import PigeonError, read_pigeon
-    from ingestion.workgraph.ingest import ingest_work_graph
+    from ingestion.adapters.pigeon import PigeonError
+    from ingestion.workgraph.ingest import ingest_pigeon
 
     started = time.monotonic()
     with failures_reported():
@@ -321,14 +321,9 @@ def pigeon(
         if path is None:
             raise CommandFailed("no Pigeon database: pass --db or set TALLY_PIGEON_DB")
         try:
-            graph = read_pigeon(path.expanduser())
+            summary, correlation = ingest_pigeon(context.conninfo, context.settings, path)
         except PigeonError as error:
             raise CommandFailed(str(error)) from None
-        summary, correlation = ingest_work_graph(
-            context.conninfo, graph, company=context.settings.company, source="pigeon",
-            location=str(path), arguments={"db": str(path)},
-            mcp_slack_seconds=context.settings.mcp_correlation_slack_seconds,
-        )  # fmt: skip
     _report_graph_load("pigeon", summary, correlation, started, strict)
 
 
@@ -345,11 +340,9 @@ def paperclip(
     """Paperclip's work graph and ledger: agents, goals, projects, issues and their status
     history, heartbeat runs and their events, cost and finance events, budget policies and
     incidents, approvals."""
-    from ingestion.adapters.paperclip import PaperclipError, read_paperclip
+    from ingestion.adapters.paperclip import PaperclipError
     from ingestion.settings import postgres_url
-    from ingestion.store import psycopg_conninfo
-    from ingestion.workgraph.ingest import ingest_work_graph
-    from ingestion.workgraph.loader import stored_run_events
+    from ingestion.workgraph.ingest import ingest_paperclip
 
     if url is not None:  # checked as TALLY_PAPERCLIP_URL is
         try:
@@ -363,14 +356,11 @@ def paperclip(
         if not source_url:
             raise CommandFailed("no Paperclip database: pass --url or set TALLY_PAPERCLIP_URL")
         try:
-            stored = stored_run_events(context.conninfo, context.settings.company, "paperclip")
-            graph = read_paperclip(psycopg_conninfo(source_url), company, stored)
+            summary, correlation = ingest_paperclip(
+                context.conninfo, context.settings, source_url, company
+            )
         except PaperclipError as error:
             raise CommandFailed(str(error)) from None
-        summary, correlation = ingest_work_graph(
-            context.conninfo, graph, company=context.settings.company, source="paperclip",
-            location="paperclip", arguments={"company": company},
-        )  # fmt: skip
     _report_graph_load("paperclip", summary, correlation, started, strict)
 
 

@@ -16,7 +16,6 @@ from pipelines.cli.output import render
 
 if TYPE_CHECKING:
     from ingestion.settings import TallySettings
-    from ingestion.workgraph.records import WorkGraph
 
 console = Console(stderr=True)
 
@@ -99,14 +98,11 @@ def run() -> None:
 
 def _work_graph(conninfo: str, settings: TallySettings, demo: bool) -> None:
     """Ingest the configured work-graph sources; on demo data, a demo Pigeon board."""
-    from ingestion.adapters.paperclip import PaperclipError, read_paperclip
-    from ingestion.adapters.pigeon import PigeonError, read_pigeon
-    from ingestion.store import psycopg_conninfo
-    from ingestion.workgraph.ingest import ingest_work_graph
-    from ingestion.workgraph.loader import stored_run_events
+    from ingestion.adapters.paperclip import PaperclipError
+    from ingestion.adapters.pigeon import PigeonError
+    from ingestion.workgraph.ingest import GraphLoad, ingest_paperclip, ingest_pigeon
 
-    graphs = []
-    readers: list[tuple[str, str, Callable[[], WorkGraph]]] = []
+    loads: list[tuple[str, Callable[[], GraphLoad]]] = []
     pigeon_db = settings.pigeon_db
     if pigeon_db is None and demo:
         from ingestion.demo.board import demo_sessions, write_demo_board
@@ -115,22 +111,19 @@ def _work_graph(conninfo: str, settings: TallySettings, demo: bool) -> None:
         cards = write_demo_board(pigeon_db, demo_sessions(conninfo))
         console.print(f"demo Pigeon board with {cards} cards: {escape(str(pigeon_db))}")
     if pigeon_db is not None:
-        path = pigeon_db.expanduser()
-        readers.append(("pigeon", str(pigeon_db), lambda: read_pigeon(path)))
+        path = pigeon_db
+        loads.append(("pigeon", lambda: ingest_pigeon(conninfo, settings, path)))
     if settings.paperclip_url:
-        url = psycopg_conninfo(settings.paperclip_url)
-        readers.append(("paperclip", "paperclip", lambda: read_paperclip(
-            url, None, stored_run_events(conninfo, settings.company, "paperclip"))))  # fmt: skip
-    for source, location, read in readers:
+        url = settings.paperclip_url
+        loads.append(("paperclip", lambda: ingest_paperclip(conninfo, settings, url)))
+    for source, load in loads:
         try:
-            graphs.append((source, location, read()))
+            summary, _ = load()
         except (PigeonError, PaperclipError) as error:
             # the costs do not depend on it: say why it was left out and go on
             console.print(
                 f"[yellow]warning:[/] {source} skipped: {escape(str(error))}", soft_wrap=True
             )
-    for source, location, graph in graphs:
-        summary, _ = ingest_work_graph(conninfo, graph, company=settings.company, source=source,
-                                       location=location, arguments={})  # fmt: skip
+            continue
         console.print(f"{source}: {summary.total_changed:,} rows changed, "
                       f"{summary.rejects:,} rejected")  # fmt: skip

@@ -15,7 +15,14 @@ from ingestion.settings import get_settings
 WAREHOUSE_WAIT_SECONDS = 10.0
 
 ingest_job = dg.define_asset_job(
-    "ingest_job", selection=["token_usage_events"],
+    "ingest_job", selection=["token_usage_events", "work_graph"],
+    description="Read what was appended to the agent logs, and the work graph of the "
+    "upstreams configured, into the canonical store.",
+)  # fmt: skip
+# The sensor fires within a minute of a log growing: the work graph (a whole upstream read
+# again, tens of seconds for a large Paperclip) waits for the hourly run.
+agent_logs_job = dg.define_asset_job(
+    "agent_logs_job", selection=["token_usage_events"],
     description="Read what was appended to the agent logs into the canonical store.",
 )  # fmt: skip
 daily_costs_job = dg.define_asset_job(
@@ -26,7 +33,7 @@ daily_costs_job = dg.define_asset_job(
 
 @dg.schedule(job=ingest_job, cron_schedule="0 * * * *", execution_timezone="UTC")
 def hourly_ingest() -> dg.RunRequest:
-    """Every hour: ingest whatever the sensor may have missed."""
+    """Every hour: ingest whatever the sensor may have missed, and the work graph."""
     return dg.RunRequest()
 
 
@@ -100,7 +107,7 @@ def logs_fingerprint(directories: list[Path]) -> str:
     return f"{count}:{size}:{newest}"
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=60)
+@dg.sensor(job=agent_logs_job, minimum_interval_seconds=60)
 def agent_logs_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     """Runs the ingest when transcript files appear or grow."""
     from ingestion.sources import AGENT_LOG_SOURCES, log_directories
