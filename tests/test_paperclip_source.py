@@ -297,6 +297,27 @@ def test_values_python_cannot_hold_reject_their_row_not_the_read(
     assert issues == ["PAP-1", "PAP-2"]
 
 
+def test_a_value_python_cannot_hold_midway_keeps_every_row_before_and_after_it(
+    paperclip_url, monkeypatch
+):
+    """Rows are converted a batch at a time; at the first value the fast loaders refuse, the
+    rest is read leniently from where they stopped: no row is lost or read twice."""
+    from ingestion.adapters import paperclip
+    from tests.paperclip_fixture import ACME, ENGINEER, insert, uid
+
+    monkeypatch.setattr(paperclip, "FETCH_ROWS", 2)
+    with psycopg.connect(paperclip_url, autocommit=True) as conn:
+        for n in range(160, 170):  # runs of 2026-11-04, after the fixture's
+            started = "infinity" if n == 165 else f"2026-11-04T{n - 150:02d}:00:00Z"
+            insert(conn, "heartbeat_runs", id=uid(n), company_id=ACME, agent_id=ENGINEER,
+                   status="succeeded", started_at=started,
+                   created_at=f"2026-11-04T{n - 150:02d}:00:00Z")  # fmt: skip
+    graph = paperclip.read_paperclip(paperclip_url, "PAP")
+    runs = [r["external_id"] for r in graph.heartbeat_runs if r["external_id"] >= uid(160)]
+    assert runs == [uid(n) for n in range(160, 170) if n != 165]  # each once, in order
+    assert [r.row_id for r in graph.rejects if "started_at holds" in r.reason] == [uid(165)]
+
+
 def test_json_columns_of_any_shape_are_read_not_fatal(tally_env, paperclip_url, conninfo):
     """jsonb holds any JSON: an agent's adapter_config that is an array failed the whole read
     (AttributeError); the agent is kept without its working directory and the reject says

@@ -20,7 +20,7 @@ before year 1, after 9999), which would otherwise fail the read of everything.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -208,30 +208,47 @@ def _exists(conn: psycopg.Connection[Any], table: str) -> bool:
     return bool(exists and exists["present"])
 
 
+# Rows converted to Python at a time: the result stays in libpq's compact form until then, so
+# a table is never held as dicts whole (500,000 run events were most of a cold read's memory).
+FETCH_ROWS = 5000
+
+
 def _rows(conn: psycopg.Connection[Any], table: str, company: str, order: str = "created_at",
           graph: WorkGraph | None = None, where: str = "", params: tuple[Any, ...] = ()
-          ) -> list[dict[str, Any]]:  # fmt: skip
-    """The company's rows of `table` (and `where`), but those holding a value Python cannot
-    read: each is rejected into `graph` with its reason."""
+          ) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """The company's rows of `table` (and `where`), in `order` then id, but those holding a
+    value Python cannot read: each is rejected into `graph` with its reason.
+
+    The fast loaders read; at the first value they refuse, the rest of the table is read
+    again through the lenient ones, from the row it stopped at: the transaction's one
+    snapshot and the total order give the same rows in the same order."""
     if not _exists(conn, table):
-        return []
-    query = f"SELECT * FROM {table} WHERE company_id = %s {where} ORDER BY {order}"
+        return
+    query = f"SELECT * FROM {table} WHERE company_id = %s {where} ORDER BY {order}, id"
+    taken = 0
     try:
-        rows = conn.execute(query, (company, *params)).fetchall()
-    except _UNLOADABLE:  # a value the fast loaders refuse: read the table again, leniently
-        with conn.cursor() as cursor:
-            _register_lenient(cursor.adapters)
-            rows = cursor.execute(query, (company, *params)).fetchall()
-    readable = []
-    for row in rows:
-        unreadable = [(k, v) for k, v in row.items() if isinstance(v, UnreadableValue)]
-        if not unreadable:
-            readable.append(row)
-        elif graph is not None:
-            column, value = unreadable[0]
-            graph.reject(table, row.get("id"), f"{column} holds {value.text[:60]!r}, which is "
-                         f"no {value.column_type} tally can read", row)  # fmt: skip
-    return readable
+        cursor = conn.execute(query, (company, *params))
+        while batch := cursor.fetchmany(FETCH_ROWS):
+            taken += len(batch)
+            yield from batch
+        return
+    except _UNLOADABLE:  # a value the fast loaders refuse: the rest, leniently
+        pass
+    with conn.cursor() as lenient:
+        _register_lenient(lenient.adapters)
+        lenient.execute(query, (company, *params))
+        if taken:
+            lenient.scroll(taken)
+        while batch := lenient.fetchmany(FETCH_ROWS):
+            for row in batch:
+                unreadable = [(k, v) for k, v in row.items() if isinstance(v, UnreadableValue)]
+                if not unreadable:
+                    yield row
+                elif graph is not None:
+                    column, value = unreadable[0]
+                    graph.reject(table, row.get("id"), f"{column} holds {value.text[:60]!r}, "
+                                 f"which is no {value.column_type} tally can read",
+                                 row)  # fmt: skip
 
 
 def _text(value: Any) -> str | None:
@@ -281,7 +298,7 @@ def _graph(conn: psycopg.Connection[Any], company: str,
             "archived_at": row.get("archived_at"), "attributes": {},
         })  # fmt: skip
     issues = _issues(conn, company, graph)
-    run_rows = _rows(conn, "heartbeat_runs", company, graph=graph)
+    run_rows = list(_rows(conn, "heartbeat_runs", company, graph=graph))
     _history(conn, company, graph, issues, {str(row["id"]): row for row in run_rows})
     runs = _runs(conn, company, graph, issues, run_rows, stored_run_events)
     _ledger(conn, company, graph, issues, runs)
@@ -378,7 +395,7 @@ def _lifecycle(issue_id: str, issue: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _run_events(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
-                stored: Mapping[str, tuple[int, int]]) -> list[dict[str, Any]]:  # fmt: skip
+                stored: Mapping[str, tuple[int, int]]) -> Iterator[dict[str, Any]]:  # fmt: skip
     """The events of the runs whose events are not all stored already: a run's events are a
     log, appended to and never edited, so a run whose events number and end (highest `seq`)
     as the stored ones have nothing new. The events are most of a Paperclip's rows: read
@@ -393,7 +410,7 @@ def _run_events(conn: psycopg.Connection[Any], company: str, graph: WorkGraph,
     ).fetchall()
     unread = [c["run"] for c in counts if stored.get(c["run"]) != (c["events"], c["last"])]
     if not unread:
-        return []
+        return iter(())
     return _rows(conn, "heartbeat_run_events", company, order=order, graph=graph,
                  where="AND run_id = ANY(%s::uuid[])", params=(unread,))  # fmt: skip
 
