@@ -36,16 +36,19 @@ def test_a_key_given_twice_keeps_its_last_copy_and_rows_take_ids_in_order(connin
     """Adapters may hand a record twice (an upstream without a unique key); the last copy
     wins, as when each row was written on its own, and nothing fails."""
     graph = WorkGraph(
-        issues=[issue("i1", "first draft"), issue("i2", "other"), issue("i1", "final")],
+        issues=[issue("i1", "first draft", parent="i2"), issue("i2", "other"),
+                issue("i1", "final")],
         status_changes=[change("c3", "i1", "in_progress", 10), change("c1", "i1", "done", 10),
                         change("c2", "i2", "todo", 11)],
     )  # fmt: skip
     changed = load(conninfo, graph)
     with psycopg.connect(conninfo) as conn:
         titles = conn.execute("SELECT external_id, title FROM issues ORDER BY 1").fetchall()
+        parents = conn.execute("SELECT count(*) FROM issues WHERE parent_id IS NOT NULL").fetchone()
         order = [r[0] for r in conn.execute(
             "SELECT external_id FROM issue_status_changes ORDER BY id")]  # fmt: skip
     assert titles == [("i1", "final"), ("i2", "other")]
+    assert parents == (0,)  # the last copy names no parent
     # two changes of one issue at one instant: the id order (the tie-break of the
     # in-progress intervals) is the upstream's order
     assert order == ["c3", "c1", "c2"]

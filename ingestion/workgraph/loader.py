@@ -285,20 +285,19 @@ def _id_map(cur: psycopg.Cursor[Any], table: Table, company_id: int) -> dict[Key
 def _set_parents(cur: psycopg.Cursor[Any], graph: WorkGraph, ids: _Ids, source: str,
                  summary: LoadSummary) -> None:  # fmt: skip
     for entity, field_name, column in PARENTS:
-        children, parents = [], []
+        parent_of: dict[int, int | None] = {}  # a record given twice: its last copy's parent
         for record in getattr(graph, entity):
             child = ids.resolve(entity, (source, record.get("external_id")))
             parent_ref = record.get(field_name)
             parent = ids.resolve(entity, (source, parent_ref)) if parent_ref else None
             if child is not None:
-                children.append(child)
-                parents.append(parent)
-        if children:
+                parent_of[child] = parent
+        if parent_of:
             cur.execute(
                 f"UPDATE {entity} AS t SET {column} = u.parent "
                 "FROM unnest(%s::bigint[], %s::bigint[]) AS u(id, parent) "
                 f"WHERE t.id = u.id AND t.{column} IS DISTINCT FROM u.parent",
-                (children, parents),
+                (list(parent_of), list(parent_of.values())),
             )
             summary.changed[entity] = summary.changed.get(entity, 0) + max(cur.rowcount, 0)
 
