@@ -19,6 +19,7 @@ from ingestion.adapters.git import (
     references,
 )
 from ingestion.correlation import correlate
+from ingestion.git_commits import CommitRow, upsert_commits
 from ingestion.loader import INSERT_REJECT, ensure_company
 from ingestion.table_statistics import analyse_grown
 
@@ -133,22 +134,18 @@ def load_git(
                     run[0], SOURCE, str(repo), rejected.hash, rejected.reason, rejected.header,
                     hashlib.sha1(rejected.header.encode()).hexdigest(),
                 ))  # fmt: skip
-            cited: list[tuple[int, Reference]] = []  # (commit id, reference), in order
-            for commit in history.commits:
-                row = conn.execute(
-                    """INSERT INTO git_commits (company_id, project_id, repo, hash, author_name,
-                           author_email, committed_at, message, files)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-                       ON CONFLICT (company_id, repo, hash) DO UPDATE
-                         SET project_id = COALESCE(git_commits.project_id, excluded.project_id)
-                       RETURNING id, (xmax = 0)""",
-                    (company_id, project_id, str(repo), commit.hash, commit.author_name,
-                     commit.author_email, commit.committed_at, commit.message, commit.files),
-                ).fetchone()  # fmt: skip
-                assert row is not None
-                commit_id, inserted = row
-                summary.commits_new += int(inserted)
-                cited += [(commit_id, ref) for ref in references(commit.message, patterns)]
+            with conn.cursor() as cur:
+                stored = upsert_commits(cur, company_id, [
+                    CommitRow(project_id, str(repo), c.hash, c.author_name, c.author_email,
+                              c.committed_at, c.message, c.files)
+                    for c in history.commits
+                ])  # fmt: skip
+            summary.commits_new = stored.inserted
+            cited: list[tuple[int, Reference]] = [  # (commit id, reference), in order
+                (commit_id, ref)
+                for commit, commit_id in zip(history.commits, stored.ids, strict=True)
+                for ref in references(commit.message, patterns)
+            ]
             issue_ids = _issues(conn, company_id, project_id, [ref for _, ref in cited])
             links = [(issue_id, commit_id, ref.text)
                      for (commit_id, ref), issue_id in zip(cited, issue_ids, strict=True)

@@ -72,9 +72,13 @@ def test_commits_and_links_load_once(repo, project, conninfo):
     said = " ".join(result.output.split())
     assert "4 commits read, 4 new" in said
     assert "4 new links, 1 naming no known issue" in said  # #99
+    versions = "SELECT hash, xmin::text FROM git_commits ORDER BY hash"
+    with psycopg.connect(conninfo) as conn:
+        before = conn.execute(versions).fetchall()
     again = runner.invoke(app, ["ingest", "git", "--repo", str(repo), "--project", project])
     assert "0 new; 5 issue references, 0 new links" in " ".join(again.output.split())
     with psycopg.connect(conninfo) as conn:
+        assert conn.execute(versions).fetchall() == before  # no commit rewritten
         commits = conn.execute(
             "SELECT message, files, project_id IS NOT NULL FROM git_commits ORDER BY committed_at"
         ).fetchall()

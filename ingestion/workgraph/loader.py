@@ -16,6 +16,7 @@ import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
+from ingestion.git_commits import CommitRow, upsert_commits
 from ingestion.loader import ensure_company
 from ingestion.table_statistics import analyse_grown
 from ingestion.usage_day_deltas import fold_usage_day_deltas
@@ -302,56 +303,28 @@ def _set_parents(cur: psycopg.Cursor[Any], graph: WorkGraph, ids: _Ids, source: 
             summary.changed[entity] = summary.changed.get(entity, 0) + max(cur.rowcount, 0)
 
 
-COMMIT_COLUMNS = ("project_id", "repo", "hash", "author_name", "author_email", "committed_at",
-                  "message", "files")  # fmt: skip
-
-
 def _load_commits(cur: psycopg.Cursor[Any], graph: WorkGraph, ids: _Ids, company_id: int,
                   source: str, summary: LoadSummary) -> None:  # fmt: skip
-    """The graph's commits and their issue links, in three statements whatever their number
-    (a statement or more per commit took 9 s for 10,000 commits, every run). A commit
-    already stored keeps what it has, but gains a project it had none of; of a commit given
-    twice, the first copy naming a project is stored (else the first)."""
+    """The graph's commits (`upsert_commits`) and their issue links, in a few statements
+    whatever their number (a statement or more per commit took 9 s for 10,000 commits, every
+    run)."""
     summary.seen["git_commits"] = len(graph.commits)
     summary.changed["git_commits"] = summary.changed["issue_commit_links"] = 0
     if not graph.commits:
         return
-    cur.execute(
-        "CREATE TEMP TABLE stage_git_commits ON COMMIT DROP AS SELECT "
-        f"{', '.join(COMMIT_COLUMNS)}, 0::bigint AS ord FROM git_commits WITH NO DATA"
-    )
-    with cur.copy(f"COPY stage_git_commits ({', '.join(COMMIT_COLUMNS)}, ord) FROM STDIN") as copy:
-        for ord_, commit in enumerate(graph.commits):
-            copy.write_row((
-                ids.resolve("projects", (source, commit.get("project"))), commit["repo"],
-                commit["hash"], commit.get("author_name"), commit.get("author_email"),
-                commit["committed_at"], commit.get("message") or "", commit.get("files") or [],
-                ord_,
-            ))  # fmt: skip
-    cur.execute(
-        f"""INSERT INTO git_commits (company_id, {", ".join(COMMIT_COLUMNS)})
-            SELECT %s, {", ".join(COMMIT_COLUMNS)} FROM (
-                SELECT DISTINCT ON (repo, hash) * FROM stage_git_commits
-                ORDER BY repo, hash, project_id IS NULL, ord) AS first_copy
-            ORDER BY ord
-            ON CONFLICT (company_id, repo, hash) DO UPDATE
-              SET project_id = excluded.project_id
-              WHERE git_commits.project_id IS NULL AND excluded.project_id IS NOT NULL""",
-        (company_id,),
-    )
-    summary.changed["git_commits"] = max(cur.rowcount, 0)
-    stored = dict(cur.execute(
-        """SELECT s.ord, g.id FROM stage_git_commits AS s
-           JOIN git_commits AS g ON g.company_id = %s AND g.repo = s.repo AND g.hash = s.hash""",
-        (company_id,),
-    ).fetchall())  # fmt: skip
-    cur.execute("DROP TABLE stage_git_commits")
+    stored = upsert_commits(cur, company_id, [
+        CommitRow(ids.resolve("projects", (source, commit.get("project"))), commit["repo"],
+                  commit["hash"], commit.get("author_name"), commit.get("author_email"),
+                  commit["committed_at"], commit.get("message") or "", commit.get("files") or [])
+        for commit in graph.commits
+    ])  # fmt: skip
+    summary.changed["git_commits"] = stored.changed
     links: list[tuple[int, int, str, str]] = []
-    for ord_, commit in enumerate(graph.commits):
+    for commit, commit_id in zip(graph.commits, stored.ids, strict=True):
         for issue_ref, reference, link_source in commit.get("links", ()):
             issue_id = ids.resolve("issues", (source, issue_ref))
             if issue_id is not None:  # else the adapter rejected the link when it named no card
-                links.append((issue_id, stored[ord_], reference, link_source))
+                links.append((issue_id, commit_id, reference, link_source))
     if links:
         cur.execute(
             """INSERT INTO issue_commit_links (company_id, issue_id, commit_id, reference,
