@@ -1,14 +1,17 @@
-"""Work-graph ingests at scale: `tally ingest paperclip` and `tally ingest pigeon`, cold and
-again with nothing changed (what the hourly schedule pays), with the peak RSS of each.
+"""Work-graph ingests at scale: `tally ingest paperclip`, `tally ingest pigeon` and `tally
+ingest git`, cold and again with nothing changed (what the hourly schedule pays), with the
+peak RSS of each.
 
 The Paperclip database (Paperclip's table shapes, from `tests/paperclip_fixture.py`) is filled
 server-side: per unit of --scale, 50,000 issues done through two status changes and two
 comments each (200,000 activity rows), 50,000 heartbeat runs of 10 events each (500,000),
 100,000 cost events; plus 200 agents, 100 projects, 50 goals and 5,000 finance events. The
 Pigeon file holds --cards cards with four activity rows each, one git link per two cards, two
-token-usage rollups (two sessions) and ten tool-call rows per card.
+token-usage rollups (two sessions) and ten tool-call rows per card. The git repository
+(written by `git fast-import`) holds --commits commits, each citing `#N` and `PAP-N`.
 
-    .venv/bin/python bench/workgraph.py [--scale 1] [--cards 20000] [--database-url URL]
+    .venv/bin/python bench/workgraph.py [--scale 1] [--cards 20000] [--commits 20000]
+                                        [--database-url URL]
 
 Databases are created on TALLY_BENCH_DATABASE_URL's server, else the local server on
 127.0.0.1:5432, else the embedded one, and dropped afterwards.
@@ -165,6 +168,23 @@ def write_pigeon(path: Path, cards: int) -> dict[str, int]:
     return counts
 
 
+def write_repository(path: Path, commits: int) -> None:
+    stream = []
+    for n in range(1, commits + 1):
+        message = f"Work on #{n % 500 + 1} and PAP-{n % 300 + 1}\n"
+        content = f"line {n}\n"
+        at = 1_780_000_000 + n * 60
+        stream.append(
+            f"commit refs/heads/main\nmark :{n}\nauthor Dev <dev@example.com> {at} +0000\n"
+            f"committer Dev <dev@example.com> {at} +0000\ndata {len(message)}\n{message}"
+            + (f"from :{n - 1}\n" if n > 1 else "")
+            + f"M 644 inline f{n % 50}.txt\ndata {len(content)}\n{content}\n"
+        )
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    subprocess.run(["git", "-C", str(path), "fast-import", "--quiet"],
+                   input="".join(stream).encode(), check=True)  # fmt: skip
+
+
 def timed_ingests(admin_url: str, command: list[str], env: dict[str, str]) -> None:
     with scratch_database(admin_url, "tally_bench_store") as store_url:
         env = {**env, "TALLY_DATABASE_URL": store_url}
@@ -178,6 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=1, help="Paperclip size (0 skips it)")
     parser.add_argument("--cards", type=int, default=20_000, help="Pigeon size (0 skips it)")
+    parser.add_argument("--commits", type=int, default=20_000, help="git size (0 skips it)")
     parser.add_argument("--database-url", help="a superuser URL of the server to use")
     args = parser.parse_args()
     admin_url = server_url(args.database_url)
@@ -194,6 +215,11 @@ def main() -> None:
             counts = write_pigeon(path, args.cards)
             print("pigeon: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
             timed_ingests(admin_url, ["pigeon", "--db", str(path)], env)
+    if args.commits:
+        with tempfile.TemporaryDirectory() as directory:
+            write_repository(Path(directory), args.commits)
+            print(f"git: {args.commits:,} commits")
+            timed_ingests(admin_url, ["git", "--repo", directory], env)
 
 
 if __name__ == "__main__":
