@@ -35,6 +35,25 @@ def inserted(conn: psycopg.Connection, table: str, **values: object) -> int:
     ).fetchone()[0]
 
 
+Span = tuple[int, datetime, datetime]  # owner (agent or project), first, last
+
+
+def random_sessions(conn: psycopg.Connection, rng: random.Random, company: int, count: int, *,
+                    source: str, owner_column: str, owners: list[int]
+                    ) -> dict[str, tuple[int, Span]]:  # fmt: skip
+    """`count` sessions of `source`, each of a random owner (`owner_column`) over a random
+    span: session key -> (id, span)."""
+    made = {}
+    for n in range(count):
+        owner, (first, last) = rng.choice(owners), span(rng)
+        key = f"{source}-{n}"
+        session = inserted(conn, "agent_sessions", company_id=company, source=source,
+                           session_key=key, first_activity_at=minutes(first),
+                           last_activity_at=minutes(last), **{owner_column: owner})  # fmt: skip
+        made[key] = (session, (owner, minutes(first), minutes(last)))
+    return made
+
+
 @pytest.fixture
 def company(conninfo: str) -> int:
     with psycopg.connect(conninfo) as conn:
@@ -45,7 +64,6 @@ def company(conninfo: str) -> int:
 
 def test_a_run_is_linked_to_the_one_session_of_its_agent_it_overlaps(conninfo, company):
     rng = random.Random(7)
-    sessions: dict[int, tuple[int, datetime, datetime]] = {}  # id -> agent, first, last
     runs: dict[int, tuple[int, datetime, datetime | None]] = {}  # id -> agent, start, end
     with psycopg.connect(conninfo) as conn:
         agents = [
@@ -53,19 +71,17 @@ def test_a_run_is_linked_to_the_one_session_of_its_agent_it_overlaps(conninfo, c
                      external_id=f"a{n}", name=f"agent {n}")
             for n in range(3)
         ]  # fmt: skip
-        for n in range(400):
-            agent, (first, last) = rng.choice(agents), span(rng)
-            session = inserted(
+        sessions = dict(
+            random_sessions(
                 conn,
-                "agent_sessions",
-                company_id=company,
+                rng,
+                company,
+                400,
                 source="claude_code",
-                session_key=f"s{n}",
-                agent_id=agent,
-                first_activity_at=minutes(first),
-                last_activity_at=minutes(last),
-            )
-            sessions[session] = (agent, minutes(first), minutes(last))
+                owner_column="agent_id",
+                owners=agents,
+            ).values()
+        )
         for n in range(600):
             agent, (start, end) = rng.choice(agents), span(rng)
             finished = None if n % 50 == 0 else minutes(end)  # still running
@@ -108,34 +124,15 @@ def test_an_mcp_session_is_matched_to_the_one_agent_session_that_holds_it(connin
                      name=f"project {n}")
             for n in range(2)
         ]  # fmt: skip
-        agent_sessions: dict[int, tuple[int, datetime, datetime]] = {}
-        mcp_sessions: dict[str, tuple[int, datetime, datetime]] = {}
-        for n in range(300):
-            project, (first, last) = rng.choice(projects), span(rng)
-            session = inserted(
-                conn,
-                "agent_sessions",
-                company_id=company,
-                source="claude_code",
-                session_key=f"s{n}",
-                project_id=project,
-                first_activity_at=minutes(first),
-                last_activity_at=minutes(last),
-            )
-            agent_sessions[session] = (project, minutes(first), minutes(last))
-        for n in range(300):
-            project, (first, last) = rng.choice(projects), span(rng)
-            inserted(
-                conn,
-                "agent_sessions",
-                company_id=company,
-                source="pigeon_mcp",
-                session_key=f"m{n}",
-                project_id=project,
-                first_activity_at=minutes(first),
-                last_activity_at=minutes(last),
-            )
-            mcp_sessions[f"m{n}"] = (project, minutes(first), minutes(last))
+        agent_sessions = dict(random_sessions(conn, rng, company, 300, source="claude_code",
+                                              owner_column="project_id",
+                                              owners=projects).values())  # fmt: skip
+        mcp_sessions = {
+            key: spanned
+            for key, (_, spanned) in random_sessions(conn, rng, company, 300, source="pigeon_mcp",
+                                                     owner_column="project_id",
+                                                     owners=projects).items()
+        }  # fmt: skip
         correlate(conn, company, mcp_slack_seconds=int(SLACK.total_seconds()))
         matched = dict(
             conn.execute(
