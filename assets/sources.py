@@ -63,17 +63,9 @@ def work_graph(
     cannot be read fails the materialisation, naming it, after the other has loaded."""
     from ingestion.adapters.paperclip import PaperclipError
     from ingestion.adapters.pigeon import PigeonError
-    from ingestion.workgraph.ingest import ingest_paperclip, ingest_pigeon
+    from ingestion.workgraph.ingest import configured_upstreams
 
-    settings = get_settings()
-    conninfo = canonical_store.store().conninfo
-    loads = {}
-    if settings.paperclip_url:
-        url = settings.paperclip_url
-        loads["paperclip"] = lambda: ingest_paperclip(conninfo, settings, url)
-    if settings.pigeon_db is not None:
-        path = settings.pigeon_db
-        loads["pigeon"] = lambda: ingest_pigeon(conninfo, settings, path)
+    loads = configured_upstreams(canonical_store.store().conninfo, get_settings())
     if not loads:
         context.log.info("no work-graph upstream configured (TALLY_PAPERCLIP_URL, TALLY_PIGEON_DB)")
     metadata: dict[str, dg.RawMetadataValue] = {"upstreams": ", ".join(loads) or "none"}

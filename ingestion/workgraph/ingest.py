@@ -5,6 +5,7 @@ the `work_graph` asset."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +52,18 @@ def ingest_pigeon(conninfo: str, settings: TallySettings, path: Path) -> GraphLo
     return ingest_work_graph(conninfo, graph, company=settings.company, source="pigeon",
                              location=str(path), arguments={"db": str(path)},
                              mcp_slack_seconds=settings.mcp_correlation_slack_seconds)  # fmt: skip
+
+
+def configured_upstreams(conninfo: str, settings: TallySettings, pigeon_db: Path | None = None
+                         ) -> dict[str, Callable[[], GraphLoad]]:  # fmt: skip
+    """The ingest of each work-graph upstream the settings name (`pigeon_db` in place of
+    TALLY_PIGEON_DB when given), by source name; each raises PaperclipError or PigeonError
+    when its upstream cannot be read."""
+    loads: dict[str, Callable[[], GraphLoad]] = {}
+    pigeon = pigeon_db or settings.pigeon_db
+    if pigeon is not None:
+        loads["pigeon"] = lambda: ingest_pigeon(conninfo, settings, pigeon)
+    if settings.paperclip_url:
+        url = settings.paperclip_url
+        loads["paperclip"] = lambda: ingest_paperclip(conninfo, settings, url)
+    return loads

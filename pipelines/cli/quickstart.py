@@ -4,7 +4,6 @@ bundled demo data when there are none) and print the report."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,23 +99,17 @@ def _work_graph(conninfo: str, settings: TallySettings, demo: bool) -> None:
     """Ingest the configured work-graph sources; on demo data, a demo Pigeon board."""
     from ingestion.adapters.paperclip import PaperclipError
     from ingestion.adapters.pigeon import PigeonError
-    from ingestion.workgraph.ingest import GraphLoad, ingest_paperclip, ingest_pigeon
+    from ingestion.workgraph.ingest import configured_upstreams
 
-    loads: list[tuple[str, Callable[[], GraphLoad]]] = []
-    pigeon_db = settings.pigeon_db
-    if pigeon_db is None and demo:
+    pigeon_db = None
+    if settings.pigeon_db is None and demo:
         from ingestion.demo.board import demo_sessions, write_demo_board
 
         pigeon_db = settings.resolved_data_dir / "demo" / "pigeon.db"
         cards = write_demo_board(pigeon_db, demo_sessions(conninfo))
         console.print(f"demo Pigeon board with {cards} cards: {escape(str(pigeon_db))}")
-    if pigeon_db is not None:
-        path = pigeon_db
-        loads.append(("pigeon", lambda: ingest_pigeon(conninfo, settings, path)))
-    if settings.paperclip_url:
-        url = settings.paperclip_url
-        loads.append(("paperclip", lambda: ingest_paperclip(conninfo, settings, url)))
-    for source, load in loads:
+    loads = configured_upstreams(conninfo, settings, pigeon_db)
+    for source, load in loads.items():
         try:
             summary, _ = load()
         except (PigeonError, PaperclipError) as error:
