@@ -44,16 +44,54 @@ def _cell(value: Any) -> str:
     return " ".join(str(value).splitlines()).replace("|", "\\|")
 
 
-def schema_check(frame: pl.DataFrame, model: type[pa.DataFrameModel]) -> dg.AssetCheckResult:
-    """The blocking `schema` check every asset runs on its output: the pandera model, with
-    the failing cases in the metadata."""
+def schema_failures(frame: pl.DataFrame, model: type[pa.DataFrameModel]) -> pl.DataFrame:
+    """The pandera model's failing cases on `frame` (none when every row matches)."""
     try:
         model.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as errors:
-        cases = errors.failure_cases
+        return errors.failure_cases
+    return pl.DataFrame()
+
+
+class SchemaCheck:
+    """The `schema` check of an output written a slice at a time: each slice is validated
+    as it is written, and the check reports the failures of all of them."""
+
+    def __init__(self, model: type[pa.DataFrameModel]) -> None:
+        self.model = model
+        self.failures = 0
+        self.sample = pl.DataFrame()
+
+    def validate(self, frame: pl.DataFrame) -> None:
+        cases = schema_failures(frame, self.model)
+        self.failures += cases.height
+        if self.sample.is_empty():
+            self.sample = cases
+
+    def result(self) -> dg.AssetCheckResult:
+        if not self.failures:
+            return dg.AssetCheckResult(check_name="schema", passed=True)
         return dg.AssetCheckResult(
             check_name="schema",
             passed=False,
-            metadata={"num_failures": cases.height, "failure_sample": preview(cases)},
+            metadata={"num_failures": self.failures, "failure_sample": preview(self.sample)},
         )
-    return dg.AssetCheckResult(check_name="schema", passed=True)
+
+
+class TopRows:
+    """The rows of largest `by` over the slices of an output, for its preview: each slice
+    keeps only its own top rows."""
+
+    def __init__(self, by: str, columns: list[str], rows: int = 10) -> None:
+        self.by, self.columns, self.rows = by, columns, rows
+        self.kept: pl.DataFrame | None = None
+
+    def _top(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.sort(self.by, descending=True, nulls_last=True).head(self.rows)
+
+    def add(self, frame: pl.DataFrame) -> None:
+        top = self._top(frame.select(self.columns))
+        self.kept = top if self.kept is None else self._top(pl.concat([self.kept, top]))
+
+    def preview(self) -> dg.MetadataValue:
+        return preview(self.kept if self.kept is not None else pl.DataFrame())

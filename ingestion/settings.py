@@ -126,6 +126,13 @@ class TallySettings(BaseModel):
     partitions_start: str = Field(
         default="2024-01-01", description="First day of the daily partitions (UTC)."
     )
+    materialize_slice_events: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Most usage events a materialisation holds in memory at once: a longer "
+        "range is priced, attributed and rolled up a slice of whole days at a time (a day "
+        "with more events is a slice of its own). About 2 GB of memory per million.",
+    )
     subscription_sources: str = Field(
         default="",
         description="Comma-separated sources whose usage a subscription covers (billed cost "

@@ -1,7 +1,9 @@
 """Attribution assets: which work item every priced model request served, per UTC day."""
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 
 import dagster as dg
 import polars as pl
@@ -9,8 +11,8 @@ import polars as pl
 from assets.attribution.engine import ENGINE_VERSION, AttributionSettings
 from assets.attribution.transform import attribution_daily as roll_up
 from assets.attribution.transform import usage_attributed as attribute_window
-from assets.partitions import daily_partitions, window
-from assets.reporting import preview, schema_check, table_metadata
+from assets.partitions import daily_partitions, window, window_slices
+from assets.reporting import SchemaCheck, TopRows, table_metadata
 from assets.resources import CanonicalStoreResource, WarehouseResource
 from ingestion.settings import get_settings
 from schemas.frames import UsageAttributedFrame
@@ -52,31 +54,49 @@ def usage_attributed(
     start, end = window(context)
     settings = engine_settings()
     store, store_warehouse = canonical_store.store(), warehouse.open()
-    inputs = store.attribution_inputs(start, end, settings.touch_window, settings.commit_window)
-    priced = store_warehouse.read_window(USAGE_PRICED, start, end)
-    attributed = attribute_window(inputs, priced, store.issues(), settings)
-    rows = store_warehouse.replace_window(USAGE_ATTRIBUTED, start, end, attributed)
-    by_signal = attributed.group_by("signal").agg(pl.col("cost_usd").sum(), pl.len())
+    slices = window_slices(start, end, store_warehouse.rows_by_day(USAGE_PRICED, start, end),
+                           get_settings().materialize_slice_events)  # fmt: skip
+    issues = store.issues()
+    rows = priced_rows = 0
+    by_signal: list[pl.DataFrame] = []
+    schema = SchemaCheck(UsageAttributedFrame)
+    top = TopRows("cost_usd", ["day", "root_session_key", "model", "cost_usd",
+                               "issue_identifier", "signal", "reason"])  # fmt: skip
+    for slice_start, slice_end in slices:
+        inputs = store.attribution_inputs(
+            slice_start, slice_end, settings.touch_window, settings.commit_window
+        )
+        priced = store_warehouse.read_window(USAGE_PRICED, slice_start, slice_end)
+        attributed = attribute_window(inputs, priced, issues, settings)
+        priced_rows += priced.height
+        del inputs, priced
+        rows += store_warehouse.replace_window(USAGE_ATTRIBUTED, slice_start, slice_end, attributed)
+        by_signal.append(attributed.group_by("signal").agg(pl.col("cost_usd").sum(), pl.len()))
+        schema.validate(attributed)
+        top.add(attributed)
+        del attributed
+    signals = (
+        pl.concat(by_signal).group_by("signal").agg(pl.col("cost_usd").sum(), pl.col("len").sum())
+    )
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "window": f"{start} .. {end}",
+            "slices": len(slices),
             "engine_version": ENGINE_VERSION,
             "by_signal": dg.MetadataValue.json(
                 {row["signal"]: {"requests": row["len"], "cost_usd": str(row["cost_usd"] or 0)}
-                 for row in by_signal.iter_rows(named=True)}
+                 for row in signals.iter_rows(named=True)}
             ),
-            "preview": preview(attributed.sort("cost_usd", descending=True, nulls_last=True)
-                               .select("day", "root_session_key", "model", "cost_usd",
-                                       "issue_identifier", "signal", "reason")),
+            "preview": top.preview(),
         }
     )  # fmt: skip
-    yield schema_check(attributed, UsageAttributedFrame)
-    missing = priced.height - attributed.height
+    yield schema.result()
+    missing = priced_rows - rows
     yield dg.AssetCheckResult(
         check_name="every_priced_event_attributed", passed=missing == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"priced": priced.height, "attributed": attributed.height,
+        metadata={"priced": priced_rows, "attributed": rows,
                   "hint": "events ingested or removed between pricing and attribution: "
                           "re-materialise usage_priced and usage_attributed"},
     )  # fmt: skip
@@ -104,27 +124,39 @@ def attribution_daily(
     attribution` read."""
     start, end = window(context)
     store = warehouse.open()
-    attributed = store.read_window(USAGE_ATTRIBUTED, start, end)
-    daily = roll_up(attributed)
-    rows = store.replace_window(ATTRIBUTION_DAILY, start, end, daily)
-    attributed_cost = daily.filter(pl.col("issue_id").is_not_null())["cost_usd"].sum()
+    slices = window_slices(start, end, store.rows_by_day(USAGE_ATTRIBUTED, start, end),
+                           get_settings().materialize_slice_events)  # fmt: skip
+    rows = 0
+    expected: Counter[str | int] = Counter()
+    got: Counter[str | int] = Counter()
+    attributed_cost = Decimal(0)
+    top = TopRows("cost_usd", ["day", "issue_identifier", "issue_title", "signal", "requests",
+                               "cost_usd"])  # fmt: skip
+    for slice_start, slice_end in slices:
+        attributed = store.read_window(USAGE_ATTRIBUTED, slice_start, slice_end)
+        daily = roll_up(attributed)
+        rows += store.replace_window(ATTRIBUTION_DAILY, slice_start, slice_end, daily)
+        expected.update({"requests": attributed.height,
+                         "output_tokens": int(attributed["output_tokens"].sum() or 0),
+                         "cost_usd": attributed["cost_usd"].sum() or Decimal(0)})  # fmt: skip
+        got.update({"requests": int(daily["requests"].sum() or 0),
+                    "output_tokens": int(daily["output_tokens"].sum() or 0),
+                    "cost_usd": daily["cost_usd"].sum() or Decimal(0)})  # fmt: skip
+        attributed_cost += daily.filter(pl.col("issue_id").is_not_null())["cost_usd"].sum() or 0
+        top.add(daily)
+        del attributed, daily
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "window": f"{start} .. {end}",
-            "cost_usd": str(daily["cost_usd"].sum() or 0),
-            "attributed_cost_usd": str(attributed_cost or 0),
-            "preview": preview(daily.sort("cost_usd", descending=True, nulls_last=True)
-                               .select("day", "issue_identifier", "issue_title", "signal",
-                                       "requests", "cost_usd")),
+            "slices": len(slices),
+            "cost_usd": str(got["cost_usd"]),
+            "attributed_cost_usd": str(attributed_cost),
+            "preview": top.preview(),
         }
-    )  # fmt: skip
-    expected = (attributed.height, int(attributed["output_tokens"].sum() or 0),
-                str(attributed["cost_usd"].sum() or 0))  # fmt: skip
-    got = (int(daily["requests"].sum() or 0), int(daily["output_tokens"].sum() or 0),
-           str(daily["cost_usd"].sum() or 0))  # fmt: skip
+    )
     yield dg.AssetCheckResult(
         check_name="totals_match_usage_attributed", passed=expected == got,
-        metadata={"expected": dg.MetadataValue.json(list(expected)),
-                  "got": dg.MetadataValue.json(list(got))},
+        metadata={"expected": dg.MetadataValue.json({k: str(v) for k, v in expected.items()}),
+                  "got": dg.MetadataValue.json({k: str(v) for k, v in got.items()})},
     )  # fmt: skip

@@ -1,13 +1,15 @@
 """Cost rollups for finance: per UTC day, from priced usage."""
 
+from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
 
 import dagster as dg
 import polars as pl
 
 from assets.costs.transform import cost_daily as roll_up_daily
-from assets.partitions import daily_partitions, window
-from assets.reporting import preview, schema_check, table_metadata
+from assets.partitions import daily_partitions, window, window_slices
+from assets.reporting import SchemaCheck, TopRows, table_metadata
 from assets.resources import WarehouseResource
 from ingestion.settings import get_settings
 from schemas.frames import CostDailyFrame
@@ -37,31 +39,52 @@ def cost_daily(
     sources a subscription covers (TALLY_SUBSCRIPTION_SOURCES), and the unpriced remainder."""
     start, end = window(context)
     store = warehouse.open()
-    priced = store.read_window(USAGE_PRICED, start, end)
-    daily = roll_up_daily(priced, get_settings().subscription_source_set)
-    rows = store.replace_window(COST_DAILY, start, end, daily)
+    subscription_sources = get_settings().subscription_source_set
+    slices = window_slices(start, end, store.rows_by_day(USAGE_PRICED, start, end),
+                           get_settings().materialize_slice_events)  # fmt: skip
+    rows = 0
+    expected: Counter[str] = Counter()
+    got: Counter[str] = Counter()
+    schema = SchemaCheck(CostDailyFrame)
+    top = TopRows("cost_usd", ["day", "source", "project", "model", "requests", "cost_usd"])
+    for slice_start, slice_end in slices:
+        priced = store.read_window(USAGE_PRICED, slice_start, slice_end)
+        daily = roll_up_daily(priced, subscription_sources)
+        rows += store.replace_window(COST_DAILY, slice_start, slice_end, daily)
+        expected.update(totals(priced, "reported_cost_usd", "computed_cost_usd"))
+        got.update(totals(daily, "cost_usd"))
+        schema.validate(daily)
+        top.add(daily)
+        del priced, daily
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "window": f"{start} .. {end}",
-            "cost_usd": str(daily["cost_usd"].sum() or 0),
-            "preview": preview(daily.sort("cost_usd", descending=True).select(
-                "day", "source", "project", "model", "requests", "cost_usd")),
+            "slices": len(slices),
+            "cost_usd": str(got["cost_usd"]),
+            "preview": top.preview(),
         }
-    )  # fmt: skip
-    yield schema_check(daily, CostDailyFrame)
-    columns = ["requests", "input_tokens", "output_tokens", "cost_usd"]
-    expected = {
-        "requests": priced.height,
-        "input_tokens": int(priced["input_tokens"].sum() or 0),
-        "output_tokens": int(priced["output_tokens"].sum() or 0),
-        "cost_usd": str(
-            priced.select(pl.coalesce("reported_cost_usd", "computed_cost_usd").sum()).item() or 0
-        ),
-    }
-    got = {c: (str(daily[c].sum() or 0) if c == "cost_usd" else int(daily[c].sum() or 0))
-           for c in columns}  # fmt: skip
+    )
+    yield schema.result()
     yield dg.AssetCheckResult(
         check_name="totals_match_usage_priced", passed=got == expected,
-        metadata={"expected": dg.MetadataValue.json(expected), "got": dg.MetadataValue.json(got)},
+        metadata={"expected": dg.MetadataValue.json(as_json(expected)),
+                  "got": dg.MetadataValue.json(as_json(got))},
     )  # fmt: skip
+
+
+def totals(frame: pl.DataFrame, *cost_columns: str) -> dict[str, int | Decimal]:
+    """Requests, input and output tokens and cost (the first of `cost_columns` that is set)
+    of priced events, or of their rollup."""
+    requests = frame["requests"].sum() if "requests" in frame.columns else frame.height
+    cost = frame.select(pl.coalesce(*cost_columns).sum()).item()
+    return {
+        "requests": int(requests or 0),
+        "input_tokens": int(frame["input_tokens"].sum() or 0),
+        "output_tokens": int(frame["output_tokens"].sum() or 0),
+        "cost_usd": cost or Decimal(0),
+    }
+
+
+def as_json(counts: Counter[str]) -> dict[str, int | str]:
+    return {k: str(v) if isinstance(v, Decimal) else v for k, v in counts.items()}

@@ -1,15 +1,18 @@
 """Pricing assets: every usage event with its cost, per UTC day."""
 
+from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
 
 import dagster as dg
 import polars as pl
 
-from assets.partitions import daily_partitions, window
+from assets.partitions import daily_partitions, window, window_slices
 from assets.pricing.catalog import price_table, stored_overrides
 from assets.pricing.transform import price_keys, price_usage
-from assets.reporting import preview, schema_check, table_metadata
+from assets.reporting import SchemaCheck, TopRows, preview, table_metadata
 from assets.resources import CanonicalStoreResource, WarehouseResource
+from ingestion.settings import get_settings
 from schemas.frames import UsagePricedFrame
 from schemas.warehouse import TOKEN_NAMES, USAGE_PRICED
 
@@ -44,59 +47,84 @@ def usage_priced(
     event is `priced`, `unpriced` (with the reason) or `reported` (tool-reported cost only)."""
     start, end = window(context)
     store, store_warehouse = canonical_store.store(), warehouse.open()
-    # the totals the check compares with, read in the same snapshot as the events
-    usage, canonical = store.usage_window_with_totals(start, end)
     overrides = stored_overrides(store)
-    priced = price_usage(usage, price_table(price_keys(usage), overrides))
-    priced = priced.select(USAGE_PRICED.column_names)
-    rows = store_warehouse.replace_window(USAGE_PRICED, start, end, priced)
-    status = priced.group_by("pricing_status").len()
+    requests_by_day = {day: n for day, (n, _) in store.daily_totals(start, end).items()}
+    slices = window_slices(start, end, requests_by_day, get_settings().materialize_slice_events)
+    rows, cost = 0, Decimal(0)
+    canonical: Counter[str] = Counter()
+    derived: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    unpriced: list[pl.DataFrame] = []
+    schema = SchemaCheck(UsagePricedFrame)
+    top = TopRows("cost_usd", ["day", "source", "model", "input_tokens", "output_tokens",
+                               "cost_usd", "pricing_status", "price_source"])  # fmt: skip
+    for slice_start, slice_end in slices:
+        # the totals the check compares with, read in the same snapshot as the events
+        usage, slice_canonical = store.usage_window_with_totals(slice_start, slice_end)
+        priced = price_usage(usage, price_table(price_keys(usage), overrides))
+        del usage
+        priced = priced.select(USAGE_PRICED.column_names)
+        rows += store_warehouse.replace_window(USAGE_PRICED, slice_start, slice_end, priced)
+        cost += priced["cost_usd"].sum() or 0
+        canonical.update(slice_canonical)
+        derived.update(priced_totals(priced))
+        statuses.update(dict(priced.group_by("pricing_status").len().iter_rows()))
+        unpriced.append(unpriced_at_stake(priced))
+        schema.validate(priced)
+        top.add(priced)
+        del priced
+        if len(slices) > 1:
+            context.log.info(f"usage_priced: {slice_start} .. {slice_end} written")
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "window": f"{start} .. {end}",
-            "cost_usd": str(priced["cost_usd"].sum() or 0),
-            "pricing_status": dg.MetadataValue.json(dict(status.iter_rows())),
-            "preview": preview(
-                priced.sort("cost_usd", descending=True, nulls_last=True).select(
-                    "day",
-                    "source",
-                    "model",
-                    "input_tokens",
-                    "output_tokens",
-                    "cost_usd",
-                    "pricing_status",
-                    "price_source",
-                )
-            ),
+            "slices": len(slices),
+            "cost_usd": str(cost),
+            "pricing_status": dg.MetadataValue.json(dict(statuses)),
+            "preview": top.preview(),
         }
     )
-    yield schema_check(priced, UsagePricedFrame)
-    yield reconcile_check(priced, canonical)
-    yield unpriced_check(priced)
+    yield schema.result()
+    yield reconcile_check(derived, canonical)
+    yield unpriced_check(pl.concat(unpriced))
 
 
-def reconcile_check(priced: pl.DataFrame, canonical: dict[str, int]) -> dg.AssetCheckResult:
-    derived = {"requests": priced.height, **{c: int(priced[c].sum()) for c in TOKEN_TOTALS}}
+def priced_totals(priced: pl.DataFrame) -> dict[str, int]:
+    """Requests and each token column of priced events, as the store counts them."""
+    return {"requests": priced.height, **{c: int(priced[c].sum()) for c in TOKEN_TOTALS}}
+
+
+def reconcile_check(derived: Counter[str], canonical: Counter[str]) -> dg.AssetCheckResult:
     differences = {k: derived[k] - canonical[k] for k in canonical if derived[k] != canonical[k]}
     return dg.AssetCheckResult(
         check_name="tokens_reconcile", passed=not differences,
-        metadata={"canonical": dg.MetadataValue.json(canonical),
+        metadata={"canonical": dg.MetadataValue.json(dict(canonical)),
                   "differences": dg.MetadataValue.json(differences)},
     )  # fmt: skip
 
 
-def unpriced_check(priced: pl.DataFrame) -> dg.AssetCheckResult:
-    unpriced = priced.filter(pl.col("pricing_status") == "unpriced")
-    at_stake = (
-        unpriced.group_by("provider", "model", "unpriced_reason")
-        .agg(pl.len().alias("requests"),
+def unpriced_at_stake(priced: pl.DataFrame) -> pl.DataFrame:
+    """Requests and tokens without a price, by provider, model and reason."""
+    return (
+        priced.filter(pl.col("pricing_status") == "unpriced")
+        .group_by("provider", "model", "unpriced_reason")
+        .agg(pl.len().cast(pl.Int64).alias("requests"),
              pl.sum_horizontal(*TOKEN_TOTALS[:2], *TOKEN_TOTALS[3:]).sum().alias("tokens"))
-        .sort("tokens", descending=True)
     )  # fmt: skip
+
+
+def unpriced_check(at_stake: pl.DataFrame) -> dg.AssetCheckResult:
+    """`at_stake`: the `unpriced_at_stake` of each slice, concatenated."""
+    at_stake = (
+        at_stake.group_by("provider", "model", "unpriced_reason")
+        .agg(pl.col("requests").sum(), pl.col("tokens").sum())
+        .sort("tokens", descending=True)
+    )
+    requests = int(at_stake["requests"].sum() or 0)
     return dg.AssetCheckResult(
-        check_name="unpriced_models", passed=unpriced.is_empty(),
+        check_name="unpriced_models", passed=requests == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"models": dg.MetadataValue.json(sorted(set(unpriced["model"]))),
-                  "unpriced_requests": unpriced.height, "at_stake": preview(at_stake)},
+        metadata={"models": dg.MetadataValue.json(sorted(set(at_stake["model"]))),
+                  "unpriced_requests": requests, "at_stake": preview(at_stake)},
     )  # fmt: skip

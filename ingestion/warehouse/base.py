@@ -54,6 +54,10 @@ class Warehouse(Protocol):
 
     def days_with_data(self, table: WarehouseTable) -> list[date]: ...
 
+    def rows_by_day(self, table: WarehouseTable, start: date, end: date) -> dict[date, int]:
+        """How many rows each day of [start, end) holds (days without rows left out)."""
+        ...
+
 
 def open_warehouse(url: str, *, lock_wait_seconds: float | None = None) -> Warehouse:
     """`duckdb:///path/to/file.duckdb` (the only backend so far). `lock_wait_seconds`: how

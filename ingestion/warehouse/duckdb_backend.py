@@ -237,3 +237,13 @@ class DuckDBWarehouse:
             f'SELECT DISTINCT "{table.window_column}" AS day FROM "{table.name}" ORDER BY 1'
         )
         return list(frame["day"])
+
+    def rows_by_day(self, table: WarehouseTable, start: date, end: date) -> dict[date, int]:
+        self.ensure_table(table)
+        frame = self.query(
+            f'SELECT "{table.window_column}" AS day, count(*) AS n FROM "{table.name}" '
+            f'WHERE "{table.window_column}" >= $start AND "{table.window_column}" < $end '
+            "GROUP BY 1",
+            {"start": start, "end": end},
+        )
+        return dict(zip(frame["day"], frame["n"], strict=True))
