@@ -39,6 +39,9 @@ from ingestion.sources import FileSource, walk_jsonl
 from ingestion.table_statistics import analyse_grown
 from schemas.limits import MAX_PATH_BYTES
 
+# Files a lane locks at a time, and how many finished files it holds locked before it commits
+# them: each lock takes a slot of the server's shared lock table (64 per connection by
+# default), and 20,000 short transcripts held until a batch filled ran out of it.
 MAX_LOCKED_FILES = 256
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 # Units of work each worker may run ahead of loading: workers keep busy while a batch is
@@ -338,7 +341,7 @@ class Lane:
                 done.append(cursor)
             if result.finished:
                 completed.append(result.task.path)
-            if batch.rows >= self.run_.batch_rows:
+            if batch.rows >= self.run_.batch_rows or len(completed) >= MAX_LOCKED_FILES:
                 batch = self._flush(batch, done, completed)
         self._flush(batch, done, completed)
 

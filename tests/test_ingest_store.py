@@ -279,6 +279,36 @@ def test_a_file_held_by_a_run_that_is_going_away_is_waited_for(conninfo, tmp_pat
     assert ingest(conninfo, CLAUDE_CODE, tmp_path).events_new == 1
 
 
+def test_many_short_transcripts_hold_a_bounded_number_of_file_locks(
+    conninfo, tmp_path, monkeypatch
+):
+    """Each file lock takes a slot of the server's shared lock table: 20,000 short sessions
+    (a long-time user's projects directory) held until a batch filled exhausted it ("out of
+    shared memory") and the run failed, storing nothing."""
+    import ingestion.loader as loader
+    import ingestion.runner as runner
+
+    monkeypatch.setattr(runner, "MAX_LOCKED_FILES", 4)
+    held: list[int] = []
+    take_locks = loader.CanonicalLoader.try_lock_files
+
+    def counted(self, paths):
+        granted = take_locks(self, paths)
+        (locks,) = self.conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        ).fetchone()
+        held.append(locks)
+        return granted
+
+    monkeypatch.setattr(loader.CanonicalLoader, "try_lock_files", counted)
+    for n in range(60):
+        line = assistant(f"m{n}", f"r{n}", "2026-10-03T10:00:00Z", usage(), session=f"s{n}")
+        write_jsonl(tmp_path / "p" / f"s{n}.jsonl", [line])
+    summary = ingest(conninfo, CLAUDE_CODE, tmp_path, batch_rows=100_000)
+    assert summary.events_new == 60 and summary.files_read == 60
+    assert len(held) == 15 and max(held) <= 2 * 4, held
+
+
 def test_a_spawn_tree_read_from_the_bottom_up_roots_every_level_at_the_top(conninfo, tmp_path):
     """A grandchild rollout read first, then its parent, then the grandparent (one run each):
     each run re-roots what it has already stored under the newly known ancestor."""
