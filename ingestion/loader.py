@@ -25,6 +25,7 @@ import psycopg
 from ingestion.adapters.records import RejectRecord
 from ingestion.batch import Batch
 from ingestion.copy import copy_bytes, encode_rows
+from ingestion.reject_limit import RejectLimit
 from ingestion.table_statistics import TableStatistics
 from ingestion.usage_day_deltas import fold_usage_day_deltas
 
@@ -297,6 +298,19 @@ VALUES (%s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (source, location, position, fingerprint) DO NOTHING
 """
 
+# The one row that counts a file's rejects past those recorded one by one (reject_limit.py),
+# rewritten as the run finds more.
+UPSERT_UNRECORDED_REJECTS = """
+INSERT INTO ingestion_rejects (run_id, source, location, position, reason, excerpt, fingerprint)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (source, location, position, fingerprint) DO UPDATE SET reason = excluded.reason
+"""
+
+
+def _excerpt(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace").replace("\x00", "")
+
+
 # One statement for a batch's cursors (one row per file: the batch's last word on it).
 UPSERT_CURSORS = """
 INSERT INTO ingestion_cursors (source, path, file_identity, file_size, file_mtime_ns,
@@ -430,6 +444,7 @@ class CanonicalLoader:
         conn.execute("SET work_mem = '64MB'")
         self.staging_ready = False
         self.statistics = TableStatistics(conn)
+        self.reject_limit = RejectLimit()
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(self, arguments: dict[str, Any]) -> int:
@@ -526,6 +541,8 @@ class CanonicalLoader:
         if not self.staging_ready:
             self.conn.execute(STAGING_DDL)
             self.staging_ready = True
+        # counted once the transaction commits: a batch that rolls back is split again
+        recorded, limit = self.reject_limit.split(batch.rejects)
         with self.conn.transaction(), self.conn.cursor() as cur:
             if batch.sessions:
                 copy_bytes(cur, "stage_sessions", SESSION_COLUMNS, batch.sessions)
@@ -556,9 +573,13 @@ class CanonicalLoader:
             if batch.rejects:
                 cur.executemany(INSERT_REJECT, [
                     (self.params["run"], self.source, r.location, r.position, r.reason,
-                     r.excerpt.decode("utf-8", "replace").replace("\x00", ""),
-                     hashlib.sha1(r.excerpt).hexdigest())
-                    for r in batch.rejects
+                     _excerpt(r.excerpt), hashlib.sha1(r.excerpt).hexdigest())
+                    for r in recorded
+                ])  # fmt: skip
+                cur.executemany(UPSERT_UNRECORDED_REJECTS, [
+                    (self.params["run"], self.source, u.first.location, u.first.position,
+                     u.reason(), _excerpt(u.first.excerpt), u.fingerprint(self.params["run"]))
+                    for u in limit.grown(self.reject_limit)
                 ])  # fmt: skip
                 result.rejects = len(batch.rejects)
             if cursors:
@@ -574,6 +595,7 @@ class CanonicalLoader:
                     "tail": [c.tail_fingerprint for c in latest],
                     "state": [orjson.dumps(c.state or {}).decode() for c in latest],
                 })  # fmt: skip
+        self.reject_limit = limit
         self.statistics.grew("agent_sessions", result.sessions)
         self.statistics.grew("token_usage_events", result.events_new)
         self.statistics.refresh()

@@ -523,6 +523,48 @@ def test_a_path_too_long_to_index_is_rejected_and_the_others_load(conninfo, tmp_
         assert str(path).startswith(head) and str(path).endswith(tail)
 
 
+def test_a_file_of_junk_records_its_first_rejects_and_counts_the_rest_in_one_row(
+    conninfo, tmp_path, monkeypatch
+):
+    """A junk file among the transcripts made a reject row per line: 21 MB of junk lines,
+    500,000 rows and 258 MB of table. Now a run records the first rejects of a file one by
+    one and counts the rest in one row; the run still counts them all, the transcripts
+    beside it load, and a junk file that grows gets its own rows in the next run."""
+    import ingestion.reject_limit as reject_limit
+
+    monkeypatch.setattr(reject_limit, "MAX_RECORDED_PER_FILE", 5)
+    junk = tmp_path / "p" / "junk.jsonl"
+    junk.parent.mkdir(parents=True)
+    junk.write_bytes(b"".join(b"not json %d\n" % n for n in range(40)) + b"[1, 2]\n")
+    good = [assistant("m1", "r1", "2026-10-03T10:00:00Z", usage())]
+    write_jsonl(tmp_path / "p" / "s1.jsonl", good)
+    summary = ingest(conninfo, CLAUDE_CODE, tmp_path, batch_rows=7)  # several batches
+    assert summary.rejects == 41 and summary.events_new == 1
+
+    def stored():
+        with psycopg.connect(conninfo) as conn:
+            return conn.execute(
+                "SELECT position, reason FROM ingestion_rejects ORDER BY id"
+            ).fetchall()
+
+    rows = stored()
+    assert [position for position, _ in rows[:5]] == ["0", "11", "22", "33", "44"]
+    assert len(rows) == 6
+    position, reason = rows[5]
+    assert position == "55"  # the first one not recorded
+    assert reason.startswith("36 more records of this file were rejected in this run, from "
+                             "position 55 to 470")  # fmt: skip
+    assert "not a JSON object (a list) (1)" in reason and "invalid JSON" in reason
+    with psycopg.connect(conninfo) as conn:
+        (counted,) = conn.execute("SELECT rejects FROM ingestion_runs").fetchone()
+    assert counted == 41
+
+    with open(junk, "ab") as handle:
+        handle.write(b"".join(b"more junk %d\n" % n for n in range(8)))
+    assert ingest(conninfo, CLAUDE_CODE, tmp_path).rejects == 8
+    assert len(stored()) == 6 + 5 + 1
+
+
 def test_a_file_deleted_after_the_listing_is_no_reject(conninfo, tmp_path, monkeypatch):
     """Claude Code deletes old transcripts: one gone between the run's listing and its read
     is not bad input (`--strict` would fail the run on it); the others load."""
