@@ -3,8 +3,7 @@ the assets are declared; the code location in `pipelines/` re-exports it)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import dagster as dg
 
@@ -23,27 +22,3 @@ def window(context: dg.AssetExecutionContext) -> tuple[date, date]:
 
 def _as_date(moment: datetime) -> date:
     return moment.date()
-
-
-def window_slices(
-    start: date, end: date, rows_by_day: Mapping[date, int], max_rows: int
-) -> list[tuple[date, date]]:
-    """[start, end) cut into consecutive windows of whole days, each holding at most
-    `max_rows` rows (a day holding more is a window of its own), covering every day: a day
-    without rows is still replaced, which clears what an earlier materialisation wrote.
-
-    An asset holds one slice in memory at a time, so a backfill of every day since the first
-    transcript needs what one slice needs, not what the whole range would."""
-    slices: list[tuple[date, date]] = []
-    slice_start, held = start, 0
-    day = start
-    while day < end:
-        rows = rows_by_day.get(day, 0)
-        if day > slice_start and held + rows > max_rows:
-            slices.append((slice_start, day))
-            slice_start, held = day, 0
-        held += rows
-        day += timedelta(days=1)
-    if slice_start < end or not slices:
-        slices.append((slice_start, end))
-    return slices

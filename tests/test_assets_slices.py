@@ -12,8 +12,8 @@ import pytest
 
 from assets.attribution.assets import attribution_daily, usage_attributed
 from assets.costs.assets import cost_daily
-from assets.partitions import window_slices
 from assets.pricing.assets import usage_priced
+from assets.slices import window_slices
 from assets.sources import token_usage_events
 from ingestion.adapters.pigeon import read_pigeon
 from ingestion.demo.board import demo_sessions, write_demo_board

@@ -58,17 +58,20 @@ def warehouse(tmp_path):
     return store
 
 
-def test_day_ranges_join_consecutive_days():
-    assert day_ranges([D3, D1, D2, date(2026, 10, 7), D1]) == [
+def test_day_ranges_join_consecutive_days_up_to_the_event_budget():
+    some = dict.fromkeys([D1, D2, D3, date(2026, 10, 7)], 10)
+    assert day_ranges([D3, D1, D2, date(2026, 10, 7), D1], some, max_rows=100) == [
         (D1, date(2026, 10, 4)),
         (date(2026, 10, 7), date(2026, 10, 8)),
     ]
-    assert day_ranges([]) == []
+    assert day_ranges([], {}, max_rows=100) == []
     fortnight = [date(2026, 10, d) for d in range(1, 16)]
-    assert day_ranges(fortnight) == [
+    busy = {**dict.fromkeys(fortnight, 100), date(2026, 10, 9): 5000}
+    assert day_ranges(fortnight, busy, max_rows=700) == [
         (D1, date(2026, 10, 8)),
-        (date(2026, 10, 8), date(2026, 10, 15)),
-        (date(2026, 10, 15), date(2026, 10, 16)),
+        (date(2026, 10, 8), date(2026, 10, 9)),
+        (date(2026, 10, 9), date(2026, 10, 10)),  # a busy day: alone
+        (date(2026, 10, 10), date(2026, 10, 16)),
     ]
 
 

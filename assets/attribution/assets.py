@@ -11,9 +11,10 @@ import polars as pl
 from assets.attribution.engine import ENGINE_VERSION, AttributionSettings
 from assets.attribution.transform import attribution_daily as roll_up
 from assets.attribution.transform import usage_attributed as attribute_window
-from assets.partitions import daily_partitions, window, window_slices
+from assets.partitions import daily_partitions, window
 from assets.reporting import SchemaCheck, TopRows, table_metadata
 from assets.resources import CanonicalStoreResource, WarehouseResource
+from assets.slices import window_slices
 from ingestion.settings import get_settings
 from schemas.frames import UsageAttributedFrame
 from schemas.warehouse import ATTRIBUTION_DAILY, USAGE_ATTRIBUTED, USAGE_PRICED

@@ -8,9 +8,10 @@ import dagster as dg
 import polars as pl
 
 from assets.costs.transform import cost_daily as roll_up_daily
-from assets.partitions import daily_partitions, window, window_slices
+from assets.partitions import daily_partitions, window
 from assets.reporting import SchemaCheck, TopRows, table_metadata
 from assets.resources import WarehouseResource
+from assets.slices import window_slices
 from ingestion.settings import get_settings
 from schemas.frames import CostDailyFrame
 from schemas.warehouse import COST_DAILY, USAGE_PRICED

@@ -7,11 +7,12 @@ from decimal import Decimal
 import dagster as dg
 import polars as pl
 
-from assets.partitions import daily_partitions, window, window_slices
+from assets.partitions import daily_partitions, window
 from assets.pricing.catalog import price_table, stored_overrides
 from assets.pricing.transform import price_keys, price_usage
 from assets.reporting import SchemaCheck, TopRows, preview, table_metadata
 from assets.resources import CanonicalStoreResource, WarehouseResource
+from assets.slices import window_slices
 from ingestion.settings import get_settings
 from schemas.frames import UsagePricedFrame
 from schemas.warehouse import TOKEN_NAMES, USAGE_PRICED

@@ -4,7 +4,7 @@ the old numbers without a word."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from ingestion.settings import TallySettings
@@ -25,6 +25,8 @@ class Staleness:
     days: list[date]  # days whose derived tables differ from what they derive from
     # what is out of date, with {span} for the days
     lead: str = "the warehouse is behind the canonical store on {span}: those costs are"
+    # the canonical store's requests on each of those days, where known
+    requests: dict[date, int] = field(default_factory=dict)
 
     def span(self) -> str:
         return day_span(self.days)
@@ -66,7 +68,9 @@ def stale_days(
     days = sorted(
         day for day in stored.keys() | priced.keys() if stored.get(day) != priced.get(day)
     )
-    return Staleness(days) if days else None
+    if not days:
+        return None
+    return Staleness(days, requests={day: stored[day][0] for day in days if day in stored})
 
 
 def attribution_lag_days(

@@ -240,7 +240,8 @@ def _cost_report(
         requests = by is CostGrouping.block or fmt is CostFormat.html
         overlay = live_days(CanonicalStore(context.url), staleness.days,
                             context.settings.subscription_source_set,
-                            keep_priced=requests, overrides=overrides)  # fmt: skip
+                            keep_priced=requests, overrides=overrides,
+                            requests_by_day=staleness.requests)  # fmt: skip
     if fmt is CostFormat.html:
         path = write_html_report(context.settings, mode.value, since_day, until_day, output,
                                  overlay, warehouse=warehouse)  # fmt: skip

@@ -1,0 +1,32 @@
+"""Cutting a window of days into slices that each hold a bounded number of rows: what a
+materialisation, or a report pricing days live, holds in memory at once. Free of Dagster, so
+that a report importing it starts fast."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, timedelta
+
+
+def window_slices(
+    start: date, end: date, rows_by_day: Mapping[date, int], max_rows: int
+) -> list[tuple[date, date]]:
+    """[start, end) cut into consecutive windows of whole days, each holding at most
+    `max_rows` rows (a day holding more is a window of its own), covering every day: a day
+    without rows is still replaced, which clears what an earlier materialisation wrote.
+
+    An asset holds one slice in memory at a time, so a backfill of every day since the first
+    transcript needs what one slice needs, not what the whole range would."""
+    slices: list[tuple[date, date]] = []
+    slice_start, held = start, 0
+    day = start
+    while day < end:
+        rows = rows_by_day.get(day, 0)
+        if day > slice_start and held + rows > max_rows:
+            slices.append((slice_start, day))
+            slice_start, held = day, 0
+        held += rows
+        day += timedelta(days=1)
+    if slice_start < end or not slices:
+        slices.append((slice_start, end))
+    return slices
