@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import dagster as dg
 import pytest
 
@@ -152,7 +154,7 @@ def test_the_hourly_schedule_also_asks_for_earlier_days_whose_usage_changed(tall
     def requested() -> list[str]:
         at = datetime(2026, 10, 9, 1, 10, tzinfo=UTC)
         with dg.build_schedule_context(scheduled_execution_time=at, resources=resources) as tick:
-            return [r.partition_key for r in hourly_costs(tick)]
+            return [r.partition_key for r in hourly_costs(tick)]  # type: ignore[misc]
 
     assert requested() == ["2026-10-09"]
     write_jsonl(transcript, [assistant("m2", "r2", "2026-10-07T23:59:00Z", usage())], mode="ab")
@@ -166,6 +168,64 @@ def test_the_hourly_schedule_also_asks_for_earlier_days_whose_usage_changed(tall
     assert runner.invoke(app, ["materialize", "--select", "group:pricing", "--partition",
                                "2026-10-07"]).exit_code == 0  # fmt: skip
     assert requested() == ["2026-10-07", "2026-10-09"]
+
+
+@pytest.fixture
+def persistent_instance() -> Iterator[dg.DagsterInstance]:
+    """A Dagster instance that keeps its runs, as the daemon's does."""
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def test_the_hourly_schedule_catches_up_consecutive_days_in_one_run_at_a_time(
+    tally_env, persistent_instance
+):
+    """A first tick on a store with weeks of history (the daemon started on an install
+    whose logs go back months) asked for a run a day, and the next tick for every day not
+    yet done again: the queue grew each hour. Consecutive days are one run over their range,
+    and no more catch-up is asked for while one is queued or running."""
+    from datetime import UTC, datetime
+
+    from typer.testing import CliRunner
+
+    from assets.resources import CanonicalStoreResource, WarehouseResource
+    from pipelines.cli.main import app
+    from pipelines.defs.automation import CATCH_UP_TAG, hourly_costs
+    from tests.builders import assistant, usage, write_jsonl
+
+    days = ["2026-10-02", "2026-10-03", "2026-10-04", "2026-10-06"]
+    write_jsonl(tally_env / "claude" / "projects" / "p" / "s1.jsonl", [
+        assistant(f"m{n}", f"r{n}", f"{day}T12:00:00Z", usage()) for n, day in enumerate(days)
+    ])  # fmt: skip
+    assert CliRunner().invoke(app, ["ingest", "all"]).exit_code == 0
+    resources = {"canonical_store": CanonicalStoreResource(), "warehouse": WarehouseResource()}
+    at = datetime(2026, 10, 9, 1, 10, tzinfo=UTC)
+    instance = persistent_instance
+
+    def tick() -> list[dg.RunRequest]:
+        with dg.build_schedule_context(
+            scheduled_execution_time=at, resources=resources, instance=instance
+        ) as context:
+            return hourly_costs(context)  # type: ignore[return-value]
+
+    requests = tick()
+    start, end = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+    spans = [r.partition_key or f"{r.tags[start]}..{r.tags[end]}" for r in requests]
+    assert spans == ["2026-10-02..2026-10-04", "2026-10-06", "2026-10-09"]
+    assert [r.tags.get(CATCH_UP_TAG) for r in requests] == ["true", "true", None]
+
+    # the range run is what `tally materialize --from --to` runs: it materialises those days
+    from pipelines.definitions import defs
+
+    job = defs().resolve_job_def("daily_costs_job")
+    assert job.execute_in_process(tags=requests[0].tags, instance=instance).success
+    assert [r.partition_key for r in tick()[:1]] == ["2026-10-06"]  # the rest is done
+
+    running = dg.DagsterRun(job_name="daily_costs_job", run_id="running-catch-up",
+                            status=dg.DagsterRunStatus.STARTED,
+                            tags={CATCH_UP_TAG: "true"})  # fmt: skip
+    instance.add_run(running)
+    assert [r.partition_key for r in tick()] == ["2026-10-09"]  # today alone meanwhile
 
 
 @pytest.mark.slow

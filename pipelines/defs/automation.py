@@ -37,6 +37,17 @@ def hourly_ingest() -> dg.RunRequest:
     return dg.RunRequest()
 
 
+# Runs that bring earlier days up to date carry this tag: while one is queued or running, the
+# next tick asks for today alone instead of for the same days again.
+CATCH_UP_TAG = "tally/catch-up"
+ACTIVE_RUN_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
 @dg.schedule(job=daily_costs_job, cron_schedule="10 * * * *", execution_timezone="UTC")
 def hourly_costs(
     context: dg.ScheduleEvaluationContext,
@@ -46,14 +57,60 @@ def hourly_costs(
     """Every hour, after the ingest: today's costs so far, and every earlier day whose usage
     changed since it was materialised (a transcript flushed after midnight, logs copied in
     late, an agent that posted its events hours afterwards); without this such a day kept
-    its old costs until someone noticed."""
+    its old costs until someone noticed.
+
+    Consecutive earlier days are one run over their range (the assets work through it a
+    slice at a time): a run a day made a first tick on a store with a year of history queue
+    365 runs, and the next tick queue again every day not yet done."""
     moment = context.scheduled_execution_time or datetime.now(UTC)
     today = moment.date()
-    days = [*changed_days(context, canonical_store, warehouse, today), today]
-    return [
-        dg.RunRequest(partition_key=day.isoformat(), run_key=f"{day}@{moment:%Y-%m-%dT%H}")
-        for day in days
-    ]
+    hour = f"{moment:%Y-%m-%dT%H}"
+    catch_up: list[dg.RunRequest] = []
+    if catching_up(context):
+        context.log.info("earlier days: a catch-up run is still queued or running")
+    else:
+        for first, last in consecutive_ranges(changed_days(context, canonical_store, warehouse,
+                                                           today)):  # fmt: skip
+            catch_up.append(range_request(first, last, run_key=f"{first}..{last}@{hour}"))
+    today_request = dg.RunRequest(partition_key=today.isoformat(), run_key=f"{today}@{hour}")
+    return [*catch_up, today_request]
+
+
+def catching_up(context: dg.ScheduleEvaluationContext) -> bool:
+    """Whether an earlier catch-up run is still queued or running."""
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:  # a context built without an instance (tests)
+        return False
+    active = dg.RunsFilter(tags={CATCH_UP_TAG: "true"}, statuses=ACTIVE_RUN_STATUSES)
+    return bool(instance.get_run_records(filters=active, limit=1))
+
+
+def consecutive_ranges(days: list[date]) -> list[tuple[date, date]]:
+    """Runs of consecutive days, as (first, last) inclusive."""
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if ranges and ranges[-1][1] + timedelta(days=1) == day:
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def range_request(first: date, last: date, run_key: str) -> dg.RunRequest:
+    """One run over [first, last]: a partition, or a range as `tally materialize --from --to`
+    runs it."""
+    tags = {CATCH_UP_TAG: "true"}
+    if first == last:
+        return dg.RunRequest(partition_key=first.isoformat(), run_key=run_key, tags=tags)
+    return dg.RunRequest(
+        run_key=run_key,
+        tags={
+            **tags,
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
+    )
 
 
 def changed_days(
