@@ -80,6 +80,26 @@ def wait_for_webserver(
     pytest.fail("the webserver did not answer within 120 s")
 
 
+def launch_and_wait(port: int, tags: dict[str, str]) -> dict:
+    """Launch `daily_costs_job` with `tags` through the GraphQL API, as the UI and the daemon
+    do, and wait for the run to end."""
+    launched = graphql(port, LAUNCH, {"params": {
+        "selector": {"repositoryLocationName": "pipelines.definitions",
+                     "repositoryName": "__repository__", "jobName": "daily_costs_job"},
+        "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+        "runConfigData": {},
+    }})["launchRun"]  # fmt: skip
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        run = graphql(port, RUN, {"id": run_id})["runOrError"]
+        if run["status"] in {"SUCCESS", "FAILURE", "CANCELED"}:
+            return run
+        time.sleep(1)
+    return run
+
+
 def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server_url, tmp_path):
     corpus = generate_corpus(tmp_path / "corpus", megabytes=1, seed=8, days=5)
     ingest_corpus(conninfo, corpus.root)
@@ -106,20 +126,7 @@ def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server
     try:
         wait_for_webserver(process, port, log)
 
-        launched = graphql(port, LAUNCH, {"params": {
-            "selector": {"repositoryLocationName": "pipelines.definitions",
-                         "repositoryName": "__repository__", "jobName": "daily_costs_job"},
-            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]},
-            "runConfigData": {},
-        }})["launchRun"]  # fmt: skip
-        assert launched["__typename"] == "LaunchRunSuccess", launched
-        run_id = launched["run"]["runId"]
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            run = graphql(port, RUN, {"id": run_id})["runOrError"]
-            if run["status"] in {"SUCCESS", "FAILURE", "CANCELED"}:
-                break
-            time.sleep(1)
+        run = launch_and_wait(port, {"dagster/partition": day})
         assert run["status"] == "SUCCESS", run
         events = run["eventConnection"]["events"]
         materialized = {
@@ -147,6 +154,11 @@ def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server
             "totals_match_usage_attributed",
         }
         assert all(checks.values()), checks
+        # a range, tagged as the hourly schedule's catch-up runs are: one run, every day
+        catch_up = launch_and_wait(port, {"dagster/asset_partition_range_start": "2026-10-01",
+                                          "dagster/asset_partition_range_end": "2026-10-04",
+                                          "tally/catch-up": "true"})  # fmt: skip
+        assert catch_up["status"] == "SUCCESS", catch_up
         admin = make_url(pg_server_url).set(drivername="postgresql").render_as_string(False)
         stored = make_url(admin).set(database=dagster_db).render_as_string(False)
         with psycopg.connect(stored) as conn:  # runs are kept in PostgreSQL
