@@ -292,6 +292,13 @@ ON CONFLICT (company_id, source, call_key) DO UPDATE SET
     updated_at = now()
 """
 
+# A run whose database session is gone was killed: say so instead of "running" (the partial
+# index ix_ingestion_runs_running finds the few still marked running among all runs ever).
+MARK_INTERRUPTED_RUNS = """
+UPDATE ingestion_runs SET status = 'interrupted', finished_at = now()
+WHERE status = 'running' AND pid NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+"""
+
 INSERT_REJECT = """
 INSERT INTO ingestion_rejects (run_id, source, location, position, reason, excerpt, fingerprint)
 VALUES (%s, %s, %s, %s, %s, %s, %s)
@@ -459,12 +466,7 @@ class CanonicalLoader:
         return int(row[0])
 
     def _mark_interrupted_runs(self) -> None:
-        # A run whose database session is gone was killed: say so instead of "running".
-        self.conn.execute(
-            """UPDATE ingestion_runs SET status = 'interrupted', finished_at = now()
-               WHERE status = 'running'
-                 AND pid NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)"""
-        )
+        self.conn.execute(MARK_INTERRUPTED_RUNS)
 
     def finish_run(self, status: str, counters: dict[str, int], error: str | None = None) -> None:
         assignments = ", ".join(f"{name} = %({name})s" for name in counters)

@@ -309,6 +309,33 @@ def test_many_short_transcripts_hold_a_bounded_number_of_file_locks(
     assert len(held) == 15 and max(held) <= 2 * 4, held
 
 
+def test_a_dead_run_is_marked_interrupted_without_reading_every_run(conninfo, tmp_path):
+    """Each ingest first marks the runs whose process is gone as interrupted; the sensor
+    starts a run a minute, and that statement read all of them (0.1 s a run after a year)."""
+    from ingestion.loader import MARK_INTERRUPTED_RUNS
+
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(
+            """INSERT INTO ingestion_runs (source, started_at, status, arguments, pid)
+               SELECT 'claude_code', now(), 'succeeded', '{}', 1
+               FROM generate_series(1, 20000)"""
+        )
+        conn.execute(
+            """INSERT INTO ingestion_runs (source, started_at, status, arguments, pid)
+               VALUES ('claude_code', now(), 'running', '{}', 2147483647)"""
+        )
+        conn.execute("ANALYZE ingestion_runs")
+    write_jsonl(tmp_path / "p" / "s1.jsonl",
+                [assistant("m1", "r1", "2026-10-03T10:00:00Z", usage())])  # fmt: skip
+    assert ingest(conninfo, CLAUDE_CODE, tmp_path).events_new == 1
+    with psycopg.connect(conninfo) as conn:
+        statuses = dict(conn.execute(
+            "SELECT status, count(*) FROM ingestion_runs GROUP BY status").fetchall())  # fmt: skip
+        plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {MARK_INTERRUPTED_RUNS}"))
+    assert statuses == {"succeeded": 20001, "interrupted": 1}
+    assert "ix_ingestion_runs_running" in plan, plan
+
+
 def test_a_spawn_tree_read_from_the_bottom_up_roots_every_level_at_the_top(conninfo, tmp_path):
     """A grandchild rollout read first, then its parent, then the grandparent (one run each):
     each run re-roots what it has already stored under the newly known ancestor."""
