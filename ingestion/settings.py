@@ -133,6 +133,13 @@ class TallySettings(BaseModel):
         "range is priced, attributed and rolled up a slice of whole days at a time (a day "
         "with more events is a slice of its own). About 2 GB of memory per million.",
     )
+    run_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days the routine ingest runs (the sensor's and the hourly schedule's) "
+        "are kept in the Dagster database once they succeeded; failed runs and "
+        "materialisations are kept.",
+    )
     subscription_sources: str = Field(
         default="",
         description="Comma-separated sources whose usage a subscription covers (billed cost "

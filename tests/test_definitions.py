@@ -66,12 +66,13 @@ def test_checks_sit_next_to_their_assets(definitions):
 
 def test_jobs_schedules_and_sensors(definitions):
     assert {job.name for job in definitions.jobs} == {
-        "ingest_job", "agent_logs_job", "daily_costs_job"}  # fmt: skip
+        "ingest_job", "agent_logs_job", "daily_costs_job", "prune_runs_job"}  # fmt: skip
     schedules = {s.name: s.cron_schedule for s in definitions.schedules}
     assert schedules == {
         "hourly_ingest": "0 * * * *",
         "hourly_costs": "10 * * * *",
         "daily_finalise_yesterday": "30 0 * * *",
+        "daily_prune_runs": "45 0 * * *",
     }
     assert [s.name for s in definitions.sensors] == ["agent_logs_sensor"]
     # the hourly ingest also reads the work graph; the sensor, firing as logs grow, does not
@@ -226,6 +227,51 @@ def test_the_hourly_schedule_catches_up_consecutive_days_in_one_run_at_a_time(
                             tags={CATCH_UP_TAG: "true"})  # fmt: skip
     instance.add_run(running)
     assert [r.partition_key for r in tick()] == ["2026-10-09"]  # today alone meanwhile
+
+
+def test_old_routine_ingest_runs_are_pruned_and_everything_else_kept(
+    persistent_instance, monkeypatch
+):
+    """The sensor starts an ingest run a minute while agents work: their event logs and
+    compute logs would grow by about 13 GB a year. Routine runs that ended are deleted once
+    older than the retention; failures, runs still going and materialisations stay."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    import pipelines.defs.retention as retention
+
+    monkeypatch.setattr(retention, "PRUNE_BATCH", 2)  # several lookups, as a year of runs takes
+    instance = persistent_instance
+    status = dg.DagsterRunStatus
+    runs = {
+        "logs-1": ("agent_logs_job", status.SUCCESS), "logs-2": ("agent_logs_job", status.SUCCESS),
+        "logs-3": ("agent_logs_job", status.CANCELED), "hourly": ("ingest_job", status.SUCCESS),
+        "failed": ("agent_logs_job", status.FAILURE), "going": ("agent_logs_job", status.STARTED),
+        "costs": ("daily_costs_job", status.SUCCESS),
+    }  # fmt: skip
+
+    def captured(run_id: str) -> Path:  # where a step's output of the run is kept
+        log_key = [run_id, "compute_logs", "step"]
+        return Path(instance.compute_log_manager.get_captured_local_path(log_key, "out"))
+
+    for run_id, (job, state) in runs.items():
+        run = instance.add_run(dg.DagsterRun(job_name=job, run_id=run_id, status=state))
+        instance.report_engine_event("a step started", run)
+        captured(run_id).parent.mkdir(parents=True)
+        captured(run_id).write_text("output")
+
+    assert retention.prune_runs(instance, datetime.now(UTC) - timedelta(days=1)) == 0
+    assert retention.prune_runs(instance, datetime.now(UTC) + timedelta(minutes=1)) == 4
+    kept = {record.dagster_run.run_id for record in instance.get_run_records()}
+    assert kept == {"failed", "going", "costs"}
+    for run_id in runs:
+        assert bool(instance.all_logs(run_id)) == (run_id in kept), run_id
+        assert captured(run_id).exists() == (run_id in kept), run_id
+    # the daily job itself, with the default retention: nothing left is that old
+    assert retention.prune_runs_job.execute_in_process(instance=instance).success
+    assert {"failed", "going", "costs"} <= {
+        r.dagster_run.run_id for r in instance.get_run_records()
+    }
 
 
 @pytest.mark.slow

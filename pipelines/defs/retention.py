@@ -1,0 +1,51 @@
+"""Run retention. The agent-log sensor starts an ingest run whenever a transcript grows, up to
+one a minute while agents work (525,000 a year), each with its event log in the Dagster
+database and its compute logs on disk: about 25 KB a run, some 13 GB a year. Once a day the
+routine ingest runs that ended more than TALLY_RUN_RETENTION_DAYS ago are deleted. Failed
+runs, runs still going, and every run of another job (those that materialise the daily
+assets, whose history the asset catalogue shows) are kept."""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from ingestion.settings import get_settings
+
+ROUTINE_JOBS = ("agent_logs_job", "ingest_job")
+ENDED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.CANCELED]
+# Runs looked up at a time: the first prune on an instance with a year of runs finds them all.
+PRUNE_BATCH = 500
+
+
+def prune_runs(instance: dg.DagsterInstance, ended_before: datetime) -> int:
+    """Delete the routine ingest runs that succeeded or were cancelled before `ended_before`,
+    with their events and compute logs; the number deleted."""
+    deleted = 0
+    for job in ROUTINE_JOBS:
+        old = dg.RunsFilter(job_name=job, statuses=ENDED, updated_before=ended_before)
+        while records := instance.get_run_records(filters=old, limit=PRUNE_BATCH):
+            for record in records:
+                run_id = record.dagster_run.run_id
+                instance.delete_run(run_id)
+                instance.compute_log_manager.delete_logs(prefix=[run_id])
+                deleted += 1
+    return deleted
+
+
+@dg.op
+def prune_old_runs(context: dg.OpExecutionContext) -> None:
+    """Delete the routine ingest runs older than TALLY_RUN_RETENTION_DAYS."""
+    days = get_settings().run_retention_days
+    deleted = prune_runs(context.instance, datetime.now(UTC) - timedelta(days=days))
+    context.log.info(f"deleted {deleted:,} ingest runs that ended more than {days} days ago")
+
+
+@dg.job(description="Delete the routine ingest runs older than TALLY_RUN_RETENTION_DAYS.")
+def prune_runs_job() -> None:
+    prune_old_runs()
+
+
+@dg.schedule(job=prune_runs_job, cron_schedule="45 0 * * *", execution_timezone="UTC")
+def daily_prune_runs() -> dg.RunRequest:
+    """Shortly after midnight UTC, after yesterday's costs are final."""
+    return dg.RunRequest()
