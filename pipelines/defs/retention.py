@@ -1,6 +1,7 @@
 """Run retention. The agent-log sensor starts an ingest run whenever a transcript grows, up to
 one a minute while agents work (525,000 a year), each with its event log in the Dagster
-database and its compute logs on disk: about 25 KB a run, some 13 GB a year. Once a day the
+database and its compute logs on disk: 15 KB of events or more a run (13 events in process;
+a launched run adds its process events), some 8 GB a year or more. Once a day the
 routine ingest runs that ended more than TALLY_RUN_RETENTION_DAYS ago are deleted. Failed
 runs, runs still going, and every run of another job (those that materialise the daily
 assets, whose history the asset catalogue shows) are kept."""
