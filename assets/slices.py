@@ -4,8 +4,12 @@ that a report importing it starts fast."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def window_slices(
@@ -30,3 +34,22 @@ def window_slices(
     if slice_start < end or not slices:
         slices.append((slice_start, end))
     return slices
+
+
+def read_ahead(
+    slices: list[tuple[date, date]], read: Callable[[date, date], T]
+) -> Iterator[tuple[tuple[date, date], T]]:
+    """Each slice with what `read` gives for it, the next slice read in a thread meanwhile:
+    the canonical store's query and the decoding of its answer overlap with the work on the
+    slice before (pricing, the warehouse write), which leaves a core idle otherwise. At most
+    two slices' reads are held at once."""
+    if not slices:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        pending: Future[T] = pool.submit(read, *slices[0])
+        for index, window in enumerate(slices):
+            result = pending.result()
+            if index + 1 < len(slices):
+                pending = pool.submit(read, *slices[index + 1])
+            yield window, result
+            del result

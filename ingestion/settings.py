@@ -131,7 +131,8 @@ class TallySettings(BaseModel):
         ge=1,
         description="Most usage events a materialisation holds in memory at once: a longer "
         "range is priced, attributed and rolled up a slice of whole days at a time (a day "
-        "with more events is a slice of its own). About 2 GB of memory per million.",
+        "with more events is a slice of its own). A backfill peaks at about 2.5 GB with the "
+        "default.",
     )
     run_retention_days: int = Field(
         default=30,

@@ -13,7 +13,7 @@ import pytest
 from assets.attribution.assets import attribution_daily, usage_attributed
 from assets.costs.assets import cost_daily
 from assets.pricing.assets import usage_priced
-from assets.slices import window_slices
+from assets.slices import read_ahead, window_slices
 from assets.sources import token_usage_events
 from ingestion.adapters.pigeon import read_pigeon
 from ingestion.demo.board import demo_sessions, write_demo_board
@@ -49,6 +49,42 @@ def test_a_day_over_the_budget_is_a_slice_of_its_own():
 def test_a_window_without_rows_is_one_slice_that_still_clears_it():
     assert window_slices(D[0], D[7], {}, max_rows=100) == [(D[0], D[7])]
     assert window_slices(D[0], D[1], {D[0]: 10**9}, max_rows=1) == [(D[0], D[1])]
+
+
+def test_reading_ahead_keeps_the_order_and_reads_at_most_one_slice_ahead():
+    import threading
+
+    slices = [(D[n], D[n + 1]) for n in range(5)]
+    read: list[date] = []
+    allowed = [threading.Semaphore(0) for _ in slices]
+
+    def reader(first: date, end: date) -> str:
+        allowed[D.index(first)].acquire(timeout=5)  # slice n may be read once n-1 is handed out
+        read.append(first)
+        return f"{first}..{end}"
+
+    allowed[0].release()
+    seen = []
+    for n, (window, result) in enumerate(read_ahead(slices, reader)):
+        assert result == f"{window[0]}..{window[1]}" and window == slices[n]
+        assert len(read) <= n + 2  # this slice, and perhaps the next one
+        seen.append(window)
+        if n + 1 < len(slices):
+            allowed[n + 1].release()
+    assert seen == slices and read == [first for first, _ in slices]
+
+
+def test_a_failed_read_ahead_fails_the_slice_it_was_for():
+    def reader(first: date, end: date) -> date:
+        if first == D[2]:
+            raise RuntimeError("the store went away")
+        return first
+
+    got = []
+    with pytest.raises(RuntimeError, match="went away"):
+        for _, result in read_ahead([(D[n], D[n + 1]) for n in range(4)], reader):
+            got.append(result)
+    assert got == [D[0], D[1]]
 
 
 @pytest.fixture(scope="module")

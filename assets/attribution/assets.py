@@ -2,8 +2,9 @@
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import polars as pl
@@ -14,10 +15,13 @@ from assets.attribution.transform import usage_attributed as attribute_window
 from assets.partitions import daily_partitions, window
 from assets.reporting import SchemaCheck, TopRows, table_metadata
 from assets.resources import CanonicalStoreResource, WarehouseResource
-from assets.slices import window_slices
+from assets.slices import read_ahead, window_slices
 from ingestion.settings import get_settings
 from schemas.frames import UsageAttributedFrame
 from schemas.warehouse import ATTRIBUTION_DAILY, USAGE_ATTRIBUTED, USAGE_PRICED
+
+if TYPE_CHECKING:
+    from ingestion.extract_work import AttributionInputs
 
 
 def engine_settings() -> AttributionSettings:
@@ -63,10 +67,11 @@ def usage_attributed(
     schema = SchemaCheck(UsageAttributedFrame)
     top = TopRows("cost_usd", ["day", "root_session_key", "model", "cost_usd",
                                "issue_identifier", "signal", "reason"])  # fmt: skip
-    for slice_start, slice_end in slices:
-        inputs = store.attribution_inputs(
-            slice_start, slice_end, settings.touch_window, settings.commit_window
-        )
+
+    def read_inputs(first: date, end: date) -> "AttributionInputs":
+        return store.attribution_inputs(first, end, settings.touch_window, settings.commit_window)
+
+    for (slice_start, slice_end), inputs in read_ahead(slices, read_inputs):
         priced = store_warehouse.read_window(USAGE_PRICED, slice_start, slice_end)
         attributed = attribute_window(inputs, priced, issues, settings)
         priced_rows += priced.height

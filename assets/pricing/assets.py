@@ -12,7 +12,7 @@ from assets.pricing.catalog import price_table, stored_overrides
 from assets.pricing.transform import price_keys, price_usage
 from assets.reporting import SchemaCheck, TopRows, preview, table_metadata
 from assets.resources import CanonicalStoreResource, WarehouseResource
-from assets.slices import window_slices
+from assets.slices import read_ahead, window_slices
 from ingestion.settings import get_settings
 from schemas.frames import UsagePricedFrame
 from schemas.warehouse import TOKEN_NAMES, USAGE_PRICED
@@ -59,9 +59,10 @@ def usage_priced(
     schema = SchemaCheck(UsagePricedFrame)
     top = TopRows("cost_usd", ["day", "source", "model", "input_tokens", "output_tokens",
                                "cost_usd", "pricing_status", "price_source"])  # fmt: skip
-    for slice_start, slice_end in slices:
-        # the totals the check compares with, read in the same snapshot as the events
-        usage, slice_canonical = store.usage_window_with_totals(slice_start, slice_end)
+    # the totals the check compares with are read in the same snapshot as the events
+    for (slice_start, slice_end), (usage, slice_canonical) in read_ahead(
+        slices, store.usage_window_with_totals
+    ):
         priced = price_usage(usage, price_table(price_keys(usage), overrides))
         del usage
         priced = priced.select(USAGE_PRICED.column_names)
