@@ -1,13 +1,16 @@
 """Cutting a window of days into slices that each hold a bounded number of rows: what a
-materialisation, or a report pricing days live, holds in memory at once. Free of Dagster, so
+materialisation, or a report pricing days live, holds in memory at once; and reading the next
+slice while the current one is worked on. Free of Dagster and of thread pools until used, so
 that a report importing it starts fast."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 T = TypeVar("T")
 
@@ -43,6 +46,8 @@ def read_ahead(
     the canonical store's query and the decoding of its answer overlap with the work on the
     slice before (pricing, the warehouse write), which leaves a core idle otherwise. At most
     two slices' reads are held at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
     if not slices:
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
