@@ -14,7 +14,7 @@ from assets.costs.transform import cost_daily
 from assets.pricing.catalog import PriceOverride, price_table, stored_overrides
 from assets.pricing.transform import price_keys, price_usage
 from assets.slices import window_slices
-from ingestion.reports.costs import LiveDays
+from ingestion.reports.costs import LIVE_PRICED_COLUMNS, LiveDays
 from ingestion.settings import get_settings
 from ingestion.store import CanonicalStore
 from schemas.warehouse import COST_DAILY, USAGE_PRICED, WarehouseTable
@@ -72,7 +72,7 @@ def live_days(
         priced = price_usage(usage, price_table(price_keys(usage), overrides))
         priced = priced.select(USAGE_PRICED.column_names)
         if keep_priced:
-            priced_parts.append(priced)
+            priced_parts.append(priced.select(LIVE_PRICED_COLUMNS))
         daily_parts.append(cost_daily(priced, subscription_sources))
     return LiveDays(
         days=tuple(sorted(set(days))),

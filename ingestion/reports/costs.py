@@ -35,6 +35,13 @@ def window_bounds(since: date | None, until: date | None) -> dict[str, date]:
     return {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31)}
 
 
+# What reports read of the priced requests of live days (billing blocks, unpriced usage):
+# the other columns of `usage_priced` would more than double what such a report holds.
+LIVE_PRICED_COLUMNS = ("day", "occurred_at", "provider", "model", *TOKEN_NAMES,
+                       "computed_cost_usd", "reported_cost_usd", "cost_usd", "pricing_status",
+                       "unpriced_reason")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class LiveDays:
     """`usage_priced` and `cost_daily` rows computed from the canonical store for `days`,
@@ -42,7 +49,8 @@ class LiveDays:
     warehouse's rows of those days (a day with no rows here had its usage deleted)."""
 
     days: tuple[date, ...]
-    usage_priced: pl.DataFrame | None  # None: not kept (reports of the daily rollup only)
+    # LIVE_PRICED_COLUMNS of `usage_priced` (or all); None: not kept (daily rollups only)
+    usage_priced: pl.DataFrame | None
     cost_daily: pl.DataFrame
 
     def frame(self, table: WarehouseTable) -> pl.DataFrame:
@@ -60,11 +68,12 @@ def rows_of(
     the live days' rows swapped in."""
     if live is None or not live.days:
         return table.name, {}, {}
-    columns = ", ".join(f'"{name}"' for name in table.column_names)
+    frame = live.frame(table)
+    columns = ", ".join(f'"{name}"' for name in frame.columns)  # those the live rows kept
     name = f"live_{table.name}"
     sql = f"""(SELECT {columns} FROM {table.name} WHERE NOT list_contains($live_days, day)
                UNION ALL SELECT {columns} FROM {name})"""
-    return sql, {"live_days": list(live.days)}, {name: live.frame(table)}
+    return sql, {"live_days": list(live.days)}, {name: frame}
 
 
 def cost_report(
