@@ -261,7 +261,10 @@ def test_old_routine_ingest_runs_are_pruned_and_everything_else_kept(
         captured(run_id).write_text("output")
 
     assert retention.prune_runs(instance, datetime.now(UTC) - timedelta(days=1)) == 0
-    assert retention.prune_runs(instance, datetime.now(UTC) + timedelta(minutes=1)) == 4
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert retention.prune_runs(instance, later, limit=1) == 1  # a prune's most: the oldest
+    assert instance.get_run_by_id("logs-1") is None and instance.get_run_by_id("logs-2")
+    assert retention.prune_runs(instance, later) == 3
     kept = {record.dagster_run.run_id for record in instance.get_run_records()}
     assert kept == {"failed", "going", "costs"}
     for run_id in runs:

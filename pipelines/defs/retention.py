@@ -16,15 +16,27 @@ ROUTINE_JOBS = ("agent_logs_job", "ingest_job")
 ENDED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.CANCELED]
 # Runs looked up at a time: the first prune on an instance with a year of runs finds them all.
 PRUNE_BATCH = 500
+# Runs one prune deletes at most. Dagster deletes a run at a time (8 ms each on SQLite): the
+# first prune of an instance holding a year of runs would take one of the two run slots for
+# an hour; this way it takes a few minutes a day until it has caught up (1,440 runs a day
+# are added at most).
+PRUNE_PER_RUN = 20_000
 
 
-def prune_runs(instance: dg.DagsterInstance, ended_before: datetime) -> int:
-    """Delete the routine ingest runs that succeeded or were cancelled before `ended_before`,
-    with their events and compute logs; the number deleted."""
+def prune_runs(
+    instance: dg.DagsterInstance, ended_before: datetime, limit: int | None = None
+) -> int:
+    """Delete the routine ingest runs that succeeded or were cancelled before `ended_before`
+    (at most `limit` of them, oldest first), with their events and compute logs; the number
+    deleted."""
     deleted = 0
     for job in ROUTINE_JOBS:
         old = dg.RunsFilter(job_name=job, statuses=ENDED, updated_before=ended_before)
-        while records := instance.get_run_records(filters=old, limit=PRUNE_BATCH):
+        while limit is None or deleted < limit:
+            batch = PRUNE_BATCH if limit is None else min(PRUNE_BATCH, limit - deleted)
+            records = instance.get_run_records(filters=old, limit=batch, ascending=True)
+            if not records:
+                break
             for record in records:
                 run_id = record.dagster_run.run_id
                 instance.delete_run(run_id)
@@ -37,8 +49,10 @@ def prune_runs(instance: dg.DagsterInstance, ended_before: datetime) -> int:
 def prune_old_runs(context: dg.OpExecutionContext) -> None:
     """Delete the routine ingest runs older than TALLY_RUN_RETENTION_DAYS."""
     days = get_settings().run_retention_days
-    deleted = prune_runs(context.instance, datetime.now(UTC) - timedelta(days=days))
-    context.log.info(f"deleted {deleted:,} ingest runs that ended more than {days} days ago")
+    ended_before = datetime.now(UTC) - timedelta(days=days)
+    deleted = prune_runs(context.instance, ended_before, limit=PRUNE_PER_RUN)
+    more = " (the most one prune deletes: the rest go tomorrow)" if deleted == PRUNE_PER_RUN else ""
+    context.log.info(f"deleted {deleted:,} ingest runs that ended more than {days} days ago{more}")
 
 
 @dg.job(description="Delete the routine ingest runs older than TALLY_RUN_RETENTION_DAYS.")
