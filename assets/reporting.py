@@ -3,6 +3,8 @@ rows, and the schema check of its output."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
@@ -95,3 +97,23 @@ class TopRows:
 
     def preview(self) -> dg.MetadataValue:
         return preview(self.kept if self.kept is not None else pl.DataFrame())
+
+
+def rollup_totals(frame: pl.DataFrame, *cost_columns: str) -> dict[str, int | Decimal]:
+    """Requests, input and output tokens and cost (the first of `cost_columns` that is set)
+    of events, or of a rollup of them (which counts its `requests`): what a rollup's check
+    compares with its input, summed over the slices of its window."""
+    requests = frame["requests"].sum() if "requests" in frame.columns else frame.height
+    cost = frame.select(pl.coalesce(*cost_columns).sum()).item()
+    return {
+        "requests": int(requests or 0),
+        "input_tokens": int(frame["input_tokens"].sum() or 0),
+        "output_tokens": int(frame["output_tokens"].sum() or 0),
+        "cost_usd": cost or Decimal(0),
+    }
+
+
+def totals_json(totals: Mapping[str, int | Decimal]) -> dg.MetadataValue:
+    return dg.MetadataValue.json(
+        {k: str(v) if isinstance(v, Decimal) else v for k, v in totals.items()}
+    )

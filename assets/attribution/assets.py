@@ -13,7 +13,7 @@ from assets.attribution.engine import ENGINE_VERSION, AttributionSettings
 from assets.attribution.transform import attribution_daily as roll_up
 from assets.attribution.transform import usage_attributed as attribute_window
 from assets.partitions import daily_partitions, window
-from assets.reporting import SchemaCheck, TopRows, table_metadata
+from assets.reporting import SchemaCheck, TopRows, rollup_totals, table_metadata, totals_json
 from assets.resources import CanonicalStoreResource, WarehouseResource
 from assets.slices import read_ahead, window_slices
 from ingestion.settings import get_settings
@@ -133,8 +133,8 @@ def attribution_daily(
     slices = window_slices(start, end, store.rows_by_day(USAGE_ATTRIBUTED, start, end),
                            get_settings().materialize_slice_events)  # fmt: skip
     rows = 0
-    expected: Counter[str | int] = Counter()
-    got: Counter[str | int] = Counter()
+    expected: Counter[str] = Counter()
+    got: Counter[str] = Counter()
     attributed_cost = Decimal(0)
     top = TopRows("cost_usd", ["day", "issue_identifier", "issue_title", "signal", "requests",
                                "cost_usd"])  # fmt: skip
@@ -142,12 +142,8 @@ def attribution_daily(
         attributed = store.read_window(USAGE_ATTRIBUTED, slice_start, slice_end)
         daily = roll_up(attributed)
         rows += store.replace_window(ATTRIBUTION_DAILY, slice_start, slice_end, daily)
-        expected.update({"requests": attributed.height,
-                         "output_tokens": int(attributed["output_tokens"].sum() or 0),
-                         "cost_usd": attributed["cost_usd"].sum() or Decimal(0)})  # fmt: skip
-        got.update({"requests": int(daily["requests"].sum() or 0),
-                    "output_tokens": int(daily["output_tokens"].sum() or 0),
-                    "cost_usd": daily["cost_usd"].sum() or Decimal(0)})  # fmt: skip
+        expected.update(rollup_totals(attributed, "cost_usd"))
+        got.update(rollup_totals(daily, "cost_usd"))
         attributed_cost += daily.filter(pl.col("issue_id").is_not_null())["cost_usd"].sum() or 0
         top.add(daily)
         del attributed, daily
@@ -163,6 +159,5 @@ def attribution_daily(
     )
     yield dg.AssetCheckResult(
         check_name="totals_match_usage_attributed", passed=expected == got,
-        metadata={"expected": dg.MetadataValue.json({k: str(v) for k, v in expected.items()}),
-                  "got": dg.MetadataValue.json({k: str(v) for k, v in got.items()})},
+        metadata={"expected": totals_json(expected), "got": totals_json(got)},
     )  # fmt: skip

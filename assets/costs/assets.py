@@ -2,14 +2,12 @@
 
 from collections import Counter
 from collections.abc import Iterator
-from decimal import Decimal
 
 import dagster as dg
-import polars as pl
 
 from assets.costs.transform import cost_daily as roll_up_daily
 from assets.partitions import daily_partitions, window
-from assets.reporting import SchemaCheck, TopRows, table_metadata
+from assets.reporting import SchemaCheck, TopRows, rollup_totals, table_metadata, totals_json
 from assets.resources import WarehouseResource
 from assets.slices import window_slices
 from ingestion.settings import get_settings
@@ -52,8 +50,8 @@ def cost_daily(
         priced = store.read_window(USAGE_PRICED, slice_start, slice_end)
         daily = roll_up_daily(priced, subscription_sources)
         rows += store.replace_window(COST_DAILY, slice_start, slice_end, daily)
-        expected.update(totals(priced, "reported_cost_usd", "computed_cost_usd"))
-        got.update(totals(daily, "cost_usd"))
+        expected.update(rollup_totals(priced, "reported_cost_usd", "computed_cost_usd"))
+        got.update(rollup_totals(daily, "cost_usd"))
         schema.validate(daily)
         top.add(daily)
         del priced, daily
@@ -69,23 +67,5 @@ def cost_daily(
     yield schema.result()
     yield dg.AssetCheckResult(
         check_name="totals_match_usage_priced", passed=got == expected,
-        metadata={"expected": dg.MetadataValue.json(as_json(expected)),
-                  "got": dg.MetadataValue.json(as_json(got))},
+        metadata={"expected": totals_json(expected), "got": totals_json(got)},
     )  # fmt: skip
-
-
-def totals(frame: pl.DataFrame, *cost_columns: str) -> dict[str, int | Decimal]:
-    """Requests, input and output tokens and cost (the first of `cost_columns` that is set)
-    of priced events, or of their rollup."""
-    requests = frame["requests"].sum() if "requests" in frame.columns else frame.height
-    cost = frame.select(pl.coalesce(*cost_columns).sum()).item()
-    return {
-        "requests": int(requests or 0),
-        "input_tokens": int(frame["input_tokens"].sum() or 0),
-        "output_tokens": int(frame["output_tokens"].sum() or 0),
-        "cost_usd": cost or Decimal(0),
-    }
-
-
-def as_json(counts: Counter[str]) -> dict[str, int | str]:
-    return {k: str(v) if isinstance(v, Decimal) else v for k, v in counts.items()}
