@@ -5,7 +5,7 @@ that a report importing it starts fast."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
@@ -13,6 +13,17 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 T = TypeVar("T")
+
+
+def consecutive_days(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Runs of consecutive days, as [first, end) windows, in order."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if runs and runs[-1][1] == day:
+            runs[-1] = (runs[-1][0], day + timedelta(days=1))
+        else:
+            runs.append((day, day + timedelta(days=1)))
+    return runs
 
 
 def window_slices(

@@ -13,7 +13,7 @@ import polars as pl
 from assets.costs.transform import cost_daily
 from assets.pricing.catalog import PriceOverride, price_table, stored_overrides
 from assets.pricing.transform import price_keys, price_usage
-from assets.slices import window_slices
+from assets.slices import consecutive_days, window_slices
 from ingestion.reports.costs import LIVE_PRICED_COLUMNS, LiveDays
 from ingestion.settings import get_settings
 from ingestion.store import CanonicalStore
@@ -31,14 +31,10 @@ def day_ranges(
     query and holding at most `max_rows` events (a busier day is a window of its own), as a
     materialisation slices them (`window_slices`): a fixed week of days held a week of a
     busy company's events at once."""
-    runs: list[tuple[date, date]] = []
-    for day in sorted(set(days)):
-        if runs and runs[-1][1] == day:
-            runs[-1] = (runs[-1][0], day + timedelta(days=1))
-        else:
-            runs.append((day, day + timedelta(days=1)))
     return [
-        piece for start, end in runs for piece in window_slices(start, end, rows_by_day, max_rows)
+        piece
+        for start, end in consecutive_days(days)
+        for piece in window_slices(start, end, rows_by_day, max_rows)
     ]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.resources import CanonicalStoreResource, WarehouseResource
+from assets.slices import consecutive_days
 from ingestion.settings import get_settings
 
 # A schedule tick must finish within Dagster's evaluation timeout: wait this long at most for
@@ -69,8 +70,9 @@ def hourly_costs(
     if catching_up(context):
         context.log.info("earlier days: a catch-up run is still queued or running")
     else:
-        for first, last in consecutive_ranges(changed_days(context, canonical_store, warehouse,
-                                                           today)):  # fmt: skip
+        changed = changed_days(context, canonical_store, warehouse, today)
+        for first, end in consecutive_days(changed):
+            last = end - timedelta(days=1)
             catch_up.append(range_request(first, last, run_key=f"{first}..{last}@{hour}"))
     today_request = dg.RunRequest(partition_key=today.isoformat(), run_key=f"{today}@{hour}")
     return [*catch_up, today_request]
@@ -84,17 +86,6 @@ def catching_up(context: dg.ScheduleEvaluationContext) -> bool:
         return False
     active = dg.RunsFilter(tags={CATCH_UP_TAG: "true"}, statuses=ACTIVE_RUN_STATUSES)
     return bool(instance.get_run_records(filters=active, limit=1))
-
-
-def consecutive_ranges(days: list[date]) -> list[tuple[date, date]]:
-    """Runs of consecutive days, as (first, last) inclusive."""
-    ranges: list[tuple[date, date]] = []
-    for day in sorted(set(days)):
-        if ranges and ranges[-1][1] + timedelta(days=1) == day:
-            ranges[-1] = (ranges[-1][0], day)
-        else:
-            ranges.append((day, day))
-    return ranges
 
 
 def range_request(first: date, last: date, run_key: str) -> dg.RunRequest:
