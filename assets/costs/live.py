@@ -54,12 +54,12 @@ def live_days(
     fewer).
     `overrides` and `requests_by_day` (the store's requests of each day), when the caller
     read them already (`stored_overrides`, the freshness check), else read here."""
-    days = sorted(set(days))
-    if requests_by_day is None and days:
-        stored = store.daily_totals(days[0], days[-1] + timedelta(days=1))
+    wanted = sorted(set(days))
+    if requests_by_day is None and wanted:
+        stored = store.daily_totals(wanted[0], wanted[-1] + timedelta(days=1))
         requests_by_day = {day: requests for day, (requests, _) in stored.items()}
     budget = min(LIVE_RANGE_EVENTS, get_settings().materialize_slice_events)
-    ranges = day_ranges(days, requests_by_day or {}, budget)
+    ranges = day_ranges(wanted, requests_by_day or {}, budget)
     if overrides is None:
         overrides = stored_overrides(store) if ranges else []
     priced_parts, daily_parts = [], []
@@ -71,7 +71,7 @@ def live_days(
             priced_parts.append(priced.select(LIVE_PRICED_COLUMNS))
         daily_parts.append(cost_daily(priced, subscription_sources))
     return LiveDays(
-        days=tuple(sorted(set(days))),
+        days=tuple(wanted),
         usage_priced=_concat(priced_parts, USAGE_PRICED) if keep_priced else None,
         cost_daily=_concat(daily_parts, COST_DAILY),
     )
