@@ -20,7 +20,8 @@ from ingestion.adapters.git import (
 )
 from ingestion.correlation import correlate
 from ingestion.git_commits import CommitRow, upsert_commits
-from ingestion.loader import INSERT_REJECT, ensure_company
+from ingestion.loader import ensure_company
+from ingestion.rejects import RejectRow, store_rejects
 from ingestion.table_statistics import analyse_grown
 
 
@@ -129,12 +130,12 @@ def load_git(
         ).fetchone()  # fmt: skip
         assert run is not None
         with conn.transaction():
-            for rejected in history.rejects:
-                conn.execute(INSERT_REJECT, (
-                    run[0], SOURCE, str(repo), rejected.hash, rejected.reason, rejected.header,
-                    hashlib.sha1(rejected.header.encode()).hexdigest(),
-                ))  # fmt: skip
             with conn.cursor() as cur:
+                store_rejects(cur, run[0], SOURCE, [
+                    RejectRow(str(repo), r.hash, r.reason, r.header,
+                              hashlib.sha1(r.header.encode()).hexdigest())
+                    for r in history.rejects
+                ])  # fmt: skip
                 stored = upsert_commits(cur, company_id, [
                     CommitRow(project_id, str(repo), c.hash, c.author_name, c.author_email,
                               c.committed_at, c.message, c.files)

@@ -26,6 +26,7 @@ from ingestion.adapters.records import RejectRecord
 from ingestion.batch import Batch
 from ingestion.copy import copy_bytes, encode_rows
 from ingestion.reject_limit import RejectLimit
+from ingestion.rejects import RejectRow, store_rejects
 from ingestion.table_statistics import TableStatistics
 from ingestion.usage_day_deltas import fold_usage_day_deltas
 
@@ -299,20 +300,6 @@ UPDATE ingestion_runs SET status = 'interrupted', finished_at = now()
 WHERE status = 'running' AND pid NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
 """
 
-INSERT_REJECT = """
-INSERT INTO ingestion_rejects (run_id, source, location, position, reason, excerpt, fingerprint)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (source, location, position, fingerprint) DO NOTHING
-"""
-
-# The one row that counts a file's rejects past those recorded one by one (reject_limit.py),
-# rewritten as the run finds more.
-UPSERT_UNRECORDED_REJECTS = """
-INSERT INTO ingestion_rejects (run_id, source, location, position, reason, excerpt, fingerprint)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (source, location, position, fingerprint) DO UPDATE SET reason = excluded.reason
-"""
-
 
 def _excerpt(raw: bytes) -> str:
     return raw.decode("utf-8", "replace").replace("\x00", "")
@@ -573,16 +560,17 @@ class CanonicalLoader:
                     cur.execute(MERGE_TOOLS, {**self.params, "copy": copy})
                     result.tool_calls += cur.rowcount if copy == 1 else 0
             if batch.rejects:
-                cur.executemany(INSERT_REJECT, [
-                    (self.params["run"], self.source, r.location, r.position, r.reason,
-                     _excerpt(r.excerpt), hashlib.sha1(r.excerpt).hexdigest())
+                run = self.params["run"]
+                store_rejects(cur, run, self.source, [
+                    RejectRow(r.location, r.position, r.reason, _excerpt(r.excerpt),
+                              hashlib.sha1(r.excerpt).hexdigest())
                     for r in recorded
                 ])  # fmt: skip
-                cur.executemany(UPSERT_UNRECORDED_REJECTS, [
-                    (self.params["run"], self.source, u.first.location, u.first.position,
-                     u.reason(), _excerpt(u.first.excerpt), u.fingerprint(self.params["run"]))
+                store_rejects(cur, run, self.source, [
+                    RejectRow(u.first.location, u.first.position, u.reason(),
+                              _excerpt(u.first.excerpt), u.fingerprint(run))
                     for u in limit.grown(self.reject_limit)
-                ])  # fmt: skip
+                ], rewrite_reason=True)  # fmt: skip
                 result.rejects = len(batch.rejects)
             if cursors:
                 latest = list({c.path: c for c in cursors}.values())

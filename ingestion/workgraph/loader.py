@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from ingestion.git_commits import CommitRow, upsert_commits
 from ingestion.loader import ensure_company
+from ingestion.rejects import RejectRow, store_rejects
 from ingestion.table_statistics import analyse_grown
 from ingestion.usage_day_deltas import fold_usage_day_deltas
 from ingestion.workgraph.records import WorkGraph, row_excerpt
@@ -339,29 +340,11 @@ def _load_commits(cur: psycopg.Cursor[Any], graph: WorkGraph, ids: _Ids, company
         summary.changed["issue_commit_links"] = max(cur.rowcount, 0)
 
 
-def _store_rejects(cur: psycopg.Cursor[Any], run_id: int | None, source: str, location: str,
-                   rejected: list[tuple[str, Any, str, dict[str, Any]]]) -> None:  # fmt: skip
-    """The rejects (table, row id, reason, row) in one statement: an upstream keeps its bad
-    rows, so every run rejects them again (a statement each: 2.6 s per 10,000, now 0.7 s); one
-    already recorded is left as it is."""
-    if not rejected:
-        return
-    excerpts = [row_excerpt(row) for *_, row in rejected]
-    cur.execute(
-        """INSERT INTO ingestion_rejects (run_id, source, location, position, reason, excerpt,
-               fingerprint)
-           SELECT %s, %s, r.location, r.position, r.reason, r.excerpt, r.fingerprint
-           FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
-             WITH ORDINALITY AS r(location, position, reason, excerpt, fingerprint, ordinal)
-           ORDER BY r.ordinal
-           ON CONFLICT (source, location, position, fingerprint) DO NOTHING""",
-        (run_id, source,
-         [f"{location}#{table}" for table, *_ in rejected],
-         [str(row_id)[:MAX_KEY_CHARS] for _, row_id, *_ in rejected],
-         [reason for _, _, reason, _ in rejected],
-         excerpts,
-         [hashlib.sha1(excerpt.encode()).hexdigest() for excerpt in excerpts]),
-    )  # fmt: skip
+def _reject_row(location: str, table_name: str, row_id: Any, reason: str,
+                row: dict[str, Any]) -> RejectRow:  # fmt: skip
+    excerpt = row_excerpt(row)
+    return RejectRow(f"{location}#{table_name}", str(row_id)[:MAX_KEY_CHARS], reason, excerpt,
+                     hashlib.sha1(excerpt.encode()).hexdigest())  # fmt: skip
 
 
 STORED_RUN_EVENTS = """
@@ -435,7 +418,9 @@ def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: st
                 for upstream in graph.rejects:
                     rejected.append((upstream.table, upstream.row_id, upstream.reason,
                                      upstream.row))  # fmt: skip
-                _store_rejects(cur, summary.run_id, source, location, rejected)
+                # an upstream keeps its bad rows: every run rejects them again, stored once
+                store_rejects(cur, summary.run_id, source,
+                              [_reject_row(location, *r) for r in rejected])  # fmt: skip
                 summary.rejects = len(rejected)
         except Exception as error:
             conn.execute(
