@@ -118,6 +118,49 @@ def test_the_sensor_fires_only_when_logs_change(tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
+def test_the_sensor_waits_while_an_ingest_run_is_queued(tmp_path, monkeypatch,
+                                                        persistent_instance):  # fmt: skip
+    """While a long run held the run slots, the sensor queued an ingest run every minute the
+    logs grew, each to start later, find nothing new and end. A run waiting to start reads
+    whatever is appended meanwhile: the sensor asks for no other until it has started, and
+    keeps its cursor so that growth after that start is still noticed."""
+    from ingestion.settings import get_settings
+    from pipelines.defs.automation import agent_logs_sensor
+
+    monkeypatch.setenv("TALLY_CLAUDE_DIR", str(tmp_path / "claude"))
+    monkeypatch.setenv("TALLY_CODEX_DIR", str(tmp_path / "codex" / "sessions"))
+    get_settings.cache_clear()
+    log = tmp_path / "claude" / "p" / "s.jsonl"
+    log.parent.mkdir(parents=True)
+    instance = persistent_instance
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        with open(log, "a") as handle:  # an agent at work: the log grows every minute
+            handle.write('{"type":"user"}\n')
+        return agent_logs_sensor(dg.build_sensor_context(cursor=cursor, instance=instance))
+
+    first = tick(None)
+    assert len(first.run_requests) == 1
+    waiting_run = instance.add_run(
+        dg.DagsterRun(job_name="agent_logs_job", run_id="waiting",
+                      status=dg.DagsterRunStatus.NOT_STARTED)
+    )  # fmt: skip
+    for _ in range(3):
+        waiting = tick(first.cursor)
+        assert not waiting.run_requests
+        assert waiting.cursor is None  # unchanged
+        assert "waiting to start" in waiting.skip_reason.skip_message
+    instance.handle_run_event(waiting_run.run_id, dg.DagsterEvent(
+        event_type_value="PIPELINE_START", job_name="agent_logs_job"))  # fmt: skip
+    assert instance.get_run_by_id("waiting").status == dg.DagsterRunStatus.STARTED
+    assert len(tick(first.cursor).run_requests) == 1  # lines after it started: a next run
+    # the hourly ingest reads the logs too
+    instance.add_run(dg.DagsterRun(job_name="ingest_job", run_id="hourly",
+                                   status=dg.DagsterRunStatus.STARTING))  # fmt: skip
+    assert not tick(first.cursor).run_requests
+    get_settings.cache_clear()
+
+
 def test_schedules_ask_for_the_right_partitions(tally_env):
     from datetime import UTC, datetime
 

@@ -41,12 +41,12 @@ def hourly_ingest() -> dg.RunRequest:
 # Runs that bring earlier days up to date carry this tag: while one is queued or running, the
 # next tick asks for today alone instead of for the same days again.
 CATCH_UP_TAG = "tally/catch-up"
-ACTIVE_RUN_STATUSES = [
+WAITING_RUN_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
 ]
+ACTIVE_RUN_STATUSES = [*WAITING_RUN_STATUSES, dg.DagsterRunStatus.STARTED]
 
 
 @dg.schedule(job=daily_costs_job, cron_schedule="10 * * * *", execution_timezone="UTC")
@@ -166,4 +166,28 @@ def agent_logs_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     )
     if fingerprint == context.cursor:
         return dg.SensorResult(skip_reason="no new or grown log files")
+    if ingest_waiting(context):
+        # the cursor stays: once that run has started, growth after it is noticed again
+        return dg.SensorResult(skip_reason="an ingest run waiting to start will read the new lines")
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=fingerprint)], cursor=fingerprint)
+
+
+# The jobs that read the agent logs.
+INGEST_JOBS = ("agent_logs_job", "ingest_job")
+
+
+def ingest_waiting(context: dg.SensorEvaluationContext) -> bool:
+    """Whether a run that reads the agent logs is queued and has not started: it will read
+    whatever has been appended by then. While agents work the logs grow every minute, and
+    while a long run (a backfill, a first ingest) held the run slots, the sensor queued a run
+    a minute, each to start, find nothing new and end, ahead of the hourly costs."""
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:  # a context built without an instance (tests)
+        return False
+    return any(
+        instance.get_run_records(
+            filters=dg.RunsFilter(job_name=job, statuses=WAITING_RUN_STATUSES), limit=1
+        )
+        for job in INGEST_JOBS
+    )
