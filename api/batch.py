@@ -7,10 +7,20 @@ valid records of the same batch are written."""
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, TypeVar
+import types
+from decimal import Decimal
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from api.errors import ApiError, ErrorDetail
 from ingestion.adapters.common import lone_surrogates_replaced
@@ -35,6 +45,16 @@ def no_nul(value: Any) -> Any:
     return value
 
 
+NUMBER_TYPES = (int, float, Decimal)
+
+
+def _types_of(annotation: Any) -> set[Any]:
+    """The types a field admits: the members of a union, else the annotation itself."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return {member for arg in get_args(annotation) for member in _types_of(arg)}
+    return {annotation}
+
+
 class RecordModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -42,6 +62,17 @@ class RecordModel(BaseModel):
     @classmethod
     def text_without_nul(cls, data: Any) -> Any:
         return no_nul(data)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def numbers_are_not_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic reads `true` as 1 where a number is due: a hook that sent a flag for a
+        count would have its requests stored as one token."""
+        if isinstance(value, bool) and info.field_name is not None:
+            admitted = _types_of(cls.model_fields[info.field_name].annotation)
+            if bool not in admitted and admitted & set(NUMBER_TYPES):
+                raise ValueError("a number is required, not true or false")
+        return value
 
 
 class RecordResult(BaseModel):

@@ -162,6 +162,27 @@ def test_a_batch_is_answered_per_record_and_a_replay_creates_nothing(client, key
     assert agent == ("eng", "api-key")
 
 
+def test_true_or_false_for_a_number_is_rejected_per_record(client, keys, conninfo):
+    """pydantic reads `true` as 1: a hook sending a flag for a count had its request stored
+    with one token. Booleans stay what boolean fields take."""
+    batch = [usage_record(n) for n in range(3)]
+    batch[0] = {**batch[0], "input_tokens": True}
+    batch[1] = {**batch[1], "reported_cost_usd": False}
+    answer = post(client, "/v1/usage-events", keys.agent, batch).json()
+    assert (answer["accepted"], answer["rejected"]) == (1, 2)
+    reasons = [r["reason"] for r in answer["results"] if r["status"] == "rejected"]
+    assert reasons == ["input_tokens: Value error, a number is required, not true or false",
+                       "reported_cost_usd: Value error, a number is required, not true or "
+                       "false"]  # fmt: skip
+    assert count(conninfo, "token_usage_events") == 1
+    call = {"session_id": "s-1", "call_id": "c1", "tool_name": "Bash",
+            "started_at": "2026-11-21T10:00:00Z", "success": True}  # fmt: skip
+    answer = post(client, "/v1/tool-calls", keys.agent,
+                  [call, {**call, "call_id": "c2", "duration_ms": False}]).json()  # fmt: skip
+    assert [r["status"] for r in answer["results"]] == ["accepted", "rejected"]
+    assert answer["results"][1]["reason"].startswith("duration_ms: Value error, a number")
+
+
 def test_a_lone_half_of_a_surrogate_pair_is_read_as_the_files_are(client, keys, conninfo):
     """A hook's JSON.stringify writes an emoji cut in two as a lone escape (`\\ud83d`), which
     orjson refuses: the record is read with U+FFFD in its place, as transcripts are, rather
