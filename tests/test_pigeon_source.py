@@ -45,6 +45,18 @@ def test_a_sqlite_file_that_is_not_pigeons_fails_clearly(tally_env, tmp_path):
     assert "is not a Pigeon database: it has none of the tables" in " ".join(result.output.split())
 
 
+def test_a_path_holding_uri_characters_is_read_as_itself(tmp_path):
+    """SQLite is given the path as a URI: `#` cut it, so tally read an empty file it had
+    just created beside the directory, read-write, and found no Pigeon tables."""
+    directory = tmp_path / "boards #2 ?old 100%"
+    directory.mkdir()
+    database = build_pigeon_db(directory / "pigeon.db")
+    graph = read_pigeon(database)
+    assert sorted(issue["number"] for issue in graph.issues) == [1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [directory.name]  # nothing created
+    assert sorted(p.name for p in directory.iterdir()) == ["pigeon.db"]
+
+
 def test_adapter_maps_cards_moves_and_rejects(pigeon_db):
     graph = read_pigeon(pigeon_db)
     assert sorted(issue["number"] for issue in graph.issues) == [1, 2]

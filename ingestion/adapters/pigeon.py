@@ -193,7 +193,9 @@ def read_pigeon(path: Path) -> WorkGraph:
     if not path.is_file():
         raise PigeonError(f"no Pigeon database at {path}")
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # the path as a URI, quoted: one holding `#`, `?` or `%` read as itself gave SQLite
+        # another file, which it created empty, read-write (the `?mode=ro` was cut off)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         # SQLite keeps whatever bytes it is given as text: one invalid UTF-8 value must not
         # make the whole file unreadable (the default decoder raises at the first)
         db.text_factory = lambda raw: raw.decode("utf-8", "replace")
