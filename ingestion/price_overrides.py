@@ -1,15 +1,20 @@
-"""Why a price override may never apply, told when it is written: the CLI prints it as a
-warning and the API returns it in `warnings`. The override is kept either way: it may be
-meant for usage still to come."""
+"""What a price override written now means for the usage there is: why it may never apply,
+told when it is written (the CLI prints it as a warning and the API returns it in
+`warnings`; the override is kept either way: it may be meant for usage still to come), and
+which materialised days hold usage it covers, whose stored costs it changes only once they are
+re-materialised."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ingestion.model_patterns import stored_model_pattern
 
 if TYPE_CHECKING:
     import psycopg
+
+    from ingestion.warehouse.base import Warehouse
 
 
 def override_doubt(
@@ -43,3 +48,21 @@ def override_doubt(
         f"{model_pattern!r} matches none of the {len(seen[provider])} {provider} models with "
         f"usage so far (the whole name must match), e.g. {examples}"
     )
+
+
+def materialised_days_covered(
+    warehouse: Warehouse, provider: str, model_pattern: str, start: date, end: date | None
+) -> list[date]:
+    """The days of [start, end) whose priced usage in the warehouse holds requests of
+    `provider` that `model_pattern` matches: they were priced without the override (or, when
+    it is deleted, with it) and keep those costs until re-materialised."""
+    from schemas.warehouse import USAGE_PRICED
+
+    warehouse.ensure_table(USAGE_PRICED)
+    seen = warehouse.query(
+        """SELECT DISTINCT model, day FROM usage_priced
+           WHERE provider = $provider AND day >= $start AND day < $end""",
+        {"provider": provider, "start": start, "end": end or date(9999, 12, 31)},
+    )
+    pattern = stored_model_pattern(model_pattern)
+    return sorted({day for model, day in seen.iter_rows() if pattern.fullmatch(model) is not None})

@@ -188,29 +188,26 @@ def test_an_override_that_would_apply_to_no_usage_is_kept_with_a_warning(costed)
     assert "(providers with usage: anthropic, openai)" in said
     said = warning("anthropic", "claude-mystery")  # the whole name must match
     assert "'claude-mystery' matches none of the" in said and "anthropic models" in said
-    assert warning("anthropic", "claude-mystery-1") == ""
+    applies = warning("anthropic", "claude-mystery-1")
+    assert "warning" not in applies and applies.startswith("note: usage it covers is stored")
     assert warning("google", "gemini-.*") == ""  # no usage yet, but a provider prices know
     listed = orjson.loads(invoke("prices", "list", "--format", "json").stdout)
     assert len(listed) == 4
 
 
 def test_an_override_prices_the_unknown_model_once_rematerialised(costed):
-    assert (
-        invoke(
-            "prices",
-            "set",
-            "--provider",
-            "anthropic",
-            "--model",
-            "claude-mystery-1",
-            "--from",
-            "2026-10-01",
-            "--input",
-            "1000000",
-            "--output",
-            "1000000",
-        ).exit_code
-        == 0
+    """Setting it names the materialised days whose stored costs it leaves as they are, and
+    the command that re-prices them: a report of those days shows the old costs until then."""
+    later = invoke("prices", "set", "--provider", "anthropic", "--model", "claude-mystery-1",
+                   "--from", "2026-10-04", "--input", "1")  # fmt: skip
+    assert later.exit_code == 0 and later.stderr == ""  # its usage is on the 3rd
+    added = invoke("prices", "set", "--provider", "anthropic", "--model", "claude-mystery-1",
+                   "--from", "2026-10-01", "--input", "1000000", "--output", "1000000")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert " ".join(added.stderr.split()) == (
+        "note: usage it covers is stored priced without it on 1 materialised day (2026-10-03); "
+        "their costs change once re-materialised: tally materialize --from 2026-10-03 --to "
+        "2026-10-03"
     )
     assert invoke("materialize", "--partition", "2026-10-03").exit_code == 0
     models = {
@@ -219,6 +216,11 @@ def test_an_override_prices_the_unknown_model_once_rematerialised(costed):
     }
     mystery = models["claude-mystery-1"]
     assert mystery["pricing_status"] == "priced" and Decimal(mystery["cost_usd"]) == 12
+    listed = orjson.loads(invoke("prices", "list", "--format", "json").stdout)
+    deleted = invoke("prices", "delete", str(listed[-1]["id"]))
+    assert "may be stored priced with it on 1 materialised day (2026-10-03)" in " ".join(
+        deleted.stderr.split()
+    )
 
 
 def report_costs(*args: str) -> tuple[list[dict], str]:

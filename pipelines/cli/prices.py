@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
-from pipelines.cli.context import CommandFailed, failures_reported, store
+from pipelines.cli.context import CommandFailed, StoreContext, failures_reported, store
 from pipelines.cli.output import OutputFormat, render
 from pipelines.cli.report import parse_day
 from schemas.money import USD_LIMIT
 
 app = typer.Typer(help="Price overrides (USD per million tokens).", no_args_is_help=True)
+# How long the note on days to re-materialise waits for a materialisation writing the
+# warehouse.
+WAREHOUSE_WAIT_SECONDS = 5.0
 if TYPE_CHECKING:
     import psycopg
 
@@ -121,11 +125,13 @@ def set_override(
             doubt = override_doubt(conn, None, provider, model_pattern)
     typer.echo(f"override {row[0]} added")
     if doubt:
-        from rich.markup import escape
-
         from pipelines.cli.context import err
 
         err.print(f"[yellow]warning:[/] {escape(doubt)}")
+    assert start is not None  # --from is required
+    _name_days_to_rematerialise(
+        context, provider, model_pattern, start, end, "usage it covers is stored priced without it"
+    )
 
 
 @app.command("delete")
@@ -137,7 +143,8 @@ def delete_override(override_id: int = typer.Argument(..., help="The override's 
         context = store()
         with psycopg.connect(context.conninfo) as conn, conn.transaction():
             row = conn.execute(
-                "DELETE FROM price_overrides WHERE id = %s RETURNING provider, model_pattern",
+                """DELETE FROM price_overrides WHERE id = %s
+                   RETURNING provider, model_pattern, effective_from, effective_to""",
                 (override_id,),
             ).fetchone()
             if row is None:
@@ -145,6 +152,41 @@ def delete_override(override_id: int = typer.Argument(..., help="The override's 
             _audit(conn, context.settings.company, "price_override.deleted", str(override_id),
                    {"provider": row[0], "model_pattern": row[1]}, None)  # fmt: skip
     typer.echo(f"override {override_id} deleted")
+    _name_days_to_rematerialise(context, *row, "usage it covered may be stored priced with it")
+
+
+def _name_days_to_rematerialise(
+    context: StoreContext,
+    provider: str,
+    model_pattern: str,
+    start: date,
+    end: date | None,
+    pricing: str,
+) -> None:
+    """Which materialised days keep the costs they were priced at, and the command that
+    re-prices them: a finance user who set an override and saw the same report took the
+    override for broken. (Days the warehouse is behind on, reports price live, with it.)"""
+    from ingestion.price_overrides import materialised_days_covered
+    from ingestion.warehouse.base import open_warehouse
+    from ingestion.warehouse.errors import WarehouseUnavailable
+    from pipelines.cli.context import err
+
+    try:
+        warehouse = open_warehouse(context.settings.resolved_warehouse_url,
+                                   lock_wait_seconds=WAREHOUSE_WAIT_SECONDS)  # fmt: skip
+        with warehouse.held():
+            days = materialised_days_covered(warehouse, provider, model_pattern, start, end)
+    except WarehouseUnavailable as error:
+        err.print(f"note: which materialised days it covers is unknown ({escape(str(error))}); "
+                  "their stored costs change once they are re-materialised")  # fmt: skip
+        return
+    if days:
+        count = "1 materialised day" if len(days) == 1 else f"{len(days)} materialised days"
+        span = str(days[0]) if len(days) == 1 else f"{days[0]} to {days[-1]}"
+        err.print(
+            f"note: {pricing} on {count} ({span}); their costs change once re-materialised: "
+            f"tally materialize --from {days[0]} --to {days[-1]}"
+        )
 
 
 def _audit(
