@@ -118,14 +118,15 @@ def test_the_sensor_fires_only_when_logs_change(tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
-def test_the_sensor_waits_while_an_ingest_run_is_queued(tmp_path, monkeypatch,
+def test_the_sensor_and_the_hourly_ingest_wait_while_an_ingest_run_is_queued(tmp_path, monkeypatch,
                                                         persistent_instance):  # fmt: skip
     """While a long run held the run slots, the sensor queued an ingest run every minute the
-    logs grew, each to start later, find nothing new and end. A run waiting to start reads
-    whatever is appended meanwhile: the sensor asks for no other until it has started, and
-    keeps its cursor so that growth after that start is still noticed."""
+    logs grew (and the schedule one every hour), each to start later, find nothing new and
+    end. A run waiting to start reads whatever is appended meanwhile: the sensor asks for no
+    other until it has started, and keeps its cursor so that growth after that start is still
+    noticed."""
     from ingestion.settings import get_settings
-    from pipelines.defs.automation import agent_logs_sensor
+    from pipelines.defs.automation import agent_logs_sensor, hourly_ingest
 
     monkeypatch.setenv("TALLY_CLAUDE_DIR", str(tmp_path / "claude"))
     monkeypatch.setenv("TALLY_CODEX_DIR", str(tmp_path / "codex" / "sessions"))
@@ -155,9 +156,14 @@ def test_the_sensor_waits_while_an_ingest_run_is_queued(tmp_path, monkeypatch,
     assert instance.get_run_by_id("waiting").status == dg.DagsterRunStatus.STARTED
     assert len(tick(first.cursor).run_requests) == 1  # lines after it started: a next run
     # the hourly ingest reads the logs too
+    with dg.build_schedule_context(instance=instance) as context:
+        assert isinstance(hourly_ingest(context), dg.RunRequest)
     instance.add_run(dg.DagsterRun(job_name="ingest_job", run_id="hourly",
                                    status=dg.DagsterRunStatus.STARTING))  # fmt: skip
     assert not tick(first.cursor).run_requests
+    # and while it waits, the next hour asks for no other
+    with dg.build_schedule_context(instance=instance) as context:
+        assert isinstance(hourly_ingest(context), dg.SkipReason)
     get_settings.cache_clear()
 
 

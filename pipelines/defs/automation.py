@@ -2,6 +2,7 @@
 day whose usage changed) fresh every hour, and finalise yesterday once it is over."""
 
 import os
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -33,8 +34,11 @@ daily_costs_job = dg.define_asset_job(
 
 
 @dg.schedule(job=ingest_job, cron_schedule="0 * * * *", execution_timezone="UTC")
-def hourly_ingest() -> dg.RunRequest:
-    """Every hour: ingest whatever the sensor may have missed, and the work graph."""
+def hourly_ingest(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """Every hour: ingest whatever the sensor may have missed, and the work graph; not while
+    the last hour's run is still waiting to start (it reads all of it then)."""
+    if waiting_to_start(context, ["ingest_job"]):
+        return dg.SkipReason("the last hourly ingest is still waiting to start")
     return dg.RunRequest()
 
 
@@ -166,7 +170,7 @@ def agent_logs_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     )
     if fingerprint == context.cursor:
         return dg.SensorResult(skip_reason="no new or grown log files")
-    if ingest_waiting(context):
+    if waiting_to_start(context, INGEST_JOBS):
         # the cursor stays: once that run has started, growth after it is noticed again
         return dg.SensorResult(skip_reason="an ingest run waiting to start will read the new lines")
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=fingerprint)], cursor=fingerprint)
@@ -176,11 +180,14 @@ def agent_logs_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
 INGEST_JOBS = ("agent_logs_job", "ingest_job")
 
 
-def ingest_waiting(context: dg.SensorEvaluationContext) -> bool:
-    """Whether a run that reads the agent logs is queued and has not started: it will read
-    whatever has been appended by then. While agents work the logs grow every minute, and
-    while a long run (a backfill, a first ingest) held the run slots, the sensor queued a run
-    a minute, each to start, find nothing new and end, ahead of the hourly costs."""
+def waiting_to_start(
+    context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext, jobs: Sequence[str]
+) -> bool:
+    """Whether a run of one of `jobs` is queued and has not started: it will read whatever
+    has been appended by then. While agents work the logs grow every minute, and while a long
+    run (a backfill, a first ingest) held the run slots, the sensor queued a run a minute
+    (and the schedule one an hour), each to start, find nothing new and end, ahead of the
+    hourly costs."""
     try:
         instance = context.instance
     except dg.DagsterInvariantViolationError:  # a context built without an instance (tests)
@@ -189,5 +196,5 @@ def ingest_waiting(context: dg.SensorEvaluationContext) -> bool:
         instance.get_run_records(
             filters=dg.RunsFilter(job_name=job, statuses=WAITING_RUN_STATUSES), limit=1
         )
-        for job in INGEST_JOBS
+        for job in jobs
     )
