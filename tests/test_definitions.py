@@ -276,6 +276,12 @@ def test_the_hourly_schedule_catches_up_consecutive_days_in_one_run_at_a_time(
                             tags={CATCH_UP_TAG: "true"})  # fmt: skip
     instance.add_run(running)
     assert [r.partition_key for r in tick()] == ["2026-10-09"]  # today alone meanwhile
+    # and no second run of today while the last hour's has not started
+    waiting = dg.DagsterRun(job_name="daily_costs_job", run_id="waiting-today",
+                            status=dg.DagsterRunStatus.NOT_STARTED,
+                            tags={"dagster/partition": "2026-10-09"})  # fmt: skip
+    instance.add_run(waiting)
+    assert tick() == []
 
 
 def test_old_routine_ingest_runs_are_pruned_and_everything_else_kept(

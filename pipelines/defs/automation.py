@@ -78,8 +78,14 @@ def hourly_costs(
         for first, end in consecutive_days(changed):
             last = end - timedelta(days=1)
             catch_up.append(range_request(first, last, run_key=f"{first}..{last}@{hour}"))
+    if waiting_to_start(context, ["daily_costs_job"], {PARTITION_TAG: today.isoformat()}):
+        context.log.info(f"{today}: the last hour's run of it is still waiting to start")
+        return catch_up
     today_request = dg.RunRequest(partition_key=today.isoformat(), run_key=f"{today}@{hour}")
     return [*catch_up, today_request]
+
+
+PARTITION_TAG = "dagster/partition"
 
 
 def catching_up(context: dg.ScheduleEvaluationContext) -> bool:
@@ -181,20 +187,22 @@ INGEST_JOBS = ("agent_logs_job", "ingest_job")
 
 
 def waiting_to_start(
-    context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext, jobs: Sequence[str]
+    context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext,
+    jobs: Sequence[str],
+    tags: dict[str, str] | None = None,
 ) -> bool:
-    """Whether a run of one of `jobs` is queued and has not started: it will read whatever
-    has been appended by then. While agents work the logs grow every minute, and while a long
-    run (a backfill, a first ingest) held the run slots, the sensor queued a run a minute
-    (and the schedule one an hour), each to start, find nothing new and end, ahead of the
-    hourly costs."""
+    """Whether a run of one of `jobs` (with `tags`) is queued and has not started: it will
+    read whatever has been written by then. While a long run (a backfill, a first ingest)
+    held the run slots, the sensor queued an ingest a minute as the logs grew, and the
+    schedules a run an hour, each to start later, find nothing new and end."""
     try:
         instance = context.instance
     except dg.DagsterInvariantViolationError:  # a context built without an instance (tests)
         return False
     return any(
         instance.get_run_records(
-            filters=dg.RunsFilter(job_name=job, statuses=WAITING_RUN_STATUSES), limit=1
+            filters=dg.RunsFilter(job_name=job, statuses=WAITING_RUN_STATUSES, tags=tags),
+            limit=1,
         )
         for job in jobs
     )
