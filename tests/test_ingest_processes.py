@@ -125,7 +125,8 @@ def test_a_killed_ingest_leaves_no_worker_and_no_open_transaction(db_url, connin
                 left = [pid for pid in children if _alive(pid)]
                 (sessions,) = conn.execute(
                     """SELECT count(*) FROM pg_stat_activity
-                       WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+                       WHERE datname = current_database() AND pid <> pg_backend_pid()
+                         AND backend_type = 'client backend'"""
                 ).fetchone()
                 if not left and not sessions:
                     break
