@@ -38,6 +38,19 @@ def test_csv_written_in_chunks_is_one_table(count, capsys):
     assert capsys.readouterr().out == buffer.getvalue()
 
 
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_text(capsys):
+    """An issue title is anyone's to write upstream: `=HYPERLINK(...)` would be a live
+    formula in the spreadsheet finance opens the cost report in."""
+    rows = [{"issue_title": "=HYPERLINK(\"http://x\",\"ok\")", "project": "+1 web",
+             "agent": "@ops", "model": "-cmd", "note": "\tlead", "session_id": "s-1",
+             "cost_usd": Decimal("-0.5"), "tokens": -3, "day": "2026-10-03"}]  # fmt: skip
+    _write_csv(iter(rows), list(rows[0]))
+    (read,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert read == {"issue_title": "'=HYPERLINK(\"http://x\",\"ok\")", "project": "'+1 web",
+                    "agent": "'@ops", "model": "'-cmd", "note": "'\tlead", "session_id": "s-1",
+                    "cost_usd": "-0.5", "tokens": "-3", "day": "2026-10-03"}  # fmt: skip
+
+
 def test_render_takes_a_generator_in_every_format(capsys):
     for fmt in OutputFormat:
         render((row for row in ROWS), fmt, title="rows")
