@@ -24,6 +24,8 @@ from typing import Any
 
 import psycopg
 
+from schemas.run_rules import run_end
+
 TRANSCRIPT_SOURCES = ("claude_code", "codex")
 
 # A workspace holds a session when it is the session's directory or one of its ancestors:
@@ -112,10 +114,10 @@ WHERE h.company_id = %(company)s AND s.company_id = h.company_id
 # overlap itself is checked on every pair found. A join of every run with every session of
 # its agent compared them all (`bench/correlation.py`, 20,000 of each: 21.8 s on every
 # ingest, against 0.4 s).
-RUN_BY_OVERLAP = """
+RUN_BY_OVERLAP = f"""
 WITH runs AS MATERIALIZED (
-    SELECT id, agent_id, started_at, COALESCE(finished_at, 'infinity') AS ended_at
-    FROM heartbeat_runs
+    SELECT id, agent_id, started_at, COALESCE({run_end("r")}, 'infinity') AS ended_at
+    FROM heartbeat_runs AS r
     WHERE company_id = %(company)s AND started_at IS NOT NULL AND agent_id IS NOT NULL
       AND (session_link IS NULL OR session_link = 'time-overlap')
 ),
@@ -139,7 +141,7 @@ pairs AS (
     SELECT h.id, s.id, h.started_at, h.ended_at, s.first_activity_at, s.last_activity_at
     FROM sessions AS s
     CROSS JOIN LATERAL (
-        SELECT id, started_at, COALESCE(finished_at, 'infinity') AS ended_at
+        SELECT id, started_at, COALESCE({run_end("h")}, 'infinity') AS ended_at
         FROM heartbeat_runs AS h
         WHERE h.agent_id = s.agent_id AND h.started_at > s.first_activity_at
           AND h.started_at < s.last_activity_at AND h.company_id = %(company)s

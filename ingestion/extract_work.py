@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import polars as pl
 
 from ingestion.extract import _arrow, _utc
+from schemas.run_rules import run_end
 from schemas.usage_rules import COUNTED_USAGE
 
 ROOT = "COALESCE({s}.root_session_id, {s}.id)::text"
@@ -57,13 +58,12 @@ WHERE h.valid_from < $2::timestamptz AND (h.valid_to IS NULL OR h.valid_to > $1:
 UNION ALL
 -- a heartbeat run serves its issue for as long as it runs: its session's, else its agent's
 SELECT 'run:' || h.external_id, {ROOT.format(s="rs")},
-       CASE WHEN h.session_id IS NULL THEN h.agent_id END, h.issue_id, h.started_at,
-       h.finished_at
-FROM heartbeat_runs AS h
+       CASE WHEN h.session_id IS NULL THEN h.agent_id END, h.issue_id, h.started_at, h.ended_at
+FROM (SELECT *, {run_end("r")} AS ended_at FROM heartbeat_runs AS r
+      WHERE r.issue_id IS NOT NULL AND r.started_at IS NOT NULL
+        AND r.started_at < $2::timestamptz) AS h
 LEFT JOIN agent_sessions AS rs ON rs.id = h.session_id
-WHERE h.issue_id IS NOT NULL AND h.started_at IS NOT NULL
-  AND h.started_at < $2::timestamptz
-  AND (h.finished_at IS NULL OR h.finished_at > $1::timestamptz)
+WHERE (h.ended_at IS NULL OR (h.ended_at > $1::timestamptz AND h.ended_at > h.started_at))
   AND (h.session_id IS NOT NULL OR h.agent_id IS NOT NULL)
 """
 

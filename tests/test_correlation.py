@@ -1,6 +1,7 @@
 """Correlation's time-overlap rules against a brute-force reading of their definitions, on
 seeded random sessions and runs that include every edge: a session of one instant, shared
-boundaries, a run that never finished, runs and sessions lasting days, several candidates."""
+boundaries, a run still going, a failed run whose finish was never recorded (with or without
+events), runs and sessions lasting days, several candidates."""
 
 from __future__ import annotations
 
@@ -84,7 +85,12 @@ def test_a_run_is_linked_to_the_one_session_of_its_agent_it_overlaps(conninfo, c
         )
         for n in range(600):
             agent, (start, end) = rng.choice(agents), span(rng)
-            finished = None if n % 50 == 0 else minutes(end)  # still running
+            status, finished = "succeeded", minutes(end)
+            if n % 50 == 0:
+                status, finished = "running", None  # still going: no end yet
+            elif n % 50 == 1:
+                # over, its finish never recorded: it ends at its last event, else its start
+                status, finished = "failed", None
             run = inserted(
                 conn,
                 "heartbeat_runs",
@@ -92,10 +98,17 @@ def test_a_run_is_linked_to_the_one_session_of_its_agent_it_overlaps(conninfo, c
                 source="paperclip",
                 external_id=f"r{n}",
                 agent_id=agent,
-                status="succeeded",
+                status=status,
                 started_at=minutes(start),
                 finished_at=finished,
             )
+            if status == "failed" and n % 100 == 1:
+                for seq, at in enumerate((start, end)):
+                    inserted(conn, "heartbeat_run_events", company_id=company, run_id=run,
+                             seq=seq, event_type="log", occurred_at=minutes(at))  # fmt: skip
+                finished = minutes(end)
+            elif status == "failed":
+                finished = minutes(start)
             runs[run] = (agent, minutes(start), finished)
         correlate(conn, company)
         linked = dict(

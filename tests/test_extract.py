@@ -128,3 +128,53 @@ def test_a_tool_call_touches_each_issue_it_names_once_per_reference(conninfo):
     found = sorted(frame["issue_id"].to_list())
     assert found == sorted([issues["one"]] * 3 + [issues["same"]] * 2)
     assert set(frame["touched_at"]) == {at}
+
+
+def test_a_run_over_without_a_recorded_finish_ends_at_its_last_event(conninfo):
+    """Its issue is the explicit answer for its time: a failed run whose finish was never
+    recorded (its process lost, or a client that sent the status alone) read as running on,
+    and claimed every later request of its agent. It ends at its last event, or covers
+    nothing without one; a run still going stays open."""
+    from datetime import UTC, datetime, timedelta
+
+    from ingestion.extract_work import HINTS
+
+    start = datetime(2026, 10, 7, 9, tzinfo=UTC)
+    with psycopg.connect(conninfo) as conn:
+        company = conn.execute(
+            "INSERT INTO companies (slug, name) VALUES ('c', 'c') RETURNING id"
+        ).fetchone()[0]
+        agent = conn.execute(
+            "INSERT INTO agents (company_id, source, external_id, name) "
+            "VALUES (%s, 'paperclip', 'a1', 'eng') RETURNING id",
+            (company,),
+        ).fetchone()[0]
+        issue = conn.execute(
+            "INSERT INTO issues (company_id, source, external_id, title, status) "
+            "VALUES (%s, 'paperclip', 'i1', 't', 'in_progress') RETURNING id",
+            (company,),
+        ).fetchone()[0]
+        runs = {}
+        for name, status, finished in (("finished", "succeeded", start + timedelta(hours=1)),
+                                       ("lost-with-events", "interrupted", None),
+                                       ("lost-silent", "failed", None),
+                                       ("going", "running", None)):  # fmt: skip
+            runs[name] = conn.execute(
+                """INSERT INTO heartbeat_runs (company_id, source, external_id, agent_id,
+                       issue_id, status, started_at, finished_at)
+                   VALUES (%s, 'api', %s, %s, %s, %s, %s, %s) RETURNING id""",
+                (company, name, agent, issue, status, start, finished),
+            ).fetchone()[0]
+        for seq, minutes in enumerate((5, 40)):
+            conn.execute(
+                """INSERT INTO heartbeat_run_events (company_id, run_id, seq, event_type,
+                       occurred_at) VALUES (%s, %s, %s, 'log', %s)""",
+                (company, runs["lost-with-events"], seq, start + timedelta(minutes=minutes)),
+            )
+    frame = extract._arrow(conninfo, HINTS, ("2026-10-07T00:00:00Z", "2026-10-08T00:00:00Z"))
+    ends = dict(zip(frame["hint_id"].to_list(), frame["valid_to"].to_list(), strict=True))
+    assert ends == {
+        "run:finished": start + timedelta(hours=1),
+        "run:lost-with-events": start + timedelta(minutes=40),
+        "run:going": None,
+    }  # the silent lost run covers nothing, so it is no hint at all
