@@ -154,11 +154,23 @@ candidates AS (
     FROM pairs
     WHERE first_activity_at < ended_at AND last_activity_at > started_at
     GROUP BY run_id
+),
+linked AS (
+    UPDATE heartbeat_runs AS h SET session_id = c.session_id, session_link = 'time-overlap',
+           updated_at = now()
+    FROM candidates AS c
+    WHERE h.id = c.run_id AND c.n = 1 AND h.session_id IS DISTINCT FROM c.session_id
+    RETURNING h.id
+),
+-- a link whose overlap no longer holds alone (a second session of the agent overlaps the
+-- run, or the run turned out to end sooner) is withdrawn: never a guess
+unlinked AS (
+    UPDATE heartbeat_runs AS h SET session_id = NULL, session_link = NULL, updated_at = now()
+    WHERE h.company_id = %(company)s AND h.session_link = 'time-overlap'
+      AND h.id NOT IN (SELECT run_id FROM candidates WHERE n = 1)  -- one hashed lookup
+    RETURNING h.id
 )
-UPDATE heartbeat_runs AS h SET session_id = c.session_id, session_link = 'time-overlap',
-       updated_at = now()
-FROM candidates AS c
-WHERE h.id = c.run_id AND c.n = 1 AND h.session_id IS DISTINCT FROM c.session_id
+SELECT id FROM linked UNION ALL SELECT id FROM unlinked
 """
 
 AGENT_FROM_RUN = """

@@ -204,3 +204,44 @@ def test_a_session_belongs_to_the_deepest_workspace_that_holds_its_directory(con
             ).fetchall()
         )
     assert found == {path: workspaces.get(name) for path, name in sessions.items()}
+
+
+def test_a_time_overlap_link_that_no_longer_holds_alone_is_withdrawn(conninfo, company):
+    """A run overlapping one session of its agent is linked to it; once a second session of
+    the agent overlaps it too, or the run is found to have ended before the session began
+    (a lost run, read as running on by an older tally), the link is a guess, and goes."""
+    with psycopg.connect(conninfo) as conn:
+        agent = inserted(conn, "agents", company_id=company, source="paperclip",
+                         external_id="a", name="agent")  # fmt: skip
+
+        def session(key: str, first: int, last: int) -> int:
+            return inserted(conn, "agent_sessions", company_id=company, source="claude_code",
+                            session_key=key, agent_id=agent, first_activity_at=minutes(first),
+                            last_activity_at=minutes(last))  # fmt: skip
+
+        def link(run: int) -> tuple:
+            return conn.execute(
+                "SELECT session_id, session_link FROM heartbeat_runs WHERE id = %s", (run,)
+            ).fetchone()
+
+        first = session("s1", 10, 50)
+        run = inserted(conn, "heartbeat_runs", company_id=company, source="paperclip",
+                       external_id="r", agent_id=agent, status="succeeded",
+                       started_at=minutes(0), finished_at=minutes(60))  # fmt: skip
+        correlate(conn, company)
+        assert link(run) == (first, "time-overlap")
+        session("s2", 30, 90)  # another session of the agent during the run
+        correlate(conn, company)
+        assert link(run) == (None, None)
+        lost = inserted(conn, "heartbeat_runs", company_id=company, source="paperclip",
+                        external_id="lost", agent_id=agent, status="failed",
+                        started_at=minutes(200))  # fmt: skip
+        later = session("s3", 300, 400)
+        conn.execute(  # as the old rule, which read the lost run as running on, linked it
+            "UPDATE heartbeat_runs SET session_id = %s, session_link = 'time-overlap' "
+            "WHERE id = %s",
+            (later, lost),
+        )
+        correlate(conn, company)
+        assert link(lost) == (None, None)
+        assert correlate(conn, company).runs == 0  # settled
