@@ -58,8 +58,9 @@ def work_graph(
     database (TALLY_PAPERCLIP_URL: agents, projects, goals, issues and their status history,
     heartbeat runs, the cost ledger) and Pigeon's SQLite file (TALLY_PIGEON_DB: cards and
     their moves, activity, git links, tool-call logs), then sessions correlated with them.
-    Each upstream is read again whole (a run's events only when its log grew) and only what
-    changed is written; with neither configured there is nothing to do. An upstream that
+    Each upstream is read again whole (a run's events only when its log grew; a Pigeon file
+    as it was at its last load not at all) and only what changed is written; with neither
+    configured there is nothing to do. An upstream that
     cannot be read fails the materialisation, naming it, after the other has loaded."""
     from ingestion.adapters.paperclip import PaperclipError
     from ingestion.adapters.pigeon import PigeonError
@@ -76,6 +77,7 @@ def work_graph(
         except (PaperclipError, PigeonError) as error:
             failures.append(f"{name}: {error}")
             continue
+        metadata[f"{name}_unchanged"] = summary.unchanged
         metadata[f"{name}_rows_changed"] = summary.total_changed
         metadata[f"{name}_rejects"] = summary.rejects
         metadata[f"{name}_correlated_links"] = correlation.total

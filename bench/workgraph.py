@@ -2,6 +2,9 @@
 ingest git`, cold and again with nothing changed (what the hourly schedule pays), with the
 peak RSS of each.
 
+Pigeon gets a third run with `--full`: its file unchanged is not read again, and that run
+shows what reading and comparing all of it costs.
+
 The Paperclip database (Paperclip's table shapes, from `tests/paperclip_fixture.py`) is filled
 server-side: per unit of --scale, 50,000 issues done through two status changes and two
 comments each (200,000 activity rows), 50,000 heartbeat runs of 10 events each (500,000),
@@ -185,12 +188,16 @@ def write_repository(path: Path, commits: int) -> None:
                    input="".join(stream).encode(), check=True)  # fmt: skip
 
 
-def timed_ingests(admin_url: str, command: list[str], env: dict[str, str]) -> None:
+def timed_ingests(admin_url: str, command: list[str], env: dict[str, str],
+                  again: list[str] | None = None) -> None:  # fmt: skip
+    """Cold, then with nothing changed; `again`: options for a third run that reads and
+    compares everything anyway (Pigeon's `--full`, past its unchanged-file check)."""
+    runs = [("cold", []), ("no change", [])] + ([(" ".join(again), again)] if again else [])
     with scratch_database(admin_url, "tally_bench_store") as store_url:
         env = {**env, "TALLY_DATABASE_URL": store_url}
         subprocess.run([str(TALLY), "db", "upgrade"], env=env, check=True, capture_output=True)
-        for label in ("cold", "no change"):
-            seconds, peak_kb = run_timed([str(TALLY), "ingest", *command], env)
+        for label, options in runs:
+            seconds, peak_kb = run_timed([str(TALLY), "ingest", *command, *options], env)
             print(f"  {label:10s} {seconds:7.2f} s   peak RSS {peak_kb / 1024:,.0f} MB", flush=True)
 
 
@@ -214,7 +221,7 @@ def main() -> None:
             path = Path(directory) / "pigeon.db"
             counts = write_pigeon(path, args.cards)
             print("pigeon: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
-            timed_ingests(admin_url, ["pigeon", "--db", str(path)], env)
+            timed_ingests(admin_url, ["pigeon", "--db", str(path)], env, again=["--full"])
     if args.commits:
         with tempfile.TemporaryDirectory() as directory:
             write_repository(Path(directory), args.commits)

@@ -28,8 +28,8 @@ def pigeon_db(tmp_path):
     return build_pigeon_db(tmp_path / "pigeon.db")
 
 
-def run_ingest(pigeon_db) -> str:
-    result = runner.invoke(app, ["ingest", "pigeon", "--db", str(pigeon_db)])
+def run_ingest(pigeon_db, *options: str) -> str:
+    result = runner.invoke(app, ["ingest", "pigeon", "--db", str(pigeon_db), *options])
     assert result.exit_code == 0, result.output
     return " ".join(result.output.split())
 
@@ -267,7 +267,7 @@ def test_ingest_loads_everything_once_and_rejects_with_reasons(tally_env, pigeon
                   for t in ("issues", "issue_status_changes", "issue_activity", "agent_sessions",
                             "tool_calls", "token_usage_events", "ingestion_rejects")}  # fmt: skip
 
-    again = run_ingest(pigeon_db)
+    again = run_ingest(pigeon_db, "--full")  # read and compared again: nothing to write
     assert "changed" in again
     with psycopg.connect(conninfo) as conn:
         changed = conn.execute(
@@ -276,6 +276,37 @@ def test_ingest_loads_everything_once_and_rejects_with_reasons(tally_env, pigeon
         assert changed == 0
         assert counts == {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                           for t in counts}  # fmt: skip
+        runs = conn.execute("SELECT count(*) FROM ingestion_runs").fetchone()[0]
+    skipped = run_ingest(pigeon_db)  # the file as it was: not read at all
+    assert "pigeon: unchanged since its last load (run 2), nothing read" in skipped
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute("SELECT count(*) FROM ingestion_runs").fetchone()[0] == runs
+
+
+def test_a_pigeon_file_is_read_again_once_it_or_its_log_changes(tally_env, pigeon_db,
+                                                                conninfo):  # fmt: skip
+    """An idle board is not read again hourly (10 s at 20,000 cards); a commit, whether it
+    lands in the file or in its write-ahead log, makes the next ingest read it."""
+    import sqlite3
+
+    assert "changed" in run_ingest(pigeon_db)
+    assert "unchanged since its last load" in run_ingest(pigeon_db)
+    with sqlite3.connect(pigeon_db) as db:  # rollback journal: the file itself changes
+        db.execute("UPDATE card SET title = 'Renamed' WHERE number = 2")
+    assert "unchanged" not in run_ingest(pigeon_db)
+    with psycopg.connect(conninfo) as conn:
+        assert ("Renamed",) in conn.execute("SELECT title FROM issues").fetchall()
+    db = sqlite3.connect(pigeon_db)
+    assert db.execute("PRAGMA journal_mode = WAL").fetchone() == ("wal",)
+    db.execute("PRAGMA wal_autocheckpoint = 0")  # commits stay in the log
+    assert "unchanged" not in run_ingest(pigeon_db)  # the switch rewrote the header
+    assert "unchanged since its last load" in run_ingest(pigeon_db)
+    db.execute("UPDATE card SET title = 'Again' WHERE number = 2")
+    db.commit()
+    assert "unchanged" not in run_ingest(pigeon_db)  # only the log moved
+    db.close()
+    with psycopg.connect(conninfo) as conn:
+        assert ("Again",) in conn.execute("SELECT title FROM issues").fetchall()
 
 
 def test_a_wal_file_is_read_from_one_snapshot(tally_env, pigeon_db, conninfo, monkeypatch):

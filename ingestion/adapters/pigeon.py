@@ -189,6 +189,12 @@ def _one_snapshot(db: sqlite3.Connection) -> None:
         db.execute("BEGIN")
 
 
+# What a load of a Pigeon file depends on besides the file: a file unchanged since its last
+# load is not read again unless this (or the schema's revision) moved since. Raise it when
+# what is read from the file, or how it is mapped, changes.
+READER_VERSION = 1
+
+
 def read_pigeon(path: Path) -> WorkGraph:
     if not path.is_file():
         raise PigeonError(f"no Pigeon database at {path}")

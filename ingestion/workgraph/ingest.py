@@ -44,14 +44,30 @@ def ingest_paperclip(conninfo: str, settings: TallySettings, url: str,
                              mcp_slack_seconds=settings.mcp_correlation_slack_seconds)  # fmt: skip
 
 
-def ingest_pigeon(conninfo: str, settings: TallySettings, path: Path) -> GraphLoad:
-    """Pigeon's SQLite file at `path`; raises PigeonError when it cannot be read."""
-    from ingestion.adapters.pigeon import read_pigeon
+def ingest_pigeon(conninfo: str, settings: TallySettings, path: Path, *, full: bool = False
+                  ) -> GraphLoad:  # fmt: skip
+    """Pigeon's SQLite file at `path`; raises PigeonError when it cannot be read. A file as
+    it was at its last load is not read again (the summary says `unchanged`) unless `full`:
+    the hourly ingest of an idle board read and compared every row (10 s at 20,000 cards)."""
+    from ingestion.adapters.pigeon import READER_VERSION, read_pigeon
+    from ingestion.workgraph.unchanged_file import file_state, loaded_as, remember_load
+    from schemas.migrations import HEAD_REVISION
 
-    graph = read_pigeon(path.expanduser())
-    return ingest_work_graph(conninfo, graph, company=settings.company, source="pigeon",
-                             location=str(path), arguments={"db": str(path)},
-                             mcp_slack_seconds=settings.mcp_correlation_slack_seconds)  # fmt: skip
+    path = path.expanduser().resolve()
+    context = {"reader": READER_VERSION, "schema": HEAD_REVISION, "company": settings.company}
+    state = file_state(path)
+    if state is not None and not full:
+        earlier = loaded_as(conninfo, "pigeon", path, state, context)
+        if earlier is not None:
+            return LoadSummary(run_id=earlier or None, unchanged=True), CorrelationSummary()
+    graph = read_pigeon(path)
+    loaded = ingest_work_graph(
+        conninfo, graph, company=settings.company, source="pigeon", location=str(path),
+        arguments={"db": str(path)}, mcp_slack_seconds=settings.mcp_correlation_slack_seconds,
+    )  # fmt: skip
+    if state is not None:
+        remember_load(conninfo, "pigeon", path, state, context, loaded[0].run_id)
+    return loaded
 
 
 def configured_upstreams(conninfo: str, settings: TallySettings, pigeon_db: Path | None = None

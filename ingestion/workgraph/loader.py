@@ -160,6 +160,8 @@ class LoadSummary:
     changed: dict[str, int] = field(default_factory=dict)
     rejects: int = 0
     run_id: int | None = None
+    # nothing was read: the upstream is as it was at the load of `run_id`
+    unchanged: bool = False
 
     @property
     def total_changed(self) -> int:

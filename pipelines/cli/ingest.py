@@ -286,6 +286,13 @@ def git(
 
 def _report_graph_load(label: str, summary: LoadSummary, correlation: CorrelationSummary,
                        started: float, strict: bool) -> None:  # fmt: skip
+    if summary.unchanged:
+        since = f" (run {summary.run_id})" if summary.run_id else ""
+        console.print(
+            f"{label}: unchanged since its last load{since}, nothing read "
+            f"({time.monotonic() - started:.2f} s; --full reads it all again)"
+        )
+        return
     table = Table(title=f"{label}: {time.monotonic() - started:.2f} s", title_justify="left")
     for column in ("table", "read", "changed"):
         table.add_column(column, justify="left" if column == "table" else "right")
@@ -307,6 +314,9 @@ def _report_graph_load(label: str, summary: LoadSummary, correlation: Correlatio
 @app.command()
 def pigeon(
     db: Path | None = typer.Option(None, "--db", help="Pigeon's SQLite file [TALLY_PIGEON_DB]."),
+    full: bool = typer.Option(
+        False, "--full", help="Read the file even if it is as it was at its last load."
+    ),
     strict: bool = StrictOption,
 ) -> None:
     """Pigeon's board and logs: projects, cards and their moves, activity (with MCP session
@@ -321,7 +331,8 @@ def pigeon(
         if path is None:
             raise CommandFailed("no Pigeon database: pass --db or set TALLY_PIGEON_DB")
         try:
-            summary, correlation = ingest_pigeon(context.conninfo, context.settings, path)
+            summary, correlation = ingest_pigeon(context.conninfo, context.settings, path,
+                                                 full=full)  # fmt: skip
         except PigeonError as error:
             raise CommandFailed(str(error)) from None
     _report_graph_load("pigeon", summary, correlation, started, strict)

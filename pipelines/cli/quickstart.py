@@ -118,5 +118,8 @@ def _work_graph(conninfo: str, settings: TallySettings, demo: bool) -> None:
                 f"[yellow]warning:[/] {source} skipped: {escape(str(error))}", soft_wrap=True
             )
             continue
+        if summary.unchanged:
+            console.print(f"{source}: unchanged since its last load")
+            continue
         console.print(f"{source}: {summary.total_changed:,} rows changed, "
                       f"{summary.rejects:,} rejected")  # fmt: skip
