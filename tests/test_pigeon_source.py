@@ -28,6 +28,19 @@ def pigeon_db(tmp_path):
     return build_pigeon_db(tmp_path / "pigeon.db")
 
 
+def settle(pigeon_db, suffixes: tuple[str, ...] = ("", "-wal")) -> None:
+    """Date the file and its log ten seconds back: a state taken within two seconds of a
+    write is not remembered (a write in the same tick of the kernel's coarse clock would not
+    change it), so a test that writes and ingests at once would always read again."""
+    import os
+    import time
+
+    moment = time.time_ns() - 10_000_000_000
+    for path in (f"{pigeon_db}{suffix}" for suffix in suffixes):
+        if os.path.exists(path):
+            os.utime(path, ns=(moment, moment))
+
+
 def run_ingest(pigeon_db, *options: str) -> str:
     result = runner.invoke(app, ["ingest", "pigeon", "--db", str(pigeon_db), *options])
     assert result.exit_code == 0, result.output
@@ -277,32 +290,43 @@ def test_ingest_loads_everything_once_and_rejects_with_reasons(tally_env, pigeon
         assert counts == {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                           for t in counts}  # fmt: skip
         runs = conn.execute("SELECT count(*) FROM ingestion_runs").fetchone()[0]
+    settle(pigeon_db)
+    run_ingest(pigeon_db)  # its state now old enough to be remembered
     skipped = run_ingest(pigeon_db)  # the file as it was: not read at all
-    assert "pigeon: unchanged since its last load (run 2), nothing read" in skipped
+    assert "pigeon: unchanged since its last load (run 3), nothing read" in skipped
     with psycopg.connect(conninfo) as conn:
-        assert conn.execute("SELECT count(*) FROM ingestion_runs").fetchone()[0] == runs
+        assert conn.execute("SELECT count(*) FROM ingestion_runs").fetchone()[0] == runs + 1
 
 
 def test_a_pigeon_file_is_read_again_once_it_or_its_log_changes(tally_env, pigeon_db,
                                                                 conninfo):  # fmt: skip
     """An idle board is not read again hourly (10 s at 20,000 cards); a commit, whether it
     lands in the file or in its write-ahead log, makes the next ingest read it."""
+    import os
     import sqlite3
 
-    assert "changed" in run_ingest(pigeon_db)
+    assert "changed" in run_ingest(pigeon_db)  # just written: read, and read again next time
+    assert "unchanged" not in run_ingest(pigeon_db)
+    settle(pigeon_db)
+    assert "unchanged" not in run_ingest(pigeon_db)
     assert "unchanged since its last load" in run_ingest(pigeon_db)
     with sqlite3.connect(pigeon_db) as db:  # rollback journal: the file itself changes
         db.execute("UPDATE card SET title = 'Renamed' WHERE number = 2")
+    settle(pigeon_db)
     assert "unchanged" not in run_ingest(pigeon_db)
     with psycopg.connect(conninfo) as conn:
         assert ("Renamed",) in conn.execute("SELECT title FROM issues").fetchall()
     db = sqlite3.connect(pigeon_db)
     assert db.execute("PRAGMA journal_mode = WAL").fetchone() == ("wal",)
     db.execute("PRAGMA wal_autocheckpoint = 0")  # commits stay in the log
+    settle(pigeon_db)
     assert "unchanged" not in run_ingest(pigeon_db)  # the switch rewrote the header
     assert "unchanged since its last load" in run_ingest(pigeon_db)
     db.execute("UPDATE card SET title = 'Again' WHERE number = 2")
     db.commit()
+    mtime = os.stat(pigeon_db).st_mtime_ns
+    settle(pigeon_db, ("-wal",))
+    assert os.stat(pigeon_db).st_mtime_ns == mtime
     assert "unchanged" not in run_ingest(pigeon_db)  # only the log moved
     db.close()
     with psycopg.connect(conninfo) as conn:

@@ -65,7 +65,7 @@ def ingest_pigeon(conninfo: str, settings: TallySettings, path: Path, *, full: b
         conninfo, graph, company=settings.company, source="pigeon", location=str(path),
         arguments={"db": str(path)}, mcp_slack_seconds=settings.mcp_correlation_slack_seconds,
     )  # fmt: skip
-    if state is not None:
+    if state is not None and not state.racy:
         remember_load(conninfo, "pigeon", path, state, context, loaded[0].run_id)
     return loaded
 

@@ -10,6 +10,7 @@ the transcripts' cursors: one row per file, replaced by each load that succeeds.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ from psycopg.types.json import Jsonb
 
 # Files beside the database that hold committed data SQLite has not copied into it yet.
 COMPANIONS = ("-wal",)
+# A modification time this close to the moment it was read may be shared by a write that
+# landed just after (the kernel's clock for file times is coarse), one that leaves the size
+# as it was too: such a state is not remembered, so the next ingest reads the file again.
+RACY_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -27,14 +32,22 @@ class FileState:
     size: int
     mtime_ns: int
     companions: dict[str, list[int] | None]  # suffix -> [size, mtime_ns], None when absent
+    taken_at_ns: int = 0
 
     def recorded(self, context: dict[str, Any]) -> dict[str, Any]:
         return {"companions": self.companions, **context}
+
+    @property
+    def racy(self) -> bool:
+        """Whether a write may have landed after it was taken without changing it."""
+        times = [self.mtime_ns, *(c[1] for c in self.companions.values() if c is not None)]
+        return max(times) > self.taken_at_ns - RACY_NS
 
 
 def file_state(path: Path) -> FileState | None:
     """The file's state now, taken before it is read (what is committed during the read
     then counts as a change next time); None when it cannot be told."""
+    taken_at = time.time_ns()
     try:
         stat = os.stat(path)
         companions: dict[str, list[int] | None] = {}
@@ -50,7 +63,8 @@ def file_state(path: Path) -> FileState | None:
             companions[suffix] = [companion.st_size, companion.st_mtime_ns] if has_data else None
     except OSError:
         return None
-    return FileState(f"{stat.st_dev}:{stat.st_ino}", stat.st_size, stat.st_mtime_ns, companions)
+    return FileState(f"{stat.st_dev}:{stat.st_ino}", stat.st_size, stat.st_mtime_ns, companions,
+                     taken_at)  # fmt: skip
 
 
 def loaded_as(conninfo: str, source: str, path: Path, state: FileState,
