@@ -8,18 +8,18 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from api.deps import connection, require
+from api.deps import ApiState, connection, require, state
 from api.errors import ApiError, conflict, error_responses, forbidden, not_found
 from ingestion.keys import Principal
 
 Prepare = Callable[[psycopg.Connection[Any], Principal, dict[str, Any]], dict[str, Any]]
 # Doubts about a row just written, returned in its `warnings` (the write stands)
-Doubts = Callable[[psycopg.Connection[Any], Principal, dict[str, Any]], list[str]]
+Doubts = Callable[[psycopg.Connection[Any], Principal, dict[str, Any], ApiState], list[str]]
 EntityId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The entity's id.")]
 
 
@@ -86,11 +86,13 @@ class Resource:
     deletable: bool = True
     doubts: Doubts | None = None
 
-    def written(self, conn: psycopg.Connection[Any], caller: Principal, row: dict[str, Any]) -> Any:
+    def written(self, conn: psycopg.Connection[Any], caller: Principal, row: dict[str, Any],
+                request: Request) -> Any:  # fmt: skip
         """The response to a create or an update: the row, with its doubts when told."""
         if self.doubts is None:
             return self.out_model.model_validate(row)
-        return self.out_model.model_validate({**row, "warnings": self.doubts(conn, caller, row)})
+        doubts = self.doubts(conn, caller, row, state(request))
+        return self.out_model.model_validate({**row, "warnings": doubts})
 
     def router(self, tag: str) -> APIRouter:
         router = APIRouter(prefix="/v1", tags=[tag])
@@ -100,8 +102,9 @@ class Resource:
         resource = self
 
         def create(
-            body: resource.create_model,
-            caller: Principal = board,  # type: ignore[name-defined]
+            body: resource.create_model,  # type: ignore[name-defined]
+            request: Request,
+            caller: Principal = board,
             conn: psycopg.Connection[Any] = db,
         ) -> Any:
             values = resource.prepare(conn, caller, body.model_dump(exclude_unset=False))
@@ -116,7 +119,7 @@ class Resource:
                     None,
                     row,
                 )
-            return resource.written(conn, caller, row)
+            return resource.written(conn, caller, row, request)
 
         def list_(
             caller: Principal = board,
@@ -142,6 +145,7 @@ class Resource:
         def update(
             entity_id: EntityId,
             body: resource.update_model,  # type: ignore[name-defined]
+            request: Request,
             caller: Principal = board,
             conn: psycopg.Connection[Any] = db,
         ) -> Any:
@@ -158,7 +162,7 @@ class Resource:
                     before,
                     after,
                 )
-            return resource.written(conn, caller, after)
+            return resource.written(conn, caller, after, request)
 
         def delete(
             entity_id: EntityId, caller: Principal = board, conn: psycopg.Connection[Any] = db

@@ -51,18 +51,37 @@ def override_doubt(
 
 
 def materialised_days_covered(
-    warehouse: Warehouse, provider: str, model_pattern: str, start: date, end: date | None
+    warehouse: Warehouse,
+    provider: str,
+    model_pattern: str,
+    start: date,
+    end: date | None,
+    company_id: int | None = None,
 ) -> list[date]:
     """The days of [start, end) whose priced usage in the warehouse holds requests of
-    `provider` that `model_pattern` matches: they were priced without the override (or, when
-    it is deleted, with it) and keep those costs until re-materialised."""
+    `provider` (of the company, for an override of one) that `model_pattern` matches: they
+    were priced without the override (or, when it is deleted, with it) and keep those costs
+    until re-materialised."""
     from schemas.warehouse import USAGE_PRICED
 
     warehouse.ensure_table(USAGE_PRICED)
     seen = warehouse.query(
         """SELECT DISTINCT model, day FROM usage_priced
-           WHERE provider = $provider AND day >= $start AND day < $end""",
-        {"provider": provider, "start": start, "end": end or date(9999, 12, 31)},
-    )
+           WHERE provider = $provider AND day >= $start AND day < $end
+             AND ($company IS NULL OR company_id = $company)""",
+        {"provider": provider, "start": start, "end": end or date(9999, 12, 31),
+         "company": company_id},
+    )  # fmt: skip
     pattern = stored_model_pattern(model_pattern)
     return sorted({day for model, day in seen.iter_rows() if pattern.fullmatch(model) is not None})
+
+
+def rematerialise_note(days: list[date], pricing: str) -> str:
+    """What to tell of the materialised days an override change leaves as they were;
+    `pricing` says how they were priced ("usage it covers is stored priced without it")."""
+    count = "1 materialised day" if len(days) == 1 else f"{len(days)} materialised days"
+    span = str(days[0]) if len(days) == 1 else f"{days[0]} to {days[-1]}"
+    return (
+        f"{pricing} on {count} ({span}); their costs change once re-materialised: "
+        f"tally materialize --from {days[0]} --to {days[-1]}"
+    )

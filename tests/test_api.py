@@ -514,6 +514,57 @@ def test_a_price_override_that_may_never_apply_is_kept_with_a_warning(client, ke
     assert [row["warnings"] for row in listed] == [[], []]  # told when written, not stored
 
 
+def test_a_price_override_names_the_materialised_days_it_leaves_as_they_were(
+    client, keys, conninfo, tmp_path
+):
+    """Materialised days keep the costs they were priced at: the answer names those holding
+    usage the override covers (of the caller's company), and the command that re-prices them."""
+    from datetime import UTC, date, datetime
+
+    import polars as pl
+
+    from ingestion.warehouse.base import open_warehouse
+    from schemas.warehouse import USAGE_PRICED
+
+    with psycopg.connect(conninfo) as conn:
+        acme = conn.execute("SELECT id FROM companies WHERE slug = 'acme'").fetchone()[0]
+
+    def priced(day: date, company: int, model: str) -> dict:
+        row = dict.fromkeys(USAGE_PRICED.column_names)
+        row.update(day=day, event_id=day.day, company_id=company, source="api",
+                   occurred_at=datetime(day.year, day.month, day.day, 9, tzinfo=UTC),
+                   provider="anthropic", model=model, pricing_status="priced")  # fmt: skip
+        return row
+
+    rows = [
+        priced(date(2026, 11, 2), acme, "claude-sonnet-4-5"),
+        priced(date(2026, 11, 4), acme, "claude-sonnet-4-5"),
+        priced(date(2026, 11, 5), acme, "claude-haiku-4-5"),  # another model
+        priced(date(2026, 11, 6), acme + 1, "claude-sonnet-4-5"),
+    ]  # another company
+    frame = pl.DataFrame(rows, infer_schema_length=None).select(USAGE_PRICED.column_names)
+    open_warehouse(f"duckdb://{tmp_path / 'warehouse.duckdb'}").replace_window(
+        USAGE_PRICED, date(2026, 11, 1), date(2026, 11, 30), frame
+    )  # fmt: skip
+    post(client, "/v1/usage-events", keys.agent, [usage_record(1)])
+    answer = client.post(
+        "/v1/price-overrides",
+        headers=auth(keys.board),
+        json={"provider": "anthropic", "model_pattern": "claude-sonnet.*",
+              "effective_from": "2026-11-01", "input_per_mtok": "1"},
+    )  # fmt: skip
+    assert answer.status_code == 201
+    assert answer.json()["warnings"] == [
+        "usage it covers is stored priced as before on 2 materialised days (2026-11-02 to "
+        "2026-11-04); their costs change once re-materialised: tally materialize --from "
+        "2026-11-02 --to 2026-11-04"
+    ]
+    narrowed = client.patch(f"/v1/price-overrides/{answer.json()['id']}",
+                            headers=auth(keys.board),
+                            json={"effective_to": "2026-11-03"})  # fmt: skip
+    assert "on 1 materialised day (2026-11-02)" in narrowed.json()["warnings"][0]
+
+
 def test_approval_decisions(client, keys, conninfo):
     with psycopg.connect(conninfo) as conn:
         company = conn.execute("SELECT id FROM companies WHERE slug = 'acme'").fetchone()[0]

@@ -17,7 +17,7 @@ from pydantic import (
 
 from api.batch import RecordModel
 from api.crud import EntityId, Resource, audit, fetch
-from api.deps import connection, require
+from api.deps import ApiState, connection, require
 from api.errors import ApiError, ErrorDetail, conflict, error_responses
 from api.records import Timestamp
 from api.writes import Directory
@@ -204,15 +204,37 @@ class PriceOverrideOut(Out):
         default_factory=list,
         description="On a create or a change: why the override may never apply (a provider "
         "no usage is from and the pricing library does not know, or a pattern matching none "
-        "of the provider's models with usage). The override is kept.",
+        "of the provider's models with usage), and the materialised days holding usage it "
+        "covers, which keep their costs until re-materialised (with the command). The "
+        "override is kept.",
     )
 
 
 def _price_doubts(
-    conn: psycopg.Connection[Any], caller: Principal, row: dict[str, Any]
+    conn: psycopg.Connection[Any], caller: Principal, row: dict[str, Any], api: ApiState
 ) -> list[str]:
+    """Why it may never apply; and which materialised days hold usage it covers, priced as
+    before this write, with the command that re-prices them (a report of those days shows
+    the old costs until then)."""
+    from ingestion.price_overrides import materialised_days_covered, rematerialise_note
+    from ingestion.warehouse.errors import WarehouseUnavailable
+
     doubt = override_doubt(conn, caller.company_id, row["provider"], row["model_pattern"])
-    return [doubt] if doubt else []
+    notes = [doubt] if doubt else []
+    try:
+        warehouse = api.warehouse()
+        with warehouse.held():
+            days = materialised_days_covered(
+                warehouse, row["provider"], row["model_pattern"], row["effective_from"],
+                row["effective_to"], company_id=caller.company_id,
+            )  # fmt: skip
+    except WarehouseUnavailable:
+        notes.append("which materialised days it covers could not be told (the warehouse is "
+                     "busy); their stored costs change once re-materialised")  # fmt: skip
+        return notes
+    if days:
+        notes.append(rematerialise_note(days, "usage it covers is stored priced as before"))
+    return notes
 
 
 def _prepare_price(

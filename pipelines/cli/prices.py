@@ -166,7 +166,7 @@ def _name_days_to_rematerialise(
     """Which materialised days keep the costs they were priced at, and the command that
     re-prices them: a finance user who set an override and saw the same report took the
     override for broken. (Days the warehouse is behind on, reports price live, with it.)"""
-    from ingestion.price_overrides import materialised_days_covered
+    from ingestion.price_overrides import materialised_days_covered, rematerialise_note
     from ingestion.warehouse.base import open_warehouse
     from ingestion.warehouse.errors import WarehouseUnavailable
     from pipelines.cli.context import err
@@ -181,12 +181,7 @@ def _name_days_to_rematerialise(
                   "their stored costs change once they are re-materialised")  # fmt: skip
         return
     if days:
-        count = "1 materialised day" if len(days) == 1 else f"{len(days)} materialised days"
-        span = str(days[0]) if len(days) == 1 else f"{days[0]} to {days[-1]}"
-        err.print(
-            f"note: {pricing} on {count} ({span}); their costs change once re-materialised: "
-            f"tally materialize --from {days[0]} --to {days[-1]}"
-        )
+        err.print(f"note: {rematerialise_note(days, pricing)}")
 
 
 def _audit(
