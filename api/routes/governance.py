@@ -210,6 +210,10 @@ class PriceOverrideOut(Out):
     )
 
 
+# How long a price-override write waits for the warehouse to tell which days it leaves stale.
+NOTE_WAIT_SECONDS = 2.0
+
+
 def _price_doubts(
     conn: psycopg.Connection[Any], caller: Principal, row: dict[str, Any], api: ApiState
 ) -> list[str]:
@@ -217,12 +221,14 @@ def _price_doubts(
     before this write, with the command that re-prices them (a report of those days shows
     the old costs until then)."""
     from ingestion.price_overrides import materialised_days_covered, rematerialise_note
+    from ingestion.warehouse.base import open_warehouse
     from ingestion.warehouse.errors import WarehouseUnavailable
 
     doubt = override_doubt(conn, caller.company_id, row["provider"], row["model_pattern"])
     notes = [doubt] if doubt else []
     try:
-        warehouse = api.warehouse()
+        # a short wait: the write stands either way, and the note says when it could not tell
+        warehouse = open_warehouse(api.warehouse_url, lock_wait_seconds=NOTE_WAIT_SECONDS)
         with warehouse.held():
             days = materialised_days_covered(
                 warehouse, row["provider"], row["model_pattern"], row["effective_from"],
