@@ -59,7 +59,7 @@ def ingest_pigeon(conninfo: str, settings: TallySettings, path: Path, *, full: b
     if state is not None and not full:
         earlier = loaded_as(conninfo, "pigeon", path, state, context)
         if earlier is not None:
-            return LoadSummary(run_id=earlier or None, unchanged=True), CorrelationSummary()
+            return LoadSummary(run_id=earlier.run_id, unchanged=True), CorrelationSummary()
     graph = read_pigeon(path)
     loaded = ingest_work_graph(
         conninfo, graph, company=settings.company, source="pigeon", location=str(path),

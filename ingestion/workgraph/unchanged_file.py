@@ -67,10 +67,15 @@ def file_state(path: Path) -> FileState | None:
                      taken_at)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class EarlierLoad:
+    run_id: int | None  # None once that run's row is gone
+
+
 def loaded_as(conninfo: str, source: str, path: Path, state: FileState,
-              context: dict[str, Any]) -> int | None:  # fmt: skip
-    """The ingestion run that last loaded `path` whole, when it saw it as `state` and with
-    the same `context`; else None."""
+              context: dict[str, Any]) -> EarlierLoad | None:  # fmt: skip
+    """The last load of `path` that succeeded, when it saw it as `state` and with the same
+    `context`; else None."""
     with psycopg.connect(conninfo) as conn:
         row = conn.execute(
             """SELECT file_identity, file_size, file_mtime_ns, state, last_run_id
@@ -82,7 +87,7 @@ def loaded_as(conninfo: str, source: str, path: Path, state: FileState,
     identity, size, mtime_ns, recorded, run_id = row
     same = (identity, size, mtime_ns) == (state.identity, state.size, state.mtime_ns)
     if same and recorded == state.recorded(context):
-        return int(run_id) if run_id is not None else 0
+        return EarlierLoad(run_id)
     return None
 
 
