@@ -9,7 +9,14 @@ from ingestion.postgres.embedded import EmbeddedPostgres
 from ingestion.settings import TallySettings, get_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
+
     import polars as pl
+    import psycopg
+
+    # where a connection comes from: a pool's `connection`, which gives it back afterwards
+    ConnectionSource = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
     from ingestion.extract_work import AttributionInputs
 
@@ -41,11 +48,14 @@ def psycopg_conninfo(url: str) -> str:
 
 
 class CanonicalStore:
-    """The canonical store as assets and the API see it: reads through Arrow."""
+    """The canonical store as assets and the API see it: reads through Arrow; the per-day
+    totals through psycopg, on a connection of `connection` (the API's pool) when given,
+    else a new one."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, connection: ConnectionSource | None = None) -> None:
         self.url = url
         self.conninfo = psycopg_conninfo(url)
+        self.connection = connection
 
     def usage_window(self, start: date, end: date) -> pl.DataFrame:
         from ingestion.extract import usage_window
@@ -109,7 +119,8 @@ class CanonicalStore:
 
         from schemas.usage_rules import counted_usage_by_day
 
-        with psycopg.connect(self.conninfo) as conn:
+        opened = self.connection() if self.connection else psycopg.connect(self.conninfo)
+        with opened as conn:
             return conn.execute(
                 f"""SELECT {"day, " if by_day else ""}{select} FROM (
                       {counted_usage_by_day("%(start)s", "%(end)s")}

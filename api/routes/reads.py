@@ -141,8 +141,9 @@ def stale_days(
     from ingestion.store import CanonicalStore
 
     api = state(request)
-    found = stale_report_days(api.settings, CanonicalStore(api.database_url), warehouse,
-                              since, until, attribution=attribution)  # fmt: skip
+    store = CanonicalStore(api.database_url, connection=api.pool.connection)
+    found = stale_report_days(api.settings, store, warehouse, since, until,
+                              attribution=attribution)  # fmt: skip
     return found.days if found else []
 
 
@@ -154,8 +155,8 @@ def days_outside_partitions(request: Request, since: date | None, until: date | 
     from ingestion.store import CanonicalStore
 
     api = state(request)
-    found = usage_outside_partitions(api.settings, CanonicalStore(api.database_url), since,
-                                     until)  # fmt: skip
+    store = CanonicalStore(api.database_url, connection=api.pool.connection)
+    found = usage_outside_partitions(api.settings, store, since, until)
     return found.days if found else []
 
 
