@@ -34,10 +34,9 @@ from psycopg.types.json import JsonbLoader, JsonLoader
 
 from ingestion.messages import first_line
 from ingestion.workgraph.records import ISSUE_STATUSES, WorkGraph
-from schemas.run_rules import RUN_STATUSES as PAPERCLIP_RUN_STATUSES
+from schemas.run_rules import RUN_STATUSES
 
 SOURCE = "paperclip"
-RUN_STATUSES = set(PAPERCLIP_RUN_STATUSES)
 WINDOW_KINDS = {"calendar_month_utc": "calendar_month", "lifetime": "lifetime"}
 METRICS = {"billed_cents": "usd"}
 APPROVAL_STATUSES = {"pending", "revision_requested", "approved", "rejected", "cancelled"}
