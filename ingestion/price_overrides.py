@@ -76,9 +76,35 @@ def materialised_days_covered(
     return sorted({day for model, day in seen.iter_rows() if pattern.fullmatch(model) is not None})
 
 
-def rematerialise_note(days: list[date], pricing: str) -> str:
-    """What to tell of the materialised days an override change leaves as they were;
-    `pricing` says how they were priced ("usage it covers is stored priced without it")."""
+def rematerialise_note(
+    warehouse_url: str,
+    provider: str,
+    model_pattern: str,
+    start: date,
+    end: date | None,
+    pricing: str,
+    *,
+    company_id: int | None = None,
+    wait_seconds: float,
+) -> str | None:
+    """What to tell of the materialised days an override write leaves as they were, and the
+    command that re-prices them; None when there are none. `pricing` says how they were
+    priced ("usage it covers is stored priced without it"). The warehouse is waited for
+    `wait_seconds` at most: the write stands either way, and the note says when it could not
+    tell."""
+    from ingestion.warehouse.base import open_warehouse
+    from ingestion.warehouse.errors import WarehouseUnavailable
+
+    try:
+        warehouse = open_warehouse(warehouse_url, lock_wait_seconds=wait_seconds)
+        with warehouse.held():
+            days = materialised_days_covered(warehouse, provider, model_pattern, start, end,
+                                             company_id)  # fmt: skip
+    except WarehouseUnavailable as error:
+        return (f"which materialised days it covers could not be told ({error}); their "
+                "stored costs change once they are re-materialised")  # fmt: skip
+    if not days:
+        return None
     count = "1 materialised day" if len(days) == 1 else f"{len(days)} materialised days"
     span = str(days[0]) if len(days) == 1 else f"{days[0]} to {days[-1]}"
     return (

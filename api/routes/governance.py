@@ -220,27 +220,15 @@ def _price_doubts(
     """Why it may never apply; and which materialised days hold usage it covers, priced as
     before this write, with the command that re-prices them (a report of those days shows
     the old costs until then)."""
-    from ingestion.price_overrides import materialised_days_covered, rematerialise_note
-    from ingestion.warehouse.base import open_warehouse
-    from ingestion.warehouse.errors import WarehouseUnavailable
+    from ingestion.price_overrides import rematerialise_note
 
     doubt = override_doubt(conn, caller.company_id, row["provider"], row["model_pattern"])
-    notes = [doubt] if doubt else []
-    try:
-        # a short wait: the write stands either way, and the note says when it could not tell
-        warehouse = open_warehouse(api.warehouse_url, lock_wait_seconds=NOTE_WAIT_SECONDS)
-        with warehouse.held():
-            days = materialised_days_covered(
-                warehouse, row["provider"], row["model_pattern"], row["effective_from"],
-                row["effective_to"], company_id=caller.company_id,
-            )  # fmt: skip
-    except WarehouseUnavailable:
-        notes.append("which materialised days it covers could not be told (the warehouse is "
-                     "busy); their stored costs change once re-materialised")  # fmt: skip
-        return notes
-    if days:
-        notes.append(rematerialise_note(days, "usage it covers is stored priced as before"))
-    return notes
+    note = rematerialise_note(
+        api.warehouse_url, row["provider"], row["model_pattern"], row["effective_from"],
+        row["effective_to"], "usage it covers is stored priced as before",
+        company_id=caller.company_id, wait_seconds=NOTE_WAIT_SECONDS,
+    )  # fmt: skip
+    return [text for text in (doubt, note) if text]
 
 
 def _prepare_price(

@@ -166,22 +166,13 @@ def _name_days_to_rematerialise(
     """Which materialised days keep the costs they were priced at, and the command that
     re-prices them: a finance user who set an override and saw the same report took the
     override for broken. (Days the warehouse is behind on, reports price live, with it.)"""
-    from ingestion.price_overrides import materialised_days_covered, rematerialise_note
-    from ingestion.warehouse.base import open_warehouse
-    from ingestion.warehouse.errors import WarehouseUnavailable
+    from ingestion.price_overrides import rematerialise_note
     from pipelines.cli.context import err
 
-    try:
-        warehouse = open_warehouse(context.settings.resolved_warehouse_url,
-                                   lock_wait_seconds=WAREHOUSE_WAIT_SECONDS)  # fmt: skip
-        with warehouse.held():
-            days = materialised_days_covered(warehouse, provider, model_pattern, start, end)
-    except WarehouseUnavailable as error:
-        err.print(f"note: which materialised days it covers is unknown ({escape(str(error))}); "
-                  "their stored costs change once they are re-materialised")  # fmt: skip
-        return
-    if days:
-        err.print(f"note: {rematerialise_note(days, pricing)}")
+    note = rematerialise_note(context.settings.resolved_warehouse_url, provider, model_pattern,
+                              start, end, pricing, wait_seconds=WAREHOUSE_WAIT_SECONDS)  # fmt: skip
+    if note:
+        err.print(f"note: {escape(note)}")
 
 
 def _audit(
