@@ -18,6 +18,11 @@ class WarehouseTable:
     window_column: str
     order_by: tuple[str, ...]
     description: str
+    # Raised when what a column holds changes though the columns do not: a warehouse table
+    # of another revision is emptied on first use, like one whose columns differ, and the
+    # stores' days it no longer holds are re-materialised by the catch-up (`hourly_costs`)
+    # and priced live by reports until then, instead of mixing the two meanings.
+    revision: int = 1
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -43,6 +48,7 @@ USAGE_PRICED = WarehouseTable(
     "price that held on the day; tool-reported cost kept beside the computed one.",
     window_column="day",
     order_by=("day", "source", "occurred_at"),
+    revision=2,  # 2: cost_usd is the auto cost (the reported one first), as in every rollup
     columns=(
         ("day", DATE),
         ("event_id", INT),
@@ -124,6 +130,7 @@ USAGE_ATTRIBUTED = WarehouseTable(
     "deciding signal, a confidence, the reason when unattributed, and the evidence.",
     window_column="day",
     order_by=("day", "root_session_key", "occurred_at"),
+    revision=2,  # 2: cost_usd is the auto cost, taken from usage_priced's revision 2
     columns=(
         ("day", DATE),
         ("event_id", INT),
@@ -159,6 +166,7 @@ ATTRIBUTION_DAILY = WarehouseTable(
     "source, project and agent: the base of every rollup by issue, goal, project and agent.",
     window_column="day",
     order_by=("day", "issue_id", "signal"),
+    revision=2,  # 2: cost_usd is the auto cost, taken from usage_priced's revision 2
     columns=(
         ("day", DATE),
         ("company_id", INT),

@@ -92,6 +92,21 @@ def test_cost_modes(costed):
     assert display < auto and auto != calculate
 
 
+@pytest.mark.parametrize("mode", ["auto", "calculate", "display"])
+def test_every_grouping_totals_the_same_cost_in_each_mode(costed, mode):
+    """Finance reads one window by project, by issue and by billing block: in `auto` the
+    blocks and the work items once took the computed cost where a tool had reported one,
+    while the day and project rollups took the reported cost, as ccusage does."""
+
+    def total(by: str) -> Decimal:
+        out = invoke("report", "costs", "--by", by, "--mode", mode, "--format", "json").stdout
+        return sum((Decimal(r["cost_usd"] or 0) for r in orjson.loads(out)), Decimal(0))
+
+    totals = {by: total(by) for by in ("month", "project", "block", "issue", "goal")}
+    assert totals["month"] > 0
+    assert set(totals.values()) == {totals["month"]}, totals
+
+
 def test_html_report_is_self_contained_and_calls_out_unpriced_usage(costed, tmp_path):
     target = tmp_path / "report.html"
     result = invoke("report", "costs", "--format", "html", "--output", str(target))

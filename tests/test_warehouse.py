@@ -5,14 +5,16 @@ is named, with what to do, by every command."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import date
 
+import duckdb
 import polars as pl
 import pytest
 
 from ingestion.warehouse.base import WarehouseBusy, open_warehouse
 from ingestion.warehouse.errors import WarehouseUnreadable
-from schemas.warehouse import COST_DAILY
+from schemas.warehouse import COST_DAILY, WarehouseTable
 from tests.warehouse_helpers import hold
 
 
@@ -65,3 +67,39 @@ def test_a_query_read_in_batches_is_the_whole_query_in_order(tmp_path):
     whole = warehouse.query(sql, {"rows": 25})
     assert pl.concat(batches).equals(whole)
     assert sum(batch.height for batch in warehouse.query_batches(sql, {"rows": 0})) == 0
+
+
+def _one_day_of_cost_daily() -> pl.DataFrame:
+    schema = {name: pl.Int64 for name in COST_DAILY.column_names}
+    row = {name: 1 for name in COST_DAILY.column_names}
+    frame = pl.DataFrame([row], schema=schema)
+    texts = [name for name, kind in COST_DAILY.columns if kind == "text"]
+    return frame.with_columns(
+        pl.lit(date(2026, 10, 1)).alias("day"),
+        *(pl.lit("x").alias(name) for name in texts),
+        *(pl.lit(None, pl.Datetime("us", "UTC")).alias(n) for n in ("first_at", "last_at")),
+    )
+
+
+def test_a_table_built_for_another_revision_of_its_definition_is_emptied(tmp_path):
+    """A column whose meaning changed (usage_priced's cost_usd became the auto cost) keeps
+    its name: rows built under the old meaning are dropped rather than read beside the new."""
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    day = date(2026, 10, 1)
+    open_warehouse(url).replace_window(COST_DAILY, day, day, _one_day_of_cost_daily())
+
+    def rows(table: WarehouseTable) -> int:
+        warehouse = open_warehouse(url)
+        warehouse.ensure_table(table)
+        return warehouse.query(f"SELECT count(*) AS n FROM {table.name}")["n"][0]
+
+    assert rows(COST_DAILY) == 1
+    # a table an older tally built records no revision: it is taken for revision 1
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        connection.execute("COMMENT ON TABLE cost_daily IS NULL")
+    assert rows(COST_DAILY) == 1
+    revised = replace(COST_DAILY, revision=2)
+    assert rows(revised) == 0
+    open_warehouse(url).replace_window(revised, day, day, _one_day_of_cost_daily())
+    assert rows(revised) == 1
+    assert rows(COST_DAILY) == 0  # and back: revision 2's rows are no revision 1's either

@@ -9,6 +9,8 @@ Rules (reference/pricing.md):
 - Web search requests are priced per thousand; fast mode multiplies the whole request.
 - A request without a price is `unpriced` with the reason (never $0); if the tool reported a
   cost it is `reported` and that cost is used; the reported cost is always kept.
+- `cost_usd` is the `auto` cost of ccusage's modes, in this table as in every rollup: the
+  reported cost where the tool reported one, else the computed one.
 Money is exact: tokens times whole picodollars (1e-12 USD) per token in Int64, then
 Decimal(38, 12) USD."""
 
@@ -224,6 +226,6 @@ def price_usage(usage: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
     )
     return frame.with_columns(
         status.alias("pricing_status"),
-        pl.coalesce("computed_cost_usd", "reported_cost_usd").alias("cost_usd"),
+        pl.coalesce("reported_cost_usd", "computed_cost_usd").alias("cost_usd"),
         pl.col("price_source").fill_null("none"),
     ).collect(engine="in-memory")

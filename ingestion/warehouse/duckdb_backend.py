@@ -66,6 +66,12 @@ def _scannable(frame: pl.DataFrame) -> object:
     return ArrowStream(frame)
 
 
+def _revision_comment(name: str, revision: int) -> str:
+    """What a table's comment says of the definition it was built for (a table built before
+    revisions were recorded has none, and counts as revision 1)."""
+    return f"tally {name} revision {revision}"
+
+
 class DuckDBWarehouse:
     def __init__(self, url: str, lock_wait_seconds: float | None = None) -> None:
         self.url = url
@@ -149,9 +155,9 @@ class DuckDBWarehouse:
             pause = min(pause * 2, 1.0)
 
     def ensure_table(self, table: WarehouseTable) -> None:
-        """Create the table; one whose columns differ from its definition (an older tally) is
-        dropped and created again: warehouse tables are derived, re-materialising refills
-        them."""
+        """Create the table; one whose columns differ from its definition, or that was built
+        for another revision of it (an older tally), is dropped and created again: warehouse
+        tables are derived, re-materialising refills them."""
         if table.name in self._ensured:
             return
         with self._connect() as connection:
@@ -166,9 +172,19 @@ class DuckDBWarehouse:
             "ORDER BY ordinal_position",
             [table.name],
         ).fetchall()
-        if existing and [row[0] for row in existing] != list(table.column_names):
-            connection.execute(f'DROP TABLE "{table.name}"')
-        connection.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({columns})')
+        revision = _revision_comment(table.name, table.revision)
+        if existing:
+            comment = connection.execute(
+                "SELECT comment FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
+                [table.name],
+            ).fetchall()  # fetchone would leave the result open, which DuckDB refuses later
+            built_for = (comment[0][0] if comment else None) or _revision_comment(table.name, 1)
+            if [row[0] for row in existing] != list(table.column_names) or built_for != revision:
+                connection.execute(f'DROP TABLE "{table.name}"')
+                existing = []
+        if not existing:
+            connection.execute(f'CREATE TABLE "{table.name}" ({columns})')
+            connection.execute(f"COMMENT ON TABLE \"{table.name}\" IS '{revision}'")
         self._ensured.add(table.name)
 
     def replace_window(
