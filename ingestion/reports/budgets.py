@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from ingestion.warehouse.base import Warehouse
-from schemas.warehouse import ATTRIBUTION_DAILY, COST_DAILY
+from schemas.warehouse import ATTRIBUTION_DAILY, COST_DAILY, USAGE_ATTRIBUTED, USAGE_PRICED
 
 TOKEN_SUM = ("input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens "
              "+ cache_write_1h_tokens")  # fmt: skip
@@ -56,23 +56,42 @@ def _scope_names(conn: psycopg.Connection[Any], policy: dict[str, Any]) -> dict[
 
 
 def _spend(warehouse: Warehouse, policy: dict[str, Any], names: dict[str, Any],
-           since: date | None) -> Decimal:  # fmt: skip
+           since: datetime | None) -> Decimal:  # fmt: skip
+    """Spent since `since` (None: ever). The daily rollups hold whole days: a window that
+    starts inside a day (a rolling one) takes that day's requests from the per-request table,
+    by their times, where the rollup alone counted the whole day (a one-day rolling window
+    read up to twice its spend)."""
     metric = policy["metric"]
     measure = "sum(cost_usd)" if metric == "usd" else f"sum({TOKEN_SUM})"
-    params: dict[str, Any] = {"company": policy["company_id"], "since": since or date(1970, 1, 1)}
+    params: dict[str, Any] = {"company": policy["company_id"]}
     if "issue" in names:
-        warehouse.ensure_table(ATTRIBUTION_DAILY)
-        sql = f"""SELECT {measure} AS spent FROM attribution_daily
-                  WHERE company_id = $company AND day >= $since AND issue_id = $issue"""
+        daily, requests = ATTRIBUTION_DAILY, USAGE_ATTRIBUTED
+        filters = " AND issue_id = $issue"
         params["issue"] = names["issue"]
     else:
-        warehouse.ensure_table(COST_DAILY)
+        daily, requests = COST_DAILY, USAGE_PRICED
         filters = "".join(f" AND {key} = ${key}" for key in names)
-        sql = f"""SELECT {measure} AS spent FROM cost_daily
-                  WHERE company_id = $company AND day >= $since{filters}"""
         params.update(names)
-    value = warehouse.query(sql, params)["spent"][0]
-    return Decimal(str(value or 0))
+    whole_days_from = date(1970, 1, 1) if since is None else since.date()
+    starts_inside_a_day = since is not None and since.timetz() != time(tzinfo=since.tzinfo)
+    if starts_inside_a_day:
+        whole_days_from += timedelta(days=1)
+    warehouse.ensure_table(daily)
+    spent = warehouse.query(
+        f"""SELECT {measure} AS spent FROM {daily.name}
+            WHERE company_id = $company AND day >= $whole_days_from{filters}""",
+        {**params, "whole_days_from": whole_days_from},
+    )["spent"][0]
+    total = Decimal(str(spent or 0))
+    if starts_inside_a_day and since is not None:
+        warehouse.ensure_table(requests)
+        part = warehouse.query(
+            f"""SELECT {measure} AS spent FROM {requests.name}
+                WHERE company_id = $company AND day = $day AND occurred_at >= $since{filters}""",
+            {**params, "day": since.date(), "since": since},
+        )["spent"][0]
+        total += Decimal(str(part or 0))
+    return total
 
 
 def _runs(conn: psycopg.Connection[Any], policy: dict[str, Any], since: datetime | None) -> int:
@@ -98,8 +117,8 @@ def policy_status(conn: psycopg.Connection[Any], warehouse: Warehouse, policy: d
         recent = Decimal(_runs(conn, policy, pace_from)) if window.start is None else spent
     else:
         names = _scope_names(conn, policy)
-        spent = _spend(warehouse, policy, names, window.start.date() if window.start else None)
-        recent = spent if window.start else _spend(warehouse, policy, names, pace_from.date())
+        spent = _spend(warehouse, policy, names, window.start)
+        recent = spent if window.start else _spend(warehouse, policy, names, pace_from)
     amount = Decimal(policy["amount"])
     percent = (spent / amount * 100) if amount else Decimal(0)
     elapsed = max((now - pace_from).total_seconds(), 1.0)
