@@ -499,3 +499,13 @@ def test_a_cost_report_names_usage_no_partition_holds(tally_env, costed):
     for command in (("costs", "--until", str(ahead - timedelta(days=1))), ("attribution",)):
         result = invoke("report", *command)
         assert ("leaves out 1 request" in result.stderr) is (command == ("attribution",))
+
+
+def test_a_window_without_usage_says_so_under_its_empty_table(costed):
+    result = invoke("report", "costs", "--by", "day", "--since", "2030-01-01")
+    assert result.exit_code == 0
+    assert "no usage from 2030-01-01 in the warehouse or the canonical store" in result.stdout
+    usage = invoke("report", "usage", "--since", "2030-01-02", "--until", "2030-01-03")
+    assert "no usage from 2030-01-02 to 2030-01-03 in the canonical store" in usage.stdout
+    csv = invoke("report", "costs", "--by", "day", "--since", "2030-01-01", "--format", "csv")
+    assert csv.stdout.count("\n") == 1  # the header alone: machine formats stay data

@@ -84,6 +84,8 @@ def usage(
             rows = usage_report(conn, by.value, since_day, until_day)
     columns = [*GROUP_KEYS[by.value], "requests", *TOKEN_KEYS, "first_at", "last_at"]
     render(rows, fmt, title=f"token usage by {by.value}", columns=columns)
+    if fmt is OutputFormat.table and not rows:
+        typer.echo(f"no usage {window_words(since_day, until_day)}in the canonical store")
 
 
 class CostGrouping(StrEnum):
@@ -164,6 +166,11 @@ def costs(
     elif staleness is not None:
         err.print(f"[yellow]warning:[/] {staleness.advice()}")
     warn_of_usage_outside_partitions(context, since_day, until_day)
+
+
+def window_words(since: date | None, until: date | None) -> str:
+    """The window, as words that precede what was looked in: "from D1 to D2 "."""
+    return "".join(f"{word} {day} " for word, day in (("from", since), ("to", until)) if day)
 
 
 def warn_of_usage_outside_partitions(
@@ -253,6 +260,9 @@ def _cost_report(
         with written_to(output_path(output, f"costs.{suffix}")) if output else nullcontext():
             render(rows, OutputFormat(fmt.value), title=f"cost by {by.value} ({mode.value})",
                    columns=cost_columns(by.value, rows))  # fmt: skip
+            if fmt is CostFormat.table and not rows:
+                typer.echo(f"no usage {window_words(since_day, until_day)}in the warehouse or "
+                           "the canonical store")  # fmt: skip
     return overlay, staleness
 
 
