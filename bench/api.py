@@ -190,7 +190,7 @@ def main() -> None:
     url_sqlalchemy = f"{args.pg.replace('postgresql://', 'postgresql+psycopg://')}/{database}"
     upgrade(url_sqlalchemy)
     with psycopg.connect(f"{args.pg}/{database}", autocommit=True) as conn:
-        _, key = create_key(conn, "bench", "service")
+        key = create_key(conn, "bench", "service").key
     port = free_port()
     env = {**os.environ, "TALLY_DATABASE_URL": url_sqlalchemy,
            "TALLY_DATA_DIR": str(ROOT / ".data" / "bench" / "api")}  # fmt: skip

@@ -12,7 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -40,10 +40,17 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+class NewKey(NamedTuple):
+    id: int
+    key: str  # shown once: only its digest is stored
+    created: tuple[str, ...] = ()  # what the key's creation also created ("company 'x'")
+
+
 def create_key(conn: psycopg.Connection[Any], company: str, role: str, agent: str | None = None,
-               name: str | None = None) -> tuple[int, str]:  # fmt: skip
-    """Returns (id, key); the key is never stored. The company is created if needed; an agent
-    key's agent must exist or is created by name."""
+               name: str | None = None) -> NewKey:  # fmt: skip
+    """The key, which is never stored. The company is created if needed; an agent key's agent
+    must exist or is created by name. What was created is named, so that a misspelt company
+    or agent does not go unnoticed behind a key that can see nothing."""
     if role not in ROLES:
         raise KeyProblem(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     company, agent = company.strip(), (agent or "").strip() or None
@@ -54,6 +61,10 @@ def create_key(conn: psycopg.Connection[Any], company: str, role: str, agent: st
             raise KeyProblem(f"the {label} {value!r} contains control characters")
     if role == "agent" and not agent:
         raise KeyProblem("an agent key needs --agent")
+    created: list[str] = []
+    known = conn.execute("SELECT 1 FROM companies WHERE slug = %s", (company,)).fetchone()
+    if known is None:
+        created.append(f"company {company!r}")
     company_id = ensure_company(conn, company)
     agent_id = None
     if agent:
@@ -69,6 +80,7 @@ def create_key(conn: psycopg.Connection[Any], company: str, role: str, agent: st
                    VALUES (%s, 'tally', %s, %s) RETURNING id""",
                 (company_id, agent, agent),
             ).fetchone()
+            created.append(f"agent {agent!r}")
         assert row is not None
         agent_id = row[0]
     prefix = secrets.token_hex(6)
@@ -80,7 +92,7 @@ def create_key(conn: psycopg.Connection[Any], company: str, role: str, agent: st
         (company_id, agent_id, role, name, prefix, digest(key)),
     ).fetchone()
     assert row is not None
-    return int(row[0]), key
+    return NewKey(int(row[0]), key, tuple(created))
 
 
 def list_keys(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:

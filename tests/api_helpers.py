@@ -23,11 +23,11 @@ class Keys:
     def create(conninfo: str) -> Keys:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             return Keys(
-                board=create_key(conn, "acme", "board")[1],
-                agent=create_key(conn, "acme", "agent", "eng")[1],
-                other_agent=create_key(conn, "acme", "agent", "ops")[1],
-                service=create_key(conn, "acme", "service")[1],
-                other_board=create_key(conn, "globex", "board")[1],
+                board=create_key(conn, "acme", "board").key,
+                agent=create_key(conn, "acme", "agent", "eng").key,
+                other_agent=create_key(conn, "acme", "agent", "ops").key,
+                service=create_key(conn, "acme", "service").key,
+                other_board=create_key(conn, "globex", "board").key,
             )
 
 

@@ -618,6 +618,8 @@ def test_keys_cli_creates_lists_and_revokes(tally_env, conninfo):
         ],
     )
     assert created.exit_code == 0, created.output
+    # a misspelt company or agent must not pass unnoticed behind a key that sees nothing
+    assert "created company 'initech' and agent 'bot' (new" in created.stderr
     key = orjson.loads(created.stdout)
     assert set(key) == {"id", "key"} and key["key"].startswith("tly_")
     with psycopg.connect(conninfo) as conn:
@@ -633,6 +635,7 @@ def test_keys_cli_creates_lists_and_revokes(tally_env, conninfo):
     as_csv = runner.invoke(app, ["keys", "create", "--company", "initech", "--role", "board",
                                  "--format", "csv"])  # fmt: skip
     header, row = as_csv.stdout.splitlines()
+    assert "created" not in as_csv.stderr  # the company exists now
     assert header == "id,key" and row.split(",")[1].startswith("tly_")
     with psycopg.connect(conninfo) as conn:
         assert authenticate(conn, row.split(",")[1]).role == "board"

@@ -56,7 +56,7 @@ def batch(n: int) -> list[dict]:
 @pytest.mark.slow
 def test_a_killed_server_loses_nothing_acknowledged(tally_env, db_url, conninfo, tmp_path):
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        _, key = create_key(conn, "acme", "service")
+        key = create_key(conn, "acme", "service").key
     headers = {"Authorization": f"Bearer {key}"}
     port = free_port()
     server = start_server(db_url, tmp_path / "data", port)

@@ -33,9 +33,11 @@ def create(
         context = store()
         with psycopg.connect(context.conninfo) as conn:
             try:
-                key_id, key = create_key(conn, company, role, agent, name)
+                key_id, key, created = create_key(conn, company, role, agent, name)
             except KeyProblem as error:
                 raise CommandFailed(str(error)) from None
+    if created:  # a misspelt name would otherwise give a key that sees nothing, silently
+        err.print(f"created {escape(' and '.join(created))} (new: no such one existed)")
     if fmt is OutputFormat.json:
         sys.stdout.write(orjson.dumps({"id": key_id, "key": key}).decode() + "\n")
         return
