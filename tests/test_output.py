@@ -66,3 +66,26 @@ def test_an_output_under_a_file_names_the_file_in_the_way(tmp_path):
             pass
         blocker = tmp_path / "report"
         assert str(failure.value) == f"cannot write {target}: {blocker} is not a directory"
+
+
+def test_a_table_wider_than_the_screen_cuts_text_never_ids_or_numbers(capsys):
+    """`tally rejects` beside a long reason and excerpt once showed an id column squeezed to
+    nothing; a cost cut to "12,345.6…" would read as another number."""
+    rows = [{"id": 987654, "source": "claude_code", "reason": "invalid JSON: " + "x" * 300,
+             "excerpt": "{" + "y" * 300, "cost_usd": Decimal("12345.678901"),
+             "tokens": 1_234_567_890}]  # fmt: skip
+    render(rows, OutputFormat.table, title="rejected records")
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 220  # the text gave way
+    assert "987,654" in out and "12,345.6789" in out and "1,234,567,890" in out
+    assert "claude_code" in out
+
+
+def test_a_table_that_cannot_fit_is_printed_whole_past_the_edge(capsys):
+    """Narrower than its columns at their narrowest, rich took the same width from every
+    column: the month of a cost table in a 100-column terminal vanished."""
+    row = {"month": "2026-10", **{f"tokens_{n}": 1_000_000_000 + n for n in range(20)}}
+    render([row], OutputFormat.table, title="cost by month")
+    out = capsys.readouterr().out
+    assert "2026-10" in out and all(f"1,000,000,0{n:02d}" in out for n in range(20))
+    assert len({len(line) for line in out.splitlines()[1:]}) == 1  # one line per row, whole

@@ -53,18 +53,37 @@ def render(
         return
     assert isinstance(rows, list)
     table = Table(title=title, show_lines=False)
-    for column in columns:
+    # a cell is data, never markup: a project path holding "[/]" once crashed the table
+    cells = [[escape(_cell(column, row.get(column))) for column in columns] for row in rows]
+    narrowest, widest = [], []
+    for index, column in enumerate(columns):
         numeric = bool(rows) and isinstance(rows[0].get(column), int | float | Decimal)
-        table.add_column(
-            SHORT_HEADERS.get(column, column.replace("_", " ")),
-            justify="right" if numeric else "left",
-            no_wrap=True,
-        )
-    for row in rows:
-        # a cell is data, never markup: a project path holding "[/]" once crashed the table
-        table.add_row(*(escape(_cell(column, row.get(column))) for column in columns))
+        header = SHORT_HEADERS.get(column, column.replace("_", " "))
+        longest = max((len(row[index]) for row in cells), default=0)
+        narrowest.append(max(longest if numeric else min(longest, TEXT_MIN_WIDTH), 1))
+        widest.append(max(longest, len(header)))
+        # When the table is wider than the screen, the widest text wraps; a number cut short
+        # ("39.50…") would read as another number.
+        table.add_column(header, justify="right" if numeric else "left", no_wrap=numeric,
+                         min_width=narrowest[-1])  # fmt: skip
+    for row in cells:
+        table.add_row(*row)
     # Piped or logged output gets room for every column instead of rich's 80-column default.
-    Console(width=None if sys.stdout.isatty() else 220).print(table)
+    console = Console(width=None if sys.stdout.isatty() else 220)
+    # Narrower than every column at its narrowest, rich takes the same width from each
+    # column and short ones (an id, a month) vanish: the table is printed whole instead, one
+    # line per row, past the screen's edge.
+    if console.width < _table_width(narrowest):
+        console = Console(width=_table_width(widest))
+    console.print(table)
+
+
+def _table_width(column_widths: list[int]) -> int:
+    return sum(width + 3 for width in column_widths) + 1  # padding and borders
+
+
+# How narrow a text column may become when the table does not fit.
+TEXT_MIN_WIDTH = 10
 
 
 def _write_json(rows: Iterable[dict[str, Any]], chunk_rows: int = 10_000) -> None:
