@@ -2,8 +2,8 @@
 ingest git`, cold and again with nothing changed (what the hourly schedule pays), with the
 peak RSS of each.
 
-Pigeon gets a third run with `--full`: its file unchanged is not read again, and that run
-shows what reading and comparing all of it costs.
+Paperclip and Pigeon get a third run with `--full`: an upstream unchanged is not read again,
+and that run shows what reading and comparing all of it costs.
 
 The Paperclip database (Paperclip's table shapes, from `tests/paperclip_fixture.py`) is filled
 server-side: per unit of --scale, 50,000 issues done through two status changes and two
@@ -216,7 +216,8 @@ def main() -> None:
             counts = fill_paperclip(_conninfo(paperclip_url), args.scale)
             print("paperclip: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
             timed_ingests(admin_url, ["paperclip"],
-                          {**env, "TALLY_PAPERCLIP_URL": _conninfo(paperclip_url)})  # fmt: skip
+                          {**env, "TALLY_PAPERCLIP_URL": _conninfo(paperclip_url)},
+                          again=["--full"])  # fmt: skip
     if args.cards:
         with tempfile.TemporaryDirectory() as directory:
             path = Path(directory) / "pigeon.db"

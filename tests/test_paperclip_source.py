@@ -134,7 +134,7 @@ def test_loads_the_work_graph_and_ledger_once(tally_env, paperclip_url, conninfo
     assert len(rejects) == 9
 
     before = counts(conninfo)
-    again = run_ingest(paperclip_url, "--company", "Acme")
+    again = run_ingest(paperclip_url, "--company", "Acme", "--full")  # read and compared
     assert "rows rejected" in again
     assert counts(conninfo) == before
     with psycopg.connect(conninfo) as conn:
@@ -412,3 +412,52 @@ def test_a_runs_issue_attributes_its_sessions_requests(tally_env, paperclip_url,
         "m-later": ("PAP-2", "single-in-progress", None),  # Eng's issue in progress since 14:00
     }
     assert rows.filter(rows["message_id"] == "m-run")["hint_id"][0].startswith("run:")
+
+
+def test_a_company_as_it_was_at_its_last_load_is_not_read_again(
+    tally_env, paperclip_url, conninfo, monkeypatch
+):
+    """The hourly ingest of an idle company read and compared every row (13-20 s at 50,000
+    issues); a digest of its rows, taken in the snapshot the read would use, now stands in.
+    Any insert, update or delete of a row a load reads, in any table, reads it again."""
+    from tests.paperclip_fixture import ACME, insert, uid
+
+    def runs() -> int:
+        with psycopg.connect(conninfo) as conn:
+            return conn.execute(
+                "SELECT count(*) FROM ingestion_runs WHERE source = 'paperclip'"
+            ).fetchone()[0]
+
+    def change(sql: str, *params: object) -> None:
+        with psycopg.connect(paperclip_url, autocommit=True) as conn:
+            conn.execute(sql, params)
+
+    assert "unchanged" not in run_ingest(paperclip_url, "--company", "PAP")
+    skipped = run_ingest(paperclip_url, "--company", "PAP")
+    assert "paperclip: unchanged since its last load (run 1), nothing read" in skipped
+    assert runs() == 1
+    # an update in a table the graph reads whole, a delete, an insert into a ledger table
+    change("UPDATE issues SET title = title || ' (renamed)' WHERE identifier = 'PAP-2'")
+    assert "unchanged" not in run_ingest(paperclip_url, "--company", "PAP")
+    with psycopg.connect(conninfo) as conn:
+        assert (
+            conn.execute("SELECT title FROM issues WHERE identifier = 'PAP-2'")
+            .fetchone()[0]
+            .endswith(" (renamed)")
+        )
+    assert "unchanged since its last load" in run_ingest(paperclip_url, "--company", "PAP")
+    change("DELETE FROM budget_incidents")
+    assert "unchanged" not in run_ingest(paperclip_url, "--company", "PAP")
+    with psycopg.connect(paperclip_url, autocommit=True) as conn:
+        insert(conn, "finance_events", id=uid(700), company_id=ACME, event_kind="platform_fee",
+               direction="debit", biller="anthropic", amount_cents=500,
+               occurred_at="2026-11-03T10:00:00Z")  # fmt: skip
+    assert "unchanged" not in run_ingest(paperclip_url, "--company", "PAP")
+    # another company's rows are no change to this one's
+    change("UPDATE issues SET title = 'x' WHERE identifier = 'OTH-1'")
+    assert "unchanged since its last load" in run_ingest(paperclip_url, "--company", "PAP")
+    # --full reads it whatever; so does another tally company, or another reader version
+    assert "unchanged" not in run_ingest(paperclip_url, "--company", "PAP", "--full")
+    monkeypatch.setattr("ingestion.adapters.paperclip.READER_VERSION", 2)
+    assert "unchanged" not in run_ingest(paperclip_url, "--company", "PAP")
+    assert "unchanged since its last load" in run_ingest(paperclip_url, "--company", "PAP")

@@ -346,6 +346,9 @@ def paperclip(
     company: str | None = typer.Option(
         None, "--company", help="Paperclip company (id, issue prefix or name) when it has several."
     ),
+    full: bool = typer.Option(
+        False, "--full", help="Read the company even if its rows are as they were at its last load."
+    ),
     strict: bool = StrictOption,
 ) -> None:
     """Paperclip's work graph and ledger: agents, goals, projects, issues and their status
@@ -368,7 +371,7 @@ def paperclip(
             raise CommandFailed("no Paperclip database: pass --url or set TALLY_PAPERCLIP_URL")
         try:
             summary, correlation = ingest_paperclip(
-                context.conninfo, context.settings, source_url, company
+                context.conninfo, context.settings, source_url, company, full=full
             )
         except PaperclipError as error:
             raise CommandFailed(str(error)) from None

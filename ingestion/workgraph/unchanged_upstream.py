@@ -1,11 +1,16 @@
-"""An upstream file that is loaded whole (Pigeon's SQLite database) is not read again while it
-is as it was when a load of it last succeeded: same identity, size and modification time, and
-the same for its write-ahead log, where Pigeon's commits land until a checkpoint copies them
-into the file. What the load also depended on (the reader's version, the schema's revision,
-the company loaded into) is kept beside it and must match too.
+"""An upstream that is loaded whole is not read again while it is as it was when a load of it
+last succeeded:
 
-The state lives in `ingestion_cursors` under the upstream's source name, the table that holds
-the transcripts' cursors: one row per file, replaced by each load that succeeds."""
+- a file (Pigeon's SQLite database): same identity, size and modification time, and the same
+  for its write-ahead log, where Pigeon's commits land until a checkpoint copies them into
+  the file;
+- a database (Paperclip's): the same digest of every row the load reads, taken in the
+  snapshot the load would read.
+
+What the load also depended on (the reader's version, the schema's revision, the company
+loaded into) is kept beside it and must match too. The state lives in `ingestion_cursors`
+under the upstream's source name, the table that holds the transcripts' cursors: one row per
+file or upstream company, replaced by each load that succeeds."""
 
 from __future__ import annotations
 
@@ -68,14 +73,29 @@ def file_state(path: Path) -> FileState | None:
 
 
 @dataclass(frozen=True)
+class SnapshotState:
+    """A database upstream's rows, as one digest (see `paperclip.content_digest`)."""
+
+    identity: str
+    size: int = 0
+    mtime_ns: int = 0
+
+    def recorded(self, context: dict[str, Any]) -> dict[str, Any]:
+        return dict(context)
+
+
+LoadState = FileState | SnapshotState
+
+
+@dataclass(frozen=True)
 class EarlierLoad:
     run_id: int | None  # None once that run's row is gone
 
 
-def loaded_as(conninfo: str, source: str, path: Path, state: FileState,
+def loaded_as(conninfo: str, source: str, path: Path | str, state: LoadState,
               context: dict[str, Any]) -> EarlierLoad | None:  # fmt: skip
-    """The last load of `path` that succeeded, when it saw it as `state` and with the same
-    `context`; else None."""
+    """The last load of `path` (a file, or an upstream's key) that succeeded, when it saw it
+    as `state` and with the same `context`; else None."""
     with psycopg.connect(conninfo) as conn:
         row = conn.execute(
             """SELECT file_identity, file_size, file_mtime_ns, state, last_run_id
@@ -91,7 +111,7 @@ def loaded_as(conninfo: str, source: str, path: Path, state: FileState,
     return None
 
 
-def remember_load(conninfo: str, source: str, path: Path, state: FileState,
+def remember_load(conninfo: str, source: str, path: Path | str, state: LoadState,
                   context: dict[str, Any], run_id: int | None) -> None:  # fmt: skip
     """Record that the load of run `run_id` read `path` as `state`."""
     with psycopg.connect(conninfo) as conn:
