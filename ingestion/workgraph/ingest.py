@@ -43,14 +43,13 @@ def ingest_paperclip(conninfo: str, settings: TallySettings, url: str,
     from schemas.migrations import HEAD_REVISION
 
     context = {"reader": READER_VERSION, "schema": HEAD_REVISION, "company": settings.company}
-    stored = stored_run_events(conninfo, settings.company, "paperclip")
     with paperclip_snapshot(psycopg_conninfo(url), company) as snapshot:
         key = f"company {snapshot.company_id}"
         state = SnapshotState(snapshot.content_digest())
         earlier = None if full else loaded_as(conninfo, "paperclip", key, state, context)
         if earlier is not None:
             return LoadSummary(run_id=earlier.run_id, unchanged=True), CorrelationSummary()
-        graph = snapshot.graph(stored)
+        graph = snapshot.graph(stored_run_events(conninfo, settings.company, "paperclip"))
     loaded = ingest_work_graph(
         conninfo, graph, company=settings.company, source="paperclip", location="paperclip",
         arguments={"company": company}, mcp_slack_seconds=settings.mcp_correlation_slack_seconds,
