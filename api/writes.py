@@ -18,6 +18,7 @@ from api.errors import forbidden
 from api.records import AttributionHintIn, HeartbeatRunIn, ToolCallIn, UsageEventIn
 from ingestion.keys import Principal
 from ingestion.usage_day_deltas import fold_when_due
+from schemas.run_rules import TERMINAL_RUN_STATUSES
 
 
 class Directory:
@@ -334,7 +335,14 @@ def write_tool_calls(
         _insert_each(cur, INSERT_TOOL_CALL, params, [i for i, _, _ in kept], outcome)
 
 
-UPSERT_RUN = """
+# A run's terminal status stands, as Paperclip's own does ("if the run was already terminal,
+# that status stands"): a hook's late "running" report, racing the run's end, once moved a
+# finished run back to running.
+_TERMINAL = ", ".join(f"'{status}'" for status in TERMINAL_RUN_STATUSES)
+_STATUS = (f"CASE WHEN heartbeat_runs.status IN ({_TERMINAL}) THEN heartbeat_runs.status "
+           "ELSE excluded.status END")  # fmt: skip
+
+UPSERT_RUN = f"""
 INSERT INTO heartbeat_runs (company_id, source, external_id, agent_id, issue_id,
     adapter_session_key, status, invocation_source, started_at, finished_at, error, error_code,
     exit_code, usage)
@@ -346,8 +354,8 @@ ON CONFLICT (company_id, source, external_id) DO UPDATE SET
     issue_id = COALESCE(excluded.issue_id, heartbeat_runs.issue_id),
     adapter_session_key = COALESCE(excluded.adapter_session_key,
                                    heartbeat_runs.adapter_session_key),
-    status = excluded.status, invocation_source = COALESCE(excluded.invocation_source,
-                                                           heartbeat_runs.invocation_source),
+    status = {_STATUS}, invocation_source = COALESCE(excluded.invocation_source,
+                                                     heartbeat_runs.invocation_source),
     started_at = COALESCE(excluded.started_at, heartbeat_runs.started_at),
     finished_at = COALESCE(excluded.finished_at, heartbeat_runs.finished_at),
     error = COALESCE(excluded.error, heartbeat_runs.error),
@@ -358,7 +366,7 @@ WHERE ROW(heartbeat_runs.status, heartbeat_runs.finished_at, heartbeat_runs.erro
           heartbeat_runs.exit_code, heartbeat_runs.issue_id, heartbeat_runs.usage,
           heartbeat_runs.adapter_session_key, heartbeat_runs.started_at)
       IS DISTINCT FROM
-      ROW(excluded.status, COALESCE(excluded.finished_at, heartbeat_runs.finished_at),
+      ROW({_STATUS}, COALESCE(excluded.finished_at, heartbeat_runs.finished_at),
           COALESCE(excluded.error, heartbeat_runs.error),
           COALESCE(excluded.exit_code, heartbeat_runs.exit_code),
           COALESCE(excluded.issue_id, heartbeat_runs.issue_id),

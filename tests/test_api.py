@@ -296,6 +296,13 @@ def test_tool_calls_runs_and_hints(client, keys, conninfo):
         ],
     }
     assert post(client, "/v1/heartbeat-runs", keys.agent, [finished]).json()["accepted"] == 1
+    # the "running" report of a hook that lost a race with the run's end: the end stands, as
+    # in Paperclip, and what the late report adds (an event) is kept
+    late = {**run, "events": [{"seq": 2, "event_type": "lifecycle",
+                               "occurred_at": "2026-11-01T11:00:00Z"}]}  # fmt: skip
+    assert post(client, "/v1/heartbeat-runs", keys.agent, [late]).json()["duplicates"] == 1
+    cancelled = {**finished, "status": "cancelled"}
+    assert post(client, "/v1/heartbeat-runs", keys.agent, [cancelled]).json()["duplicates"] == 1
     ghost = post(
         client, "/v1/heartbeat-runs", keys.agent, [{**run, "run_id": "run-2", "issue": "PAP-404"}]
     ).json()
