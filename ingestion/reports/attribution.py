@@ -56,13 +56,33 @@ def _shares(group: pl.DataFrame) -> dict[str, float]:
             for key, signal in zip(SHARE_KEYS, SIGNALS, strict=True)}  # fmt: skip
 
 
-def _totals(group: pl.DataFrame) -> dict[str, Any]:
+def _totals(group: pl.DataFrame, sessions: int) -> dict[str, Any]:
     return {
         "requests": int(group["requests"].sum()),
         **{key: int(group[key].sum()) for key in TOKEN_KEYS},
         "cost_usd": sum((v or Decimal(0) for v in group["mode_cost"]), Decimal(0)),
-        "sessions": int(group["sessions"].sum()),
+        "sessions": sessions,
     }
+
+
+def _sessions(warehouse: Warehouse, columns: list[str], since: date | None,
+              until: date | None, company_id: int | None = None, issue_id: int | None = None
+              ) -> dict[tuple[Any, ...], int]:  # fmt: skip
+    """Distinct (root) sessions of the window per value of `columns` (expressions over
+    `usage_attributed`). The daily rollup counts a group's sessions per day, signal, project
+    and agent: summed, a session was counted once for every day and every signal it was
+    attributed by."""
+    warehouse.ensure_table(USAGE_ATTRIBUTED)
+    keys = "".join(f"{column} AS key_{n}, " for n, column in enumerate(columns))
+    frame = warehouse.query(
+        f"""SELECT {keys}count(DISTINCT root_session_key) AS sessions FROM usage_attributed
+            WHERE day >= $since AND day <= $until
+              AND ($company::BIGINT IS NULL OR company_id = $company)
+              AND ($issue::BIGINT IS NULL OR issue_id = $issue)
+            GROUP BY ALL""",
+        {**window_bounds(since, until), "company": company_id, "issue": issue_id},
+    )
+    return {row[:-1]: row[-1] for row in frame.iter_rows()}
 
 
 def cost_by_work_item(warehouse: Warehouse, by: WorkGrouping, mode: Mode = "auto",
@@ -73,8 +93,12 @@ def cost_by_work_item(warehouse: Warehouse, by: WorkGrouping, mode: Mode = "auto
         return []
     attributed = daily.filter(pl.col("issue_id").is_not_null())
     rows: list[dict[str, Any]] = []
+    # (attributed, issue or goal) -> distinct sessions
+    sessions = _sessions(warehouse, ["issue_id IS NOT NULL", "issue_id" if by == "issue"
+                                     else "CASE WHEN issue_id IS NOT NULL THEN goal END"],
+                         since, until, company_id)  # fmt: skip
     if by == "issue":
-        for _, group in attributed.group_by(["issue_id"]):
+        for (issue_id,), group in attributed.group_by(["issue_id"]):
             first = group.row(0, named=True)
             rows.append({
                 "issue_external_id": first["issue_external_id"],
@@ -82,18 +106,20 @@ def cost_by_work_item(warehouse: Warehouse, by: WorkGrouping, mode: Mode = "auto
                 "issue_identifier": first["issue_identifier"],
                 "issue_title": first["issue_title"], "issue_status": first["issue_status"],
                 "project": first["issue_project"], "goal": first["goal"],
-                **_totals(group), **_shares(group),
+                **_totals(group, sessions.get((True, issue_id), 0)), **_shares(group),
             })  # fmt: skip
     else:
         for (goal,), group in attributed.group_by(["goal"]):
             rows.append({"goal": goal, "issues": group["issue_id"].n_unique(),
-                         **_totals(group), **_shares(group)})  # fmt: skip
+                         **_totals(group, sessions.get((True, goal), 0)),
+                         **_shares(group)})  # fmt: skip
     rows.sort(key=lambda row: row["cost_usd"], reverse=True)
     rest = daily.filter(pl.col("issue_id").is_null())
     if not rest.is_empty():
         empty = dict.fromkeys(ISSUE_KEYS if by == "issue" else ("goal", "issues"))
         rows.append({**empty, "issue_title" if by == "issue" else "goal": "(unattributed)",
-                     **_totals(rest), **dict.fromkeys(SHARE_KEYS, 0.0)})  # fmt: skip
+                     **_totals(rest, sessions.get((False, None), 0)),
+                     **dict.fromkeys(SHARE_KEYS, 0.0)})  # fmt: skip
     return rows
 
 
@@ -107,9 +133,10 @@ def coverage(warehouse: Warehouse, mode: Mode = "auto", since: date | None = Non
     tokens_total = float(daily["tokens"].sum() or 0)
     cost_total = sum((v or Decimal(0) for v in daily["mode_cost"]), Decimal(0))
     rows = []
+    sessions = _sessions(warehouse, ["signal", "confidence", "reason"], since, until)
     grouped = daily.group_by("signal", "confidence", "reason", maintain_order=True)
     for (signal, confidence, reason), group in grouped:
-        totals = _totals(group)
+        totals = _totals(group, sessions.get((signal, confidence, reason), 0))
         tokens = sum(totals[k] for k in TOKEN_KEYS if k != "reasoning_tokens")
         rows.append({
             "signal": signal, "confidence": confidence, "reason": reason, **totals,
@@ -196,7 +223,9 @@ def issue_cost(warehouse: Warehouse, company_id: int, issue_id: int, mode: Mode 
         "issue_external_id": first["issue_external_id"], "issue_number": first["issue_number"],
         "issue_identifier": first["issue_identifier"], "issue_title": first["issue_title"],
         "issue_status": first["issue_status"], "project": first["issue_project"],
-        "goal": first["goal"], **_totals(daily), **_shares(daily),
+        "goal": first["goal"],
+        **_totals(daily, sum(_sessions(warehouse, [], None, None, company_id, issue_id).values())),
+        **_shares(daily),
         "first_day": daily["day"].min().isoformat(), "last_day": daily["day"].max().isoformat(),
     }  # fmt: skip
 
