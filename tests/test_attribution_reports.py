@@ -65,3 +65,28 @@ def test_sessions_are_counted_once_whatever_days_and_signals_they_span(tmp_path)
     # one day alone counts that day's sessions
     (day_1, _) = cost_by_work_item(warehouse, "issue", since=DAY_1, until=DAY_1)
     assert day_1["sessions"] == 2
+
+
+def test_an_issue_is_described_as_its_latest_materialised_day_shows_it(tmp_path):
+    """Each day keeps the issue as it was when that day was materialised: an issue finished
+    on day 2 is `in_progress` in day 1's rows. The reports once took whichever row came
+    first, and the median cost per completed issue summed only the rows that said `done`."""
+    at = lambda day, hour: datetime(day.year, day.month, day.day, hour, tzinfo=UTC)  # noqa: E731
+    events = [_event(1, "s", at(DAY_1, 9), "explicit", 7),
+              _event(2, "s", at(DAY_1, 10), "explicit", 7),
+              _event(3, "s", at(DAY_2, 9), "explicit", 7)]  # fmt: skip
+    events[2].update(issue_status="done", issue_title="Invoices, sent",
+                     issue_completed_at=at(DAY_2, 12))  # fmt: skip
+    schema = {name: TYPES[kind] for name, kind in USAGE_ATTRIBUTED.columns}
+    attributed = pl.DataFrame(events, schema=schema)
+    warehouse = open_warehouse(f"duckdb://{tmp_path / 'w.duckdb'}")
+    warehouse.replace_window(USAGE_ATTRIBUTED, DAY_1, DAY_2, attributed)
+    warehouse.replace_window(ATTRIBUTION_DAILY, DAY_1, DAY_2, attribution_daily(attributed))
+
+    (issue,) = cost_by_work_item(warehouse, "issue")
+    assert (issue["issue_status"], issue["issue_title"]) == ("done", "Invoices, sent")
+    assert issue_cost(warehouse, 1, 7)["issue_status"] == "done"
+    summary = coverage(warehouse)
+    assert summary["completed_issues"] == 1
+    assert summary["median_cost_per_completed_issue"] == Decimal(3)  # all three requests
+    assert coverage(warehouse, since=DAY_1, until=DAY_1)["completed_issues"] == 0

@@ -65,6 +65,12 @@ def _totals(group: pl.DataFrame, sessions: int) -> dict[str, Any]:
     }
 
 
+def _latest(group: pl.DataFrame) -> dict[str, Any]:
+    """The issue as its latest day shows it: each day keeps the issue as it was when that day
+    was materialised (an issue finished today is `in_progress` in yesterday's rows)."""
+    return group.sort("day").row(-1, named=True)
+
+
 def _sessions(warehouse: Warehouse, columns: list[str], since: date | None,
               until: date | None, company_id: int | None = None, issue_id: int | None = None
               ) -> dict[tuple[Any, ...], int]:  # fmt: skip
@@ -99,13 +105,13 @@ def cost_by_work_item(warehouse: Warehouse, by: WorkGrouping, mode: Mode = "auto
                          since, until, company_id)  # fmt: skip
     if by == "issue":
         for (issue_id,), group in attributed.group_by(["issue_id"]):
-            first = group.row(0, named=True)
+            latest = _latest(group)
             rows.append({
-                "issue_external_id": first["issue_external_id"],
-                "issue_number": first["issue_number"],
-                "issue_identifier": first["issue_identifier"],
-                "issue_title": first["issue_title"], "issue_status": first["issue_status"],
-                "project": first["issue_project"], "goal": first["goal"],
+                "issue_external_id": latest["issue_external_id"],
+                "issue_number": latest["issue_number"],
+                "issue_identifier": latest["issue_identifier"],
+                "issue_title": latest["issue_title"], "issue_status": latest["issue_status"],
+                "project": latest["issue_project"], "goal": latest["goal"],
                 **_totals(group, sessions.get((True, issue_id), 0)), **_shares(group),
             })  # fmt: skip
     else:
@@ -158,12 +164,16 @@ def coverage(warehouse: Warehouse, mode: Mode = "auto", since: date | None = Non
 
 def _completed_issue_costs(warehouse: Warehouse, mode: Mode, since: date | None,
                            until: date | None) -> list[Decimal]:  # fmt: skip
+    # whether an issue is done, and since when, is what its latest day says (see _latest);
+    # its cost is that of every day
     frame = warehouse.query(
-        f"""SELECT issue_id, sum({MODE_COLUMN[mode]}) AS cost FROM attribution_daily
-            WHERE issue_id IS NOT NULL AND issue_status = 'done'
-              AND CAST(issue_completed_at AS DATE) >= $since
-              AND CAST(issue_completed_at AS DATE) <= $until
-            GROUP BY issue_id""",
+        f"""SELECT cost FROM (
+                SELECT issue_id, sum({MODE_COLUMN[mode]}) AS cost,
+                       arg_max(issue_status, day) AS status,
+                       arg_max(issue_completed_at, day) AS completed_at
+                FROM attribution_daily WHERE issue_id IS NOT NULL GROUP BY issue_id)
+            WHERE status = 'done' AND CAST(completed_at AS DATE) >= $since
+              AND CAST(completed_at AS DATE) <= $until""",
         window_bounds(since, until),
     )
     return sorted(value or Decimal(0) for value in frame["cost"])
@@ -218,12 +228,12 @@ def issue_cost(warehouse: Warehouse, company_id: int, issue_id: int, mode: Mode 
     daily = _daily(warehouse, mode, None, None, company_id, issue_id)
     if daily.is_empty():
         return None
-    first = daily.row(0, named=True)
+    latest = _latest(daily)
     return {
-        "issue_external_id": first["issue_external_id"], "issue_number": first["issue_number"],
-        "issue_identifier": first["issue_identifier"], "issue_title": first["issue_title"],
-        "issue_status": first["issue_status"], "project": first["issue_project"],
-        "goal": first["goal"],
+        "issue_external_id": latest["issue_external_id"], "issue_number": latest["issue_number"],
+        "issue_identifier": latest["issue_identifier"], "issue_title": latest["issue_title"],
+        "issue_status": latest["issue_status"], "project": latest["issue_project"],
+        "goal": latest["goal"],
         **_totals(daily, sum(_sessions(warehouse, [], None, None, company_id, issue_id).values())),
         **_shares(daily),
         "first_day": daily["day"].min().isoformat(), "last_day": daily["day"].max().isoformat(),
