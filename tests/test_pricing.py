@@ -182,6 +182,27 @@ def test_an_override_applies_from_its_effective_date():
     assert frame["price_source"][1].startswith("override #7")
 
 
+def test_a_companys_own_override_wins_over_one_for_every_company():
+    """A company's negotiated price (set through the API, for that company) stands against
+    an override for every company (set with `tally prices set`), even a newer one: the more
+    specific override wins, then the later start, then the later one written."""
+
+    def override(id_: int, company: int | None, start: date, price: str) -> PriceOverride:
+        per_mtok = dict.fromkeys(("output", "cache_read", "cache_write_5m", "cache_write_1h"))
+        return PriceOverride(id=id_, company_id=company, provider="anthropic",
+                             pattern=re.compile(r"claude-opus-4-6"), effective_from=start,
+                             effective_to=None, per_mtok={"input": Decimal(price), **per_mtok},
+                             web_search_per_thousand=None)  # fmt: skip
+
+    own = override(1, 1, date(2026, 10, 1), "2")
+    everyone = override(2, None, date(2026, 10, 3), "4")
+    later_own = override(3, 1, date(2026, 10, 4), "3")
+    row = usage_row("claude-opus-4-6", input_tokens=1_000_000, day=date(2026, 10, 3))
+    assert cost(row, [own, everyone]) == Decimal(2)
+    assert cost({**row, "company_id": 2}, [own, everyone]) == Decimal(4)  # not its override
+    assert cost({**row, "day": date(2026, 10, 4)}, [own, everyone, later_own]) == Decimal(3)
+
+
 def test_override_patterns_cannot_stall_pricing():
     """RE2 matches in time linear in the name: under Python's backtracking `re`, `(a+)+$`
     against 64 a's and a `!` would take 2^64 steps. In a child process with a time limit, so

@@ -178,7 +178,13 @@ def resolve(
         "service_tier": service_tier,
     }
     matching = [o for o in overrides if o.applies(company_id, provider, model, day)]
-    override = max(matching, key=lambda o: (o.effective_from, o.id)) if matching else None
+    # the company's own override before one for every company, then the later start, then
+    # the later written
+    override = (
+        max(matching, key=lambda o: (o.company_id is not None, o.effective_from, o.id))
+        if matching
+        else None
+    )
     library = library_price(provider, model, day, service_tier)
     if library is None and override is None:
         return {
