@@ -35,7 +35,7 @@ from ingestion.loader import (
 from ingestion.parse_workers import parse_pool
 from ingestion.parsing import ParseResult, ParseTask, parse_piece, parse_pieces
 from ingestion.settings import TallySettings
-from ingestion.sources import FileSource, walk_jsonl
+from ingestion.sources import FileSource, Listing, walk_jsonl
 from ingestion.table_statistics import analyse_grown
 from schemas.limits import MAX_PATH_BYTES
 
@@ -166,15 +166,15 @@ class IngestRun:
             raise SourceDirectoryMissing(f"{self.source.label} directory not found: {self.root}")
         if self.only is not None:  # one named file, whatever its extension
             path = str(self.root / self.only)
-            files = [(path, os.stat(path))]
+            listing = Listing([(path, os.stat(path))])
         else:
-            files = walk_jsonl(self.root)
+            listing = walk_jsonl(self.root)
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
             company_id = ensure_company(conn, self.company)
             loader = CanonicalLoader(conn, company_id, self.source.name)
             self.summary.run_id = loader.start_run({"path": str(self.root)})
             try:
-                self._ingest(loader, company_id, files)
+                self._ingest(loader, company_id, listing)
             except BaseException as error:
                 message = f"{type(error).__name__}: {error}"
                 with contextlib.suppress(psycopg.Error):
@@ -188,15 +188,15 @@ class IngestRun:
             loader.finish_run("succeeded", self.summary.counters())
         return self.summary
 
-    def _ingest(
-        self, loader: CanonicalLoader, company_id: int, files: list[tuple[str, os.stat_result]]
-    ) -> None:
+    def _ingest(self, loader: CanonicalLoader, company_id: int, listing: Listing) -> None:
+        files = listing.files
         unstorable = {path: reason for path, _ in files if (reason := _unstorable(path))}
         if unstorable:
             files = [(path, stat) for path, stat in files if path not in unstorable]
+        if unstorable or listing.unreadable:
             self.summary.add(loader.flush(EncodedBatch(rejects=[
                 RejectRecord(_shown(path), "file", reason, os.fsencode(path))
-                for path, reason in unstorable.items()
+                for path, reason in {**listing.unreadable, **unstorable}.items()
             ]), []))  # fmt: skip
         seen = loader.load_file_states()
         todo: list[tuple[Path, os.stat_result]] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,11 +21,22 @@ class LineParser(Protocol):
     def state(self) -> dict[str, Any]: ...
 
 
-def walk_jsonl(root: Path) -> list[tuple[str, os.stat_result]]:
-    """Every `*.jsonl` file under root with its stat, in path order: one stat per file.
-    Paths stay strings: a no-change run over tens of thousands of files should not pay
-    for as many Path objects."""
-    found: list[tuple[str, os.stat_result]] = []
+@dataclass
+class Listing:
+    files: list[tuple[str, os.stat_result]]  # in path order
+    # `*.jsonl` entries that could not be told to be files, with the reason (a symlink
+    # loop, a link into a directory tally may not read): each becomes a reject
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
+def walk_jsonl(root: Path) -> Listing:
+    """Every `*.jsonl` file under root with its stat: one stat per file. Paths stay strings:
+    a no-change run over tens of thousands of files should not pay for as many Path
+    objects. Links are followed to files, not into directories. A FIFO or a directory named
+    `*.jsonl` is not a log and is passed over; an entry whose kind cannot be told is listed
+    as unreadable, where it once ended the run (a symlink loop, `Too many levels of symbolic
+    links`) before any file was read."""
+    listing = Listing([])
     pending = [str(root)]
     while pending:
         directory = pending.pop()
@@ -36,13 +47,18 @@ def walk_jsonl(root: Path) -> list[tuple[str, os.stat_result]]:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 pending.append(entry.path)
-            elif entry.name.endswith(".jsonl") and entry.is_file():
+            elif entry.name.endswith(".jsonl"):
                 try:
-                    found.append((entry.path, entry.stat()))
-                except OSError:
-                    continue
-    found.sort(key=lambda item: item[0])
-    return found
+                    if entry.is_file():
+                        listing.files.append((entry.path, entry.stat()))
+                except FileNotFoundError:
+                    continue  # deleted since the directory was read
+                except OSError as error:
+                    listing.unreadable[entry.path] = (
+                        f"the file cannot be opened: {error.strerror or error}"
+                    )
+    listing.files.sort(key=lambda item: item[0])
+    return listing
 
 
 @dataclass(frozen=True)

@@ -605,3 +605,25 @@ def test_a_file_deleted_after_the_listing_is_no_reject(conninfo, tmp_path, monke
     summary = ingest(conninfo, CLAUDE_CODE, tmp_path)
     assert (summary.events_new, summary.rejects) == (1, 0)
     assert good.exists()
+
+
+def test_a_log_that_cannot_be_told_from_a_link_loop_is_a_reject_not_the_end(conninfo, tmp_path):
+    """A symlink loop named `*.jsonl` ended the whole run ("Too many levels of symbolic
+    links") before any file was read. A FIFO or a directory so named is no log: passed over
+    (opening a FIFO would wait for a writer for ever)."""
+    import os
+
+    good = write_jsonl(tmp_path / "p" / "good.jsonl", [assistant("m1", "r1", T_NUL, usage())])
+    loop = good.parent / "loop.jsonl"
+    loop.symlink_to(loop)
+    os.mkfifo(good.parent / "fifo.jsonl")
+    (good.parent / "dir.jsonl").mkdir()
+    first = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    assert (first.events_new, first.rejects) == (1, 1)
+    with psycopg.connect(conninfo) as conn:
+        rejects = conn.execute("SELECT location, reason FROM ingestion_rejects").fetchall()
+    assert rejects == [(str(loop), "the file cannot be opened: Too many levels of symbolic links")]
+    again = ingest(conninfo, CLAUDE_CODE, tmp_path)
+    assert again.events_new == 0
+    with psycopg.connect(conninfo) as conn:  # one reject however many runs meet it
+        assert conn.execute("SELECT count(*) FROM ingestion_rejects").fetchone()[0] == 1
