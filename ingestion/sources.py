@@ -54,9 +54,7 @@ def walk_jsonl(root: Path) -> Listing:
                 except FileNotFoundError:
                     continue  # deleted since the directory was read
                 except OSError as error:
-                    listing.unreadable[entry.path] = (
-                        f"the file cannot be opened: {error.strerror or error}"
-                    )
+                    listing.unreadable[entry.path] = f"cannot open: {error.strerror or error}"
     listing.files.sort(key=lambda item: item[0])
     return listing
 
