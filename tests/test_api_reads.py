@@ -84,6 +84,13 @@ def test_issue_cost_and_costs_by_issue(world):
     by_issue = client.get("/v1/costs?group_by=issue", headers=auth(keys.board)).json()
     assert by_issue[0]["issue_identifier"] == "PAP-1"
     assert by_issue[-1]["issue_title"] == "(unattributed)" and by_issue[-1]["requests"] == 2
+    # the project and agent filters hold for work items too (they were ignored for them)
+    ops = client.get("/v1/costs?group_by=issue&agent=ops", headers=auth(keys.board)).json()
+    assert [(row["issue_title"], row["requests"]) for row in ops] == [("(unattributed)", 2)]
+    eng = client.get("/v1/costs?group_by=goal&agent=eng", headers=auth(keys.board)).json()
+    assert sum(row["requests"] for row in eng) == 4
+    nowhere = client.get("/v1/costs?group_by=issue&project=none", headers=auth(keys.board))
+    assert nowhere.json() == []
     assert client.get("/v1/issues/PAP-9/cost", headers=auth(keys.board)).status_code == 404
     assert client.get("/v1/issues/PAP-1/cost", headers=auth(keys.other_board)).status_code == 404
     assert client.get("/v1/issues/PAP-1/cost", headers=auth(keys.agent)).status_code == 403

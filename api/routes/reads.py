@@ -121,7 +121,8 @@ def costs(
         if outside:
             response.headers[OUTSIDE_PARTITIONS_HEADER] = ",".join(d.isoformat() for d in outside)
         if by_work_item:
-            return cost_by_work_item(warehouse, group_by, mode, since, until, caller.company_id)
+            return cost_by_work_item(warehouse, group_by, mode, since, until, caller.company_id,
+                                     project=project, agent=agent)  # fmt: skip
         return cost_report(warehouse, group_by, mode, since, until,
                            company_id=caller.company_id, agent=agent, project=project)  # fmt: skip
 

@@ -34,15 +34,27 @@ EVENT_KEYS = ("source", "session_id", "message_id", "request_id", "occurred_at",
               "evidence", *TOKEN_KEYS, "cost_usd")  # fmt: skip
 
 
-def _daily(warehouse: Warehouse, mode: Mode, since: date | None, until: date | None,
-           company_id: int | None = None, issue_id: int | None = None) -> pl.DataFrame:  # fmt: skip
+# The rows of the window that a report reads: a company's, an issue's, and those of the
+# sessions of one project or agent (the session's, as every other grouping filters them).
+SCOPE = """day >= $since AND day <= $until
+    AND ($company::BIGINT IS NULL OR company_id = $company)
+    AND ($issue::BIGINT IS NULL OR issue_id = $issue)
+    AND ($project::VARCHAR IS NULL OR project = $project)
+    AND ($agent::VARCHAR IS NULL OR agent = $agent)"""
+
+
+def _scope(since: date | None, until: date | None, company_id: int | None,
+           issue_id: int | None = None, project: str | None = None, agent: str | None = None
+           ) -> dict[str, Any]:  # fmt: skip
+    return {**window_bounds(since, until), "company": company_id, "issue": issue_id,
+            "project": project, "agent": agent}  # fmt: skip
+
+
+def _daily(warehouse: Warehouse, mode: Mode, scope: dict[str, Any]) -> pl.DataFrame:
     warehouse.ensure_table(ATTRIBUTION_DAILY)
     return warehouse.query(
-        f"""SELECT *, {MODE_COLUMN[mode]} AS mode_cost FROM attribution_daily
-            WHERE day >= $since AND day <= $until
-              AND ($company::BIGINT IS NULL OR company_id = $company)
-              AND ($issue::BIGINT IS NULL OR issue_id = $issue)""",
-        {**window_bounds(since, until), "company": company_id, "issue": issue_id},
+        f"SELECT *, {MODE_COLUMN[mode]} AS mode_cost FROM attribution_daily WHERE {SCOPE}",
+        scope,
     )
 
 
@@ -71,8 +83,7 @@ def _latest(group: pl.DataFrame) -> dict[str, Any]:
     return group.sort("day").row(-1, named=True)
 
 
-def _sessions(warehouse: Warehouse, columns: list[str], since: date | None,
-              until: date | None, company_id: int | None = None, issue_id: int | None = None
+def _sessions(warehouse: Warehouse, columns: list[str], scope: dict[str, Any]
               ) -> dict[tuple[Any, ...], int]:  # fmt: skip
     """Distinct (root) sessions of the window per value of `columns` (expressions over
     `usage_attributed`). The daily rollup counts a group's sessions per day, signal, project
@@ -82,19 +93,19 @@ def _sessions(warehouse: Warehouse, columns: list[str], since: date | None,
     keys = "".join(f"{column} AS key_{n}, " for n, column in enumerate(columns))
     frame = warehouse.query(
         f"""SELECT {keys}count(DISTINCT root_session_key) AS sessions FROM usage_attributed
-            WHERE day >= $since AND day <= $until
-              AND ($company::BIGINT IS NULL OR company_id = $company)
-              AND ($issue::BIGINT IS NULL OR issue_id = $issue)
-            GROUP BY ALL""",
-        {**window_bounds(since, until), "company": company_id, "issue": issue_id},
+            WHERE {SCOPE} GROUP BY ALL""",
+        scope,
     )
     return {row[:-1]: row[-1] for row in frame.iter_rows()}
 
 
 def cost_by_work_item(warehouse: Warehouse, by: WorkGrouping, mode: Mode = "auto",
                       since: date | None = None, until: date | None = None,
-                      company_id: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    daily = _daily(warehouse, mode, since, until, company_id)
+                      company_id: int | None = None, *, project: str | None = None,
+                      agent: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """`project`, `agent`: only the requests of that project's or agent's sessions."""
+    scope = _scope(since, until, company_id, project=project, agent=agent)
+    daily = _daily(warehouse, mode, scope)
     if daily.is_empty():
         return []
     attributed = daily.filter(pl.col("issue_id").is_not_null())
@@ -102,7 +113,7 @@ def cost_by_work_item(warehouse: Warehouse, by: WorkGrouping, mode: Mode = "auto
     # (attributed, issue or goal) -> distinct sessions
     sessions = _sessions(warehouse, ["issue_id IS NOT NULL", "issue_id" if by == "issue"
                                      else "CASE WHEN issue_id IS NOT NULL THEN goal END"],
-                         since, until, company_id)  # fmt: skip
+                         scope)  # fmt: skip
     if by == "issue":
         for (issue_id,), group in attributed.group_by(["issue_id"]):
             latest = _latest(group)
@@ -133,13 +144,14 @@ def coverage(warehouse: Warehouse, mode: Mode = "auto", since: date | None = Non
              until: date | None = None) -> dict[str, Any]:  # fmt: skip
     """Shares of tokens and cost by signal and reason, and the median cost of an issue
     completed in the window (its whole attributed cost, whatever day it was spent)."""
-    daily = _daily(warehouse, mode, since, until)
+    scope = _scope(since, until, None)
+    daily = _daily(warehouse, mode, scope)
     if daily.is_empty():
         return {"rows": [], "median_cost_per_completed_issue": None, "completed_issues": 0}
     tokens_total = float(daily["tokens"].sum() or 0)
     cost_total = sum((v or Decimal(0) for v in daily["mode_cost"]), Decimal(0))
     rows = []
-    sessions = _sessions(warehouse, ["signal", "confidence", "reason"], since, until)
+    sessions = _sessions(warehouse, ["signal", "confidence", "reason"], scope)
     grouped = daily.group_by("signal", "confidence", "reason", maintain_order=True)
     for (signal, confidence, reason), group in grouped:
         totals = _totals(group, sessions.get((signal, confidence, reason), 0))
@@ -225,7 +237,8 @@ def attributed_events(warehouse: Warehouse, mode: Mode = "auto", since: date | N
 def issue_cost(warehouse: Warehouse, company_id: int, issue_id: int, mode: Mode = "auto"
                ) -> dict[str, Any] | None:  # fmt: skip
     """One issue's attributed usage over all time: totals, signal shares, first and last day."""
-    daily = _daily(warehouse, mode, None, None, company_id, issue_id)
+    scope = _scope(None, None, company_id, issue_id)
+    daily = _daily(warehouse, mode, scope)
     if daily.is_empty():
         return None
     latest = _latest(daily)
@@ -234,7 +247,7 @@ def issue_cost(warehouse: Warehouse, company_id: int, issue_id: int, mode: Mode 
         "issue_identifier": latest["issue_identifier"], "issue_title": latest["issue_title"],
         "issue_status": latest["issue_status"], "project": latest["issue_project"],
         "goal": latest["goal"],
-        **_totals(daily, sum(_sessions(warehouse, [], None, None, company_id, issue_id).values())),
+        **_totals(daily, sum(_sessions(warehouse, [], scope).values())),
         **_shares(daily),
         "first_day": daily["day"].min().isoformat(), "last_day": daily["day"].max().isoformat(),
     }  # fmt: skip
