@@ -334,6 +334,43 @@ def test_tool_calls_runs_and_hints(client, keys, conninfo):
 # -- governance ------------------------------------------------------------------------------
 
 
+def test_annotations_name_their_target_by_its_own_key(client, keys, conninfo):
+    """An annotator sees session ids, message ids and issue identifiers in the reads and the
+    attribution export, never tally's row ids, which were the only way to name a target."""
+    board = auth(keys.board)
+    assert post(client, "/v1/usage-events", keys.agent, [usage_record(1)]).json()["accepted"] == 1
+    run = {"run_id": "run-9", "status": "succeeded", "started_at": "2026-11-01T10:00:00Z"}
+    assert post(client, "/v1/heartbeat-runs", keys.agent, [run]).json()["accepted"] == 1
+    with psycopg.connect(conninfo) as conn:
+        ids = dict(conn.execute(
+            """SELECT 'event', id FROM token_usage_events UNION ALL
+               SELECT 'session', id FROM agent_sessions WHERE session_key = 's-1' UNION ALL
+               SELECT 'run', id FROM heartbeat_runs WHERE external_id = 'run-9'"""
+        ).fetchall())  # fmt: skip
+
+    def annotate(kind: str, **target: object):
+        body = {"target_type": kind, **target, "label": "reviewed"}
+        return client.post("/v1/annotations", headers=board, json=body)
+
+    for kind, key, stored in (("token_usage_event", "msg-1", ids["event"]),
+                              ("agent_session", "s-1", ids["session"]),
+                              ("heartbeat_run", "run-9", ids["run"])):  # fmt: skip
+        made = annotate(kind, target=key)
+        assert made.status_code == 201, made.json()
+        assert made.json()["target_id"] == stored
+    missing = annotate("agent_session", target="s-404").json()
+    assert missing["details"][0] == {"loc": ["body", "target"],
+                                     "message": "no session 's-404' in this company"}  # fmt: skip
+    for both_or_neither in ({"target": "s-1", "target_id": ids["session"]}, {}):
+        refused = annotate("agent_session", **both_or_neither)
+        assert refused.status_code == 422
+        assert "by target_id or by target, one of the two" in str(refused.json()["details"])
+    # another company's session is no target of this one's
+    other = client.post("/v1/annotations", headers=auth(keys.other_board),
+                        json={"target_type": "agent_session", "target": "s-1"})  # fmt: skip
+    assert other.status_code == 422
+
+
 def test_governance_crud_leaves_an_audit_trail(client, keys, conninfo):
     board = auth(keys.board)
     issue_id = issue(conninfo)

@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     field_validator,
+    model_validator,
 )
 
 from api.batch import RecordModel
@@ -332,12 +333,36 @@ TARGETS = {
 
 class AnnotationIn(Body):
     target_type: Literal["heartbeat_run", "agent_session", "token_usage_event", "issue"]
-    target_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    target_id: Annotated[int | None, Field(ge=1, le=2**63 - 1)] = None
+    target: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=300,
+            description="The target by its own key, instead of tally's `target_id`: a run's id "
+            "(`run_id`, Paperclip's run id), a session's id, a request's `message_id` (as the "
+            "attribution export lists them) or an issue (upstream id or identifier).",
+        ),
+    ] = None
     rubric_id: Annotated[int | None, Field(ge=1, le=2**63 - 1)] = None
     score: Annotated[Decimal | None, Field(ge=-(10**5), le=10**5, decimal_places=4)] = None
     label: Annotated[str | None, Field(max_length=300)] = None
     comment: Text = None
     annotator: Annotated[str | None, Field(max_length=300)] = None
+
+    @model_validator(mode="after")
+    def one_target(self) -> "AnnotationIn":
+        if (self.target_id is None) == (self.target is None):
+            raise ValueError("name the target by target_id or by target, one of the two")
+        return self
+
+
+# How `target` finds each kind of target: the column holding its own key.
+TARGET_KEYS = {
+    "heartbeat_run": ("heartbeat_runs", "external_id", "run"),
+    "agent_session": ("agent_sessions", "session_key", "session"),
+    "token_usage_event": ("token_usage_events", "message_id", "request with message id"),
+}
 
 
 class AnnotationPatch(Body):
@@ -357,10 +382,30 @@ class AnnotationOut(Out):
     annotator: str | None
 
 
+def _target(conn: psycopg.Connection[Any], caller: Principal, kind: str, ref: str) -> int:
+    """The id of the company's `kind` whose own key is `ref`: the ids the reads show (a
+    session id, a message id, an issue identifier) rather than tally's row ids, which no read
+    lists."""
+    if kind == "issue":
+        return _issue(conn, caller, ref, "target")
+    table, column, noun = TARGET_KEYS[kind]
+    rows = conn.execute(
+        f"SELECT id FROM {table} WHERE company_id = %s AND {column} = %s ORDER BY id LIMIT 2",
+        (caller.company_id, ref),
+    ).fetchall()
+    if not rows:
+        raise _unknown("target", f"no {noun} {ref!r} in this company")
+    if len(rows) > 1:  # the same key from two sources
+        raise _unknown("target", f"several targets have the key {ref!r}: give target_id")
+    return int(rows[0][0])
+
+
 def _prepare_annotation(
     conn: psycopg.Connection[Any], caller: Principal, values: dict[str, Any]
 ) -> dict[str, Any]:
     if "target_type" in values:
+        if (ref := values.pop("target", None)) is not None:
+            values["target_id"] = _target(conn, caller, values["target_type"], ref)
         table = TARGETS[values["target_type"]]
         found = conn.execute(
             f"SELECT 1 FROM {table} WHERE id = %s AND company_id = %s",
