@@ -20,6 +20,7 @@ from ingestion.keys import Principal
 Prepare = Callable[[psycopg.Connection[Any], Principal, dict[str, Any]], dict[str, Any]]
 # Doubts about a row just written, returned in its `warnings` (the write stands)
 Doubts = Callable[[psycopg.Connection[Any], Principal, dict[str, Any], ApiState], list[str]]
+Consistent = Callable[[dict[str, Any], dict[str, Any]], None]
 EntityId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The entity's id.")]
 
 
@@ -85,6 +86,9 @@ class Resource:
     prepare: Prepare = field(default=lambda conn, caller, values: values)
     deletable: bool = True
     doubts: Doubts | None = None
+    # checks a change against the row it changes (raising ApiError), for rules that span the
+    # two: an end before a start that only the stored row holds
+    consistent: Consistent | None = None
 
     def written(self, conn: psycopg.Connection[Any], caller: Principal, row: dict[str, Any],
                 request: Request) -> Any:  # fmt: skip
@@ -152,6 +156,8 @@ class Resource:
             changes = resource.prepare(conn, caller, body.model_dump(exclude_unset=True))
             with conn.transaction():
                 before = fetch(conn, resource.table, caller, entity_id, resource.entity, True)
+                if resource.consistent is not None:
+                    resource.consistent(before, changes)
                 after = resource._update(conn, entity_id, changes) if changes else before
                 audit(
                     conn,

@@ -4,6 +4,8 @@ audit rows, reads."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import orjson
 import psycopg
 import pytest
@@ -369,6 +371,29 @@ def test_annotations_name_their_target_by_its_own_key(client, keys, conninfo):
     other = client.post("/v1/annotations", headers=auth(keys.other_board),
                         json={"target_type": "agent_session", "target": "s-1"})  # fmt: skip
     assert other.status_code == 422
+
+
+def test_an_intervention_ends_after_it_takes_effect(client, keys):
+    """Ended with no time, an intervention ended now (it had no end at all, and read as
+    lasting for ever); an end before its start is refused, whether given at creation or
+    later against the stored start."""
+    board = auth(keys.board)
+    post(client, "/v1/usage-events", keys.agent, [usage_record(1)])  # agent eng exists
+    body = {"agent": "eng", "kind": "model", "effective_at": "2026-11-02T00:00:00Z"}
+    backwards = client.post("/v1/interventions", headers=board,
+                            json={**body, "ended_at": "2026-11-01T00:00:00Z"})  # fmt: skip
+    assert backwards.status_code == 422
+    assert "ended_at is before effective_at" in str(backwards.json()["details"])
+    made = client.post("/v1/interventions", headers=board, json=body).json()
+    early = client.patch(f"/v1/interventions/{made['id']}", headers=board,
+                         json={"ended_at": "2026-11-01T00:00:00Z"})  # fmt: skip
+    assert early.status_code == 422
+    assert early.json()["details"][0]["loc"] == ["body", "ended_at"]
+    before = datetime.now(UTC)
+    ended = client.patch(f"/v1/interventions/{made['id']}", headers=board,
+                         json={"status": "ended"}).json()  # fmt: skip
+    assert ended["status"] == "ended"
+    assert datetime.fromisoformat(ended["ended_at"]) >= before - timedelta(seconds=5)
 
 
 def test_governance_crud_leaves_an_audit_trail(client, keys, conninfo):

@@ -1,7 +1,7 @@
 """Governance writes for the board (board keys): budget policies, approval decisions,
 performance interventions, price overrides, evaluation rubrics and human annotations."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -255,6 +255,12 @@ class InterventionIn(Body):
     ended_at: Timestamp | None = None
     details: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def ends_after_it_takes_effect(self) -> "InterventionIn":
+        if self.ended_at is not None and self.ended_at < self.effective_at:
+            raise ValueError("ended_at is before effective_at")
+        return self
+
 
 class InterventionPatch(Body):
     status: Literal["active", "ended"] | None = None
@@ -288,7 +294,18 @@ def _prepare_intervention(
         values.pop("details", None)
     if values.get("status") is None:
         values.pop("status", None)
+    elif values["status"] == "ended" and values.get("ended_at") is None:
+        # ended without a time: it ends now (an intervention ended with no end would read as
+        # lasting for ever)
+        values["ended_at"] = datetime.now(UTC)
     return values
+
+
+def _intervention_change(before: dict[str, Any], changes: dict[str, Any]) -> None:
+    ended = changes.get("ended_at", before["ended_at"])
+    if ended is not None and ended < before["effective_at"]:
+        raise _unknown("ended_at", "ended_at is before the intervention's effective_at "
+                       f"({before['effective_at'].isoformat()})")  # fmt: skip
 
 
 # -- evaluation rubrics and annotations ------------------------------------------------------
@@ -454,6 +471,7 @@ RESOURCES = (
         InterventionPatch,
         InterventionOut,
         _prepare_intervention,
+        consistent=_intervention_change,
     ),
     Resource(
         "/evaluation-rubrics",
