@@ -17,6 +17,13 @@ from ingestion.settings import TallySettings, get_settings
 
 # Messages are not hard-wrapped: a path or a command broken over two lines cannot be copied.
 err = Console(stderr=True, soft_wrap=True)
+# Progress and summaries, on stderr. Written to a log (make run | tee, cron, CI), rich's
+# 80-column default cut the ingest summary's names ("claude_ / code", "unchan…").
+LOG_WIDTH = 160
+
+
+def progress_console() -> Console:
+    return Console(stderr=True, width=None if sys.stderr.isatty() else LOG_WIDTH)
 
 
 class CommandFailed(Exception):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
+
+from pipelines.cli.context import progress_console
 
 app = typer.Typer(help="Synthetic agent logs.", no_args_is_help=True)
-console = Console(stderr=True)
+console = progress_console()
 
 
 @app.command()

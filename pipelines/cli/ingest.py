@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -18,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from pipelines.cli.context import CommandFailed, failures_reported, store
+from pipelines.cli.context import CommandFailed, failures_reported, progress_console, store
 
 if TYPE_CHECKING:
     from ingestion.correlation import CorrelationSummary
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from pipelines.cli.context import StoreContext
 
 app = typer.Typer(help="Read agent logs into the canonical store.", no_args_is_help=True)
-console = Console(stderr=True)
+console = progress_console()
 
 PathOption = typer.Option(None, "--path", help="Directory to read instead of the default.")
 StrictOption = typer.Option(False, "--strict", help="Exit 1 when any record was rejected.")

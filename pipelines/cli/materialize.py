@@ -10,15 +10,20 @@ from datetime import date
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ingestion.messages import first_line
-from pipelines.cli.context import CommandFailed, StoreContext, failures_reported, store
+from pipelines.cli.context import (
+    CommandFailed,
+    StoreContext,
+    failures_reported,
+    progress_console,
+    store,
+)
 from pipelines.cli.report import parse_day
 
-console = Console(stderr=True)
+console = progress_console()
 DEFAULT_SELECTION = "group:pricing or group:attribution or group:costs"
 
 

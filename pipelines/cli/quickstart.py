@@ -7,16 +7,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.markup import escape
 
-from pipelines.cli.context import CommandFailed, failures_reported, store
+from pipelines.cli.context import CommandFailed, failures_reported, progress_console, store
 from pipelines.cli.output import render
 
 if TYPE_CHECKING:
     from ingestion.settings import TallySettings
 
-console = Console(stderr=True)
+console = progress_console()
 
 
 def _has_logs(path: Path) -> bool:

@@ -12,13 +12,12 @@ from pathlib import Path
 from types import FrameType
 
 import typer
-from rich.console import Console
 
-from pipelines.cli.context import CommandFailed, failures_reported, store
+from pipelines.cli.context import CommandFailed, failures_reported, progress_console, store
 from pipelines.cli.ports import cannot_listen
 from pipelines.instance import dagster_home
 
-console = Console(stderr=True)
+console = progress_console()
 ROOT = Path(__file__).resolve().parents[2]
 
 
