@@ -481,6 +481,11 @@ def test_governance_crud_leaves_an_audit_trail(client, keys, conninfo):
         )
         assert refused.status_code == 422, (price, refused.text)
         assert refused.json()["details"][0]["loc"] == ["body", "input_per_mtok"]
+    # an end given alone, on a change, is checked against the stored start
+    ends_first = client.patch(f"/v1/price-overrides/{override['id']}", headers=board,
+                              json={"effective_to": "2026-10-15"})  # fmt: skip
+    assert ends_first.status_code == 422
+    assert ends_first.json()["details"][0]["loc"] == ["body", "effective_to"]
     assert client.delete(f"/v1/price-overrides/{override['id']}", headers=board).status_code == 204
 
     intervention = client.post(

@@ -241,6 +241,13 @@ def _prepare_price(
     return values
 
 
+def _price_change(before: dict[str, Any], changes: dict[str, Any]) -> None:
+    end = changes.get("effective_to", before["effective_to"])
+    if end is not None and end <= before["effective_from"]:
+        raise _unknown("effective_to", "effective_to must be after effective_from "
+                       f"({before['effective_from'].isoformat()})")  # fmt: skip
+
+
 # -- performance interventions ---------------------------------------------------------------
 
 
@@ -462,6 +469,7 @@ RESOURCES = (
         PriceOverrideOut,
         _prepare_price,
         doubts=_price_doubts,
+        consistent=_price_change,
     ),
     Resource(
         "/interventions",
