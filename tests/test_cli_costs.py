@@ -509,3 +509,42 @@ def test_a_window_without_usage_says_so_under_its_empty_table(costed):
     assert "no usage from 2030-01-02 to 2030-01-03 in the canonical store" in usage.stdout
     csv = invoke("report", "costs", "--by", "day", "--since", "2030-01-01", "--format", "csv")
     assert csv.stdout.count("\n") == 1  # the header alone: machine formats stay data
+
+
+def test_a_report_of_several_companies_says_so_and_reports_one_on_request(
+    costed, tally_env, conninfo
+):
+    """A store shared by companies (API keys of several) once added them up in every row
+    without a word: `--by project` merged two companies' projects of one name."""
+    from ingestion.runner import IngestRun
+    from ingestion.sources import CLAUDE_CODE
+
+    other = tally_env / "other" / "projects"
+    write_jsonl(other / "p" / "acme.jsonl", [
+        assistant("m_acme", "r_acme", "2026-10-03T12:00:00Z", usage(), model="claude-opus-4-6"),
+    ])  # fmt: skip
+    IngestRun(conninfo, CLAUDE_CODE, other, company="acme", batch_rows=1000,
+              max_line_bytes=1 << 20, workers=0).run()  # fmt: skip
+    assert invoke("materialize", "--partition", "2026-10-03").exit_code == 0
+
+    def report(*extra: str) -> tuple[list[dict], str]:
+        result = runner.invoke(app, ["report", "costs", "--format", "json", *extra])
+        assert result.exit_code == 0, result.output
+        return orjson.loads(result.stdout), result.stderr
+
+    def requests(rows: list[dict]) -> int:
+        return sum(row["requests"] for row in rows)
+
+    every, said = report("--by", "day")
+    assert "note: these rows add up 2 companies (acme, local); --company COMPANY" in said
+    local, said_local = report("--by", "day", "--company", "local")
+    acme, _ = report("--by", "model", "--company", "acme")
+    assert "companies" not in said_local
+    assert requests(acme) == 1 and requests(local) == requests(every) - 1
+    for by in ("block", "issue", "project"):
+        rows, _ = report("--by", by, "--company", "acme")
+        assert requests(rows) == 1, by
+    unknown = runner.invoke(app, ["report", "costs", "--company", "nope"])
+    assert unknown.exit_code == 2 and "no company 'nope' (the store holds: acme, local)" in (
+        unknown.output
+    )

@@ -254,15 +254,16 @@ def issue_cost(warehouse: Warehouse, company_id: int, issue_id: int, mode: Mode 
 
 
 def attributed_share_by(warehouse: Warehouse, key: Literal["project", "agent"],
-                        since: date | None, until: date | None) -> dict[Any, float]:  # fmt: skip
+                        since: date | None, until: date | None,
+                        company_id: int | None = None) -> dict[Any, float]:  # fmt: skip
     """Share of each session project's (or agent's) tokens that reached an issue."""
     warehouse.ensure_table(ATTRIBUTION_DAILY)
     frame = warehouse.query(
         f"""SELECT {key} AS key,
                    sum(CASE WHEN issue_id IS NOT NULL THEN tokens ELSE 0 END) AS attributed,
                    sum(tokens) AS total
-            FROM attribution_daily WHERE day >= $since AND day <= $until GROUP BY ALL""",
-        window_bounds(since, until),
+            FROM attribution_daily WHERE {SCOPE} GROUP BY ALL""",
+        _scope(since, until, company_id),
     )
     return {row["key"]: round(float(row["attributed"]) / float(row["total"]), 4)
             if row["total"] else 0.0 for row in frame.iter_rows(named=True)}  # fmt: skip

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ingestion.reports.costs import MODE_COLUMN, LiveDays, Mode, rows_of, window_bounds
+from ingestion.reports.costs import (
+    MODE_COLUMN,
+    ONE_COMPANY,
+    LiveDays,
+    Mode,
+    rows_of,
+    window_bounds,
+)
 from ingestion.warehouse.base import Warehouse
 from schemas.warehouse import USAGE_PRICED
 
@@ -69,6 +76,7 @@ def billing_blocks(
     until: date | None,
     batch_rows: int = 50_000,
     live: LiveDays | None = None,
+    company_id: int | None = None,
 ) -> list[Block]:
     """The blocks of the window's priced usage, read in time order a batch at a time (memory
     is one batch, whatever the window). Found block by block, not request by request: a
@@ -81,8 +89,9 @@ def billing_blocks(
         f"""SELECT occurred_at, COALESCE({MODE_COLUMN[mode]}, 0) AS cost,
                    input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
                    + cache_write_1h_tokens AS tokens, model
-            FROM {priced} WHERE day >= $since AND day <= $until ORDER BY occurred_at""",
-        {**window_bounds(since, until), **live_params},
+            FROM {priced} WHERE day >= $since AND day <= $until AND {ONE_COMPANY}
+            ORDER BY occurred_at""",
+        {**window_bounds(since, until), "company": company_id, **live_params},
         batch_rows=batch_rows,
         frames=frames,
     )  # fmt: skip

@@ -37,7 +37,7 @@ def window_bounds(since: date | None, until: date | None) -> dict[str, date]:
 
 # What reports read of the priced requests of live days (billing blocks, unpriced usage):
 # the other columns of `usage_priced` would more than double what such a report holds.
-LIVE_PRICED_COLUMNS = ("day", "occurred_at", "provider", "model", *TOKEN_NAMES,
+LIVE_PRICED_COLUMNS = ("day", "company_id", "occurred_at", "provider", "model", *TOKEN_NAMES,
                        "computed_cost_usd", "reported_cost_usd", "cost_usd", "pricing_status",
                        "unpriced_reason")  # fmt: skip
 
@@ -76,6 +76,10 @@ def rows_of(
     return sql, {"live_days": list(live.days)}, {name: frame}
 
 
+# One company's rows when `$company` is set, every company's otherwise.
+ONE_COMPANY = "($company::BIGINT IS NULL OR company_id = $company)"
+
+
 def cost_report(
     warehouse: Warehouse,
     by: Grouping,
@@ -102,8 +106,7 @@ def cost_report(
                    CAST(sum(unpriced_requests) AS BIGINT) AS unpriced_requests,
                    min(first_at) AS first_at, max(last_at) AS last_at
             FROM {daily}
-            WHERE day >= $since AND day <= $until
-              AND ($company::BIGINT IS NULL OR company_id = $company)
+            WHERE day >= $since AND day <= $until AND {ONE_COMPANY}
               AND ($agent::VARCHAR IS NULL OR agent = $agent)
               AND ($project::VARCHAR IS NULL OR project = $project)
             GROUP BY ALL
@@ -141,20 +144,26 @@ def daily_cost_by_model(
     since: date | None,
     until: date | None,
     live: LiveDays | None = None,
+    company_id: int | None = None,
 ) -> list[dict[str, Any]]:
     warehouse.ensure_table(COST_DAILY)
     daily, live_params, frames = rows_of(COST_DAILY, live)
     frame = warehouse.query(
         f"""SELECT day, model, sum({MODE_COLUMN[mode]}) AS cost_usd FROM {daily}
-            WHERE day >= $since AND day <= $until GROUP BY ALL ORDER BY day, model""",
-        {**window_bounds(since, until), **live_params},
+            WHERE day >= $since AND day <= $until AND {ONE_COMPANY}
+            GROUP BY ALL ORDER BY day, model""",
+        {**window_bounds(since, until), "company": company_id, **live_params},
         frames,
     )
     return list(frame.iter_rows(named=True))
 
 
 def unpriced_usage(
-    warehouse: Warehouse, since: date | None, until: date | None, live: LiveDays | None = None
+    warehouse: Warehouse,
+    since: date | None,
+    until: date | None,
+    live: LiveDays | None = None,
+    company_id: int | None = None,
 ) -> list[dict[str, Any]]:
     warehouse.ensure_table(USAGE_PRICED)
     priced, live_params, frames = rows_of(USAGE_PRICED, live)
@@ -164,8 +173,23 @@ def unpriced_usage(
                         + cache_write_5m_tokens + cache_write_1h_tokens) AS BIGINT) AS tokens
             FROM {priced}
             WHERE pricing_status = 'unpriced' AND day >= $since AND day <= $until
+              AND {ONE_COMPANY}
             GROUP BY ALL ORDER BY tokens DESC""",
-        {**window_bounds(since, until), **live_params},
+        {**window_bounds(since, until), "company": company_id, **live_params},
         frames,
     )
     return list(frame.iter_rows(named=True))
+
+
+def companies_in_window(warehouse: Warehouse, since: date | None, until: date | None,
+                        live: LiveDays | None = None) -> list[int]:  # fmt: skip
+    """The companies whose usage the window holds (a report of every company adds theirs)."""
+    warehouse.ensure_table(COST_DAILY)
+    daily, live_params, frames = rows_of(COST_DAILY, live)
+    frame = warehouse.query(
+        f"""SELECT DISTINCT company_id FROM {daily}
+            WHERE day >= $since AND day <= $until ORDER BY 1""",
+        {**window_bounds(since, until), **live_params},
+        frames,
+    )
+    return [int(value) for value in frame["company_id"]]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from pipelines.cli.context import StoreContext, err, failures_reported, store
+from pipelines.cli.context import CommandFailed, StoreContext, err, failures_reported, store
 from pipelines.cli.output import OutputFormat, output_path, render, written_to
 
 if TYPE_CHECKING:
@@ -144,11 +144,15 @@ def costs(
         "it is and warns. Costs by issue or goal always come from the warehouse.",
     ),
     refresh: bool = RefreshOption,
+    company: str | None = typer.Option(
+        None, "--company", help="Only this company's usage (its slug); every company's by default."
+    ),
 ) -> None:
     """Costs from the warehouse rollups; days it is behind on are priced live."""
     since_day, until_day = parse_window(since, until)
     with failures_reported():
         context = store()  # the freshness check reads the canonical store
+        company_id = None if company is None else company_named(context, company)
         overrides = None
         if refresh:
             with _refreshing(context) as refreshed:
@@ -160,12 +164,44 @@ def costs(
             warehouse = open_warehouse(context.settings.resolved_warehouse_url)
         with warehouse.held():  # one connection for the freshness check and the report
             overlay, staleness = _cost_report(context, warehouse, by, mode, fmt, since_day,
-                                              until_day, output, live, overrides)  # fmt: skip
+                                              until_day, output, live, overrides,
+                                              company_id)  # fmt: skip
     if staleness is not None and overlay is not None:
         err.print(f"note: {staleness.priced_live()}")
     elif staleness is not None:
         err.print(f"[yellow]warning:[/] {staleness.advice()}")
     warn_of_usage_outside_partitions(context, since_day, until_day)
+
+
+def company_named(context: StoreContext, slug: str) -> int:
+    import psycopg
+
+    with psycopg.connect(context.conninfo) as conn:
+        rows = conn.execute("SELECT id, slug FROM companies ORDER BY slug").fetchall()
+    for company_id, known in rows:
+        if known == slug:
+            return int(company_id)
+    names = ", ".join(known for _, known in rows) or "none"
+    raise CommandFailed(f"no company {slug!r} (the store holds: {names})")
+
+
+def _note_companies(context: StoreContext, warehouse: Warehouse, since: date | None,
+                    until: date | None, live: LiveDays | None) -> None:  # fmt: skip
+    """Say when a report of every company adds up several: `--by project` once merged two
+    companies' projects of one name without a word."""
+    import psycopg
+
+    from ingestion.reports.costs import companies_in_window
+
+    ids = companies_in_window(warehouse, since, until, live)
+    if len(ids) < 2:
+        return
+    with psycopg.connect(context.conninfo) as conn:
+        slugs = [row[0] for row in conn.execute(
+            "SELECT slug FROM companies WHERE id = ANY(%s) ORDER BY slug", (ids,)
+        ).fetchall()]  # fmt: skip
+    err.print(f"note: these rows add up {len(ids)} companies ({', '.join(slugs)}); "
+              "--company COMPANY reports one")  # fmt: skip
 
 
 def window_words(since: date | None, until: date | None) -> str:
@@ -232,6 +268,7 @@ def _cost_report(
     output: str | None,
     live: bool,
     overrides: list[PriceOverride] | None = None,
+    company_id: int | None = None,
 ) -> tuple[LiveDays | None, Staleness | None]:
     overlay: LiveDays | None = None
     by_work_item = by in (CostGrouping.issue, CostGrouping.goal)
@@ -249,13 +286,15 @@ def _cost_report(
                             context.settings.subscription_source_set,
                             keep_priced=requests, overrides=overrides,
                             requests_by_day=staleness.requests)  # fmt: skip
+    if company_id is None:
+        _note_companies(context, warehouse, since_day, until_day, overlay)
     if fmt is CostFormat.html:
         path = write_html_report(context.settings, mode.value, since_day, until_day, output,
-                                 overlay, warehouse=warehouse)  # fmt: skip
+                                 overlay, warehouse=warehouse, company_id=company_id)  # fmt: skip
         typer.echo(str(path))
     else:
         rows = cost_rows(context.settings, by.value, mode.value, since_day, until_day, overlay,
-                         warehouse=warehouse)  # fmt: skip
+                         warehouse=warehouse, company_id=company_id)  # fmt: skip
         suffix = "txt" if fmt is CostFormat.table else fmt.value
         with written_to(output_path(output, f"costs.{suffix}")) if output else nullcontext():
             render(rows, OutputFormat(fmt.value), title=f"cost by {by.value} ({mode.value})",
@@ -299,6 +338,7 @@ def cost_rows(
     live: LiveDays | None = None,
     *,
     warehouse: Warehouse | None = None,
+    company_id: int | None = None,
 ) -> list[dict[str, Any]]:
     from datetime import UTC, datetime
 
@@ -310,17 +350,21 @@ def cost_rows(
         from ingestion.reports.blocks import billing_blocks  # numpy: only blocks need it
 
         now = datetime.now(UTC)
-        blocks = billing_blocks(warehouse, mode, since, until, live=live)  # type: ignore[arg-type]
+        blocks = billing_blocks(warehouse, mode, since, until, live=live,  # type: ignore[arg-type]
+                                company_id=company_id)  # fmt: skip
         return [b.as_row(now) for b in blocks]
     if by in ("issue", "goal"):
         from ingestion.reports.attribution import cost_by_work_item
 
-        return cost_by_work_item(warehouse, by, mode, since, until)  # type: ignore[arg-type]
-    rows = cost_report(warehouse, by, mode, since, until, live=live)  # type: ignore[arg-type]
+        return cost_by_work_item(warehouse, by, mode, since, until,  # type: ignore[arg-type]
+                                 company_id)  # fmt: skip
+    rows = cost_report(warehouse, by, mode, since, until, live=live,  # type: ignore[arg-type]
+                       company_id=company_id)  # fmt: skip
     if by in ("project", "agent"):
         from ingestion.reports.attribution import attributed_share_by
 
-        shares = attributed_share_by(warehouse, by, since, until)  # type: ignore[arg-type]
+        shares = attributed_share_by(warehouse, by, since, until,  # type: ignore[arg-type]
+                                     company_id)  # fmt: skip
         for row in rows:
             row["attributed_share"] = shares.get(row[by])
     return rows
@@ -423,6 +467,7 @@ def write_html_report(
     live: LiveDays | None = None,
     *,
     warehouse: Warehouse | None = None,
+    company_id: int | None = None,
 ) -> Path:
     from datetime import UTC, datetime
 
@@ -434,10 +479,26 @@ def write_html_report(
     page = render_report(
         title="tally cost report",
         mode=mode,
-        daily_by_model=daily_cost_by_model(warehouse, mode, since, until, live),  # type: ignore[arg-type]
-        projects=cost_report(warehouse, "project", mode, since, until, live=live),  # type: ignore[arg-type]
-        sessions=cost_report(warehouse, "session", mode, since, until, live=live),  # type: ignore[arg-type]
-        unpriced=unpriced_usage(warehouse, since, until, live),
+        daily_by_model=daily_cost_by_model(warehouse, mode, since, until, live, company_id),  # type: ignore[arg-type]
+        projects=cost_report(
+            warehouse,
+            "project",
+            mode,
+            since,
+            until,
+            live=live,  # type: ignore[arg-type]
+            company_id=company_id,
+        ),
+        sessions=cost_report(
+            warehouse,
+            "session",
+            mode,
+            since,
+            until,
+            live=live,  # type: ignore[arg-type]
+            company_id=company_id,
+        ),
+        unpriced=unpriced_usage(warehouse, since, until, live, company_id),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     path = (
