@@ -548,3 +548,16 @@ def test_a_report_of_several_companies_says_so_and_reports_one_on_request(
     assert unknown.exit_code == 2 and "no company 'nope' (the store holds: acme, local)" in (
         unknown.output
     )
+    # the usage and attribution reports take --company too
+    usage_rows = orjson.loads(invoke("report", "usage", "--by", "model", "--company", "acme",
+                                     "--format", "json").stdout)  # fmt: skip
+    assert [(row["model"], row["requests"]) for row in usage_rows] == [("claude-opus-4-6", 1)]
+    events = orjson.loads(invoke("report", "attribution", "--by", "event", "--company", "acme",
+                                 "--format", "json").stdout)  # fmt: skip
+    assert [event["message_id"] for event in events] == ["m_acme"]
+    summary = orjson.loads(invoke("report", "attribution", "--company", "acme",
+                                  "--format", "json").stdout)  # fmt: skip
+    assert sum(row["requests"] for row in summary["rows"]) == 1
+    gap = orjson.loads(invoke("report", "attribution", "--by", "session", "--company", "acme",
+                              "--format", "json").stdout)  # fmt: skip
+    assert [row["requests"] for row in gap] == [1]

@@ -141,10 +141,11 @@ def cost_by_work_item(warehouse: Warehouse, by: WorkGrouping, mode: Mode = "auto
 
 
 def coverage(warehouse: Warehouse, mode: Mode = "auto", since: date | None = None,
-             until: date | None = None) -> dict[str, Any]:  # fmt: skip
+             until: date | None = None, company_id: int | None = None
+             ) -> dict[str, Any]:  # fmt: skip
     """Shares of tokens and cost by signal and reason, and the median cost of an issue
     completed in the window (its whole attributed cost, whatever day it was spent)."""
-    scope = _scope(since, until, None)
+    scope = _scope(since, until, company_id)
     daily = _daily(warehouse, mode, scope)
     if daily.is_empty():
         return {"rows": [], "median_cost_per_completed_issue": None, "completed_issues": 0}
@@ -167,7 +168,7 @@ def coverage(warehouse: Warehouse, mode: Mode = "auto", since: date | None = Non
         "ambiguous": sum(r["token_share"] for r in rows if r["reason"] == "ambiguous"),
         "unattributed": sum(r["token_share"] for r in rows if r["signal"] == "unattributed"),
     }
-    completed = _completed_issue_costs(warehouse, mode, since, until)
+    completed = _completed_issue_costs(warehouse, mode, since, until, company_id)
     median = statistics.median(completed) if completed else None
     return {"rows": rows, "token_share": {k: round(v, 4) for k, v in share.items()},
             "median_cost_per_completed_issue": median,
@@ -175,7 +176,8 @@ def coverage(warehouse: Warehouse, mode: Mode = "auto", since: date | None = Non
 
 
 def _completed_issue_costs(warehouse: Warehouse, mode: Mode, since: date | None,
-                           until: date | None) -> list[Decimal]:  # fmt: skip
+                           until: date | None, company_id: int | None
+                           ) -> list[Decimal]:  # fmt: skip
     # whether an issue is done, and since when, is what its latest day says (see _latest);
     # its cost is that of every day
     frame = warehouse.query(
@@ -183,16 +185,19 @@ def _completed_issue_costs(warehouse: Warehouse, mode: Mode, since: date | None,
                 SELECT issue_id, sum({MODE_COLUMN[mode]}) AS cost,
                        arg_max(issue_status, day) AS status,
                        arg_max(issue_completed_at, day) AS completed_at
-                FROM attribution_daily WHERE issue_id IS NOT NULL GROUP BY issue_id)
+                FROM attribution_daily
+                WHERE issue_id IS NOT NULL AND ($company::BIGINT IS NULL OR company_id = $company)
+                GROUP BY issue_id)
             WHERE status = 'done' AND CAST(completed_at AS DATE) >= $since
               AND CAST(completed_at AS DATE) <= $until""",
-        window_bounds(since, until),
+        {**window_bounds(since, until), "company": company_id},
     )
     return sorted(value or Decimal(0) for value in frame["cost"])
 
 
 def coverage_gap(warehouse: Warehouse, mode: Mode = "auto", since: date | None = None,
-                 until: date | None = None, limit: int = 20) -> list[dict[str, Any]]:  # fmt: skip
+                 until: date | None = None, limit: int = 20,
+                 company_id: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """The largest unattributed sessions, with the reason that left most of their cost
     unattributed."""
     warehouse.ensure_table(USAGE_ATTRIBUTED)
@@ -205,15 +210,16 @@ def coverage_gap(warehouse: Warehouse, mode: Mode = "auto", since: date | None =
                    sum({MODE_COLUMN[mode]}) AS cost_usd,
                    min(occurred_at) AS first_at, max(occurred_at) AS last_at
             FROM usage_attributed
-            WHERE signal = 'unattributed' AND day >= $since AND day <= $until
+            WHERE signal = 'unattributed' AND {SCOPE}
             GROUP BY ALL ORDER BY cost_usd DESC NULLS LAST, tokens DESC LIMIT {int(limit)}""",
-        window_bounds(since, until),
+        _scope(since, until, company_id),
     )
     return [_iso_times(row) for row in frame.iter_rows(named=True)]
 
 
 def attributed_events(warehouse: Warehouse, mode: Mode = "auto", since: date | None = None,
-                      until: date | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip
+                      until: date | None = None, company_id: int | None = None
+                      ) -> Iterator[dict[str, Any]]:  # fmt: skip
     """Every usage event with its decision, for outside audits of the engine, read in batches
     (an export of millions of events must not hold them all)."""
     warehouse.ensure_table(USAGE_ATTRIBUTED)
@@ -225,9 +231,9 @@ def attributed_events(warehouse: Warehouse, mode: Mode = "auto", since: date | N
                    COALESCE(hint_id, commit_hash, strftime(touched_at, '%Y-%m-%dT%H:%M:%SZ'))
                      AS evidence,
                    {tokens}, {MODE_COLUMN[mode]} AS cost_usd
-            FROM usage_attributed WHERE day >= $since AND day <= $until
+            FROM usage_attributed WHERE {SCOPE}
             ORDER BY occurred_at, event_id""",
-        window_bounds(since, until),
+        _scope(since, until, company_id),
     )
     for frame in batches:
         for row in frame.iter_rows(named=True):

@@ -42,6 +42,7 @@ def usage_report(
     since: date | None = None,
     until: date | None = None,
     source: str | None = None,
+    company_id: int | None = None,
 ) -> list[dict[str, Any]]:
     group_sql = _GROUP_SQL[by]
     keys = GROUP_KEYS[by]
@@ -58,6 +59,9 @@ def usage_report(
     if source:
         where.append("e.source = %(source)s")
         params["source"] = source
+    if company_id is not None:
+        where.append("e.company_id = %(company)s")
+        params["company"] = company_id
     query = f"""
         SELECT {selected}, count(*) AS requests, {sums},
                min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at

@@ -60,7 +60,14 @@ def run() -> None:
                 summaries.extend(run_source(source, path, context))
         _work_graph(context.conninfo, settings, demo)
     print_summary(summaries, time.monotonic() - started)
-    usage(by=UsageGrouping.model, since=None, until=None, fmt=OutputFormat.table, refresh=False)
+    usage(
+        by=UsageGrouping.model,
+        since=None,
+        until=None,
+        fmt=OutputFormat.table,
+        refresh=False,
+        company=None,
+    )
     with failures_reported():
         from pipelines.cli.materialize import DEFAULT_SELECTION, materialize_days
 

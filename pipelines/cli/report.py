@@ -60,6 +60,11 @@ RefreshOption = typer.Option(
 )
 
 
+CompanyOption = typer.Option(
+    None, "--company", help="Only this company's usage (its slug); every company's by default."
+)
+
+
 @app.command()
 def usage(
     by: UsageGrouping = typer.Option(UsageGrouping.day, "--by", help="session, day or model."),
@@ -67,6 +72,7 @@ def usage(
     until: str | None = UntilOption,
     fmt: OutputFormat = FormatOption,
     refresh: bool = RefreshOption,
+    company: str | None = CompanyOption,
 ) -> None:
     """Requests and tokens (input is uncached input; reasoning is part of output)."""
     import psycopg
@@ -80,8 +86,9 @@ def usage(
             from pipelines.cli.ingest import refresh_agent_logs
 
             refresh_agent_logs(context)
+        company_id = None if company is None else company_named(context, company)
         with psycopg.connect(context.conninfo) as conn:
-            rows = usage_report(conn, by.value, since_day, until_day)
+            rows = usage_report(conn, by.value, since_day, until_day, company_id=company_id)
     columns = [*GROUP_KEYS[by.value], "requests", *TOKEN_KEYS, "first_at", "last_at"]
     render(rows, fmt, title=f"token usage by {by.value}", columns=columns)
     if fmt is OutputFormat.table and not rows:
@@ -144,9 +151,7 @@ def costs(
         "it is and warns. Costs by issue or goal always come from the warehouse.",
     ),
     refresh: bool = RefreshOption,
-    company: str | None = typer.Option(
-        None, "--company", help="Only this company's usage (its slug); every company's by default."
-    ),
+    company: str | None = CompanyOption,
 ) -> None:
     """Costs from the warehouse rollups; days it is behind on are priced live."""
     since_day, until_day = parse_window(since, until)
@@ -408,6 +413,7 @@ def attribution(
     mode: CostMode = typer.Option(CostMode.auto, "--mode", help="auto, calculate or display."),
     fmt: OutputFormat = FormatOption,
     limit: int = typer.Option(20, "--limit", min=1, help="Sessions listed by --by session."),
+    company: str | None = CompanyOption,
 ) -> None:
     """How much usage the attribution engine gave to work items, how, and what it could
     not (from the warehouse: run `tally materialize` after ingesting)."""
@@ -417,19 +423,23 @@ def attribution(
     since_day, until_day = parse_window(since, until)
     with failures_reported():
         context = store()  # the freshness check reads the canonical store
+        company_id = None if company is None else company_named(context, company)
         staleness = warehouse_staleness(context, since_day, until_day, attribution=True)
         warehouse = open_warehouse(context.settings.resolved_warehouse_url)
         if by is AttributionView.event:
-            rows = reports.attributed_events(warehouse, mode.value, since_day, until_day)
+            rows = reports.attributed_events(warehouse, mode.value, since_day, until_day,
+                                             company_id)  # fmt: skip
             render(rows, fmt, title="usage events and their attribution",
                    columns=reports.EVENT_KEYS)  # fmt: skip
         elif by is AttributionView.session:
-            rows = reports.coverage_gap(warehouse, mode.value, since_day, until_day, limit)
+            rows = reports.coverage_gap(warehouse, mode.value, since_day, until_day, limit,
+                                        company_id)  # fmt: skip
             render(rows, fmt, title="largest unattributed sessions", columns=reports.GAP_KEYS)
             if fmt is OutputFormat.table and not rows:
                 typer.echo("no unattributed usage in the window")
         else:
-            render_coverage(reports.coverage(warehouse, mode.value, since_day, until_day), fmt)
+            render_coverage(reports.coverage(warehouse, mode.value, since_day, until_day,
+                                             company_id), fmt)  # fmt: skip
     if staleness is not None:
         err.print(f"[yellow]warning:[/] {staleness.advice()}")
     warn_of_usage_outside_partitions(context, since_day, until_day)
