@@ -485,30 +485,19 @@ def write_html_report(
     from ingestion.reports.html import render_report
     from ingestion.warehouse.base import open_warehouse
 
-    warehouse = warehouse or open_warehouse(settings.resolved_warehouse_url)
+    store = warehouse or open_warehouse(settings.resolved_warehouse_url)
+
+    def rows_by(grouping: str) -> list[dict[str, Any]]:
+        return cost_report(store, grouping, mode, since, until,  # type: ignore[arg-type]
+                           live=live, company_id=company_id)  # fmt: skip
+
     page = render_report(
         title="tally cost report",
         mode=mode,
-        daily_by_model=daily_cost_by_model(warehouse, mode, since, until, live, company_id),  # type: ignore[arg-type]
-        projects=cost_report(
-            warehouse,
-            "project",
-            mode,
-            since,
-            until,
-            live=live,  # type: ignore[arg-type]
-            company_id=company_id,
-        ),
-        sessions=cost_report(
-            warehouse,
-            "session",
-            mode,
-            since,
-            until,
-            live=live,  # type: ignore[arg-type]
-            company_id=company_id,
-        ),
-        unpriced=unpriced_usage(warehouse, since, until, live, company_id),
+        daily_by_model=daily_cost_by_model(store, mode, since, until, live, company_id),  # type: ignore[arg-type]
+        projects=rows_by("project"),
+        sessions=rows_by("session"),
+        unpriced=unpriced_usage(store, since, until, live, company_id),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     path = (
