@@ -80,6 +80,7 @@ def work_graph(
         metadata[f"{name}_unchanged"] = summary.unchanged
         metadata[f"{name}_rows_changed"] = summary.total_changed
         metadata[f"{name}_rejects"] = summary.rejects
+        metadata[f"{name}_issues_gone_upstream"] = summary.issues_gone
         metadata[f"{name}_correlated_links"] = correlation.total
     if failures:
         raise dg.Failure(description="; ".join(failures), metadata=metadata)

@@ -434,3 +434,37 @@ def test_correlation_links_transcript_sessions(tally_env, pigeon_db, conninfo):
         ("claude_code", "cc-1"),  # the transcript, not Pigeon's rollup of the same session
         ("pigeon", "cc-2"),  # a rollup with no transcript counts
     }
+
+
+def test_a_card_deleted_upstream_is_closed_not_left_in_progress(tally_env, pigeon_db, conninfo):
+    """Pigeon deletes a card outright. Kept as it was, a card deleted in progress stayed in
+    progress for ever: the lone in-progress issue of its project for every later request.
+    It is cancelled when the load notices it is gone; a card the load rejects is not gone."""
+    import sqlite3
+
+    def card(number: int) -> tuple:
+        with psycopg.connect(conninfo) as conn:
+            return conn.execute(
+                """SELECT i.status, i.cancelled_at IS NOT NULL,
+                          array_agg(c.to_status || '/' || c.actor_type ORDER BY c.changed_at)
+                   FROM issues i JOIN issue_status_changes c ON c.issue_id = i.id
+                   WHERE i.number = %s GROUP BY 1, 2""",
+                (number,),
+            ).fetchone()
+
+    run_ingest(pigeon_db)
+    assert card(2)[0] == "in_progress"
+    with sqlite3.connect(pigeon_db) as db:  # unreadable now (a column of no known role)
+        db.execute("UPDATE card SET column_id = 'c-odd' WHERE id = 'card-2'")
+    run_ingest(pigeon_db)
+    assert card(2)[0] == "in_progress"  # rejected, not gone
+    with sqlite3.connect(pigeon_db) as db:
+        db.execute("DELETE FROM card WHERE id IN ('card-1', 'card-2')")
+    said = run_ingest(pigeon_db)
+    assert "1 open issue gone upstream: cancelled as of now" in said
+    status, cancelled, history = card(2)
+    assert (status, cancelled) == ("cancelled", True)
+    assert history[-1] == "cancelled/upstream_deleted"
+    assert card(1)[0] == "done"  # finished before it went: left as it was
+    run_ingest(pigeon_db, "--full")
+    assert card(2)[2] == history  # noticed once

@@ -335,7 +335,7 @@ def _working_directory(agent: dict[str, Any], graph: WorkGraph) -> str | None:
 
 def _graph(conn: psycopg.Connection[Any], company: str,
            stored_run_events: Mapping[str, tuple[int, int]]) -> WorkGraph:  # fmt: skip
-    graph = WorkGraph(entities=ENTITIES)
+    graph = WorkGraph(entities=ENTITIES, complete=True)  # a whole read: see WorkGraph.complete
     for row in _rows(conn, "agents", company, graph=graph):
         if not row.get("name"):
             graph.reject("agents", row["id"], "name is missing", row)

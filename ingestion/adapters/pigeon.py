@@ -226,7 +226,7 @@ def read_pigeon(path: Path) -> WorkGraph:
 
 
 def _graph(db: sqlite3.Connection) -> WorkGraph:
-    graph = WorkGraph(entities=ENTITIES)
+    graph = WorkGraph(entities=ENTITIES, complete=True)  # a whole read: see WorkGraph.complete
     agents: set[str] = set()
 
     def agent(name: Any) -> str | None:

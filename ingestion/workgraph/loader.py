@@ -162,6 +162,8 @@ class LoadSummary:
     run_id: int | None = None
     # nothing was read: the upstream is as it was at the load of `run_id`
     unchanged: bool = False
+    # open issues the upstream no longer has, closed by this load
+    issues_gone: int = 0
 
     @property
     def total_changed(self) -> int:
@@ -306,6 +308,50 @@ def _set_parents(cur: psycopg.Cursor[Any], graph: WorkGraph, ids: _Ids, source: 
             summary.changed[entity] = summary.changed.get(entity, 0) + max(cur.rowcount, 0)
 
 
+# Pigeon deletes a card outright. Kept as it was, a card deleted while in progress stayed in
+# progress for ever: the lone in-progress issue of its agent or project for every later
+# request, or the reason another was `ambiguous`.
+CLOSE_ISSUES_GONE_UPSTREAM = """
+WITH gone AS (
+    SELECT i.id, i.status, i.external_id FROM issues AS i
+    JOIN projects AS p ON p.id = i.project_id
+    WHERE i.company_id = %(company)s::bigint AND i.source = %(source)s::text
+      AND p.source = %(source)s::text AND p.external_id = ANY(%(projects)s::text[])
+      AND NOT (i.external_id = ANY(%(present)s::text[]))
+      AND i.status NOT IN ('done', 'cancelled')
+), closed AS (
+    UPDATE issues AS i SET status = 'cancelled', cancelled_at = now(),
+        attributes = i.attributes || jsonb_build_object('gone_upstream_at', now())
+    FROM gone WHERE i.id = gone.id
+    RETURNING i.id, gone.status, gone.external_id
+)
+INSERT INTO issue_status_changes (company_id, issue_id, source, external_id, from_status,
+                                  to_status, changed_at, actor_type)
+SELECT %(company)s::bigint, id, %(source)s::text, 'gone:' || external_id || ':' || now()::text,
+       status, 'cancelled', now(), 'upstream_deleted'
+FROM closed
+"""
+
+
+def _close_issues_gone_upstream(cur: psycopg.Cursor[Any], graph: WorkGraph, company_id: int,
+                                source: str, summary: LoadSummary) -> None:  # fmt: skip
+    """Close the stored open issues of the graph's projects that the upstream no longer has:
+    cancelled now (when the deletion was noticed; the history before it stands). An issue
+    the graph has but rejected is not gone, nor is one of a project the graph lacks (another
+    upstream company's, loaded into the same tally company)."""
+    present = {str(issue.get("external_id")) for issue in graph.issues}
+    present |= {upstream.row_id for upstream in graph.rejects if upstream.entity == "issues"}
+    projects = [str(project.get("external_id")) for project in graph.projects]
+    if not projects:
+        return
+    params = {"company": company_id, "source": source, "projects": projects,
+              "present": list(present)}  # fmt: skip
+    cur.execute(CLOSE_ISSUES_GONE_UPSTREAM, params)
+    if cur.rowcount > 0:
+        summary.issues_gone = cur.rowcount
+        summary.changed["issues"] = summary.changed.get("issues", 0) + cur.rowcount
+
+
 def _load_commits(cur: psycopg.Cursor[Any], graph: WorkGraph, ids: _Ids, company_id: int,
                   source: str, summary: LoadSummary) -> None:  # fmt: skip
     """The graph's commits (`upsert_commits`) and their issue links, in a few statements
@@ -414,6 +460,8 @@ def load_work_graph(conninfo: str, graph: WorkGraph, *, company: str, source: st
                     if table.entity:
                         ids.maps[table.entity] = _id_map(cur, table, company_id)
                 _set_parents(cur, graph, ids, source, summary)
+                if graph.complete:
+                    _close_issues_gone_upstream(cur, graph, company_id, source, summary)
                 _load_commits(cur, graph, ids, company_id, source, summary)
                 for step in extra:
                     step(cur, company_id, summary)

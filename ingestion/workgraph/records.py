@@ -70,6 +70,9 @@ class WorkGraph:
     rejects: list[UpstreamReject] = field(default_factory=list)
     # upstream table -> the entity its rows become (the adapter knows its upstream's names)
     entities: dict[str, str] = field(default_factory=dict)
+    # Whether the graph holds every issue of the projects it holds (a whole read of the
+    # upstream): a stored issue of one of those projects that it lacks was deleted upstream.
+    complete: bool = False
 
     def reject(self, table: str, row_id: Any, reason: str, row: dict[str, Any]) -> None:
         self.rejects.append(

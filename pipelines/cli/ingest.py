@@ -299,6 +299,9 @@ def _report_graph_load(label: str, summary: LoadSummary, correlation: Correlatio
         if seen:
             table.add_row(name, f"{seen:,}", f"{summary.changed.get(name, 0):,}")
     console.print(table)
+    if summary.issues_gone:
+        noun = "issue" if summary.issues_gone == 1 else "issues"
+        console.print(f"{summary.issues_gone:,} open {noun} gone upstream: cancelled as of now")
     console.print(
         f"correlation: {correlation.projects} session-project links, {correlation.identities} "
         f"by upstream identity, {correlation.runs} run-session links, {correlation.agents} "
