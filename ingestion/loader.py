@@ -480,7 +480,10 @@ class CanonicalLoader:
 
     def lock_file_waiting(self, path: str, timeout_seconds: int) -> bool:
         """Wait up to `timeout_seconds` for a file another run (or a run's dying backend)
-        holds."""
+        holds. False when it did not come free in time, or when the holder is waiting for a
+        file this run holds (two runs at the end of their lists, each still holding its batch's
+        files): PostgreSQL breaks that deadlock by failing one wait, whose run then leaves the
+        file to its holder, which reads it."""
         try:
             with self.conn.transaction():
                 self.conn.execute(f"SET LOCAL lock_timeout = '{int(timeout_seconds)}s'")
@@ -488,7 +491,7 @@ class CanonicalLoader:
                     "SELECT pg_advisory_lock(hashtextextended(%s || ':' || %s, 0))",
                     (self.source, path),
                 )
-        except psycopg.errors.LockNotAvailable:
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
             return False
         return True
 

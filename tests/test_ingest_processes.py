@@ -147,3 +147,37 @@ def test_two_concurrent_ingests_produce_no_duplicates(db_url, conninfo, corpus, 
         assert process.returncode == 0, stderr.decode()
     run_to_end(db_url, corpus)  # codex, and anything a busy file left
     assert snapshot(conninfo) == clean
+
+
+def test_two_runs_waiting_for_each_others_files_do_not_fail(conninfo):
+    """At the end of their lists, two runs each wait for a file the other holds, while still
+    holding the files of their batch not yet committed: PostgreSQL found the deadlock and
+    failed one of the two runs ("deadlock detected", seen once in a full suite). The run it
+    picks passes the file over instead, as it does one held too long: its holder reads it."""
+    import threading
+
+    from ingestion.loader import CanonicalLoader, ensure_company
+
+    with psycopg.connect(conninfo, autocommit=True) as first, \
+            psycopg.connect(conninfo, autocommit=True) as second:  # fmt: skip
+        company = ensure_company(first, "local")
+        a, b = (CanonicalLoader(conn, company, "claude_code") for conn in (first, second))
+        assert a.try_lock_files(["x.jsonl"]) == ["x.jsonl"]
+        assert b.try_lock_files(["y.jsonl"]) == ["y.jsonl"]
+        results: dict[str, bool | BaseException] = {}
+
+        def wait(name: str, loader: CanonicalLoader, path: str) -> None:
+            try:
+                results[name] = loader.lock_file_waiting(path, 20)
+            except BaseException as error:
+                results[name] = error
+            loader.release_all_files()  # its run goes on, commits its batch and lets go
+
+        threads = [threading.Thread(target=wait, args=("a", a, "y.jsonl")),
+                   threading.Thread(target=wait, args=("b", b, "x.jsonl"))]  # fmt: skip
+        threads[0].start()
+        time.sleep(0.3)
+        threads[1].start()
+        for thread in threads:
+            thread.join(60)
+    assert sorted(map(str, results.values())) == ["False", "True"], results
