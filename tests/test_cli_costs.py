@@ -163,6 +163,17 @@ def test_price_overrides_set_list_delete_with_an_audit_trail(tally_env, conninfo
     (listed,) = orjson.loads(invoke("prices", "list", "--format", "json").stdout)
     assert listed["model_pattern"] == "claude-mystery-.*"
     assert Decimal(listed["input_per_mtok"]) == 2 and listed["output_per_mtok"] is not None
+    assert listed["company"] is None  # for every company
+    with psycopg.connect(conninfo) as conn:  # one a company made through the API
+        conn.execute(
+            """INSERT INTO price_overrides (company_id, provider, model_pattern, effective_from,
+                   input_per_mtok) SELECT id, 'anthropic', 'claude-mystery-.*', '2026-10-01', 1
+               FROM companies WHERE slug = 'local'"""
+        )
+    scoped = orjson.loads(invoke("prices", "list", "--format", "json").stdout)
+    assert [row["company"] for row in scoped] == [None, "local"]
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("DELETE FROM price_overrides WHERE company_id IS NOT NULL")
     assert invoke("prices", "delete", str(listed["id"])).exit_code == 0
     assert orjson.loads(invoke("prices", "list", "--format", "json").stdout) == []
     assert invoke("prices", "delete", str(listed["id"])).exit_code == 2

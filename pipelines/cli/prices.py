@@ -22,10 +22,13 @@ if TYPE_CHECKING:
     import psycopg
 
 COLUMNS = (
-    "id", "provider", "model_pattern", "effective_from", "effective_to", "input_per_mtok",
-    "output_per_mtok", "cache_read_per_mtok", "cache_write_5m_per_mtok",
+    "id", "company", "provider", "model_pattern", "effective_from", "effective_to",
+    "input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_5m_per_mtok",
     "cache_write_1h_per_mtok", "web_search_per_thousand", "note",
 )  # fmt: skip
+# `company`: the company an override is for (made through the API; it wins over one for
+# every company), or null for every company (made with `tally prices set`).
+SELECTED = ", ".join("c.slug" if column == "company" else f"o.{column}" for column in COLUMNS)
 
 
 def _price(value: str | None, name: str) -> Decimal | None:
@@ -48,13 +51,14 @@ def _price(value: str | None, name: str) -> Decimal | None:
 def list_overrides(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, json or csv."),
 ) -> None:
-    """Every override, oldest first."""
+    """Every override, oldest first, with the company it is for (none: every company)."""
     import psycopg
 
     with failures_reported():
         context = store()
         with psycopg.connect(context.conninfo) as conn, conn.cursor() as cur:
-            cur.execute(f"SELECT {', '.join(COLUMNS)} FROM price_overrides ORDER BY id")
+            cur.execute(f"""SELECT {SELECTED} FROM price_overrides AS o
+                            LEFT JOIN companies AS c ON c.id = o.company_id ORDER BY o.id""")
             rows = [dict(zip(COLUMNS, row, strict=True)) for row in cur.fetchall()]
     for row in rows:
         for key, value in row.items():
