@@ -61,16 +61,19 @@ def fetch(
     entity_id: int,
     what: str,
     lock: bool = False,
+    shared: bool = False,
 ) -> dict[str, Any]:
-    """The row of the caller's company; 403 when it belongs to another company, 404 when
-    there is none."""
+    """The row of the caller's company (or, when `shared`, of no company: one for every
+    company); 403 when it belongs to another company, 404 when there is none."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             f"SELECT * FROM {table} WHERE id = %s{' FOR UPDATE' if lock else ''}", (entity_id,)
         ).fetchone()
     if row is None:
         raise not_found(f"{what} {entity_id}")
-    if row["company_id"] != caller.company_id:
+    if row["company_id"] is None and not shared:
+        raise forbidden(f"{what} {entity_id} is for every company: the operator's CLI changes it")
+    if row["company_id"] not in (caller.company_id, None):
         raise forbidden(f"{what} {entity_id} belongs to another company")
     return row
 
@@ -89,6 +92,10 @@ class Resource:
     # checks a change against the row it changes (raising ApiError), for rules that span the
     # two: an end before a start that only the stored row holds
     consistent: Consistent | None = None
+    # rows of no company (every company's, made with the CLI) are listed and read by every
+    # company's board, which change only their own: price overrides for every company price
+    # their usage too
+    shared_rows: bool = False
 
     def written(self, conn: psycopg.Connection[Any], caller: Principal, row: dict[str, Any],
                 request: Request) -> Any:  # fmt: skip
@@ -132,8 +139,9 @@ class Resource:
             offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
         ) -> Any:
             with conn.cursor(row_factory=dict_row) as cur:
+                shared = " OR company_id IS NULL" if resource.shared_rows else ""
                 rows = cur.execute(
-                    f"SELECT * FROM {resource.table} WHERE company_id = %s ORDER BY id "
+                    f"SELECT * FROM {resource.table} WHERE (company_id = %s{shared}) ORDER BY id "
                     "LIMIT %s OFFSET %s",
                     (caller.company_id, limit, offset),
                 ).fetchall()
@@ -142,9 +150,9 @@ class Resource:
         def read(
             entity_id: EntityId, caller: Principal = board, conn: psycopg.Connection[Any] = db
         ) -> Any:
-            return resource.out_model.model_validate(
-                fetch(conn, resource.table, caller, entity_id, resource.entity)
-            )
+            row = fetch(conn, resource.table, caller, entity_id, resource.entity,
+                        shared=resource.shared_rows)  # fmt: skip
+            return resource.out_model.model_validate(row)
 
         def update(
             entity_id: EntityId,

@@ -396,6 +396,33 @@ def test_an_intervention_ends_after_it_takes_effect(client, keys):
     assert datetime.fromisoformat(ended["ended_at"]) >= before - timedelta(seconds=5)
 
 
+def test_an_override_for_every_company_is_listed_read_only(client, keys, conninfo):
+    """`tally prices set` makes overrides for every company: they price each company's usage
+    too, yet a board reading its overrides through the API saw none of them."""
+    with psycopg.connect(conninfo) as conn:
+        everyone = conn.execute(
+            """INSERT INTO price_overrides (company_id, provider, model_pattern, effective_from,
+                   input_per_mtok) VALUES (NULL, 'anthropic', 'claude-.*', '2026-10-01', 1)
+               RETURNING id"""
+        ).fetchone()[0]
+    board = auth(keys.board)
+    own = client.post("/v1/price-overrides", headers=board, json={
+        "provider": "anthropic", "model_pattern": "claude-sonnet-4.*",
+        "effective_from": "2026-11-01", "input_per_mtok": "2.5"}).json()  # fmt: skip
+    listed = client.get("/v1/price-overrides", headers=board).json()
+    assert [(row["id"], row["for_every_company"]) for row in listed] == [
+        (everyone, True),
+        (own["id"], False),
+    ]
+    assert client.get(f"/v1/price-overrides/{everyone}", headers=board).status_code == 200
+    changed = client.patch(f"/v1/price-overrides/{everyone}", headers=board,
+                           json={"note": "ours now"})  # fmt: skip
+    assert changed.status_code == 403 and "is for every company" in changed.json()["message"]
+    assert client.delete(f"/v1/price-overrides/{everyone}", headers=board).status_code == 403
+    other = client.get("/v1/price-overrides", headers=auth(keys.other_board)).json()
+    assert [row["id"] for row in other] == [everyone]  # not acme's own
+
+
 def test_governance_crud_leaves_an_audit_trail(client, keys, conninfo):
     board = auth(keys.board)
     issue_id = issue(conninfo)

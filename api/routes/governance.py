@@ -190,6 +190,11 @@ class PriceOverrideIn(PriceOverridePatch):
 
 class PriceOverrideOut(Out):
     id: int
+    for_every_company: bool = Field(
+        default=False,
+        description="Made with the operator's `tally prices set`: it prices every company's "
+        "usage, and a company's own override for the same requests wins over it; read-only here.",
+    )
     provider: str
     model_pattern: str
     effective_from: date
@@ -209,6 +214,13 @@ class PriceOverrideOut(Out):
         "covers, which keep their costs until re-materialised (with the command). The "
         "override is kept.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def scope(cls, row: Any) -> Any:
+        if isinstance(row, dict) and "company_id" in row:
+            return {**row, "for_every_company": row["company_id"] is None}
+        return row
 
 
 # How long a price-override write waits for the warehouse to tell which days it leaves stale.
@@ -470,6 +482,7 @@ RESOURCES = (
         _prepare_price,
         doubts=_price_doubts,
         consistent=_price_change,
+        shared_rows=True,
     ),
     Resource(
         "/interventions",
