@@ -18,7 +18,7 @@ from api.errors import forbidden
 from api.records import AttributionHintIn, HeartbeatRunIn, ToolCallIn, UsageEventIn
 from ingestion.keys import Principal
 from ingestion.usage_day_deltas import fold_when_due
-from schemas.run_rules import TERMINAL_RUN_STATUSES
+from schemas.run_rules import TERMINAL_SQL
 
 
 class Directory:
@@ -338,8 +338,7 @@ def write_tool_calls(
 # A run's terminal status stands, as Paperclip's own does ("if the run was already terminal,
 # that status stands"): a hook's late "running" report, racing the run's end, once moved a
 # finished run back to running.
-_TERMINAL = ", ".join(f"'{status}'" for status in TERMINAL_RUN_STATUSES)
-_STATUS = (f"CASE WHEN heartbeat_runs.status IN ({_TERMINAL}) THEN heartbeat_runs.status "
+_STATUS = (f"CASE WHEN heartbeat_runs.status IN ({TERMINAL_SQL}) THEN heartbeat_runs.status "
            "ELSE excluded.status END")  # fmt: skip
 
 UPSERT_RUN = f"""

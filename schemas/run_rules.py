@@ -5,6 +5,8 @@
 RUN_STATUSES = ("queued", "scheduled_retry", "running", "succeeded", "interrupted", "failed",
                 "cancelled", "timed_out")  # fmt: skip
 TERMINAL_RUN_STATUSES = ("succeeded", "interrupted", "failed", "cancelled", "timed_out")
+# the same, as an SQL list: `status IN ({TERMINAL_SQL})`
+TERMINAL_SQL = ", ".join(f"'{status}'" for status in TERMINAL_RUN_STATUSES)
 
 
 def run_end(run: str) -> str:
@@ -14,8 +16,7 @@ def run_end(run: str) -> str:
     event, or its start when it has none. Read as running on, such a run was the explicit
     answer for every later request of its agent, and took every later session of its agent
     as overlapping it."""
-    terminal = ", ".join(f"'{status}'" for status in TERMINAL_RUN_STATUSES)
-    return f"""COALESCE({run}.finished_at, CASE WHEN {run}.status IN ({terminal}) THEN GREATEST(
+    return f"""COALESCE({run}.finished_at, CASE WHEN {run}.status IN ({TERMINAL_SQL}) THEN GREATEST(
         {run}.started_at,
         (SELECT max(ev.occurred_at) FROM heartbeat_run_events AS ev WHERE ev.run_id = {run}.id))
         END)"""

@@ -20,7 +20,7 @@ class WarehouseTable:
     description: str
     # Raised when what a column holds changes though the columns do not: a warehouse table
     # of another revision is emptied on first use, like one whose columns differ, and the
-    # stores' days it no longer holds are re-materialised by the catch-up (`hourly_costs`)
+    # store's days it no longer holds are re-materialised by the catch-up (`hourly_costs`)
     # and priced live by reports until then, instead of mixing the two meanings.
     revision: int = 1
 

@@ -28,7 +28,7 @@ def cost_daily(priced: pl.DataFrame, subscription_sources: frozenset[str]) -> pl
         "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
         "cache_write_1h_tokens",
     )  # fmt: skip
-    auto = pl.coalesce("reported_cost_usd", "computed_cost_usd")
+    auto = pl.col("cost_usd")  # the auto cost, as pricing defines it (reported, else computed)
     covered = pl.col("source").is_in(list(subscription_sources))
     grouped = (
         priced.with_columns(pl.col("root_session_key").alias("session_key"))

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from ingestion.reports.costs import MODE_COLUMN, TOKEN_KEYS, Mode, window_bounds
+from ingestion.reports.costs import MODE_COLUMN, ONE_COMPANY, TOKEN_KEYS, Mode, window_bounds
 from ingestion.warehouse.base import Warehouse
 from schemas.warehouse import ATTRIBUTION_DAILY, USAGE_ATTRIBUTED
 
@@ -36,8 +36,7 @@ EVENT_KEYS = ("source", "session_id", "message_id", "request_id", "occurred_at",
 
 # The rows of the window that a report reads: a company's, an issue's, and those of the
 # sessions of one project or agent (the session's, as every other grouping filters them).
-SCOPE = """day >= $since AND day <= $until
-    AND ($company::BIGINT IS NULL OR company_id = $company)
+SCOPE = f"""day >= $since AND day <= $until AND {ONE_COMPANY}
     AND ($issue::BIGINT IS NULL OR issue_id = $issue)
     AND ($project::VARCHAR IS NULL OR project = $project)
     AND ($agent::VARCHAR IS NULL OR agent = $agent)"""
@@ -186,7 +185,7 @@ def _completed_issue_costs(warehouse: Warehouse, mode: Mode, since: date | None,
                        arg_max(issue_status, day) AS status,
                        arg_max(issue_completed_at, day) AS completed_at
                 FROM attribution_daily
-                WHERE issue_id IS NOT NULL AND ($company::BIGINT IS NULL OR company_id = $company)
+                WHERE issue_id IS NOT NULL AND {ONE_COMPANY}
                 GROUP BY issue_id)
             WHERE status = 'done' AND CAST(completed_at AS DATE) >= $since
               AND CAST(completed_at AS DATE) <= $until""",

@@ -39,10 +39,14 @@ def ingest_paperclip(conninfo: str, settings: TallySettings, url: str,
     unless `full`: the hourly ingest of an idle company read and compared every row (13-20 s
     at 50,000 issues and 500,000 run events)."""
     from ingestion.adapters.paperclip import READER_VERSION, paperclip_snapshot
-    from ingestion.workgraph.unchanged_upstream import SnapshotState, loaded_as, remember_load
-    from schemas.migrations import HEAD_REVISION
+    from ingestion.workgraph.unchanged_upstream import (
+        SnapshotState,
+        load_context,
+        loaded_as,
+        remember_load,
+    )
 
-    context = {"reader": READER_VERSION, "schema": HEAD_REVISION, "company": settings.company}
+    context = load_context(READER_VERSION, settings.company)
     with paperclip_snapshot(psycopg_conninfo(url), company) as snapshot:
         key = f"company {snapshot.company_id}"
         state = SnapshotState(snapshot.content_digest())
@@ -64,11 +68,15 @@ def ingest_pigeon(conninfo: str, settings: TallySettings, path: Path, *, full: b
     it was at its last load is not read again (the summary says `unchanged`) unless `full`:
     the hourly ingest of an idle board read and compared every row (10 s at 20,000 cards)."""
     from ingestion.adapters.pigeon import READER_VERSION, read_pigeon
-    from ingestion.workgraph.unchanged_upstream import file_state, loaded_as, remember_load
-    from schemas.migrations import HEAD_REVISION
+    from ingestion.workgraph.unchanged_upstream import (
+        file_state,
+        load_context,
+        loaded_as,
+        remember_load,
+    )
 
     path = path.expanduser().resolve()
-    context = {"reader": READER_VERSION, "schema": HEAD_REVISION, "company": settings.company}
+    context = load_context(READER_VERSION, settings.company)
     state = file_state(path)
     if state is not None and not full:
         earlier = loaded_as(conninfo, "pigeon", path, state, context)

@@ -72,9 +72,17 @@ def file_state(path: Path) -> FileState | None:
                      taken_at)  # fmt: skip
 
 
+def load_context(reader_version: int, company: str) -> dict[str, Any]:
+    """What a load depended on besides the upstream: its reader's version, the canonical
+    schema's revision and the tally company it loaded into."""
+    from schemas.migrations import HEAD_REVISION
+
+    return {"reader": reader_version, "schema": HEAD_REVISION, "company": company}
+
+
 @dataclass(frozen=True)
 class SnapshotState:
-    """A database upstream's rows, as one digest (see `paperclip.content_digest`)."""
+    """A database upstream's rows, as one digest (`PaperclipSnapshot.content_digest`)."""
 
     identity: str
     size: int = 0

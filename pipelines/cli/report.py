@@ -86,7 +86,7 @@ def usage(
             from pipelines.cli.ingest import refresh_agent_logs
 
             refresh_agent_logs(context)
-        company_id = None if company is None else company_named(context, company)
+        company_id = company_named(context, company)
         with psycopg.connect(context.conninfo) as conn:
             rows = usage_report(conn, by.value, since_day, until_day, company_id=company_id)
     columns = [*GROUP_KEYS[by.value], "requests", *TOKEN_KEYS, "first_at", "last_at"]
@@ -157,7 +157,7 @@ def costs(
     since_day, until_day = parse_window(since, until)
     with failures_reported():
         context = store()  # the freshness check reads the canonical store
-        company_id = None if company is None else company_named(context, company)
+        company_id = company_named(context, company)
         overrides = None
         if refresh:
             with _refreshing(context) as refreshed:
@@ -178,7 +178,10 @@ def costs(
     warn_of_usage_outside_partitions(context, since_day, until_day)
 
 
-def company_named(context: StoreContext, slug: str) -> int:
+def company_named(context: StoreContext, slug: str | None) -> int | None:
+    """The id of `--company`'s company (None: every company); fails naming the store's."""
+    if slug is None:
+        return None
     import psycopg
 
     with psycopg.connect(context.conninfo) as conn:
@@ -423,7 +426,7 @@ def attribution(
     since_day, until_day = parse_window(since, until)
     with failures_reported():
         context = store()  # the freshness check reads the canonical store
-        company_id = None if company is None else company_named(context, company)
+        company_id = company_named(context, company)
         staleness = warehouse_staleness(context, since_day, until_day, attribution=True)
         warehouse = open_warehouse(context.settings.resolved_warehouse_url)
         if by is AttributionView.event:
