@@ -48,6 +48,7 @@ class CostDailyFrame(pa.DataFrameModel):
     cost_usd: Money = pa.Field(ge=0)
     billed_cost_usd: Money = pa.Field(ge=0)
     notional_cost_usd: Money = pa.Field(ge=0)
+    subscription_covered: bool
     unpriced_requests: int = pa.Field(ge=0)
 
     class Config:

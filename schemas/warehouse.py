@@ -87,6 +87,8 @@ COST_DAILY = WarehouseTable(
     "with billed and notional (API-equivalent) cost and the unpriced remainder.",
     window_column="day",
     order_by=("day", "source", "project", "model"),
+    # 2: subscription_covered, so that billed cost follows a report's cost mode
+    revision=2,
     columns=(
         ("day", DATE),
         ("company_id", INT),
@@ -103,6 +105,7 @@ COST_DAILY = WarehouseTable(
         ("cost_usd", MONEY),
         ("billed_cost_usd", MONEY),
         ("notional_cost_usd", MONEY),
+        ("subscription_covered", BOOL),
         ("unpriced_requests", INT),
         ("unpriced_tokens", INT),
         ("first_at", TIMESTAMP),

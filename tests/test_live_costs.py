@@ -26,7 +26,8 @@ def daily_row(day: date, model: str, requests: int, cost: str) -> dict:
             "agent": None, "session_key": f"s-{day}", "model": model, "requests": requests,
             **dict.fromkeys(TOKEN_NAMES, 10 * requests), "web_search_requests": 0,
             "computed_cost_usd": money, "reported_cost_usd": Decimal(0), "cost_usd": money,
-            "billed_cost_usd": money, "notional_cost_usd": money, "unpriced_requests": 0,
+            "billed_cost_usd": money, "notional_cost_usd": money, "subscription_covered": False,
+            "unpriced_requests": 0,
             "unpriced_tokens": 0, "first_at": at, "last_at": at}  # fmt: skip
 
 

@@ -2,8 +2,9 @@
 
 Cost modes follow ccusage: `calculate` (computed from prices), `display` (the tool-reported
 cost only), `auto` (reported where present, else computed). `cost_usd` is the auto cost.
-Billed cost is zero for usage covered by a subscription; notional cost is what the same
-usage would have cost at API prices."""
+Billed cost is zero for usage covered by a subscription (`subscription_covered`, so that a
+report can take the billed cost in any mode); notional cost is what the same usage would have
+cost at API prices."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ def cost_daily(priced: pl.DataFrame, subscription_sources: frozenset[str]) -> pl
             _money_sum(auto).alias("cost_usd"),
             _money_sum(pl.when(covered).then(ZERO).otherwise(auto)).alias("billed_cost_usd"),
             _money_sum(pl.col("computed_cost_usd")).alias("notional_cost_usd"),
+            covered.first().alias("subscription_covered"),  # a source's: one per group
             unpriced.sum().cast(pl.Int64).alias("unpriced_requests"),
             pl.when(unpriced)
             .then(tokens)

@@ -101,7 +101,8 @@ def cost_report(
     daily, live_params, frames = rows_of(COST_DAILY, live)
     frame = warehouse.query(
         f"""SELECT {expression} AS {key}{extra}, CAST(sum(requests) AS BIGINT) AS requests,
-                   {sums}, sum({cost}) AS cost_usd, sum(billed_cost_usd) AS billed_cost_usd,
+                   {sums}, sum({cost}) AS cost_usd,
+                   sum(CASE WHEN subscription_covered THEN 0 ELSE {cost} END) AS billed_cost_usd,
                    sum(notional_cost_usd) AS notional_cost_usd,
                    CAST(sum(unpriced_requests) AS BIGINT) AS unpriced_requests,
                    min(first_at) AS first_at, max(last_at) AS last_at
