@@ -305,6 +305,32 @@ def test_days_the_warehouse_is_behind_on_are_priced_live(tally_env, costed):
     assert every_grouping() == live
 
 
+def test_days_the_daily_rollup_is_behind_on_are_priced_live(tally_env, costed):
+    """`cost_daily` emptied (a new revision of its definition) or left behind its priced
+    usage (its run failed) while `usage_priced` matched the store: the report read the
+    rollup alone and showed those days missing, without a word."""
+    from datetime import date, timedelta
+
+    from ingestion.settings import get_settings
+    from ingestion.warehouse.base import open_warehouse
+    from schemas.warehouse import COST_DAILY
+
+    before = every_grouping()
+    first, last = (date.fromisoformat(row["day"]) for row in before["day"][1:3])
+    warehouse = open_warehouse(get_settings().resolved_warehouse_url)
+    end = last + timedelta(days=1)
+    emptied = warehouse.read_window(COST_DAILY, first, end).clear()
+    assert warehouse.replace_window(COST_DAILY, first, end, emptied) == 0
+    warned = report_costs("--by", "day", "--warehouse-only")[1]
+    assert f"daily rollup (cost_daily) is behind its priced usage on 2 days between {first} " \
+        f"and {last}" in warned  # fmt: skip
+    assert f"`tally materialize --from {first} --to {last}`" in warned
+    assert every_grouping() == before  # priced live, as materialising them gives
+    assert "this report priced them" in report_costs("--by", "day")[1]
+    assert invoke("materialize", "--from", str(first), "--to", str(last)).exit_code == 0
+    assert "behind" not in report_costs("--by", "day")[1]
+
+
 def test_refresh_reads_new_lines_before_reporting(tally_env, costed, tmp_path):
     write_jsonl(
         tally_env / "claude" / "projects" / "p" / "mystery.jsonl",
@@ -396,10 +422,12 @@ def test_the_attribution_reports_say_when_their_days_are_behind(tally_env, coste
         "`tally materialize --partition 2026-10-05`"
     )
     assert all(behind in warnings(*report) for report in reports)
-    # pricing alone catches the costs up, not the attribution derived from them
+    # pricing alone catches up neither the daily rollup nor the attribution derived from it
     assert invoke("materialize", "--select", "group:pricing", "--partition",
                   "2026-10-05").exit_code == 0  # fmt: skip
-    assert "behind" not in warnings("costs", "--by", "day")
+    assert "daily rollup (cost_daily) is behind its priced usage on 2026-10-05" in warnings(
+        "costs", "--by", "day", "--warehouse-only"
+    )
     assert all(behind in warnings(*report) for report in reports)
     assert invoke("materialize", "--partition", "2026-10-05").exit_code == 0
     assert all("out of date" not in warnings(*report) for report in reports)

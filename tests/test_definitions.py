@@ -185,13 +185,16 @@ def test_schedules_ask_for_the_right_partitions(tally_env):
 def test_the_hourly_schedule_also_asks_for_earlier_days_whose_usage_changed(tally_env):
     """Usage that reaches the store after its day was materialised (a transcript flushed
     after midnight) must not leave that day's costs stale until someone notices."""
-    from datetime import UTC, datetime
+    from datetime import UTC, date, datetime
 
     from typer.testing import CliRunner
 
     from assets.resources import CanonicalStoreResource, WarehouseResource
+    from ingestion.settings import get_settings
+    from ingestion.warehouse.base import open_warehouse
     from pipelines.cli.main import app
     from pipelines.defs.automation import hourly_costs
+    from schemas.warehouse import COST_DAILY
     from tests.builders import assistant, usage, write_jsonl
 
     transcript = tally_env / "claude" / "projects" / "p" / "s1.jsonl"
@@ -217,6 +220,15 @@ def test_the_hourly_schedule_also_asks_for_earlier_days_whose_usage_changed(tall
     assert runner.invoke(app, ["ingest", "all"]).exit_code == 0
     assert runner.invoke(app, ["materialize", "--select", "group:pricing", "--partition",
                                "2026-10-07"]).exit_code == 0  # fmt: skip
+    assert requested() == ["2026-10-07", "2026-10-09"]
+    # a daily rollup behind its priced usage (emptied for a new revision of its definition,
+    # or its run failed) was never asked for again: reports then showed the day empty
+    assert runner.invoke(app, ["materialize", "--partition", "2026-10-07"]).exit_code == 0
+    assert requested() == ["2026-10-09"]
+    warehouse = open_warehouse(get_settings().resolved_warehouse_url)
+    day, next_day = date(2026, 10, 7), date(2026, 10, 8)
+    emptied = warehouse.read_window(COST_DAILY, day, next_day).clear()
+    assert warehouse.replace_window(COST_DAILY, day, next_day, emptied) == 0
     assert requested() == ["2026-10-07", "2026-10-09"]
 
 

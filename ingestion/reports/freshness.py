@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from ingestion.settings import TallySettings
 from ingestion.store import CanonicalStore
 from ingestion.warehouse.base import Warehouse
 from schemas.limits import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
-from schemas.warehouse import TOKEN_NAMES, USAGE_ATTRIBUTED, USAGE_PRICED
+from schemas.warehouse import COST_DAILY, TOKEN_NAMES, USAGE_ATTRIBUTED, USAGE_PRICED
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def day_span(days: list[date]) -> str:
@@ -20,13 +24,18 @@ def day_span(days: list[date]) -> str:
     return f"{first}" if first == last else f"{len(days)} days between {first} and {last}"
 
 
+BEHIND_THE_STORE = "the warehouse is behind the canonical store"
+ROLLUP_BEHIND = "the warehouse's daily rollup (cost_daily) is behind its priced usage"
+
+
 @dataclass(frozen=True)
 class Staleness:
     days: list[date]  # days whose derived tables differ from what they derive from
     # what is out of date, with {span} for the days
-    lead: str = "the warehouse is behind the canonical store on {span}: those costs are"
+    lead: str = BEHIND_THE_STORE + " on {span}: those costs are"
     # the canonical store's requests on each of those days, where known
     requests: dict[date, int] = field(default_factory=dict)
+    behind: str = BEHIND_THE_STORE  # what a report that priced the days itself says
 
     def span(self) -> str:
         return day_span(self.days)
@@ -44,33 +53,62 @@ class Staleness:
         """For a report that priced the stale days itself from the canonical store."""
         them = "it" if len(self.days) == 1 else "them"
         return (
-            f"the warehouse is behind the canonical store on {self.span()}: this report priced "
+            f"{self.behind} on {self.span()}: this report priced "
             f"{them} from the canonical store; `{self.command()}` stores {them}"
         )
 
 
 def stale_days(
-    store: CanonicalStore, warehouse: Warehouse, first: date, last: date
+    store: CanonicalStore, warehouse: Warehouse, first: date, last: date, *, rollup: bool = False
 ) -> Staleness | None:
     """Days of [first, last] whose requests or tokens in `usage_priced` differ from the
-    canonical store's (new or grown events not yet materialised, or events since deleted)."""
+    canonical store's (new or grown events not yet materialised, or events since deleted);
+    with `rollup`, also those whose `cost_daily` differs from their `usage_priced` in
+    requests or cost (a table emptied for a new revision of its definition, pricing
+    re-materialised without the rollup, the rollup's run failed): a cost report read from
+    `cost_daily` once showed such days as empty, without a word."""
     if last < first:
         return None
     stored = store.daily_totals(first, last + timedelta(days=1))
-    tokens = " + ".join(TOKEN_NAMES)
-    warehouse.ensure_table(USAGE_PRICED)
-    frame = warehouse.query(
-        f"""SELECT day, count(*) AS requests, CAST(sum({tokens}) AS BIGINT) AS tokens
-            FROM usage_priced WHERE day >= $first AND day <= $last GROUP BY day""",
-        {"first": first, "last": last},
-    )
-    priced = {row[0]: (int(row[1]), int(row[2])) for row in frame.iter_rows()}
+    frame = _priced_days(warehouse, first, last, rollup)
+    priced = {row[0]: (int(row[1]), int(row[2])) for row in frame.iter_rows() if row[1]}
     days = sorted(
         day for day in stored.keys() | priced.keys() if stored.get(day) != priced.get(day)
     )
-    if not days:
+    unrolled = sorted(row[0] for row in frame.iter_rows() if row[3] and row[0] not in days)
+    if not days and not unrolled:
         return None
-    return Staleness(days, requests={day: stored[day][0] for day in days if day in stored})
+    behind = BEHIND_THE_STORE if days else ROLLUP_BEHIND
+    days = sorted({*days, *unrolled})
+    return Staleness(days, lead=behind + " on {span}: those costs are",
+                     requests={day: stored[day][0] for day in days if day in stored},
+                     behind=behind)  # fmt: skip
+
+
+def _priced_days(warehouse: Warehouse, first: date, last: date, rollup: bool) -> pl.DataFrame:
+    """`usage_priced`'s requests and tokens by day, and whether `cost_daily` (with `rollup`)
+    differs from it on the day."""
+    tokens = " + ".join(TOKEN_NAMES)
+    warehouse.ensure_table(USAGE_PRICED)
+    # a day of unpriced requests alone sums to NULL here and to 0 in the rollup
+    cost = ", coalesce(sum(cost_usd), 0) AS cost_usd" if rollup else ""
+    priced = f"""SELECT day, count(*) AS requests, CAST(sum({tokens}) AS BIGINT) AS tokens{cost}
+                 FROM usage_priced WHERE day >= $first AND day <= $last GROUP BY day"""
+    bounds = {"first": first, "last": last}
+    if not rollup:
+        return warehouse.query(f"SELECT *, false AS unrolled FROM ({priced})", bounds)
+    warehouse.ensure_table(COST_DAILY)
+    return warehouse.query(
+        f"""SELECT coalesce(p.day, r.day) AS day, p.requests, p.tokens,
+                   (p.requests IS DISTINCT FROM r.requests
+                    OR p.cost_usd IS DISTINCT FROM r.cost_usd) AS unrolled
+            FROM ({priced}) p
+            FULL JOIN (SELECT day, CAST(sum(requests) AS BIGINT) AS requests,
+                              coalesce(sum(cost_usd), 0) AS cost_usd
+                       FROM cost_daily WHERE day >= $first AND day <= $last GROUP BY day) r
+              ON p.day = r.day""",
+        bounds,
+    )
 
 
 def attribution_lag_days(
@@ -115,12 +153,15 @@ def stale_attribution_days(
     since: date | None = None,
     until: date | None = None,
     engine_version: str | None = None,
+    *,
+    rollup: bool = False,
 ) -> Staleness | None:
     """Days of the window, within the partitions, whose attribution is out of date: its
     priced usage is behind the store, the attribution is behind the priced usage, or (with
-    `engine_version`) another version of the engine made it."""
+    `engine_version`) another version of the engine made it; with `rollup`, also days whose
+    daily cost rollup is behind their priced usage (every derived table, for the catch-up)."""
     first, last = _within_partitions(settings, since, until)
-    behind = stale_days(store, warehouse, first, last)
+    behind = stale_days(store, warehouse, first, last, rollup=rollup)
     lagging = attribution_lag_days(warehouse, first, last, engine_version)
     days = sorted({*(behind.days if behind else []), *lagging})
     if not days:
@@ -135,9 +176,9 @@ def stale_partition_days(
     since: date | None = None,
     until: date | None = None,
 ) -> Staleness | None:
-    """`stale_days` over [since, until] clipped to the daily partitions: days outside them
-    are never materialised, so they cannot be behind."""
-    return stale_days(store, warehouse, *_within_partitions(settings, since, until))
+    """`stale_days` over [since, until] clipped to the daily partitions (days outside them
+    are never materialised, so they cannot be behind), the daily rollup included."""
+    return stale_days(store, warehouse, *_within_partitions(settings, since, until), rollup=True)
 
 
 def stale_report_days(

@@ -121,8 +121,9 @@ def changed_days(
     today: date,
 ) -> list[date]:
     """Days before today, within the partitions, whose requests or tokens in the warehouse
-    differ from the canonical store's, or whose attribution no longer matches their priced
-    usage (pricing re-materialised alone). Days attributed by an older engine are left to
+    differ from the canonical store's, or whose daily rollup or attribution no longer
+    matches their priced usage (pricing re-materialised alone, a rollup emptied for a new
+    revision of its definition). Days attributed by an older engine are left to
     the operator (the reports name them): after an upgrade they would be every day of the
     history, requested in one tick."""
     import psycopg
@@ -133,7 +134,7 @@ def changed_days(
     try:
         staleness = stale_attribution_days(
             get_settings(), canonical_store.store(), warehouse.open(WAREHOUSE_WAIT_SECONDS),
-            until=today - timedelta(days=1),
+            until=today - timedelta(days=1), rollup=True,
         )  # fmt: skip
     except (WarehouseUnavailable, psycopg.Error) as error:
         context.log.warning(f"earlier days not checked for changed usage: {error}")
