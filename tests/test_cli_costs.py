@@ -446,6 +446,24 @@ def test_the_attribution_reports_say_when_their_days_are_behind(tally_env, coste
     older = "the attributions in the warehouse on 2026-10-05 are out of date"
     assert all(older in warnings(*report) for report in reports)
     assert "out of date" not in warnings("costs", "--by", "day")
+    # the rollup by work item behind the attributed requests (its run failed, or it was
+    # emptied for a new revision of its definition): the reports by issue showed less
+    assert invoke("materialize", "--partition", "2026-10-05").exit_code == 0
+    assert all("out of date" not in warnings(*report) for report in reports)
+    from datetime import date
+
+    from ingestion.warehouse.base import open_warehouse
+    from schemas.warehouse import ATTRIBUTION_DAILY
+
+    store = open_warehouse(get_settings().resolved_warehouse_url)
+    day, end = date(2026, 10, 5), date(2026, 10, 6)
+    assert (
+        store.replace_window(
+            ATTRIBUTION_DAILY, day, end, store.read_window(ATTRIBUTION_DAILY, day, end).clear()
+        )
+        == 0
+    )
+    assert all(behind in warnings(*report) for report in reports)
 
 
 def test_the_attribution_summary_says_when_nothing_was_attributed(tally_env):

@@ -12,7 +12,13 @@ from ingestion.settings import TallySettings
 from ingestion.store import CanonicalStore
 from ingestion.warehouse.base import Warehouse
 from schemas.limits import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
-from schemas.warehouse import COST_DAILY, TOKEN_NAMES, USAGE_ATTRIBUTED, USAGE_PRICED
+from schemas.warehouse import (
+    ATTRIBUTION_DAILY,
+    COST_DAILY,
+    TOKEN_NAMES,
+    USAGE_ATTRIBUTED,
+    USAGE_PRICED,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -115,23 +121,33 @@ def attribution_lag_days(
     warehouse: Warehouse, first: date, last: date, engine_version: str | None = None
 ) -> list[date]:
     """Days of [first, last] whose `usage_attributed` no longer matches `usage_priced` (its
-    input) in requests or cost: pricing re-materialised without the attribution
-    (`--select group:pricing`, a price override), or the attribution's run failed; with
-    `engine_version`, also days attributed by another version of the engine."""
+    input) in requests or cost, or whose `attribution_daily` no longer matches
+    `usage_attributed`: pricing re-materialised without the attribution (`--select
+    group:pricing`, a price override), the attribution's or its rollup's run failed, a table
+    emptied for a new revision of its definition; with `engine_version`, also days
+    attributed by another version of the engine."""
     if last < first:
         return []
-    for table in (USAGE_PRICED, USAGE_ATTRIBUTED):
+    for table in (USAGE_PRICED, USAGE_ATTRIBUTED, ATTRIBUTION_DAILY):
         warehouse.ensure_table(table)
-    daily = """SELECT day, count(*) AS requests, sum(cost_usd) AS cost_usd,
-                      sum(computed_cost_usd) AS computed_cost_usd
+    # a day of unpriced requests alone sums to NULL per request and to 0 in a rollup
+    daily = """SELECT day, {count} AS requests, coalesce(sum(cost_usd), 0) AS cost_usd,
+                      coalesce(sum(computed_cost_usd), 0) AS computed_cost_usd
                FROM {table} WHERE day >= $first AND day <= $last GROUP BY day"""
+    priced = daily.format(table="usage_priced", count="count(*)")
+    attributed = daily.format(table="usage_attributed", count="count(*)")
+    rolled = daily.format(table="attribution_daily", count="CAST(sum(requests) AS BIGINT)")
     frame = warehouse.query(
-        f"""SELECT coalesce(p.day, a.day) AS day
-            FROM ({daily.format(table="usage_priced")}) p
-            FULL JOIN ({daily.format(table="usage_attributed")}) a ON p.day = a.day
+        f"""SELECT coalesce(p.day, a.day, d.day) AS day
+            FROM ({priced}) p
+            FULL JOIN ({attributed}) a ON p.day = a.day
+            FULL JOIN ({rolled}) d ON coalesce(p.day, a.day) = d.day
             WHERE p.requests IS DISTINCT FROM a.requests
                OR p.cost_usd IS DISTINCT FROM a.cost_usd
                OR p.computed_cost_usd IS DISTINCT FROM a.computed_cost_usd
+               OR a.requests IS DISTINCT FROM d.requests
+               OR a.cost_usd IS DISTINCT FROM d.cost_usd
+               OR a.computed_cost_usd IS DISTINCT FROM d.computed_cost_usd
             ORDER BY 1""",
         {"first": first, "last": last},
     )
