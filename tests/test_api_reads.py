@@ -151,6 +151,35 @@ def test_costs_name_the_days_the_warehouse_is_behind_on(world):
     assert "X-Tally-Stale-Days" not in earlier.headers
 
 
+def test_budget_status_and_issue_cost_name_the_days_the_warehouse_is_behind_on(world):
+    """Both read the warehouse as last materialised: a board watching a budget saw the spend
+    of requests not yet materialised left out without a word."""
+    client, keys = world
+    board = auth(keys.board)
+
+    def reads() -> list:
+        policy = client.post("/v1/budget-policies", headers=board, json={
+            "scope_type": "company", "window_kind": "calendar_month", "metric": "usd",
+            "amount": "100"})  # fmt: skip
+        runs = client.post("/v1/budget-policies", headers=board, json={
+            "scope_type": "company", "window_kind": "day", "metric": "runs",
+            "amount": "10"})  # fmt: skip
+        return [
+            client.get(f"/v1/budget-policies/{policy.json()['id']}/status", headers=board),
+            client.get("/v1/issues/PAP-1/cost", headers=board),
+            client.get(f"/v1/budget-policies/{runs.json()['id']}/status", headers=board),
+        ]
+
+    assert all(read.status_code == 200 for read in reads())
+    assert all("X-Tally-Stale-Days" not in read.headers for read in reads())
+    late = usage_record(50, occurred_at=f"{TODAY.isoformat()}T01:00:00Z")
+    assert post(client, "/v1/usage-events", keys.agent, [late]).json()["accepted"] == 1
+    budget, issue, runs = reads()
+    assert budget.headers["X-Tally-Stale-Days"] == TODAY.isoformat()
+    assert issue.headers["X-Tally-Stale-Days"] == TODAY.isoformat()
+    assert "X-Tally-Stale-Days" not in runs.headers  # runs are counted in the store
+
+
 def test_costs_name_the_days_no_partition_holds(world, monkeypatch):
     """A request dated after today (a clock set ahead) is stored, but no partition holds its
     day: the rows leave it out, and the response says so."""

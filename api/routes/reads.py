@@ -177,9 +177,12 @@ async def issue_cost(
             description="Issue id, upstream id or identifier (PAP-12).",
         ),
     ],
+    response: Response,
     mode: Literal["auto", "calculate", "display"] = "auto",
 ) -> Any:
-    """Everything attributed to one issue, with the share each signal decided."""
+    """Everything attributed to one issue, with the share each signal decided, as last
+    materialised: `X-Tally-Stale-Days` lists the days whose attributions the warehouse has
+    not caught up with (the issue's cost may change when they are materialised)."""
     from ingestion.reports.attribution import issue_cost as read
 
     def work() -> Any:
@@ -189,9 +192,14 @@ async def issue_cost(
             raise not_found(
                 f"issue {issue!r}" if problem is None or "not an issue" in problem else problem
             )
-        found = read(state(request).warehouse(), caller.company_id, issue_id, mode)
-        if found is None:
-            raise not_found(f"attributed usage of issue {issue!r} (materialise first?)")
+        warehouse = state(request).warehouse()
+        with warehouse.held():
+            found = read(warehouse, caller.company_id, issue_id, mode)
+            if found is None:
+                raise not_found(f"attributed usage of issue {issue!r} (materialise first?)")
+            stale = stale_days(request, warehouse, None, None, attribution=True)
+        if stale:
+            response.headers[STALE_DAYS_HEADER] = ",".join(day.isoformat() for day in stale)
         return found
 
     return await run_in_threadpool(work)
@@ -202,11 +210,23 @@ async def issue_cost(
     response_model=BudgetStatus,
     responses=error_responses(401, 403, 404, 422, 503),
 )
-def budget_status(request: Request, entity_id: EntityId, caller: Board) -> Any:
+def budget_status(request: Request, response: Response, entity_id: EntityId, caller: Board) -> Any:
     """Spend in the policy's current window, the share of the budget, and when the budget
-    runs out at the window's pace so far (null: not within the window)."""
+    runs out at the window's pace so far (null: not within the window). USD and tokens are
+    the warehouse's, as last materialised: `X-Tally-Stale-Days` lists the days of the window
+    it has not caught up with, whose spend the status leaves out."""
     from ingestion.reports.budgets import policy_status
 
+    warehouse = state(request).warehouse()
     with state(request).pool.connection() as conn:
         policy = fetch(conn, "budget_policies", caller, entity_id, "budget policy")
-        return policy_status(conn, state(request).warehouse(), policy)
+        with warehouse.held():
+            found = policy_status(conn, warehouse, policy)
+            if policy["metric"] != "runs":
+                start = found["window_start"]  # ISO 8601, UTC; None: lifetime
+                since = date.fromisoformat(start[:10]) if start else None
+                stale = stale_days(request, warehouse, since, None,
+                                   attribution=policy["scope_type"] == "issue")  # fmt: skip
+                if stale:
+                    response.headers[STALE_DAYS_HEADER] = ",".join(d.isoformat() for d in stale)
+        return found
