@@ -73,6 +73,7 @@ class IngestSummary:
     files_read: int = 0
     files_unchanged: int = 0
     files_busy: int = 0
+    files_gone: int = 0  # read before, no longer there: their cursors dropped
     bytes_read: int = 0
     lines_read: int = 0
     events_seen: int = 0
@@ -199,6 +200,8 @@ class IngestRun:
                 for path, reason in {**listing.unreadable, **unstorable}.items()
             ]), []))  # fmt: skip
         seen = loader.load_file_states()
+        if self.only is None:  # the whole directory was listed: what it lacks is gone
+            self.summary.files_gone = loader.forget_files(listing.gone(seen, self.root))
         todo: list[tuple[Path, os.stat_result]] = []
         for path, stat in files:
             self.summary.files_seen += 1

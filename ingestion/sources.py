@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,6 +27,19 @@ class Listing:
     # `*.jsonl` entries that could not be told to be files, with the reason (a symlink
     # loop, a link into a directory tally may not read): each becomes a reject
     unreadable: dict[str, str] = field(default_factory=dict)
+    # directories that could not be listed: what they hold is unknown, not gone
+    unlisted: list[str] = field(default_factory=list)
+
+    def gone(self, known: Iterable[str], root: Path) -> list[str]:
+        """Of the `known` paths (files read before), those under `root` this listing no
+        longer finds, outside the directories it could not list."""
+        found = {path for path, _ in self.files} | self.unreadable.keys()
+        unknown = tuple(directory + os.sep for directory in self.unlisted)
+        prefix = str(root) + os.sep
+        return [
+            path for path in known
+            if path.startswith(prefix) and path not in found and not path.startswith(unknown)
+        ]  # fmt: skip
 
 
 def walk_jsonl(root: Path) -> Listing:
@@ -42,7 +55,10 @@ def walk_jsonl(root: Path) -> Listing:
         directory = pending.pop()
         try:
             entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            continue  # deleted since its parent was read: gone with what it held
         except OSError:
+            listing.unlisted.append(directory)
             continue
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):

@@ -627,3 +627,49 @@ def test_a_log_that_cannot_be_told_from_a_link_loop_is_a_reject_not_the_end(conn
     assert again.events_new == 0
     with psycopg.connect(conninfo) as conn:  # one reject however many runs meet it
         assert conn.execute("SELECT count(*) FROM ingestion_rejects").fetchone()[0] == 1
+
+
+def test_the_cursors_of_files_gone_are_dropped_and_what_they_held_stays(
+    conninfo, tmp_path, monkeypatch
+):
+    """Claude Code deletes transcripts after 30 days; their cursors stayed, and every run
+    loaded them all: a year of deleted transcripts made a no-change run 0.5 s slower. A
+    directory that cannot be listed says nothing of its files, and another root's files are
+    not this run's to judge."""
+    root = tmp_path / "projects"
+    kept = write_jsonl(root / "p" / "kept.jsonl", [assistant("m1", "r1", T_NUL, usage())])
+    gone = write_jsonl(root / "p" / "gone.jsonl", [assistant("m2", "r2", T_NUL, usage())])
+    hidden = write_jsonl(root / "q" / "hidden.jsonl", [assistant("m3", "r3", T_NUL, usage())])
+    other = write_jsonl(tmp_path / "other" / "x.jsonl", [assistant("m4", "r4", T_NUL, usage())])
+    ingest(conninfo, CLAUDE_CODE, root)
+    ingest(conninfo, CLAUDE_CODE, tmp_path / "other")
+    gone.unlink()
+    scandir = os.scandir
+
+    def unreadable_q(path):
+        if str(path) == str(hidden.parent):
+            raise PermissionError(13, "Permission denied")
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", unreadable_q)
+    summary = ingest(conninfo, CLAUDE_CODE, root)
+    assert (summary.files_gone, summary.events_new) == (1, 0)
+    with psycopg.connect(conninfo) as conn:
+        paths = {row[0] for row in conn.execute("SELECT path FROM ingestion_cursors")}
+        stored = conn.execute("SELECT count(*) FROM token_usage_events").fetchone()[0]
+    assert paths == {str(kept), str(hidden), str(other)}
+    assert stored == 4
+
+    # a cursor written since the run started (another run read a file made after this run
+    # listed its directory) is not dropped
+    from ingestion.loader import CanonicalLoader, ensure_company
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        loader = CanonicalLoader(conn, ensure_company(conn, "local"), CLAUDE_CODE.name)
+        run = loader.start_run({})
+        conn.execute("UPDATE ingestion_runs SET started_at = now() - interval '1 hour' "
+                     "WHERE id = %s", (run,))  # fmt: skip
+        assert loader.forget_files([str(kept)]) == 0
+        conn.execute("UPDATE ingestion_runs SET started_at = now() + interval '1 hour' "
+                     "WHERE id = %s", (run,))  # fmt: skip
+        assert loader.forget_files([str(kept)]) == 1
