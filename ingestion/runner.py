@@ -119,7 +119,11 @@ class IngestRun:
         workers: int | None = None,
         parallel_min_bytes: int = PARALLEL_MIN_BYTES,
     ) -> None:
-        # `root` is a directory of logs, or one log file: the only one read in its directory
+        # `root` is a directory of logs, or one log file: the only one read in its directory.
+        # Absolute, so that a file is stored by one path whatever directory a run starts in:
+        # `--path projects` once keyed cursors and events by relative paths, and the same
+        # files named absolutely (the configured directory) were read again as others.
+        root = Path(os.path.abspath(root))
         self.only: str | None = None
         if root.is_file():
             root, self.only = root.parent, root.name

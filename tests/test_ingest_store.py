@@ -673,3 +673,21 @@ def test_the_cursors_of_files_gone_are_dropped_and_what_they_held_stays(
         conn.execute("UPDATE ingestion_runs SET started_at = now() + interval '1 hour' "
                      "WHERE id = %s", (run,))  # fmt: skip
         assert loader.forget_files([str(kept)]) == 1
+
+
+def test_a_directory_given_relative_is_stored_by_absolute_paths(conninfo, tmp_path, monkeypatch):
+    """`tally ingest claude-code --path projects` keyed cursors and events by relative paths:
+    the same files named absolutely (the configured directory), or from another directory,
+    were read again as other files."""
+    transcript = write_jsonl(tmp_path / "projects" / "p" / "s.jsonl",
+                             [assistant("m1", "r1", T_NUL, usage())])  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    first = ingest(conninfo, CLAUDE_CODE, Path("projects"))
+    assert (first.files_read, first.events_new) == (1, 1)
+    again = ingest(conninfo, CLAUDE_CODE, tmp_path / "projects")
+    assert (again.files_read, again.files_unchanged) == (0, 1)
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute("SELECT path FROM ingestion_cursors").fetchall() == [(str(transcript),)]
+        assert conn.execute("SELECT source_path FROM token_usage_events").fetchall() == [
+            (str(transcript),)
+        ]
