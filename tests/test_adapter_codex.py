@@ -318,3 +318,26 @@ def test_a_session_meta_with_a_bad_id_keeps_its_session_and_says_why(tmp_path):
     assert session.session_key == SESSION and session.parent_key is None
     assert (session.project_path, session.client_version) == ("/home/dev/src/tools", "0.59.0")
     assert len(batch.usage) == 1
+
+
+def test_codex_exec_json_output_is_refused_with_the_reason(tmp_path):
+    """`codex exec --json` prints thread/turn/item events; its usage has no time or model.
+    A directory of captured exec output loaded nothing and said nothing: each usage line is
+    now a reject that says why and where the same usage is read, and the rest is ignored."""
+    path = write_jsonl(tmp_path / "exec.jsonl", [
+        {"type": "thread.started", "thread_id": "0199a213-81c0-7800-8aa1-bbab2a035a53"},
+        {"type": "turn.started"},
+        {"type": "item.completed", "item": {"id": "item_1", "type": "agent_message",
+                                            "text": "Done."}},
+        {"type": "turn.completed", "usage": {"input_tokens": 24763, "cached_input_tokens": 24448,
+                                             "output_tokens": 122}},
+        {"type": "turn.failed", "error": {"message": "stream disconnected"}},
+    ])  # fmt: skip
+    batch, _, _ = parse(path)
+    assert not batch.usage
+    assert [(r.position, r.reason) for r in batch.rejects] == [
+        (str(path.read_bytes().index(b'{"type":"turn.completed"')),
+         "`codex exec --json` output: its usage has no timestamp or model, so it cannot be "
+         "priced; tally reads the rollout Codex writes for the same run under "
+         "$CODEX_HOME/sessions")
+    ]  # fmt: skip

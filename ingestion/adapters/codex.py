@@ -38,6 +38,15 @@ from ingestion.adapters.records import ToolCallRecord, UsageRecord
 from ingestion.batch import Batch
 
 SOURCE = "codex"
+# `codex exec --json` prints its own shape (thread.started, item.completed, turn.completed):
+# its usage has no time and no model, so it cannot be priced or given a day. Codex writes the
+# same turns to a rollout under sessions/, which is what tally reads; a directory of captured
+# exec output (CI logs) once loaded nothing without a word.
+EXEC_TURN_COMPLETED = "turn.completed"
+EXEC_OUTPUT_REFUSED = (
+    "`codex exec --json` output: its usage has no timestamp or model, so it cannot be priced; "
+    "tally reads the rollout Codex writes for the same run under $CODEX_HOME/sessions"
+)
 TOTAL_FIELDS = (
     "input_tokens",
     "cached_input_tokens",
@@ -134,7 +143,8 @@ def detect_replay_second(path: Path) -> str | None:
 
 
 class CodexRolloutParser(JsonlParser):
-    parse_markers = (b'"session_meta"', b'"turn_context"', b'"token_count"', b'"call_id"')
+    parse_markers = (b'"session_meta"', b'"turn_context"', b'"token_count"', b'"call_id"',
+                     b'"turn.completed"')  # fmt: skip
 
     def __init__(self, path: Path, state: dict[str, Any] | None) -> None:
         self.path = str(path)
@@ -182,6 +192,8 @@ class CodexRolloutParser(JsonlParser):
         line_type = obj.get("type")
         if line_type is not None and not isinstance(line_type, str):
             raise InvalidRecord(f"type must be text, got {line_type!r:.40}")
+        if line_type == EXEC_TURN_COMPLETED and isinstance(obj.get("usage"), dict):
+            raise InvalidRecord(EXEC_OUTPUT_REFUSED)
         payload = obj.get("payload")
         at = parse_timestamp(obj.get("timestamp"))
         if not isinstance(payload, dict):
