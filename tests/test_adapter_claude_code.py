@@ -357,3 +357,24 @@ def test_a_lone_half_of_a_surrogate_pair_does_not_cost_its_line(tmp_path):
     assert batch.usage[("m", "r")].output_tokens == 7 and ("m2", "r2") in batch.usage
     call = batch.tool_calls["toolu_1"]
     assert call.ended_at is not None and call.result_chars == len("output \ufffd")
+
+
+def test_a_codex_rollout_read_as_a_transcript_is_one_reject_and_no_session(tmp_path):
+    """A Codex rollout in the Claude directory (a TALLY_CLAUDE_DIR set to ~/.codex/sessions)
+    loaded nothing and made a session of its lines' times without a word."""
+    from tests.builders import codex_line, token_count
+
+    path = write_jsonl(tmp_path / "p" / "rollout.jsonl", [
+        codex_line(T0, "session_meta", {"id": "abc", "cwd": "/src", "cli_version": "0.59.0"}),
+        codex_line(T1, "turn_context", {"cwd": "/src", "model": "gpt-5-codex"}),
+        codex_line(T1, "response_item", {"type": "message", "role": "user", "content": []}),
+        token_count(T2, (1000, 800, 300, 100), (1000, 800, 300, 100)),
+        codex_line(T2, "response_item", {"type": "function_call", "name": "shell",
+                                         "arguments": "{\"usage\": 1}", "call_id": "c1"}),
+    ])  # fmt: skip
+    batch = parse(tmp_path, path)
+    assert not batch.usage and not batch.sessions and not batch.tool_calls
+    assert [r.reason for r in batch.rejects] == [
+        "a Codex rollout line: this file is not a log this source reads (`tally ingest codex` "
+        "reads it); its other lines are passed over"
+    ]

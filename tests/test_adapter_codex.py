@@ -341,3 +341,21 @@ def test_codex_exec_json_output_is_refused_with_the_reason(tmp_path):
          "priced; tally reads the rollout Codex writes for the same run under "
          "$CODEX_HOME/sessions")
     ]  # fmt: skip
+
+
+def test_a_claude_transcript_read_as_a_rollout_is_one_reject_and_no_session(tmp_path):
+    """The mistake the other way round: a session made of a transcript's times, nothing
+    loaded, no word."""
+    from tests.builders import assistant, usage, user_text
+
+    path = write_jsonl(rollout_path(tmp_path), [
+        user_text("2026-10-03T10:00:00.000Z"),
+        assistant("m1", "r1", "2026-10-03T10:00:01.000Z", usage()),
+        user_text("2026-10-03T10:00:02.000Z"),
+    ])  # fmt: skip
+    batch, _, _ = parse(path)
+    assert not batch.usage and not batch.sessions
+    assert [r.reason for r in batch.rejects] == [
+        "a Claude Code transcript line: this file is not a log this source reads (`tally "
+        "ingest claude-code` reads it); its other lines are passed over"
+    ]

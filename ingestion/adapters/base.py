@@ -31,6 +31,11 @@ class JsonlParser:
     # One scan of the line for all the markers (a compiled alternation): a scan per marker
     # cost three to four passes over every line.
     _find_marker: ClassVar[Callable[[bytes], object]] = staticmethod(lambda line: None)
+    # Of the lines not parsed, only those holding this mark the session active: another
+    # tool's log read by mistake (a Codex rollout as a Claude transcript) made sessions of
+    # its lines' times.
+    activity_marker: ClassVar[bytes | None] = None
+    foreign_reported = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -45,7 +50,8 @@ class JsonlParser:
         if not line.strip():
             return 0
         if self._find_marker(line) is None and looks_like_object(line):
-            at = top_level_timestamp(line)
+            marker = self.activity_marker
+            at = top_level_timestamp(line) if marker is None or marker in line else None
             if at is not None:
                 self.observe(at, batch)
             return 0
@@ -74,6 +80,18 @@ class JsonlParser:
             reason = f"unreadable record ({type(error).__name__}: {error})"
             batch.reject(self.path, str(offset), reason, line)
             return 0
+
+    def foreign(self, line_kind: str, reader: str) -> int:
+        """A line of another tool's log: the first of a file is rejected saying which tool's
+        and what reads it, the rest are passed over (a whole mistaken directory would
+        otherwise reject every line)."""
+        if self.foreign_reported:
+            return 0
+        self.foreign_reported = True
+        raise InvalidRecord(
+            f"{line_kind} line: this file is not a log this source reads (`{reader}` reads "
+            "it); its other lines are passed over"
+        )
 
     def observe(self, at: datetime, batch: Batch) -> None:
         """A line that only shows the session was active at `at`."""

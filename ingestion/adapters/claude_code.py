@@ -85,7 +85,9 @@ class ClaudeTranscriptParser(JsonlParser):
     """Parses one transcript's lines into a batch. Holds no state between runs: every
     request is keyed by its ids, so reading from any offset is safe."""
 
-    parse_markers = (b'"usage"', b'"tool_use"', b'"tool_result"')
+    # `"session_meta"`: a Codex rollout's first line, to say so when one is read here
+    parse_markers = (b'"usage"', b'"tool_use"', b'"tool_result"', b'"session_meta"')
+    activity_marker = b'"sessionId"'
 
     def __init__(self, context: FileContext) -> None:
         self.context = context
@@ -104,6 +106,8 @@ class ClaudeTranscriptParser(JsonlParser):
 
     # -- line kinds ---------------------------------------------------------------------------
     def handle_object(self, obj: dict[str, Any], offset: int, batch: Batch) -> int:
+        if isinstance(obj.get("payload"), dict) and "sessionId" not in obj:
+            return self.foreign("a Codex rollout", "tally ingest codex")
         line_type = obj.get("type")
         if line_type == "assistant" or (line_type is None and "message" in obj):
             return self._assistant(

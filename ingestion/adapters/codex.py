@@ -143,8 +143,10 @@ def detect_replay_second(path: Path) -> str | None:
 
 
 class CodexRolloutParser(JsonlParser):
+    # `"sessionId"`: on every line of a Claude Code transcript, to say so when one is read here
     parse_markers = (b'"session_meta"', b'"turn_context"', b'"token_count"', b'"call_id"',
-                     b'"turn.completed"')  # fmt: skip
+                     b'"turn.completed"', b'"sessionId"')  # fmt: skip
+    activity_marker = b'"payload"'
 
     def __init__(self, path: Path, state: dict[str, Any] | None) -> None:
         self.path = str(path)
@@ -189,6 +191,8 @@ class CodexRolloutParser(JsonlParser):
         return session
 
     def handle_object(self, obj: dict[str, Any], offset: int, batch: Batch) -> int:
+        if "sessionId" in obj and "payload" not in obj:
+            return self.foreign("a Claude Code transcript", "tally ingest claude-code")
         line_type = obj.get("type")
         if line_type is not None and not isinstance(line_type, str):
             raise InvalidRecord(f"type must be text, got {line_type!r:.40}")
