@@ -417,6 +417,10 @@ def ensure_company(conn: psycopg.Connection[Any], slug: str) -> int:
     return int(row[0])
 
 
+# Cursors forgotten at once from which the table is vacuumed straight away.
+VACUUM_AFTER_FORGETTING = 1_000
+
+
 class CanonicalLoader:
     """Loads batches for one source and company over one connection."""
 
@@ -530,6 +534,11 @@ class CanonicalLoader:
                  AND updated_at < (SELECT started_at FROM ingestion_runs WHERE id = %(run)s)""",
             {**self.params, "paths": paths},
         )
+        if cursor.rowcount >= VACUUM_AFTER_FORGETTING:
+            # Every run reads the table whole: where autovacuum is off (or behind), the dead
+            # rows of a large deletion kept the next runs reading them (200,000 forgotten
+            # cursors: 48 ms a read instead of 4.5 ms).
+            self.conn.execute("VACUUM (ANALYZE) ingestion_cursors")
         return cursor.rowcount
 
     def load_cursors(self, paths: list[str]) -> dict[str, FileCursor]:
