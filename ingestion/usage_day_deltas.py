@@ -44,11 +44,23 @@ GROUP BY 1 ORDER BY 1
 FOLD_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended('tally:usage_day_deltas', 0))"
 
 
+# Dead rows from which a fold vacuums the table. Each fold deletes about as many rows as it
+# keeps: where autovacuum is off (as on these machines) or behind, a table of a few hundred
+# live rows, which every report's freshness check reads, grew by the rows of every run.
+VACUUM_DEAD_ROWS = 10_000
+DEAD_ROWS = "SELECT pg_stat_get_dead_tuples('usage_day_deltas'::regclass)"
+
+
 def fold_usage_day_deltas(conn: psycopg.Connection[Any]) -> None:
     with conn.transaction():
         locked = conn.execute(FOLD_LOCK).fetchone()
         if locked and locked[0]:
             conn.execute(FOLD)
+    if conn.autocommit:  # VACUUM runs outside a transaction only
+        dead = conn.execute(DEAD_ROWS).fetchone()
+        if dead and dead[0] >= VACUUM_DEAD_ROWS:
+            # another run vacuuming it already: leave it to that one
+            conn.execute("VACUUM (SKIP_LOCKED) usage_day_deltas")
 
 
 # How often a long-lived writer (the API) folds: each of its usage writes appends a row per day

@@ -162,6 +162,28 @@ def test_a_fold_leaves_the_work_to_one_already_running(conninfo):
         assert day_totals_kept(conninfo) == day_totals_counted(conninfo)
 
 
+def test_a_fold_vacuums_the_table_once_its_dead_rows_pile_up(conninfo, monkeypatch):
+    """Each fold deletes about as many rows as it keeps; where autovacuum is off (as on
+    these machines) the dead rows of every run stayed, in a table every report reads."""
+    import ingestion.usage_day_deltas as deltas
+
+    def vacuums(conn: psycopg.Connection) -> int:
+        return conn.execute("SELECT vacuum_count FROM pg_stat_user_tables "
+                            "WHERE relname = 'usage_day_deltas'").fetchone()[0]  # fmt: skip
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        company, session = _company_and_session(conn, "acme", "s1")
+        for n in range(3):
+            _event(conn, company, session, f"m{n}", "2026-10-05T10:00:00Z")
+        fold_usage_day_deltas(conn)  # 3 rows deleted, 1 kept: below the threshold
+        conn.execute("SELECT pg_stat_force_next_flush()")  # the counts, now, not within 1 s
+        assert vacuums(conn) == 0
+        monkeypatch.setattr(deltas, "VACUUM_DEAD_ROWS", 3)
+        fold_usage_day_deltas(conn)
+        assert vacuums(conn) == 1
+        assert day_totals_kept(conninfo) == day_totals_counted(conninfo)
+
+
 def test_db_recount_repairs_totals_that_went_wrong(tally_env, db_url, conninfo):
     """A data-only restore with the triggers on counts the restored events once more on top
     of the restored totals: `tally db recount` counts them again from the events."""
