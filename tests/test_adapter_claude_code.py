@@ -375,6 +375,6 @@ def test_a_codex_rollout_read_as_a_transcript_is_one_reject_and_no_session(tmp_p
     batch = parse(tmp_path, path)
     assert not batch.usage and not batch.sessions and not batch.tool_calls
     assert [r.reason for r in batch.rejects] == [
-        "a Codex rollout line: this file is not a log this source reads (`tally ingest codex` "
-        "reads it); its other lines are passed over"
+        "a Codex rollout line, which this source does not read (`tally ingest codex` reads "
+        "it): the file's other lines of that kind are passed over"
     ]

@@ -356,6 +356,6 @@ def test_a_claude_transcript_read_as_a_rollout_is_one_reject_and_no_session(tmp_
     batch, _, _ = parse(path)
     assert not batch.usage and not batch.sessions
     assert [r.reason for r in batch.rejects] == [
-        "a Claude Code transcript line: this file is not a log this source reads (`tally "
-        "ingest claude-code` reads it); its other lines are passed over"
+        "a Claude Code transcript line, which this source does not read (`tally ingest "
+        "claude-code` reads it): the file's other lines of that kind are passed over"
     ]

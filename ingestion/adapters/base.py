@@ -89,8 +89,8 @@ class JsonlParser:
             return 0
         self.foreign_reported = True
         raise InvalidRecord(
-            f"{line_kind} line: this file is not a log this source reads (`{reader}` reads "
-            "it); its other lines are passed over"
+            f"{line_kind} line, which this source does not read (`{reader}` reads it): the "
+            "file's other lines of that kind are passed over"
         )
 
     def observe(self, at: datetime, batch: Batch) -> None:
