@@ -378,3 +378,18 @@ def test_a_codex_rollout_read_as_a_transcript_is_one_reject_and_no_session(tmp_p
         "a Codex rollout line, which this source does not read (`tally ingest codex` reads "
         "it): the file's other lines of that kind are passed over"
     ]
+
+
+def test_a_stray_line_of_another_shape_costs_only_itself(tmp_path):
+    """The foreign-log check is per line: a transcript holding one line shaped like a Codex
+    rollout's still loads its own lines."""
+    from tests.builders import codex_line
+
+    path = write_jsonl(tmp_path / "p" / "s1.jsonl", [
+        user_text(T0),
+        codex_line(T1, "session_meta", {"id": "abc"}),
+        assistant("m1", "r1", T2, usage()),
+    ])  # fmt: skip
+    batch = parse(tmp_path, path)
+    assert [u.message_id for u in batch.usage.values()] == ["m1"]
+    assert len(batch.rejects) == 1 and list(batch.sessions) == ["s1"]
