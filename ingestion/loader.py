@@ -27,7 +27,7 @@ from ingestion.batch import Batch
 from ingestion.copy import copy_bytes, encode_rows
 from ingestion.reject_limit import RejectLimit
 from ingestion.rejects import RejectRow, store_rejects
-from ingestion.table_statistics import TableStatistics
+from ingestion.table_statistics import TableStatistics, vacuum
 from ingestion.usage_day_deltas import fold_usage_day_deltas
 
 STAGING_DDL = """
@@ -538,7 +538,7 @@ class CanonicalLoader:
             # Every run reads the table whole: where autovacuum is off (or behind), the dead
             # rows of a large deletion kept the next runs reading them (200,000 forgotten
             # cursors: 48 ms a read instead of 4.5 ms).
-            self.conn.execute("VACUUM (ANALYZE, SKIP_LOCKED) ingestion_cursors")
+            vacuum(self.conn, "ingestion_cursors")
         return cursor.rowcount
 
     def load_cursors(self, paths: list[str]) -> dict[str, FileCursor]:

@@ -1,4 +1,5 @@
-"""Keep the planner's statistics of the tables a bulk load grows.
+"""Keep the planner's statistics of the tables a bulk load grows, and vacuum the small ones
+tally empties faster than autovacuum keeps up (or where it is off).
 
 During a cold ingest autovacuum has not yet analysed the tables the loader fills, so the
 planner still believes `agent_sessions` holds a row or two and picks nested loops that
@@ -66,3 +67,10 @@ def analyse_grown(conn: psycopg.Connection[Any], changed: Mapping[str, int]) -> 
             conn.execute(f"ANALYZE {table}")
             analysed.append(table)
     return analysed
+
+
+def vacuum(conn: psycopg.Connection[Any], table: str) -> None:
+    """VACUUM `table` and refresh its statistics, unless another session is vacuuming it
+    already; only on an autocommit connection, as VACUUM cannot run in a transaction."""
+    if conn.autocommit:
+        conn.execute(f"VACUUM (ANALYZE, SKIP_LOCKED) {table}")

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from ingestion.table_statistics import vacuum
 from schemas.warehouse import TOKEN_NAMES as TOKENS
 
 # One statement: the rows it deletes are exactly the rows it sums, so changes that other
@@ -56,11 +57,11 @@ def fold_usage_day_deltas(conn: psycopg.Connection[Any]) -> None:
         locked = conn.execute(FOLD_LOCK).fetchone()
         if locked and locked[0]:
             conn.execute(FOLD)
-    if conn.autocommit:  # VACUUM runs outside a transaction only
-        dead = conn.execute(DEAD_ROWS).fetchone()
-        if dead and dead[0] >= VACUUM_DEAD_ROWS:
-            # another run vacuuming it already: leave it to that one
-            conn.execute("VACUUM (SKIP_LOCKED) usage_day_deltas")
+    if not conn.autocommit:
+        return  # a caller's transaction: no VACUUM there
+    dead = conn.execute(DEAD_ROWS).fetchone()
+    if dead and dead[0] >= VACUUM_DEAD_ROWS:
+        vacuum(conn, "usage_day_deltas")
 
 
 # How often a long-lived writer (the API) folds: each of its usage writes appends a row per day

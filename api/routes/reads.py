@@ -1,7 +1,7 @@
 """Cost reads from the warehouse rollups, scoped to the caller's company (agent keys: to
 their own agent)."""
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -225,7 +225,7 @@ def budget_status(request: Request, response: Response, entity_id: EntityId, cal
         # after the connection went back to the pool: the check takes one of its own
         if policy["metric"] != "runs":
             start = found["window_start"]  # ISO 8601, UTC; None: lifetime
-            since = date.fromisoformat(start[:10]) if start else None
+            since = datetime.fromisoformat(start).date() if start else None
             stale = stale_days(request, warehouse, since, None,
                                attribution=policy["scope_type"] == "issue")  # fmt: skip
             if stale:

@@ -17,7 +17,14 @@ from typing import Any, Literal
 
 import polars as pl
 
-from ingestion.reports.costs import MODE_COLUMN, ONE_COMPANY, TOKEN_KEYS, Mode, window_bounds
+from ingestion.reports.costs import (
+    IN_WINDOW,
+    MODE_COLUMN,
+    ONE_COMPANY,
+    TOKEN_KEYS,
+    Mode,
+    window_params,
+)
 from ingestion.warehouse.base import Warehouse
 from schemas.warehouse import ATTRIBUTION_DAILY, USAGE_ATTRIBUTED
 
@@ -36,7 +43,7 @@ EVENT_KEYS = ("source", "session_id", "message_id", "request_id", "occurred_at",
 
 # The rows of the window that a report reads: a company's, an issue's, and those of the
 # sessions of one project or agent (the session's, as every other grouping filters them).
-SCOPE = f"""day >= $since AND day <= $until AND {ONE_COMPANY}
+SCOPE = f"""{IN_WINDOW}
     AND ($issue::BIGINT IS NULL OR issue_id = $issue)
     AND ($project::VARCHAR IS NULL OR project = $project)
     AND ($agent::VARCHAR IS NULL OR agent = $agent)"""
@@ -45,8 +52,8 @@ SCOPE = f"""day >= $since AND day <= $until AND {ONE_COMPANY}
 def _scope(since: date | None, until: date | None, company_id: int | None,
            issue_id: int | None = None, project: str | None = None, agent: str | None = None
            ) -> dict[str, Any]:  # fmt: skip
-    return {**window_bounds(since, until), "company": company_id, "issue": issue_id,
-            "project": project, "agent": agent}  # fmt: skip
+    return {**window_params(since, until, company_id), "issue": issue_id, "project": project,
+            "agent": agent}  # fmt: skip
 
 
 def _daily(warehouse: Warehouse, mode: Mode, scope: dict[str, Any]) -> pl.DataFrame:
@@ -189,7 +196,7 @@ def _completed_issue_costs(warehouse: Warehouse, mode: Mode, since: date | None,
                 GROUP BY issue_id)
             WHERE status = 'done' AND CAST(completed_at AS DATE) >= $since
               AND CAST(completed_at AS DATE) <= $until""",
-        {**window_bounds(since, until), "company": company_id},
+        window_params(since, until, company_id),
     )
     return sorted(value or Decimal(0) for value in frame["cost"])
 

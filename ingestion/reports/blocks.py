@@ -13,14 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ingestion.reports.costs import (
-    MODE_COLUMN,
-    ONE_COMPANY,
-    LiveDays,
-    Mode,
-    rows_of,
-    window_bounds,
-)
+from ingestion.reports.costs import IN_WINDOW, MODE_COLUMN, LiveDays, Mode, rows_of, window_params
 from ingestion.warehouse.base import Warehouse
 from schemas.warehouse import USAGE_PRICED
 
@@ -89,9 +82,8 @@ def billing_blocks(
         f"""SELECT occurred_at, COALESCE({MODE_COLUMN[mode]}, 0) AS cost,
                    input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
                    + cache_write_1h_tokens AS tokens, model
-            FROM {priced} WHERE day >= $since AND day <= $until AND {ONE_COMPANY}
-            ORDER BY occurred_at""",
-        {**window_bounds(since, until), "company": company_id, **live_params},
+            FROM {priced} WHERE {IN_WINDOW} ORDER BY occurred_at""",
+        {**window_params(since, until, company_id), **live_params},
         batch_rows=batch_rows,
         frames=frames,
     )  # fmt: skip

@@ -78,6 +78,14 @@ def rows_of(
 
 # One company's rows when `$company` is set, every company's otherwise.
 ONE_COMPANY = "($company::BIGINT IS NULL OR company_id = $company)"
+# The rows of a report's window ($since to $until) and company (`window_params`).
+IN_WINDOW = f"day >= $since AND day <= $until AND {ONE_COMPANY}"
+
+
+def window_params(since: date | None, until: date | None,
+                  company_id: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """The parameters of IN_WINDOW."""
+    return {**window_bounds(since, until), "company": company_id}
 
 
 def cost_report(
@@ -107,14 +115,13 @@ def cost_report(
                    CAST(sum(unpriced_requests) AS BIGINT) AS unpriced_requests,
                    min(first_at) AS first_at, max(last_at) AS last_at
             FROM {daily}
-            WHERE day >= $since AND day <= $until AND {ONE_COMPANY}
+            WHERE {IN_WINDOW}
               AND ($agent::VARCHAR IS NULL OR agent = $agent)
               AND ($project::VARCHAR IS NULL OR project = $project)
             GROUP BY ALL
             ORDER BY {"cost_usd DESC" if by not in ("day", "week", "month") else "1"}""",
         {
-            **window_bounds(since, until),
-            "company": company_id,
+            **window_params(since, until, company_id),
             "agent": agent,
             "project": project,
             **live_params,
@@ -151,9 +158,8 @@ def daily_cost_by_model(
     daily, live_params, frames = rows_of(COST_DAILY, live)
     frame = warehouse.query(
         f"""SELECT day, model, sum({MODE_COLUMN[mode]}) AS cost_usd FROM {daily}
-            WHERE day >= $since AND day <= $until AND {ONE_COMPANY}
-            GROUP BY ALL ORDER BY day, model""",
-        {**window_bounds(since, until), "company": company_id, **live_params},
+            WHERE {IN_WINDOW} GROUP BY ALL ORDER BY day, model""",
+        {**window_params(since, until, company_id), **live_params},
         frames,
     )
     return list(frame.iter_rows(named=True))
@@ -173,10 +179,9 @@ def unpriced_usage(
                    CAST(sum(input_tokens + output_tokens + cache_read_tokens
                         + cache_write_5m_tokens + cache_write_1h_tokens) AS BIGINT) AS tokens
             FROM {priced}
-            WHERE pricing_status = 'unpriced' AND day >= $since AND day <= $until
-              AND {ONE_COMPANY}
+            WHERE pricing_status = 'unpriced' AND {IN_WINDOW}
             GROUP BY ALL ORDER BY tokens DESC""",
-        {**window_bounds(since, until), "company": company_id, **live_params},
+        {**window_params(since, until, company_id), **live_params},
         frames,
     )
     return list(frame.iter_rows(named=True))
@@ -188,9 +193,8 @@ def companies_in_window(warehouse: Warehouse, since: date | None, until: date | 
     warehouse.ensure_table(COST_DAILY)
     daily, live_params, frames = rows_of(COST_DAILY, live)
     frame = warehouse.query(
-        f"""SELECT DISTINCT company_id FROM {daily}
-            WHERE day >= $since AND day <= $until ORDER BY 1""",
-        {**window_bounds(since, until), **live_params},
+        f"SELECT DISTINCT company_id FROM {daily} WHERE {IN_WINDOW} ORDER BY 1",
+        {**window_params(since, until), **live_params},
         frames,
     )
     return [int(value) for value in frame["company_id"]]
