@@ -89,3 +89,17 @@ def test_a_table_that_cannot_fit_is_printed_whole_past_the_edge(capsys):
     out = capsys.readouterr().out
     assert "2026-10" in out and all(f"1,000,000,0{n:02d}" in out for n in range(20))
     assert len({len(line) for line in out.splitlines()[1:]}) == 1  # one line per row, whole
+
+
+def test_a_name_too_long_for_its_column_is_folded_never_cut(capsys):
+    """A cost table by model wider than the screen showed "claude-sonnet-4-2…": which of
+    claude-sonnet-4-20250514 and claude-sonnet-4-5-20250929 it was, the reader could not
+    tell. Names carry no spaces to wrap at, so they fold onto the next line instead."""
+    models = ["claude-sonnet-4-20250514", "claude-sonnet-4-5-20250929"]
+    rows = [{"model": model, **{f"tokens_{n}": 1_000_000_000 + n for n in range(12)},
+             "pricing_status": "priced"} for model in models]  # fmt: skip
+    render(rows, OutputFormat.table, title="cost by model")
+    out = capsys.readouterr().out
+    assert "…" not in out
+    cells = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")]
+    assert "".join(cells) == "".join(models)  # every character, in order, across lines

@@ -63,9 +63,12 @@ def render(
         narrowest.append(max(longest if numeric else min(longest, TEXT_MIN_WIDTH), 1))
         widest.append(max(longest, len(header)))
         # When the table is wider than the screen, the widest text wraps; a number cut short
-        # ("39.50…") would read as another number.
+        # ("39.50…") would read as another number. Text without spaces (a model, a session
+        # id) folds onto the next line: cut, "claude-sonnet-4-2…" named two models. Only a
+        # record's excerpt, a preview to begin with, is cut.
         table.add_column(header, justify="right" if numeric else "left", no_wrap=numeric,
-                         min_width=narrowest[-1])  # fmt: skip
+                         min_width=narrowest[-1],
+                         overflow="ellipsis" if column in CUT_COLUMNS else "fold")  # fmt: skip
     for row in cells:
         table.add_row(*row)
     # Piped or logged output gets room for every column instead of rich's 80-column default.
@@ -84,6 +87,8 @@ def _table_width(column_widths: list[int]) -> int:
 
 # How narrow a text column may become when the table does not fit.
 TEXT_MIN_WIDTH = 10
+# Text columns cut short, rather than folded, when the table does not fit.
+CUT_COLUMNS = frozenset({"excerpt"})
 
 
 def _write_json(rows: Iterable[dict[str, Any]], chunk_rows: int = 10_000) -> None:
