@@ -1,7 +1,12 @@
 """5-hour billing blocks, as ccusage computes them (reference/agent-logs.md §4.5): a block
 starts at its first request's time floored to the hour and lasts five hours; a request more
 than five hours after the block's start or after the previous request opens a new block.
-The active block gets a burn rate and a projection to its end."""
+The active block gets a burn rate and a projection to its end.
+
+Each source has blocks of its own: the windows approximate a subscription's usage limits,
+and Claude Code's (Anthropic's) and Codex's (OpenAI's) run independently. One sequence for
+both let a Codex request open the block a Claude request then fell into, at another start
+and another cost than `ccusage blocks` shows for Claude."""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ BLOCK_US = 5 * HOUR_US
 
 @dataclass
 class Block:
+    source: str | None
     start: datetime
     first_at: datetime
     last_at: datetime
@@ -39,6 +45,7 @@ class Block:
     def as_row(self, now: datetime) -> dict[str, Any]:
         active = self.start <= now < self.end
         row: dict[str, Any] = {
+            "source": self.source,
             "block_start": self.start.isoformat().replace("+00:00", "Z"),
             "block_end": self.end.isoformat().replace("+00:00", "Z"),
             "active": active,
@@ -71,60 +78,78 @@ def billing_blocks(
     live: LiveDays | None = None,
     company_id: int | None = None,
 ) -> list[Block]:
-    """The blocks of the window's priced usage, read in time order a batch at a time (memory
-    is one batch, whatever the window). Found block by block, not request by request: a
-    block holds every request up to five hours after its start (which also bounds any gap
-    inside it), so where each block ends is one binary search; the sums are one group-by per
-    batch, and a block that runs on into the next batch is summed on from there."""
+    """The blocks of each source's priced usage in the window, in order of start (then
+    source), read in time order a batch at a time (memory is one batch, whatever the
+    window). Found block by block, not request by request: a block holds every request up
+    to five hours after its start (which also bounds any gap inside it), so where each block
+    ends is one binary search; the sums are one group-by per batch, and a block that runs on
+    into the next batch is summed on from there."""
     warehouse.ensure_table(USAGE_PRICED)
     priced, live_params, frames = rows_of(USAGE_PRICED, live)
     batches = warehouse.query_batches(
-        f"""SELECT occurred_at, COALESCE({MODE_COLUMN[mode]}, 0) AS cost,
+        f"""SELECT source, occurred_at, COALESCE({MODE_COLUMN[mode]}, 0) AS cost,
                    input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
                    + cache_write_1h_tokens AS tokens, model
-            FROM {priced} WHERE {IN_WINDOW} ORDER BY occurred_at""",
+            FROM {priced} WHERE {IN_WINDOW} ORDER BY source NULLS FIRST, occurred_at""",
         {**window_params(since, until, company_id), **live_params},
         batch_rows=batch_rows,
         frames=frames,
     )  # fmt: skip
     blocks: list[Block] = []
+    source: str | None = None
     open_until: int | None = None  # the last instant (epoch us) the latest block holds
     for batch in batches:
-        times = batch["occurred_at"].dt.epoch("us").to_numpy()
-        ids = np.empty(len(times), dtype=np.int64)
-        index = 0
-        if open_until is not None:
-            index = int(np.searchsorted(times, open_until, side="right"))
-            ids[:index] = len(blocks) - 1
-        opened = len(blocks)
-        while index < len(times):
-            start = int(times[index] - times[index] % HOUR_US)
-            open_until = start + BLOCK_US
-            end = int(np.searchsorted(times, open_until, side="right"))
-            ids[index:end] = opened
-            opened += 1
-            index = end
-        sums = (
-            batch.with_columns(pl.Series("block", ids))
-            .group_by("block", maintain_order=True)
-            .agg(
-                pl.col("occurred_at").first().alias("first_at"),
-                pl.col("occurred_at").last().alias("last_at"),
-                pl.len().alias("requests"),
-                pl.col("tokens").sum(),
-                pl.col("cost").sum(),
-                pl.col("model").unique(),
-            )
-        )
-        for row in sums.iter_rows(named=True):
-            if row["block"] == len(blocks):
-                first_at = row["first_at"]
-                blocks.append(Block(start=first_at.replace(minute=0, second=0, microsecond=0),
-                                    first_at=first_at, last_at=first_at))  # fmt: skip
-            block = blocks[row["block"]]
-            block.last_at = row["last_at"]
-            block.requests += row["requests"]
-            block.tokens += int(row["tokens"] or 0)
-            block.cost_usd += Decimal(row["cost"] or 0)
-            block.models.update(row["model"])
+        # a batch holds the end of one source's requests and the start of the next one's
+        for (batch_source,), part in batch.group_by("source", maintain_order=True):
+            if not blocks or batch_source != source:
+                source, open_until = batch_source, None
+            open_until = _add_blocks(blocks, part, source, open_until)
+    blocks.sort(key=lambda block: (block.start, block.source or ""))
     return blocks
+
+
+def _add_blocks(
+    blocks: list[Block], requests: pl.DataFrame, source: str | None, open_until: int | None
+) -> int | None:
+    """Add one source's requests (in time order) to its blocks, the latest of which, when
+    `open_until` is given, holds requests up to that instant; returns where the latest
+    block ends."""
+    times = requests["occurred_at"].dt.epoch("us").to_numpy()
+    ids = np.empty(len(times), dtype=np.int64)
+    index = 0
+    if open_until is not None:
+        index = int(np.searchsorted(times, open_until, side="right"))
+        ids[:index] = len(blocks) - 1
+    opened = len(blocks)
+    while index < len(times):
+        start = int(times[index] - times[index] % HOUR_US)
+        open_until = start + BLOCK_US
+        end = int(np.searchsorted(times, open_until, side="right"))
+        ids[index:end] = opened
+        opened += 1
+        index = end
+    sums = (
+        requests.with_columns(pl.Series("block", ids))
+        .group_by("block", maintain_order=True)
+        .agg(
+            pl.col("occurred_at").first().alias("first_at"),
+            pl.col("occurred_at").last().alias("last_at"),
+            pl.len().alias("requests"),
+            pl.col("tokens").sum(),
+            pl.col("cost").sum(),
+            pl.col("model").unique(),
+        )
+    )
+    for row in sums.iter_rows(named=True):
+        if row["block"] == len(blocks):
+            first_at = row["first_at"]
+            blocks.append(Block(source=source,
+                                start=first_at.replace(minute=0, second=0, microsecond=0),
+                                first_at=first_at, last_at=first_at))  # fmt: skip
+        block = blocks[row["block"]]
+        block.last_at = row["last_at"]
+        block.requests += row["requests"]
+        block.tokens += int(row["tokens"] or 0)
+        block.cost_usd += Decimal(row["cost"] or 0)
+        block.models.update(row["model"])
+    return open_until

@@ -37,7 +37,8 @@ def window_bounds(since: date | None, until: date | None) -> dict[str, date]:
 
 # What reports read of the priced requests of live days (billing blocks, unpriced usage):
 # the other columns of `usage_priced` would more than double what such a report holds.
-LIVE_PRICED_COLUMNS = ("day", "company_id", "occurred_at", "provider", "model", *TOKEN_NAMES,
+LIVE_PRICED_COLUMNS = ("day", "company_id", "source", "occurred_at", "provider", "model",
+                       *TOKEN_NAMES,
                        "computed_cost_usd", "reported_cost_usd", "cost_usd", "pricing_status",
                        "unpriced_reason")  # fmt: skip
 

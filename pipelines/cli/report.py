@@ -380,7 +380,7 @@ def cost_rows(
 
 def cost_columns(by: str, rows: list[dict[str, Any]]) -> list[str]:
     if by == "block":
-        return ["block_start", "block_end", "active", "requests", "tokens", "cost_usd",
+        return ["source", "block_start", "block_end", "active", "requests", "tokens", "cost_usd",
                 "cost_per_hour", "projected_cost_usd", "models"]  # fmt: skip
     from ingestion.reports.costs import GROUPS, TOKEN_KEYS
 
