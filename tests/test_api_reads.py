@@ -39,7 +39,8 @@ def world(tally_env, db_url, conninfo, tmp_path):
             )
         at = f"{TODAY.isoformat()}T00:{{:02d}}:00Z"
         eng = [usage_record(n, occurred_at=at.format(n)) for n in range(4)]
-        ops = [usage_record(10 + n, session="s-2", occurred_at=at.format(10 + n)) for n in range(2)]
+        ops = [usage_record(10 + n, session="s-2", occurred_at=at.format(10 + n),
+                            source="codex" if n else "api") for n in range(2)]  # fmt: skip
         assert post(client, "/v1/usage-events", keys.agent, eng).json()["accepted"] == 4
         assert post(client, "/v1/usage-events", keys.other_agent, ops).json()["accepted"] == 2
         hint = {
@@ -74,6 +75,12 @@ def test_costs_by_agent_are_scoped_to_the_company_and_the_agent(world):
     assert sum(row["requests"] for row in since.json()) == 6
     backwards = client.get(f"/v1/costs?since={TODAY}&until=2000-01-01", headers=auth(keys.board))
     assert backwards.status_code == 422
+    # one tool's requests: by day, and by issue
+    for group_by in ("day", "issue"):
+        codex = client.get(f"/v1/costs?group_by={group_by}&source=codex", headers=auth(keys.board))
+        assert [row["requests"] for row in codex.json()] == [1], group_by
+    api = client.get("/v1/costs?group_by=agent&source=api", headers=auth(keys.board)).json()
+    assert {row["agent"]: row["requests"] for row in api} == {"eng": 4, "ops": 1}
 
 
 def test_issue_cost_and_costs_by_issue(world):

@@ -88,13 +88,16 @@ def costs(
     mode: Literal["auto", "calculate", "display"] = "auto",
     project: Annotated[str | None, Query(max_length=4096)] = None,
     agent: Annotated[str | None, Query(max_length=300)] = None,
+    source: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Any:
     """Cost and tokens grouped by day, week, month, project, agent, session, model (from
     `cost_daily`) or by issue and goal (from `attribution_daily`), for UTC days `since` to
-    `until` inclusive. Agent keys see their own agent's usage only. The rows are the
-    warehouse's, as last materialised; the `X-Tally-Stale-Days` header lists the days of the
-    window it has not caught up with, `X-Tally-Days-Outside-Partitions` those with usage no
-    daily partition holds (before the first, or after today), which the rows leave out."""
+    `until` inclusive; `project`, `agent` and `source` keep only the requests of that
+    project's, agent's or tool's sessions. Agent keys see their own agent's usage only. The
+    rows are the warehouse's, as last materialised; the `X-Tally-Stale-Days` header lists the
+    days of the window it has not caught up with, `X-Tally-Days-Outside-Partitions` those with
+    usage no daily partition holds (before the first, or after today), which the rows leave
+    out."""
     from ingestion.reports.attribution import cost_by_work_item
     from ingestion.reports.costs import cost_report
 
@@ -122,9 +125,9 @@ def costs(
             response.headers[OUTSIDE_PARTITIONS_HEADER] = ",".join(d.isoformat() for d in outside)
         if by_work_item:
             return cost_by_work_item(warehouse, group_by, mode, since, until, caller.company_id,
-                                     project=project, agent=agent)  # fmt: skip
-        return cost_report(warehouse, group_by, mode, since, until,
-                           company_id=caller.company_id, agent=agent, project=project)  # fmt: skip
+                                     project=project, agent=agent, source=source)  # fmt: skip
+        return cost_report(warehouse, group_by, mode, since, until, company_id=caller.company_id,
+                           agent=agent, project=project, source=source)  # fmt: skip
 
 
 def stale_days(

@@ -23,6 +23,7 @@ from ingestion.reports.costs import (
     ONE_COMPANY,
     TOKEN_KEYS,
     Mode,
+    window_bounds,
     window_params,
 )
 from ingestion.warehouse.base import Warehouse
@@ -42,18 +43,17 @@ EVENT_KEYS = ("source", "session_id", "message_id", "request_id", "occurred_at",
 
 
 # The rows of the window that a report reads: a company's, an issue's, and those of the
-# sessions of one project or agent (the session's, as every other grouping filters them).
+# sessions of one project, agent or source (the session's, as every other grouping filters
+# them).
 SCOPE = f"""{IN_WINDOW}
-    AND ($issue::BIGINT IS NULL OR issue_id = $issue)
-    AND ($project::VARCHAR IS NULL OR project = $project)
-    AND ($agent::VARCHAR IS NULL OR agent = $agent)"""
+    AND ($issue::BIGINT IS NULL OR issue_id = $issue)"""
 
 
 def _scope(since: date | None, until: date | None, company_id: int | None,
-           issue_id: int | None = None, project: str | None = None, agent: str | None = None
-           ) -> dict[str, Any]:  # fmt: skip
-    return {**window_params(since, until, company_id), "issue": issue_id, "project": project,
-            "agent": agent}  # fmt: skip
+           issue_id: int | None = None, project: str | None = None, agent: str | None = None,
+           source: str | None = None) -> dict[str, Any]:  # fmt: skip
+    return {**window_params(since, until, company_id, project=project, agent=agent,
+                            source=source), "issue": issue_id}  # fmt: skip
 
 
 def _daily(warehouse: Warehouse, mode: Mode, scope: dict[str, Any]) -> pl.DataFrame:
@@ -108,9 +108,11 @@ def _sessions(warehouse: Warehouse, columns: list[str], scope: dict[str, Any]
 def cost_by_work_item(warehouse: Warehouse, by: WorkGrouping, mode: Mode = "auto",
                       since: date | None = None, until: date | None = None,
                       company_id: int | None = None, *, project: str | None = None,
-                      agent: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """`project`, `agent`: only the requests of that project's or agent's sessions."""
-    scope = _scope(since, until, company_id, project=project, agent=agent)
+                      agent: str | None = None,
+                      source: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """`project`, `agent`, `source`: only the requests of that project's, agent's or tool's
+    sessions."""
+    scope = _scope(since, until, company_id, project=project, agent=agent, source=source)
     daily = _daily(warehouse, mode, scope)
     if daily.is_empty():
         return []
@@ -196,7 +198,7 @@ def _completed_issue_costs(warehouse: Warehouse, mode: Mode, since: date | None,
                 GROUP BY issue_id)
             WHERE status = 'done' AND CAST(completed_at AS DATE) >= $since
               AND CAST(completed_at AS DATE) <= $until""",
-        window_params(since, until, company_id),
+        {**window_bounds(since, until), "company": company_id},
     )
     return sorted(value or Decimal(0) for value in frame["cost"])
 
@@ -267,15 +269,17 @@ def issue_cost(warehouse: Warehouse, company_id: int, issue_id: int, mode: Mode 
 
 def attributed_share_by(warehouse: Warehouse, key: Literal["project", "agent"],
                         since: date | None, until: date | None,
-                        company_id: int | None = None) -> dict[Any, float]:  # fmt: skip
-    """Share of each session project's (or agent's) tokens that reached an issue."""
+                        company_id: int | None = None,
+                        **sessions: str | None) -> dict[Any, float]:  # fmt: skip
+    """Share of each session project's (or agent's) tokens that reached an issue;
+    `sessions`: window_params' project, agent and source."""
     warehouse.ensure_table(ATTRIBUTION_DAILY)
     frame = warehouse.query(
         f"""SELECT {key} AS key,
                    sum(CASE WHEN issue_id IS NOT NULL THEN tokens ELSE 0 END) AS attributed,
                    sum(tokens) AS total
             FROM attribution_daily WHERE {SCOPE} GROUP BY ALL""",
-        _scope(since, until, company_id),
+        _scope(since, until, company_id, **sessions),
     )
     return {row["key"]: round(float(row["attributed"]) / float(row["total"]), 4)
             if row["total"] else 0.0 for row in frame.iter_rows(named=True)}  # fmt: skip

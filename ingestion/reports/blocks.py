@@ -77,6 +77,7 @@ def billing_blocks(
     batch_rows: int = 50_000,
     live: LiveDays | None = None,
     company_id: int | None = None,
+    source: str | None = None,
 ) -> list[Block]:
     """The blocks of each source's priced usage in the window, in order of start (then
     source), read in time order a batch at a time (memory is one batch, whatever the
@@ -91,7 +92,7 @@ def billing_blocks(
                    input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
                    + cache_write_1h_tokens AS tokens, model
             FROM {priced} WHERE {IN_WINDOW} ORDER BY source NULLS FIRST, occurred_at""",
-        {**window_params(since, until, company_id), **live_params},
+        {**window_params(since, until, company_id, source=source), **live_params},
         batch_rows=batch_rows,
         frames=frames,
     )  # fmt: skip

@@ -37,8 +37,8 @@ def window_bounds(since: date | None, until: date | None) -> dict[str, date]:
 
 # What reports read of the priced requests of live days (billing blocks, unpriced usage):
 # the other columns of `usage_priced` would more than double what such a report holds.
-LIVE_PRICED_COLUMNS = ("day", "company_id", "source", "occurred_at", "provider", "model",
-                       *TOKEN_NAMES,
+LIVE_PRICED_COLUMNS = ("day", "company_id", "source", "project", "agent", "occurred_at",
+                       "provider", "model", *TOKEN_NAMES,
                        "computed_cost_usd", "reported_cost_usd", "cost_usd", "pricing_status",
                        "unpriced_reason")  # fmt: skip
 
@@ -79,14 +79,21 @@ def rows_of(
 
 # One company's rows when `$company` is set, every company's otherwise.
 ONE_COMPANY = "($company::BIGINT IS NULL OR company_id = $company)"
-# The rows of a report's window ($since to $until) and company (`window_params`).
-IN_WINDOW = f"day >= $since AND day <= $until AND {ONE_COMPANY}"
+# The requests of the sessions of one project, agent or source, each where it is set.
+OF_SESSIONS = """($project::VARCHAR IS NULL OR project = $project)
+    AND ($agent::VARCHAR IS NULL OR agent = $agent)
+    AND ($source::VARCHAR IS NULL OR source = $source)"""
+# The rows of a report's window ($since to $until), company and sessions (`window_params`).
+IN_WINDOW = f"day >= $since AND day <= $until AND {ONE_COMPANY} AND {OF_SESSIONS}"
 
 
-def window_params(since: date | None, until: date | None,
-                  company_id: int | None = None) -> dict[str, Any]:  # fmt: skip
-    """The parameters of IN_WINDOW."""
-    return {**window_bounds(since, until), "company": company_id}
+def window_params(since: date | None, until: date | None, company_id: int | None = None, *,
+                  project: str | None = None, agent: str | None = None,
+                  source: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """The parameters of IN_WINDOW: `project`, `agent` and `source` keep only the requests
+    of that project's, agent's or tool's sessions (the values reports show)."""
+    return {**window_bounds(since, until), "company": company_id, "project": project,
+            "agent": agent, "source": source}  # fmt: skip
 
 
 def cost_report(
@@ -99,9 +106,11 @@ def cost_report(
     company_id: int | None = None,
     agent: str | None = None,
     project: str | None = None,
+    source: str | None = None,
     live: LiveDays | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows by `by`; `company_id`, `agent` and `project` narrow the rows that count."""
+    """Rows by `by`; `company_id`, `agent`, `project` and `source` narrow the rows that
+    count."""
     expression, key = GROUPS[by]
     extra = ", source" if by == "session" else ""
     sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in TOKEN_KEYS)
@@ -117,14 +126,10 @@ def cost_report(
                    min(first_at) AS first_at, max(last_at) AS last_at
             FROM {daily}
             WHERE {IN_WINDOW}
-              AND ($agent::VARCHAR IS NULL OR agent = $agent)
-              AND ($project::VARCHAR IS NULL OR project = $project)
             GROUP BY ALL
             ORDER BY {"cost_usd DESC" if by not in ("day", "week", "month") else "1"}""",
         {
-            **window_params(since, until, company_id),
-            "agent": agent,
-            "project": project,
+            **window_params(since, until, company_id, project=project, agent=agent, source=source),
             **live_params,
         },
         frames,
@@ -154,13 +159,15 @@ def daily_cost_by_model(
     until: date | None,
     live: LiveDays | None = None,
     company_id: int | None = None,
+    **sessions: str | None,
 ) -> list[dict[str, Any]]:
+    """Cost by day and model; `sessions`: window_params' project, agent and source."""
     warehouse.ensure_table(COST_DAILY)
     daily, live_params, frames = rows_of(COST_DAILY, live)
     frame = warehouse.query(
         f"""SELECT day, model, sum({MODE_COLUMN[mode]}) AS cost_usd FROM {daily}
             WHERE {IN_WINDOW} GROUP BY ALL ORDER BY day, model""",
-        {**window_params(since, until, company_id), **live_params},
+        {**window_params(since, until, company_id, **sessions), **live_params},
         frames,
     )
     return list(frame.iter_rows(named=True))
@@ -172,7 +179,10 @@ def unpriced_usage(
     until: date | None,
     live: LiveDays | None = None,
     company_id: int | None = None,
+    **sessions: str | None,
 ) -> list[dict[str, Any]]:
+    """Unpriced requests by model and reason; `sessions`: window_params' project, agent and
+    source."""
     warehouse.ensure_table(USAGE_PRICED)
     priced, live_params, frames = rows_of(USAGE_PRICED, live)
     frame = warehouse.query(
@@ -182,7 +192,7 @@ def unpriced_usage(
             FROM {priced}
             WHERE pricing_status = 'unpriced' AND {IN_WINDOW}
             GROUP BY ALL ORDER BY tokens DESC""",
-        {**window_params(since, until, company_id), **live_params},
+        {**window_params(since, until, company_id, **sessions), **live_params},
         frames,
     )
     return list(frame.iter_rows(named=True))

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from assets.pricing.catalog import PriceOverride
     from ingestion.reports.costs import LiveDays
     from ingestion.reports.freshness import Staleness
+    from ingestion.reports.session_filter import SessionFilter
     from ingestion.settings import TallySettings
     from ingestion.warehouse.base import Warehouse
     from pipelines.cli.background import Background
@@ -62,6 +63,16 @@ RefreshOption = typer.Option(
 
 CompanyOption = typer.Option(
     None, "--company", help="Only this company's usage (its slug); every company's by default."
+)
+ProjectOption = typer.Option(
+    None, "--project", help="Only the requests of this project's sessions (as --by project "
+    "shows it).",
+)  # fmt: skip
+AgentOption = typer.Option(
+    None, "--agent", help="Only the requests of this agent's sessions (as --by agent shows it)."
+)
+SourceOption = typer.Option(
+    None, "--source", help="Only this tool's requests: claude_code, codex, api, ..."
 )
 
 
@@ -152,9 +163,21 @@ def costs(
     ),
     refresh: bool = RefreshOption,
     company: str | None = CompanyOption,
+    project: str | None = ProjectOption,
+    agent: str | None = AgentOption,
+    source: str | None = SourceOption,
 ) -> None:
     """Costs from the warehouse rollups; days it is behind on are priced live."""
+    from ingestion.reports.session_filter import SessionFilter
+
     since_day, until_day = parse_window(since, until)
+    sessions = SessionFilter(project=project, agent=agent, source=source)
+    if by is CostGrouping.block and (project or agent):
+        raise typer.BadParameter(
+            "billing blocks are a subscription's windows, which every project and agent share: "
+            "narrow them by --source, not --project or --agent",
+            param_hint="'--by block'",
+        )
     with failures_reported():
         context = store()  # the freshness check reads the canonical store
         company_id = company_named(context, company)
@@ -170,7 +193,7 @@ def costs(
         with warehouse.held():  # one connection for the freshness check and the report
             overlay, staleness = _cost_report(context, warehouse, by, mode, fmt, since_day,
                                               until_day, output, live, overrides,
-                                              company_id)  # fmt: skip
+                                              company_id, sessions)  # fmt: skip
     if staleness is not None and overlay is not None:
         err.print(f"note: {staleness.priced_live()}")
     elif staleness is not None:
@@ -277,6 +300,7 @@ def _cost_report(
     live: bool,
     overrides: list[PriceOverride] | None = None,
     company_id: int | None = None,
+    sessions: SessionFilter | None = None,
 ) -> tuple[LiveDays | None, Staleness | None]:
     overlay: LiveDays | None = None
     by_work_item = by in (CostGrouping.issue, CostGrouping.goal)
@@ -298,19 +322,33 @@ def _cost_report(
         _note_companies(context, warehouse, since_day, until_day, overlay)
     if fmt is CostFormat.html:
         path = write_html_report(context.settings, mode.value, since_day, until_day, output,
-                                 overlay, warehouse=warehouse, company_id=company_id)  # fmt: skip
+                                 overlay, warehouse=warehouse, company_id=company_id,
+                                 sessions=sessions)  # fmt: skip
         typer.echo(str(path))
     else:
         rows = cost_rows(context.settings, by.value, mode.value, since_day, until_day, overlay,
-                         warehouse=warehouse, company_id=company_id)  # fmt: skip
+                         warehouse=warehouse, company_id=company_id,
+                         sessions=sessions)  # fmt: skip
         suffix = "txt" if fmt is CostFormat.table else fmt.value
+        narrowed = sessions.words() if sessions else ""
         with written_to(output_path(output, f"costs.{suffix}")) if output else nullcontext():
-            render(rows, OutputFormat(fmt.value), title=f"cost by {by.value} ({mode.value})",
+            render(rows, OutputFormat(fmt.value),
+                   title=f"cost by {by.value} ({', '.join(filter(None, [mode.value, narrowed]))})",
                    columns=cost_columns(by.value, rows))  # fmt: skip
             if fmt is CostFormat.table and not rows:
-                typer.echo(f"no usage {window_words(since_day, until_day)}in the warehouse or "
-                           "the canonical store")  # fmt: skip
+                typer.echo(_no_usage(since_day, until_day, narrowed))
+        if not rows and narrowed and fmt is not CostFormat.table:
+            err.print(f"note: {_no_usage(since_day, until_day, narrowed)}")
     return overlay, staleness
+
+
+def _no_usage(since: date | None, until: date | None, narrowed: str) -> str:
+    said = f"no usage {f'of {narrowed} ' if narrowed else ''}{window_words(since, until)}"
+    said += "in the warehouse or the canonical store"
+    if narrowed:  # a name spelt otherwise than reports show it, most likely
+        said += ("; `--by project`, `--by agent` and `--by session` show the names and "
+                 "sources reports use")  # fmt: skip
+    return said
 
 
 def warehouse_staleness(
@@ -347,32 +385,37 @@ def cost_rows(
     *,
     warehouse: Warehouse | None = None,
     company_id: int | None = None,
+    sessions: SessionFilter | None = None,
 ) -> list[dict[str, Any]]:
+    """The rows of `tally report costs --by BY`; `sessions` narrows them (billing blocks by
+    source only: see `costs`)."""
     from datetime import UTC, datetime
 
     from ingestion.reports.costs import cost_report
+    from ingestion.reports.session_filter import SessionFilter
     from ingestion.warehouse.base import open_warehouse
 
     warehouse = warehouse or open_warehouse(settings.resolved_warehouse_url)
+    narrowed = (sessions or SessionFilter()).params()
     if by == "block":
         from ingestion.reports.blocks import billing_blocks  # numpy: only blocks need it
 
         now = datetime.now(UTC)
         blocks = billing_blocks(warehouse, mode, since, until, live=live,  # type: ignore[arg-type]
-                                company_id=company_id)  # fmt: skip
+                                company_id=company_id, source=narrowed["source"])  # fmt: skip
         return [b.as_row(now) for b in blocks]
     if by in ("issue", "goal"):
         from ingestion.reports.attribution import cost_by_work_item
 
         return cost_by_work_item(warehouse, by, mode, since, until,  # type: ignore[arg-type]
-                                 company_id)  # fmt: skip
+                                 company_id, **narrowed)  # fmt: skip
     rows = cost_report(warehouse, by, mode, since, until, live=live,  # type: ignore[arg-type]
-                       company_id=company_id)  # fmt: skip
+                       company_id=company_id, **narrowed)  # fmt: skip
     if by in ("project", "agent"):
         from ingestion.reports.attribution import attributed_share_by
 
         shares = attributed_share_by(warehouse, by, since, until,  # type: ignore[arg-type]
-                                     company_id)  # fmt: skip
+                                     company_id, **narrowed)  # fmt: skip
         for row in rows:
             row["attributed_share"] = shares.get(row[by])
     return rows
@@ -481,26 +524,32 @@ def write_html_report(
     *,
     warehouse: Warehouse | None = None,
     company_id: int | None = None,
+    sessions: SessionFilter | None = None,
 ) -> Path:
     from datetime import UTC, datetime
 
     from ingestion.reports.costs import cost_report, daily_cost_by_model, unpriced_usage
     from ingestion.reports.html import render_report
+    from ingestion.reports.session_filter import SessionFilter
     from ingestion.warehouse.base import open_warehouse
 
     store = warehouse or open_warehouse(settings.resolved_warehouse_url)
+    sessions = sessions or SessionFilter()
+    narrowed = sessions.params()
 
     def rows_by(grouping: str) -> list[dict[str, Any]]:
         return cost_report(store, grouping, mode, since, until,  # type: ignore[arg-type]
-                           live=live, company_id=company_id)  # fmt: skip
+                           live=live, company_id=company_id, **narrowed)  # fmt: skip
 
+    daily_by_model = daily_cost_by_model(store, mode, since, until,  # type: ignore[arg-type]
+                                         live, company_id, **narrowed)  # fmt: skip
     page = render_report(
-        title="tally cost report",
+        title=f"tally cost report: {sessions.words()}" if sessions.words() else "tally cost report",
         mode=mode,
-        daily_by_model=daily_cost_by_model(store, mode, since, until, live, company_id),  # type: ignore[arg-type]
+        daily_by_model=daily_by_model,
         projects=rows_by("project"),
         sessions=rows_by("session"),
-        unpriced=unpriced_usage(store, since, until, live, company_id),
+        unpriced=unpriced_usage(store, since, until, live, company_id, **narrowed),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     path = (
