@@ -63,3 +63,42 @@ def test_a_rolling_window_counts_the_requests_of_its_first_day_by_their_times(tm
     assert spent(window_kind="day", window_days=None) == Decimal("0.3")
     assert spent(window_kind="calendar_month", window_days=None) == Decimal("0.9")
     assert spent(window_kind="lifetime", window_days=None) == Decimal("0.9")
+
+
+def test_a_usd_budget_counts_what_is_billed_and_shows_the_notional_beside(tmp_path, conninfo):
+    """Usage a subscription covers costs nothing more (Paperclip's budgets count billed cents
+    only, subscription-included usage contributing 0): a USD budget counted it at API prices,
+    so an agent whose Claude Code usage a Max plan covers was over its $0.50 budget at $0.90
+    when it had been billed $0.30 (its Codex request)."""
+    times = [datetime(2026, 10, 7, hour, tzinfo=UTC) for hour in (1, 2, 3)]
+    priced = _requests(times).with_columns(
+        source=pl.Series(["claude_code", "claude_code", "codex"])
+    )
+    warehouse = open_warehouse(f"duckdb://{tmp_path / 'w.duckdb'}")
+    covered = frozenset({"claude_code"})
+    warehouse.replace_window(USAGE_PRICED, TODAY, TODAY, priced)
+    warehouse.replace_window(COST_DAILY, TODAY, TODAY, cost_daily(priced, covered))
+    policy = {"id": 1, "company_id": 1, "scope_type": "agent", "scope_id": None,
+              "metric": "usd", "amount": Decimal("0.5"), "warn_percent": 80, "hard_stop": True,
+              "window_days": 1}  # fmt: skip
+    noon = datetime(2026, 10, 7, 12, tzinfo=UTC)
+
+    def status(subscription_sources: frozenset[str], **window) -> dict:
+        with psycopg.connect(conninfo) as conn:
+            conn.execute("INSERT INTO companies (id, slug, name) VALUES (1, 'acme', 'Acme') "
+                         "ON CONFLICT DO NOTHING")  # fmt: skip
+            agent = conn.execute(
+                "INSERT INTO agents (company_id, source, external_id, name) "
+                "VALUES (1, 'api', 'eng', 'eng') ON CONFLICT (company_id, source, external_id) "
+                "DO UPDATE SET name = excluded.name RETURNING id"
+            ).fetchone()[0]
+            return policy_status(conn, warehouse, {**policy, "scope_id": agent, **window}, noon,
+                                 subscription_sources=subscription_sources)  # fmt: skip
+
+    for window in ({"window_kind": "day"}, {"window_kind": "rolling_days"}):
+        billed = status(covered, **window)
+        assert billed["spent"] == Decimal("0.3") and billed["status"] == "ok", window
+        assert billed["notional_spent"] == Decimal("0.9")
+        unsubscribed = status(frozenset(), **window)
+        assert unsubscribed["spent"] == unsubscribed["notional_spent"] == Decimal("0.9")
+        assert unsubscribed["status"] == "exceeded"

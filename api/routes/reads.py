@@ -70,7 +70,9 @@ class BudgetStatus(BaseModel):
     window_start: str | None
     window_end: str | None
     amount: Decimal
+    # usd: billed (nothing for usage a subscription covers); notional_spent: at API prices
     spent: Decimal
+    notional_spent: Decimal | None
     percent: float
     status: Literal["ok", "warning", "exceeded"]
     hard_stop: bool
@@ -224,7 +226,8 @@ def budget_status(request: Request, response: Response, entity_id: EntityId, cal
     with warehouse.held():
         with state(request).pool.connection() as conn:
             policy = fetch(conn, "budget_policies", caller, entity_id, "budget policy")
-            found = policy_status(conn, warehouse, policy)
+            covered = state(request).settings.subscription_source_set
+            found = policy_status(conn, warehouse, policy, subscription_sources=covered)
         # after the connection went back to the pool: the check takes one of its own
         if policy["metric"] != "runs":
             start = found["window_start"]  # ISO 8601, UTC; None: lifetime

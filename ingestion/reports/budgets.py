@@ -3,7 +3,9 @@ and when, at the window's pace so far, the budget runs out.
 
 Spend in USD and tokens comes from the warehouse rollups (`cost_daily`, and
 `attribution_daily` for an issue's policy), so it is as fresh as the last materialisation;
-runs are counted in the canonical store."""
+runs are counted in the canonical store. USD spend is what is billed: usage of the sources a
+subscription covers (TALLY_SUBSCRIPTION_SOURCES) adds nothing, as in Paperclip's budgets;
+its API-equivalent cost is shown beside, as `notional_spent`."""
 
 from __future__ import annotations
 
@@ -55,15 +57,27 @@ def _scope_names(conn: psycopg.Connection[Any], policy: dict[str, Any]) -> dict[
     return {}
 
 
+# What a measure of spend sums: USD billed (nothing for the sources a subscription covers),
+# USD at API prices, or tokens.
+MEASURES = {
+    "usd": "sum(CASE WHEN list_contains($covered, source) THEN 0 ELSE cost_usd END)",
+    "notional_usd": "sum(computed_cost_usd)",
+    "tokens": f"sum({TOKEN_SUM})",
+}
+
+
 def _spend(warehouse: Warehouse, policy: dict[str, Any], names: dict[str, Any],
-           since: datetime | None) -> Decimal:  # fmt: skip
-    """Spent since `since` (None: ever). The daily rollups hold whole days: a window that
-    starts inside a day (a rolling one) takes that day's requests from the per-request table,
-    by their times, where the rollup alone counted the whole day (a one-day rolling window
-    read up to twice its spend)."""
-    metric = policy["metric"]
-    measure = "sum(cost_usd)" if metric == "usd" else f"sum({TOKEN_SUM})"
+           since: datetime | None, covered: frozenset[str] = frozenset(),
+           measure_of: str | None = None) -> Decimal:  # fmt: skip
+    """Spent since `since` (None: ever), in the policy's metric (or `measure_of`, a key of
+    MEASURES); `covered`: the sources a subscription covers. The daily rollups hold whole
+    days: a window that starts inside a day (a rolling one) takes that day's requests from
+    the per-request table, by their times, where the rollup alone counted the whole day (a
+    one-day rolling window read up to twice its spend)."""
+    measure = MEASURES[measure_of or policy["metric"]]
     params: dict[str, Any] = {"company": policy["company_id"]}
+    if "$covered" in measure:
+        params["covered"] = sorted(covered)
     if "issue" in names:
         daily, requests = ATTRIBUTION_DAILY, USAGE_ATTRIBUTED
         filters = " AND issue_id = $issue"
@@ -107,18 +121,31 @@ def _runs(conn: psycopg.Connection[Any], policy: dict[str, Any], since: datetime
     return int(row[0]) if row else 0
 
 
-def policy_status(conn: psycopg.Connection[Any], warehouse: Warehouse, policy: dict[str, Any],
-                  now: datetime | None = None) -> dict[str, Any]:  # fmt: skip
+def policy_status(
+    conn: psycopg.Connection[Any],
+    warehouse: Warehouse,
+    policy: dict[str, Any],
+    now: datetime | None = None,
+    *,
+    subscription_sources: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """`subscription_sources`: the sources whose usage a subscription covers, which a USD
+    budget counts at nothing (TALLY_SUBSCRIPTION_SOURCES)."""
     now = now or datetime.now(UTC)
     window = current_window(policy["window_kind"], policy["window_days"], now)
     pace_from = window.start or now - LIFETIME_PACE
+    notional = None
     if policy["metric"] == "runs":
         spent = Decimal(_runs(conn, policy, window.start))
         recent = Decimal(_runs(conn, policy, pace_from)) if window.start is None else spent
     else:
         names = _scope_names(conn, policy)
-        spent = _spend(warehouse, policy, names, window.start)
-        recent = spent if window.start else _spend(warehouse, policy, names, pace_from)
+        covered = subscription_sources
+        spent = _spend(warehouse, policy, names, window.start, covered)
+        recent = spent if window.start else _spend(warehouse, policy, names, pace_from, covered)
+        if policy["metric"] == "usd":
+            notional = _spend(warehouse, policy, names, window.start,
+                              measure_of="notional_usd")  # fmt: skip
     amount = Decimal(policy["amount"])
     percent = (spent / amount * 100) if amount else Decimal(0)
     elapsed = max((now - pace_from).total_seconds(), 1.0)
@@ -138,7 +165,8 @@ def policy_status(conn: psycopg.Connection[Any], warehouse: Warehouse, policy: d
         "window_kind": policy["window_kind"],
         "window_start": window.start.isoformat() if window.start else None,
         "window_end": window.end.isoformat() if window.end else None,
-        "amount": amount, "spent": spent, "percent": round(float(percent), 2),
+        "amount": amount, "spent": spent, "notional_spent": notional,
+        "percent": round(float(percent), 2),
         "status": state, "hard_stop": policy["hard_stop"],
         "projected_exhaustion_at": exhausted_at.isoformat() if exhausted_at else None,
     }  # fmt: skip
