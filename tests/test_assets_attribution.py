@@ -176,3 +176,13 @@ def test_reports_by_issue_coverage_gap_and_events(stores, monkeypatch):
     assert "no unattributed usage in the window" in none.stdout
     table = runner.invoke(app, ["report", "attribution"])
     assert "median cost per completed issue" in " ".join(table.output.split())
+    # narrowed to one project's sessions (all of them here), to another project's (none), or
+    # to a tool none of them used
+    shop = report("attribution", "--by", "event", "--project", "Shop")
+    assert shop == [e for e in events if e["session_project"] == "Shop"] and shop
+    assert report("attribution", "--by", "event", "--project", "Elsewhere") == []
+    assert report("attribution", "--by", "event", "--source", "codex") == []
+    narrowed = {row["session_id"] for row in report("attribution", "--by", "session",
+                                                    "--project", "Shop")}  # fmt: skip
+    assert narrowed == {e["session_id"] for e in shop if e["signal"] == "unattributed"}
+    assert report("attribution", "--source", "codex")["rows"] == []

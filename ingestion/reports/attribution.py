@@ -20,10 +20,10 @@ import polars as pl
 from ingestion.reports.costs import (
     IN_WINDOW,
     MODE_COLUMN,
+    OF_SESSIONS,
     ONE_COMPANY,
     TOKEN_KEYS,
     Mode,
-    window_bounds,
     window_params,
 )
 from ingestion.warehouse.base import Warehouse
@@ -149,21 +149,22 @@ def cost_by_work_item(warehouse: Warehouse, by: WorkGrouping, mode: Mode = "auto
 
 
 def coverage(warehouse: Warehouse, mode: Mode = "auto", since: date | None = None,
-             until: date | None = None, company_id: int | None = None
-             ) -> dict[str, Any]:  # fmt: skip
+             until: date | None = None, company_id: int | None = None,
+             **sessions: str | None) -> dict[str, Any]:  # fmt: skip
     """Shares of tokens and cost by signal and reason, and the median cost of an issue
-    completed in the window (its whole attributed cost, whatever day it was spent)."""
-    scope = _scope(since, until, company_id)
+    completed in the window (its whole attributed cost, whatever day it was spent);
+    `sessions`: window_params' project, agent and source."""
+    scope = _scope(since, until, company_id, **sessions)
     daily = _daily(warehouse, mode, scope)
     if daily.is_empty():
         return {"rows": [], "median_cost_per_completed_issue": None, "completed_issues": 0}
     tokens_total = float(daily["tokens"].sum() or 0)
     cost_total = sum((v or Decimal(0) for v in daily["mode_cost"]), Decimal(0))
     rows = []
-    sessions = _sessions(warehouse, ["signal", "confidence", "reason"], scope)
+    counted = _sessions(warehouse, ["signal", "confidence", "reason"], scope)
     grouped = daily.group_by("signal", "confidence", "reason", maintain_order=True)
     for (signal, confidence, reason), group in grouped:
-        totals = _totals(group, sessions.get((signal, confidence, reason), 0))
+        totals = _totals(group, counted.get((signal, confidence, reason), 0))
         tokens = sum(totals[k] for k in TOKEN_KEYS if k != "reasoning_tokens")
         rows.append({
             "signal": signal, "confidence": confidence, "reason": reason, **totals,
@@ -176,7 +177,7 @@ def coverage(warehouse: Warehouse, mode: Mode = "auto", since: date | None = Non
         "ambiguous": sum(r["token_share"] for r in rows if r["reason"] == "ambiguous"),
         "unattributed": sum(r["token_share"] for r in rows if r["signal"] == "unattributed"),
     }
-    completed = _completed_issue_costs(warehouse, mode, since, until, company_id)
+    completed = _completed_issue_costs(warehouse, mode, since, until, company_id, **sessions)
     median = statistics.median(completed) if completed else None
     return {"rows": rows, "token_share": {k: round(v, 4) for k, v in share.items()},
             "median_cost_per_completed_issue": median,
@@ -184,8 +185,8 @@ def coverage(warehouse: Warehouse, mode: Mode = "auto", since: date | None = Non
 
 
 def _completed_issue_costs(warehouse: Warehouse, mode: Mode, since: date | None,
-                           until: date | None, company_id: int | None
-                           ) -> list[Decimal]:  # fmt: skip
+                           until: date | None, company_id: int | None,
+                           **sessions: str | None) -> list[Decimal]:  # fmt: skip
     # whether an issue is done, and since when, is what its latest day says (see _latest);
     # its cost is that of every day
     frame = warehouse.query(
@@ -194,20 +195,20 @@ def _completed_issue_costs(warehouse: Warehouse, mode: Mode, since: date | None,
                        arg_max(issue_status, day) AS status,
                        arg_max(issue_completed_at, day) AS completed_at
                 FROM attribution_daily
-                WHERE issue_id IS NOT NULL AND {ONE_COMPANY}
+                WHERE issue_id IS NOT NULL AND {ONE_COMPANY} AND {OF_SESSIONS}
                 GROUP BY issue_id)
             WHERE status = 'done' AND CAST(completed_at AS DATE) >= $since
               AND CAST(completed_at AS DATE) <= $until""",
-        {**window_bounds(since, until), "company": company_id},
+        {**window_params(since, until, company_id, **sessions)},
     )
     return sorted(value or Decimal(0) for value in frame["cost"])
 
 
 def coverage_gap(warehouse: Warehouse, mode: Mode = "auto", since: date | None = None,
-                 until: date | None = None, limit: int = 20,
-                 company_id: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
+                 until: date | None = None, limit: int = 20, company_id: int | None = None,
+                 **sessions: str | None) -> list[dict[str, Any]]:  # fmt: skip
     """The largest unattributed sessions, with the reason that left most of their cost
-    unattributed."""
+    unattributed; `sessions`: window_params' project, agent and source."""
     warehouse.ensure_table(USAGE_ATTRIBUTED)
     frame = warehouse.query(
         f"""SELECT source, root_session_key AS session_id, project, agent,
@@ -220,16 +221,17 @@ def coverage_gap(warehouse: Warehouse, mode: Mode = "auto", since: date | None =
             FROM usage_attributed
             WHERE signal = 'unattributed' AND {SCOPE}
             GROUP BY ALL ORDER BY cost_usd DESC NULLS LAST, tokens DESC LIMIT {int(limit)}""",
-        _scope(since, until, company_id),
+        _scope(since, until, company_id, **sessions),
     )
     return [_iso_times(row) for row in frame.iter_rows(named=True)]
 
 
 def attributed_events(warehouse: Warehouse, mode: Mode = "auto", since: date | None = None,
-                      until: date | None = None, company_id: int | None = None
-                      ) -> Iterator[dict[str, Any]]:  # fmt: skip
+                      until: date | None = None, company_id: int | None = None,
+                      **sessions: str | None) -> Iterator[dict[str, Any]]:  # fmt: skip
     """Every usage event with its decision, for outside audits of the engine, read in batches
-    (an export of millions of events must not hold them all)."""
+    (an export of millions of events must not hold them all); `sessions`: window_params'
+    project, agent and source."""
     warehouse.ensure_table(USAGE_ATTRIBUTED)
     tokens = ", ".join(TOKEN_KEYS)
     batches = warehouse.query_batches(
@@ -241,7 +243,7 @@ def attributed_events(warehouse: Warehouse, mode: Mode = "auto", since: date | N
                    {tokens}, {MODE_COLUMN[mode]} AS cost_usd
             FROM usage_attributed WHERE {SCOPE}
             ORDER BY occurred_at, event_id""",
-        _scope(since, until, company_id),
+        _scope(since, until, company_id, **sessions),
     )
     for frame in batches:
         for row in frame.iter_rows(named=True):

@@ -460,6 +460,9 @@ def attribution(
     fmt: OutputFormat = FormatOption,
     limit: int = typer.Option(20, "--limit", min=1, help="Sessions listed by --by session."),
     company: str | None = CompanyOption,
+    project: str | None = ProjectOption,
+    agent: str | None = AgentOption,
+    source: str | None = SourceOption,
 ) -> None:
     """How much usage the attribution engine gave to work items, how, and what it could
     not (from the warehouse: run `tally materialize` after ingesting)."""
@@ -467,6 +470,7 @@ def attribution(
     from ingestion.warehouse.base import open_warehouse
 
     since_day, until_day = parse_window(since, until)
+    sessions = {"project": project, "agent": agent, "source": source}
     with failures_reported():
         context = store()  # the freshness check reads the canonical store
         company_id = company_named(context, company)
@@ -474,18 +478,18 @@ def attribution(
         warehouse = open_warehouse(context.settings.resolved_warehouse_url)
         if by is AttributionView.event:
             rows = reports.attributed_events(warehouse, mode.value, since_day, until_day,
-                                             company_id)  # fmt: skip
+                                             company_id, **sessions)  # fmt: skip
             render(rows, fmt, title="usage events and their attribution",
                    columns=reports.EVENT_KEYS)  # fmt: skip
         elif by is AttributionView.session:
             rows = reports.coverage_gap(warehouse, mode.value, since_day, until_day, limit,
-                                        company_id)  # fmt: skip
+                                        company_id, **sessions)  # fmt: skip
             render(rows, fmt, title="largest unattributed sessions", columns=reports.GAP_KEYS)
             if fmt is OutputFormat.table and not rows:
                 typer.echo("no unattributed usage in the window")
         else:
             render_coverage(reports.coverage(warehouse, mode.value, since_day, until_day,
-                                             company_id), fmt)  # fmt: skip
+                                             company_id, **sessions), fmt)  # fmt: skip
     if staleness is not None:
         err.print(f"[yellow]warning:[/] {staleness.advice()}")
     warn_of_usage_outside_partitions(context, since_day, until_day)
