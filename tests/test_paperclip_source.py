@@ -461,3 +461,41 @@ def test_a_company_as_it_was_at_its_last_load_is_not_read_again(
     monkeypatch.setattr("ingestion.adapters.paperclip.READER_VERSION", 2)
     assert "unchanged" not in run_ingest(paperclip_url, "--company", "PAP")
     assert "unchanged since its last load" in run_ingest(paperclip_url, "--company", "PAP")
+
+
+def test_the_ledger_paperclip_booked_beside_what_the_transcripts_cost(tally_env, paperclip_url,
+                                                                      conninfo):  # fmt: skip
+    """Finance reads Paperclip's spend and tally's: the cost events were stored and shown
+    nowhere. `tally report reconcile` puts the ledger's runs, tokens and cost beside tally's
+    billed cost of the same agent's requests, and the difference."""
+    import orjson
+
+    claude = tally_env / "claude" / "projects"
+    write_jsonl(claude / "-srv-billing" / "cc-run-1.jsonl", [
+        user_text("2026-11-03T10:00:05.000Z", session="cc-run-1"),
+        assistant("m1", "r1", "2026-11-03T10:10:00.000Z", usage(), session="cc-run-1"),
+    ])  # fmt: skip
+    ingest(conninfo, CLAUDE_CODE, claude)
+
+    def report(*args: str) -> tuple[list[dict], str]:
+        result = runner.invoke(app, ["report", *args, "--format", "json"])
+        assert result.exit_code == 0, result.output
+        return orjson.loads(result.stdout), " ".join(result.stderr.split())
+
+    rows, said = report("reconcile")
+    assert "no upstream cost ledger" in said and "tally ingest paperclip" in said
+    assert rows == []  # the session has no agent yet: nothing Paperclip could have booked
+    run_ingest(paperclip_url, "--company", "PAP")
+    (by_agent,), said = report("reconcile")
+    (costs,), _ = report("costs", "--by", "agent")
+    assert costs["agent"] == by_agent["agent"] == "Eng"
+    assert (by_agent["upstream_runs"], by_agent["upstream_entries"]) == (1, 1)
+    assert Decimal(by_agent["upstream_cost_usd"]) == Decimal("1.23")
+    assert (by_agent["upstream_input_tokens"], by_agent["upstream_output_tokens"]) == (10, 20)
+    assert by_agent["requests"] == 1
+    billed = Decimal(by_agent["billed_cost_usd"])
+    assert billed == Decimal(costs["billed_cost_usd"]) > 0
+    assert Decimal(by_agent["difference_usd"]) == billed - Decimal("1.23")
+    (by_day,), _ = report("reconcile", "--by", "day")
+    assert by_day["day"] == "2026-11-03" and by_day["difference_usd"] == by_agent["difference_usd"]
+    assert report("reconcile", "--since", "2026-11-04")[0] == []

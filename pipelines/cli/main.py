@@ -18,6 +18,7 @@ from pipelines.cli import (
     materialize,
     prices,
     quickstart,
+    reconcile,
     rejects,
     report,
     serve,
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
+report.app.command("reconcile")(reconcile.reconcile)
 app.add_typer(report.app, name="report")
 app.add_typer(demo.app, name="demo")
 app.command("rejects")(rejects.rejects)
