@@ -97,14 +97,14 @@ def billing_blocks(
         frames=frames,
     )  # fmt: skip
     blocks: list[Block] = []
-    source: str | None = None
+    current: str | None = None  # the source whose blocks are being found
     open_until: int | None = None  # the last instant (epoch us) the latest block holds
     for batch in batches:
         # a batch holds the end of one source's requests and the start of the next one's
         for (batch_source,), part in batch.group_by("source", maintain_order=True):
-            if not blocks or batch_source != source:
-                source, open_until = batch_source, None
-            open_until = _add_blocks(blocks, part, source, open_until)
+            if not blocks or batch_source != current:
+                current, open_until = batch_source, None
+            open_until = _add_blocks(blocks, part, current, open_until)
     blocks.sort(key=lambda block: (block.start, block.source or ""))
     return blocks
 

@@ -467,10 +467,11 @@ def attribution(
     """How much usage the attribution engine gave to work items, how, and what it could
     not (from the warehouse: run `tally materialize` after ingesting)."""
     from ingestion.reports import attribution as reports
+    from ingestion.reports.session_filter import SessionFilter
     from ingestion.warehouse.base import open_warehouse
 
     since_day, until_day = parse_window(since, until)
-    sessions = {"project": project, "agent": agent, "source": source}
+    sessions = SessionFilter(project=project, agent=agent, source=source).params()
     with failures_reported():
         context = store()  # the freshness check reads the canonical store
         company_id = company_named(context, company)
