@@ -80,31 +80,34 @@ def billing_blocks(
     source: str | None = None,
 ) -> list[Block]:
     """The blocks of each source's priced usage in the window, in order of start (then
-    source), read in time order a batch at a time (memory is one batch, whatever the
-    window). Found block by block, not request by request: a block holds every request up
-    to five hours after its start (which also bounds any gap inside it), so where each block
-    ends is one binary search; the sums are one group-by per batch, and a block that runs on
-    into the next batch is summed on from there."""
+    source). Each source's requests are read in time order a batch at a time (memory is one
+    batch, whatever the window): one sorted read per source, as a read sorted by source
+    and time took 7.4-8.7 s for 10 million requests against 2.8-4.0 s sorted by time alone.
+    Found block by block, not request by request: a block holds every request up to five
+    hours after its start (which also bounds any gap inside it), so where each block ends is
+    one binary search; the sums are one group-by per batch, and a block that runs on into
+    the next batch is summed on from there."""
     warehouse.ensure_table(USAGE_PRICED)
     priced, live_params, frames = rows_of(USAGE_PRICED, live)
-    batches = warehouse.query_batches(
-        f"""SELECT source, occurred_at, COALESCE({MODE_COLUMN[mode]}, 0) AS cost,
-                   input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
-                   + cache_write_1h_tokens AS tokens, model
-            FROM {priced} WHERE {IN_WINDOW} ORDER BY source NULLS FIRST, occurred_at""",
-        {**window_params(since, until, company_id, source=source), **live_params},
-        batch_rows=batch_rows,
-        frames=frames,
-    )  # fmt: skip
+    params = {**window_params(since, until, company_id, source=source), **live_params}
+    sources = warehouse.query(
+        f"SELECT DISTINCT source FROM {priced} WHERE {IN_WINDOW} ORDER BY 1", params, frames
+    )["source"].to_list()
     blocks: list[Block] = []
-    current: str | None = None  # the source whose blocks are being found
-    open_until: int | None = None  # the last instant (epoch us) the latest block holds
-    for batch in batches:
-        # a batch holds the end of one source's requests and the start of the next one's
-        for (batch_source,), part in batch.group_by("source", maintain_order=True):
-            if not blocks or batch_source != current:
-                current, open_until = batch_source, None
-            open_until = _add_blocks(blocks, part, current, open_until)
+    for current in sources:
+        batches = warehouse.query_batches(
+            f"""SELECT occurred_at, COALESCE({MODE_COLUMN[mode]}, 0) AS cost,
+                       input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
+                       + cache_write_1h_tokens AS tokens, model
+                FROM {priced} WHERE {IN_WINDOW} AND source IS NOT DISTINCT FROM $current
+                ORDER BY occurred_at""",
+            {**params, "current": current},
+            batch_rows=batch_rows,
+            frames=frames,
+        )  # fmt: skip
+        open_until: int | None = None  # the last instant (epoch us) the latest block holds
+        for batch in batches:
+            open_until = _add_blocks(blocks, batch, current, open_until)
     blocks.sort(key=lambda block: (block.start, block.source or ""))
     return blocks
 
