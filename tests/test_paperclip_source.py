@@ -348,13 +348,18 @@ def test_json_columns_of_any_shape_are_read_not_fatal(tally_env, paperclip_url, 
     assert runs[0] >= 1
 
 
-def test_a_run_links_its_transcript_session_and_agent(tally_env, paperclip_url, conninfo):
+def ingest_the_runs_transcript(tally_env, conninfo: str) -> None:
+    """The transcript of RUN_1's adapter session, cc-run-1: one request, during the run."""
     claude = tally_env / "claude" / "projects"
     write_jsonl(claude / "-srv-billing" / "cc-run-1.jsonl", [
         user_text("2026-11-03T10:00:05.000Z", session="cc-run-1"),
         assistant("m1", "r1", "2026-11-03T10:10:00.000Z", usage(), session="cc-run-1"),
     ])  # fmt: skip
     ingest(conninfo, CLAUDE_CODE, claude)
+
+
+def test_a_run_links_its_transcript_session_and_agent(tally_env, paperclip_url, conninfo):
+    ingest_the_runs_transcript(tally_env, conninfo)
     said = run_ingest(paperclip_url, "--company", "PAP")
     assert "1 run-session links" in said
     with psycopg.connect(conninfo) as conn:
@@ -470,12 +475,7 @@ def test_the_ledger_paperclip_booked_beside_what_the_transcripts_cost(tally_env,
     billed cost of the same agent's requests, and the difference."""
     import orjson
 
-    claude = tally_env / "claude" / "projects"
-    write_jsonl(claude / "-srv-billing" / "cc-run-1.jsonl", [
-        user_text("2026-11-03T10:00:05.000Z", session="cc-run-1"),
-        assistant("m1", "r1", "2026-11-03T10:10:00.000Z", usage(), session="cc-run-1"),
-    ])  # fmt: skip
-    ingest(conninfo, CLAUDE_CODE, claude)
+    ingest_the_runs_transcript(tally_env, conninfo)
 
     def report(*args: str) -> tuple[list[dict], str]:
         result = runner.invoke(app, ["report", *args, "--format", "json"])
