@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -145,7 +147,18 @@ def test_malformed_input_is_rejected_with_reasons_and_valid_records_load(tally_e
     assert len(orjson.loads(invoke("rejects", "--format", "json").stdout)) == 8
     # --strict turns rejects into a failing exit code
     write_jsonl(projects / "p" / "s2.jsonl", [b"{broken"])
-    assert invoke("ingest", "claude-code", "--strict").exit_code == 1
+    strict = invoke("ingest", "claude-code", "--strict")
+    assert strict.exit_code == 1
+    # the summary names the run, whose rejects alone `--run` lists
+    run = int(re.search(r"tally rejects --run (\d+)", strict.output).group(1))
+    (latest,) = orjson.loads(invoke("rejects", "--run", str(run), "--format", "json").stdout)
+    assert latest["location"].endswith("s2.jsonl") and latest["run_id"] == run
+    assert orjson.loads(invoke("rejects", "--run", str(run - 1), "--format", "json").stdout) == []
+    today = datetime.now(UTC).date()
+    assert len(orjson.loads(invoke("rejects", "--since", today.isoformat(), "--format",
+                                   "json").stdout)) == 9  # fmt: skip
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    assert orjson.loads(invoke("rejects", "--since", tomorrow, "--format", "json").stdout) == []
 
 
 def test_implausible_counts_costs_and_times_are_rejected_and_the_rest_loads(tally_env):

@@ -160,8 +160,10 @@ def print_summary(summaries: list[IngestSummary], elapsed: float) -> None:
             f"{busy} file(s) skipped: another ingest still held them after waiting "
             "(the next run reads them)"
         )
-    if any(s.rejects for s in summaries):
-        console.print("see the rejected records with [bold]tally rejects[/]")
+    runs = [s.run_id for s in summaries if s.rejects and s.run_id]
+    if runs:
+        commands = " and ".join(f"[bold]tally rejects --run {run}[/]" for run in runs)
+        console.print(f"see the rejected records with {commands}")
     if summaries and not any(s.files_seen for s in summaries):
         # most likely the wrong directory: say so rather than leave a table of zeros
         where = " or ".join(s.root for s in summaries)
