@@ -14,6 +14,7 @@ from pipelines.cli.report import (
     SinceOption,
     UntilOption,
     company_named,
+    note_companies,
     parse_window,
     warehouse_staleness,
     window_words,
@@ -72,6 +73,8 @@ def reconcile(
                                     requests_by_day=staleness.requests)  # fmt: skip
             computed = tally_costs(warehouse, by.value, mode.value, since_day, until_day,
                                    company_id, overlay)  # fmt: skip
+            if company_id is None:  # two companies' agents of one name would add up
+                note_companies(context, warehouse, since_day, until_day, overlay)
     from ingestion.reports.reconcile import reconcile as reconciled
 
     rows = reconciled(upstream, computed, by.value)

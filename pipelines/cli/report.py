@@ -216,7 +216,7 @@ def company_named(context: StoreContext, slug: str | None) -> int | None:
     raise CommandFailed(f"no company {slug!r} (the store holds: {names})")
 
 
-def _note_companies(context: StoreContext, warehouse: Warehouse, since: date | None,
+def note_companies(context: StoreContext, warehouse: Warehouse, since: date | None,
                     until: date | None, live: LiveDays | None) -> None:  # fmt: skip
     """Say when a report of every company adds up several: `--by project` once merged two
     companies' projects of one name without a word."""
@@ -319,7 +319,7 @@ def _cost_report(
                             keep_priced=requests, overrides=overrides,
                             requests_by_day=staleness.requests)  # fmt: skip
     if company_id is None:
-        _note_companies(context, warehouse, since_day, until_day, overlay)
+        note_companies(context, warehouse, since_day, until_day, overlay)
     if fmt is CostFormat.html:
         path = write_html_report(context.settings, mode.value, since_day, until_day, output,
                                  overlay, warehouse=warehouse, company_id=company_id,
