@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 
 from api.crud import EntityId, fetch
-from api.deps import Board, Reader, require, state
+from api.deps import Reader, require, state
 from api.errors import error_responses, forbidden, invalid, not_found
 from api.writes import Directory
 from ingestion.keys import Principal
@@ -215,17 +215,21 @@ async def issue_cost(
     response_model=BudgetStatus,
     responses=error_responses(401, 403, 404, 422, 503),
 )
-def budget_status(request: Request, response: Response, entity_id: EntityId, caller: Board) -> Any:
+def budget_status(request: Request, response: Response, entity_id: EntityId, caller: Reader) -> Any:
     """Spend in the policy's current window, the share of the budget, and when the budget
     runs out at the window's pace so far (null: not within the window). USD and tokens are
     the warehouse's, as last materialised: `X-Tally-Stale-Days` lists the days of the window
-    it has not caught up with, whose spend the status leaves out."""
+    it has not caught up with, whose spend the status leaves out. An agent key reads the
+    policies of its own agent (a hook can stop its agent short of a hard stop)."""
     from ingestion.reports.budgets import policy_status
 
     warehouse = state(request).warehouse()
     with warehouse.held():
         with state(request).pool.connection() as conn:
             policy = fetch(conn, "budget_policies", caller, entity_id, "budget policy")
+            own = policy["scope_type"] == "agent" and policy["scope_id"] == caller.agent_id
+            if caller.role == "agent" and not own:
+                raise forbidden("an agent key reads the budget policies of its own agent only")
             covered = state(request).settings.subscription_source_set
             found = policy_status(conn, warehouse, policy, subscription_sources=covered)
         # after the connection went back to the pool: the check takes one of its own
