@@ -79,6 +79,8 @@ def test_costs_by_agent_are_scoped_to_the_company_and_the_agent(world):
     for group_by in ("day", "issue"):
         codex = client.get(f"/v1/costs?group_by={group_by}&source=codex", headers=auth(keys.board))
         assert [row["requests"] for row in codex.json()] == [1], group_by
+    tools = client.get("/v1/costs?group_by=source", headers=auth(keys.board)).json()
+    assert {row["source"]: row["requests"] for row in tools} == {"api": 5, "codex": 1}
     api = client.get("/v1/costs?group_by=agent&source=api", headers=auth(keys.board)).json()
     assert {row["agent"]: row["requests"] for row in api} == {"eng": 4, "ops": 1}
 

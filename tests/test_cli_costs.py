@@ -113,6 +113,7 @@ def test_html_report_is_self_contained_and_calls_out_unpriced_usage(costed, tmp_
     assert result.exit_code == 0 and str(target) in result.stdout
     page = target.read_text()
     assert "<svg" in page and "<polyline" in page and "Top projects" in page
+    assert "By tool" in page and "claude_code" in page and "codex" in page
     assert "Unpriced usage" in page and "claude-mystery-1" in page
     assert "http://" not in page and "https://" not in page and "<script" not in page
 
@@ -255,7 +256,8 @@ def report_costs(*args: str) -> tuple[list[dict], str]:
     return orjson.loads(result.stdout), " ".join(result.stderr.split())
 
 
-LIVE_GROUPINGS = ("day", "week", "month", "project", "agent", "session", "model", "block")
+LIVE_GROUPINGS = ("day", "week", "month", "source", "project", "agent", "session", "model",
+                  "block")  # fmt: skip
 
 
 def every_grouping() -> dict[str, list[dict]]:
@@ -632,8 +634,12 @@ def test_reports_narrowed_to_a_project_agent_or_source_add_up_to_the_whole(coste
     def by_source(groupings: tuple[str, ...]) -> None:
         total = cost(report_costs("--by", "model")[0])
         sessions = report_costs("--by", "session")[0]
+        tools = {r["source"]: r for r in report_costs("--by", "source")[0]}
+        assert set(tools) == {"claude_code", "codex"} and cost(list(tools.values())) == total
         for source in ("claude_code", "codex"):
             mine = [r for r in sessions if r["source"] == source]
+            assert Decimal(tools[source]["cost_usd"]) == cost(mine)
+            assert tools[source]["requests"] == sum(r["requests"] for r in mine)
             for by in groupings:
                 assert cost(report_costs("--by", by, "--source", source)[0]) == cost(mine) > 0
             blocks = report_costs("--by", "block", "--source", source)[0]

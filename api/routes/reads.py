@@ -21,7 +21,9 @@ router = APIRouter(prefix="/v1", tags=["reads"])
 # dates), as `tally report costs --warehouse-only` warns; absent when it is up to date.
 STALE_DAYS_HEADER = "X-Tally-Stale-Days"
 OUTSIDE_PARTITIONS_HEADER = "X-Tally-Days-Outside-Partitions"
-GroupBy = Literal["day", "week", "month", "project", "agent", "session", "model", "issue", "goal"]
+GroupBy = Literal[
+    "day", "week", "month", "source", "project", "agent", "session", "model", "issue", "goal"
+]
 
 
 class UsageTotals(BaseModel):
@@ -37,7 +39,7 @@ class UsageTotals(BaseModel):
 
 
 class CostRow(UsageTotals):
-    """A row of `GET /v1/costs`: the grouping key (one of `day`, `week`, `month`,
+    """A row of `GET /v1/costs`: the grouping key (one of `day`, `week`, `month`, `source`,
     `project`, `agent`, `session_id` + `source`, `model`, or the issue keys), the usage
     contract's token keys, and costs as decimal strings."""
 
@@ -92,7 +94,7 @@ def costs(
     agent: Annotated[str | None, Query(max_length=300)] = None,
     source: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Any:
-    """Cost and tokens grouped by day, week, month, project, agent, session, model (from
+    """Cost and tokens grouped by day, week, month, source, project, agent, session, model (from
     `cost_daily`) or by issue and goal (from `attribution_daily`), for UTC days `since` to
     `until` inclusive; `project`, `agent` and `source` keep only the requests of that
     project's, agent's or tool's sessions. Agent keys see their own agent's usage only. The

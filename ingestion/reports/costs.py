@@ -13,7 +13,7 @@ import polars as pl
 from ingestion.warehouse.base import Warehouse
 from schemas.warehouse import COST_DAILY, TOKEN_NAMES, USAGE_PRICED, WarehouseTable
 
-Grouping = Literal["day", "week", "month", "project", "agent", "session", "model"]
+Grouping = Literal["day", "week", "month", "source", "project", "agent", "session", "model"]
 Mode = Literal["auto", "calculate", "display"]
 MODE_COLUMN = {"auto": "cost_usd", "calculate": "computed_cost_usd", "display": "reported_cost_usd"}
 TOKEN_KEYS = TOKEN_NAMES
@@ -23,6 +23,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     # weeks start on Sunday, as ccusage's do
     "week": ("CAST(day - CAST(dayofweek(day) AS INTEGER) AS DATE)", "week"),
     "month": ("strftime(day, '%Y-%m')", "month"),
+    "source": ("source", "source"),  # the tool: claude_code, codex, api, ...
     "project": ("project", "project"),
     "agent": ("agent", "agent"),
     "session": ("session_key", "session_id"),

@@ -102,6 +102,7 @@ def render_report(
     daily_by_model: list[dict[str, Any]],
     projects: list[dict[str, Any]],
     sessions: list[dict[str, Any]],
+    sources: list[dict[str, Any]] | None = None,
     unpriced: list[dict[str, Any]],
     generated_at: str,
 ) -> str:
@@ -141,6 +142,7 @@ td:nth-child(2), td:nth-child(3) {{ text-align: right; font-variant-numeric: tab
 generated {html.escape(generated_at)} by tally</p>
 <h2>Daily cost by model</h2>{_chart(daily_by_model)}
 {callout}
+{_table("By tool", sources or [], "source") if sources else ""}
 {_table("Top projects", projects, "project")}
 {_table("Top sessions", sessions, "session_id")}
 </body></html>

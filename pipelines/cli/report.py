@@ -110,6 +110,7 @@ class CostGrouping(StrEnum):
     day = "day"
     week = "week"
     month = "month"
+    source = "source"
     project = "project"
     agent = "agent"
     session = "session"
@@ -554,6 +555,7 @@ def write_html_report(
         daily_by_model=daily_by_model,
         projects=rows_by("project"),
         sessions=rows_by("session"),
+        sources=rows_by("source"),
         unpriced=unpriced_usage(store, since, until, live, company_id, **narrowed),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
