@@ -658,6 +658,10 @@ def test_reports_narrowed_to_a_project_agent_or_source_add_up_to_the_whole(coste
     by_source(("day", "month", "model", "session", "project", "agent"))
     projects = report_costs("--by", "project")[0]
     assert len(projects) > 1
+    # a session's row names its project: the sessions of a project add up to it
+    for project in projects:
+        mine = [r for r in report_costs("--by", "session")[0] if r["project"] == project["project"]]
+        assert cost(mine) == Decimal(project["cost_usd"])
     for project in projects:
         days, _ = report_costs("--by", "day", "--project", project["project"])
         assert cost(days) == Decimal(project["cost_usd"])

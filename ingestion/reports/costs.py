@@ -113,7 +113,10 @@ def cost_report(
     """Rows by `by`; `company_id`, `agent`, `project` and `source` narrow the rows that
     count."""
     expression, key = GROUPS[by]
-    extra = ", source" if by == "session" else ""
+    # a session's rows name its tool, and the project and agent it is linked to (as of its
+    # latest day: a link made later reaches only the days materialised since)
+    extra = (", source, arg_max(project, last_at) AS project, arg_max(agent, last_at) AS agent"
+             if by == "session" else "")  # fmt: skip
     sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in TOKEN_KEYS)
     cost = MODE_COLUMN[mode]
     warehouse.ensure_table(COST_DAILY)

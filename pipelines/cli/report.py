@@ -434,7 +434,7 @@ def cost_columns(by: str, rows: list[dict[str, Any]]) -> list[str]:
         keys = list(ISSUE_KEYS) if by == "issue" else ["goal", "issues"]
         return [*keys, "requests", *TOKEN_KEYS, "cost_usd", "sessions", *SHARE_KEYS]
     key = GROUPS[by][1]
-    group = [key, "source"] if by == "session" else [key]
+    group = [key, "source", "project", "agent"] if by == "session" else [key]
     shares = ["attributed_share"] if by in ("project", "agent") else []
     return [*group, "requests", *TOKEN_KEYS, "cost_usd", "billed_cost_usd",
             "notional_cost_usd", "pricing_status", *shares, "first_at", "last_at"]  # fmt: skip
