@@ -71,6 +71,11 @@ class CanonicalStore:
 
         return usage_window_with_totals(self.conninfo, start, end)
 
+    def requests_stored_twice(self, start: date, end: date) -> pl.DataFrame:
+        from ingestion.extract import requests_stored_twice
+
+        return requests_stored_twice(self.conninfo, start, end)
+
     def usage_days(self) -> list[date]:
         from ingestion.extract import usage_days
 

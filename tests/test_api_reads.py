@@ -213,3 +213,23 @@ def test_costs_name_the_days_no_partition_holds(world, monkeypatch):
     assert sum(row["requests"] for row in response.json()) == 6  # the warehouse's rows
     within = client.get(f"/v1/costs?until={TODAY.isoformat()}", headers=auth(keys.board))
     assert "X-Tally-Days-Outside-Partitions" not in within.headers
+
+
+def test_a_request_posted_under_two_sources_is_called_out(world, db_url, tmp_path):
+    """A hook that posts a transcript's requests as `api` while tally reads the transcript
+    stores each request twice, and every report counts it twice, without a word."""
+    client, keys = world
+    at = f"{TODAY.isoformat()}T00:00:00Z"
+    again = usage_record(0, occurred_at=at, source="claude_code")  # msg-0 / req-0, as `api`
+    assert post(client, "/v1/usage-events", keys.agent, [again]).json()["accepted"] == 1
+    result = dg.materialize(
+        [token_usage_events, usage_priced], selection=["usage_priced"],
+        resources=build_resources(database_url=db_url,
+                                  warehouse_url=f"duckdb://{tmp_path / 'w.duckdb'}"),
+        partition_key=TODAY.isoformat(),
+    )  # fmt: skip
+    (check,) = [c for c in result.get_asset_check_evaluations()
+                if c.check_name == "one_source_per_request"]  # fmt: skip
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["requests_counted_twice"].value == 1
+    assert check.metadata["tokens_counted_twice"].value == 10 + 100 + 1000

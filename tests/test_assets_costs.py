@@ -51,6 +51,7 @@ def test_a_partition_materialises_with_its_checks_passing(stores, conninfo):
         "schema",
         "tokens_reconcile",
         "unpriced_models",
+        "one_source_per_request",
         "totals_match_usage_priced",
     }
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]

@@ -56,6 +56,7 @@ def test_checks_sit_next_to_their_assets(definitions):
         ("usage_priced", "schema"),
         ("usage_priced", "tokens_reconcile"),
         ("usage_priced", "unpriced_models"),
+        ("usage_priced", "one_source_per_request"),
         ("cost_daily", "schema"),
         ("cost_daily", "totals_match_usage_priced"),
         ("usage_attributed", "schema"),

@@ -149,6 +149,7 @@ def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server
             "schema",
             "tokens_reconcile",
             "unpriced_models",
+            "one_source_per_request",
             "totals_match_usage_priced",
             "every_priced_event_attributed",
             "totals_match_usage_attributed",

@@ -35,6 +35,10 @@ TOKEN_TOTALS = TOKEN_NAMES
                           description="Priced requests and tokens equal the canonical store's."),
         dg.AssetCheckSpec("unpriced_models", asset="usage_priced",
                           description="Models without a price, and the tokens at stake."),
+        dg.AssetCheckSpec("one_source_per_request", asset="usage_priced",
+                          description="No request posted over the API is stored under "
+                          "another source too (a transcript's requests posted as `api` "
+                          "count twice)."),
     ],
 )  # fmt: skip
 def usage_priced(
@@ -90,6 +94,7 @@ def usage_priced(
     yield schema.result()
     yield reconcile_check(derived, canonical)
     yield unpriced_check(pl.concat(unpriced))
+    yield stored_twice_check(store.requests_stored_twice(start, end))
 
 
 def priced_totals(priced: pl.DataFrame) -> dict[str, int]:
@@ -129,4 +134,18 @@ def unpriced_check(at_stake: pl.DataFrame) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"models": dg.MetadataValue.json(sorted(set(at_stake["model"]))),
                   "unpriced_requests": requests, "at_stake": preview(at_stake)},
+    )  # fmt: skip
+
+
+def stored_twice_check(twice: pl.DataFrame) -> dg.AssetCheckResult:
+    """`twice`: `CanonicalStore.requests_stored_twice` of the window."""
+    requests = int(twice["requests"].sum() or 0) if twice.height else 0
+    return dg.AssetCheckResult(
+        check_name="one_source_per_request", passed=requests == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"requests_counted_twice": requests,
+                  "tokens_counted_twice": int(twice["tokens"].sum() or 0) if twice.height else 0,
+                  "by_source": preview(twice),
+                  "fix": "post a transcript's requests under its tool's source (claude_code, "
+                         "codex) and the transcript's ids, then delete the copies"},
     )  # fmt: skip

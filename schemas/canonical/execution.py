@@ -90,6 +90,12 @@ class TokenUsageEvent(Base):
             "session_id",
             postgresql_where=text("origin = 'session_rollup'"),
         ),
+        # the requests posted over the API, which the pricing check looks up elsewhere
+        Index(
+            "ix_token_usage_events_posted",
+            "occurred_at",
+            postgresql_where=text("origin = 'api'"),
+        ),
         CheckConstraint(
             "input_tokens >= 0 AND output_tokens >= 0 AND reasoning_tokens >= 0 "
             "AND cache_read_tokens >= 0 AND cache_write_5m_tokens >= 0 "

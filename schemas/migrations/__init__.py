@@ -4,7 +4,7 @@
 a test keeps it equal to the newest migration.
 """
 
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 
 
 class UnknownRevision(RuntimeError):
