@@ -215,7 +215,7 @@ def test_costs_name_the_days_no_partition_holds(world, monkeypatch):
     assert "X-Tally-Days-Outside-Partitions" not in within.headers
 
 
-def test_a_request_posted_under_two_sources_is_called_out(world, db_url, tmp_path):
+def test_a_request_posted_under_two_sources_is_called_out(world, db_url, conninfo, tmp_path):
     """A hook that posts a transcript's requests as `api` while tally reads the transcript
     stores each request twice, and every report counts it twice, without a word."""
     client, keys = world
@@ -233,3 +233,18 @@ def test_a_request_posted_under_two_sources_is_called_out(world, db_url, tmp_pat
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["requests_counted_twice"].value == 1
     assert check.metadata["tokens_counted_twice"].value == 10 + 100 + 1000
+    # the operator's fix: list the copies, then drop them (the claude_code copy stays)
+    from typer.testing import CliRunner
+
+    from pipelines.cli.main import app
+
+    listed = CliRunner().invoke(app, ["db", "drop-posted-copies", "--dry-run"])
+    assert listed.exit_code == 0 and "1 posted copies would be dropped" in listed.output
+    assert f"{TODAY}: 1 requests posted as api, also held as claude_code" in listed.output
+    dropped = CliRunner().invoke(app, ["db", "drop-posted-copies"])
+    assert dropped.exit_code == 0 and "dropped 1 posted copies" in dropped.output
+    again = CliRunner().invoke(app, ["db", "drop-posted-copies"])
+    assert "no posted request is held by another source too" in again.output
+    with psycopg.connect(conninfo) as conn:
+        kept = conn.execute("SELECT source FROM token_usage_events WHERE message_id = 'msg-0'")
+        assert kept.fetchall() == [("claude_code",)]

@@ -147,5 +147,6 @@ def stored_twice_check(twice: pl.DataFrame) -> dg.AssetCheckResult:
                   "tokens_counted_twice": int(twice["tokens"].sum() or 0) if twice.height else 0,
                   "by_source": preview(twice),
                   "fix": "post a transcript's requests under its tool's source (claude_code, "
-                         "codex) and the transcript's ids, then delete the copies"},
+                         "codex) and the transcript's ids; `tally db drop-posted-copies` "
+                         "drops the copies stored so far"},
     )  # fmt: skip

@@ -75,6 +75,37 @@ def recount() -> None:
         console.print(f"per-day usage totals counted again: {days:,} days")
 
 
+@app.command("drop-posted-copies")
+def drop_posted_copies(
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the copies, drop nothing."),
+) -> None:
+    """Drop the requests posted over the API that another source also holds (a transcript's
+    requests posted as `api`), which every report counts twice; the transcript's copy stays.
+    The pricing check one_source_per_request calls them out."""
+    with failures_reported():
+        import psycopg
+
+        from ingestion.posted_copies import posted_copies
+
+        context = store()
+        with psycopg.connect(context.conninfo) as conn:
+            found = posted_copies(conn, drop=not dry_run)
+    if not found:
+        console.print("no posted request is held by another source too")
+        return
+    for copies in found:
+        posted, kept = escape(copies.posted_as), escape(copies.kept_as)
+        console.print(f"{copies.day}: {copies.requests:,} requests posted as {posted}, "
+                      f"also held as {kept}")  # fmt: skip
+    total = sum(copies.requests for copies in found)
+    first, last = found[0].day, found[-1].day
+    if dry_run:
+        console.print(f"{total:,} posted copies would be dropped (run without --dry-run)")
+        return
+    console.print(f"dropped {total:,} posted copies; the days they were on keep their costs "
+                  f"until `tally materialize --from {first} --to {last}`")  # fmt: skip
+
+
 @app.command()
 def stop() -> None:
     """Stop the embedded PostgreSQL server."""
