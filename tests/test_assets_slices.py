@@ -158,7 +158,7 @@ def test_a_range_in_slices_writes_what_one_piece_writes(stores, monkeypatch, con
         assert in_slices[name].equals(frame), name
     assert all(m["slices"] >= 8 for m in metadata(sliced).values())
     checks = sliced.get_asset_check_evaluations()
-    assert len(checks) == len(whole.get_asset_check_evaluations()) == 8
+    assert len(checks) == len(whole.get_asset_check_evaluations()) == 9
     assert all(check.passed for check in checks), [c for c in checks if not c.passed]
     # what the UI shows of the run is that of the whole range, not of its last slice
     for asset, shown in metadata(whole).items():
