@@ -3,7 +3,7 @@ back by company, agent and issue; a budget policy's status."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import dagster as dg
@@ -79,6 +79,11 @@ def test_costs_by_agent_are_scoped_to_the_company_and_the_agent(world):
     for group_by in ("day", "issue"):
         codex = client.get(f"/v1/costs?group_by={group_by}&source=codex", headers=auth(keys.board))
         assert [row["requests"] for row in codex.json()] == [1], group_by
+    for start, weekday in (("sunday", 7), ("monday", 1)):
+        (week,) = client.get(f"/v1/costs?group_by=week&week_start={start}",
+                             headers=auth(keys.board)).json()  # fmt: skip
+        assert date.fromisoformat(week["week"]).isoweekday() == weekday
+        assert week["requests"] == 6
     tools = client.get("/v1/costs?group_by=source", headers=auth(keys.board)).json()
     assert {row["source"]: row["requests"] for row in tools} == {"api": 5, "codex": 1}
     api = client.get("/v1/costs?group_by=agent&source=api", headers=auth(keys.board)).json()

@@ -3,6 +3,7 @@ temporary warehouse."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -78,6 +79,10 @@ def test_costs_by_every_grouping_keep_the_contract(costed):
     assert Decimal(models["claude-mystery-1"]["cost_usd"]) == 0
     blocks = orjson.loads(invoke("report", "costs", "--by", "block", "--format", "json").stdout)
     assert blocks and sum(b["requests"] for b in blocks) == sum(r["requests"] for r in days)
+    iso = orjson.loads(invoke("report", "costs", "--by", "week", "--week-start", "monday",
+                              "--format", "json").stdout)  # fmt: skip
+    assert {date.fromisoformat(r["week"]).isoweekday() for r in iso} == {1}
+    assert sum(Decimal(r["cost_usd"]) for r in iso) == total
 
 
 def test_cost_modes(costed):

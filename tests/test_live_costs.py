@@ -112,3 +112,18 @@ def test_live_days_with_no_usage_at_all(warehouse):
     )
     assert cost_report(warehouse, "day", live=empty) == []
     assert billing_blocks(warehouse, "auto", None, None, live=empty) == []
+
+
+def test_weeks_start_on_sunday_as_ccusage_s_or_on_monday(tmp_path):
+    """Finance that closes ISO weeks read weeks from Sunday only: 2026-10-04 (a Sunday) and
+    2026-10-05 (a Monday) were one week, 2026-10-11 (a Sunday) and 2026-10-12 two."""
+    store = open_warehouse(f"duckdb://{tmp_path / 'warehouse.duckdb'}")
+    days = [date(2026, 10, 4), date(2026, 10, 5), date(2026, 10, 11), date(2026, 10, 12)]
+    store.replace_window(COST_DAILY, days[0], date(2026, 10, 13),
+                         daily(*(daily_row(day, "opus", 1, "1") for day in days)))  # fmt: skip
+
+    def weeks(**start: str) -> dict[str, int]:
+        return {r["week"]: r["requests"] for r in cost_report(store, "week", **start)}
+
+    assert weeks() == weeks(week_start="sunday") == {"2026-10-04": 2, "2026-10-11": 2}
+    assert weeks(week_start="monday") == {"2026-09-28": 1, "2026-10-05": 2, "2026-10-12": 1}

@@ -93,6 +93,7 @@ def costs(
     project: Annotated[str | None, Query(max_length=4096)] = None,
     agent: Annotated[str | None, Query(max_length=300)] = None,
     source: Annotated[str | None, Query(max_length=100)] = None,
+    week_start: Literal["sunday", "monday"] = "sunday",
 ) -> Any:
     """Cost and tokens grouped by day, week, month, source, project, agent, session, model (from
     `cost_daily`) or by issue and goal (from `attribution_daily`), for UTC days `since` to
@@ -131,7 +132,8 @@ def costs(
             return cost_by_work_item(warehouse, group_by, mode, since, until, caller.company_id,
                                      project=project, agent=agent, source=source)  # fmt: skip
         return cost_report(warehouse, group_by, mode, since, until, company_id=caller.company_id,
-                           agent=agent, project=project, source=source)  # fmt: skip
+                           agent=agent, project=project, source=source,
+                           week_start=week_start)  # fmt: skip
 
 
 def stale_days(

@@ -31,6 +31,11 @@ GROUPS: dict[str, tuple[str, str]] = {
 }
 
 
+# Weeks that start on Monday (ISO weeks), for `week_start="monday"`.
+MONDAY_WEEK = "CAST(day - CAST(isodow(day) - 1 AS INTEGER) AS DATE)"
+WeekStart = Literal["sunday", "monday"]
+
+
 def window_bounds(since: date | None, until: date | None) -> dict[str, date]:
     """$since and $until (inclusive days) of a report's window, open ends made explicit."""
     return {"since": since or date(1970, 1, 1), "until": until or date(9999, 12, 31)}
@@ -109,10 +114,13 @@ def cost_report(
     project: str | None = None,
     source: str | None = None,
     live: LiveDays | None = None,
+    week_start: WeekStart = "sunday",
 ) -> list[dict[str, Any]]:
     """Rows by `by`; `company_id`, `agent`, `project` and `source` narrow the rows that
-    count."""
+    count; weeks start on `week_start` (ccusage's default is Sunday)."""
     expression, key = GROUPS[by]
+    if by == "week" and week_start == "monday":
+        expression = MONDAY_WEEK
     # a session's rows name its tool, and the project and agent it is linked to (as of its
     # latest day: a link made later reaches only the days materialised since)
     extra = (", source, arg_max(project, last_at) AS project, arg_max(agent, last_at) AS agent"

@@ -120,6 +120,11 @@ class CostGrouping(StrEnum):
     goal = "goal"
 
 
+class WeekStart(StrEnum):
+    sunday = "sunday"
+    monday = "monday"
+
+
 class CostMode(StrEnum):
     auto = "auto"
     calculate = "calculate"
@@ -167,6 +172,9 @@ def costs(
     project: str | None = ProjectOption,
     agent: str | None = AgentOption,
     source: str | None = SourceOption,
+    week_start: WeekStart = typer.Option(
+        WeekStart.sunday, "--week-start", help="The day --by week starts on (ISO: monday)."
+    ),
 ) -> None:
     """Costs from the warehouse rollups; days it is behind on are priced live."""
     from ingestion.reports.session_filter import SessionFilter
@@ -194,7 +202,8 @@ def costs(
         with warehouse.held():  # one connection for the freshness check and the report
             overlay, staleness = _cost_report(context, warehouse, by, mode, fmt, since_day,
                                               until_day, output, live, overrides,
-                                              company_id, sessions)  # fmt: skip
+                                              company_id, sessions,
+                                              week_start.value)  # fmt: skip
     if staleness is not None and overlay is not None:
         err.print(f"note: {staleness.priced_live()}")
     elif staleness is not None:
@@ -302,6 +311,7 @@ def _cost_report(
     overrides: list[PriceOverride] | None = None,
     company_id: int | None = None,
     sessions: SessionFilter | None = None,
+    week_start: str = "sunday",
 ) -> tuple[LiveDays | None, Staleness | None]:
     overlay: LiveDays | None = None
     by_work_item = by in (CostGrouping.issue, CostGrouping.goal)
@@ -329,7 +339,7 @@ def _cost_report(
     else:
         rows = cost_rows(context.settings, by.value, mode.value, since_day, until_day, overlay,
                          warehouse=warehouse, company_id=company_id,
-                         sessions=sessions)  # fmt: skip
+                         sessions=sessions, week_start=week_start)  # fmt: skip
         suffix = "txt" if fmt is CostFormat.table else fmt.value
         narrowed = sessions.words() if sessions else ""
         with written_to(output_path(output, f"costs.{suffix}")) if output else nullcontext():
@@ -387,9 +397,10 @@ def cost_rows(
     warehouse: Warehouse | None = None,
     company_id: int | None = None,
     sessions: SessionFilter | None = None,
+    week_start: str = "sunday",
 ) -> list[dict[str, Any]]:
     """The rows of `tally report costs --by BY`; `sessions` narrows them (billing blocks by
-    source only: see `costs`)."""
+    source only: see `costs`); weeks start on `week_start`."""
     from datetime import UTC, datetime
 
     from ingestion.reports.costs import cost_report
@@ -411,7 +422,8 @@ def cost_rows(
         return cost_by_work_item(warehouse, by, mode, since, until,  # type: ignore[arg-type]
                                  company_id, **narrowed)  # fmt: skip
     rows = cost_report(warehouse, by, mode, since, until, live=live,  # type: ignore[arg-type]
-                       company_id=company_id, **narrowed)  # fmt: skip
+                       company_id=company_id, week_start=week_start,  # type: ignore[arg-type]
+                       **narrowed)  # fmt: skip
     if by in ("project", "agent"):
         from ingestion.reports.attribution import attributed_share_by
 
