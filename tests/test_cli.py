@@ -657,6 +657,9 @@ def test_run_uses_demo_data_when_no_logs_exist(tally_env):
     assert "demo Pigeon board with" in said and "pigeon:" in said and ", 0 rejected" in said
     attributed = float(said.split("attribution: ")[1].split("%")[0])
     assert 50 < attributed < 100  # the demo board's cards cover most sessions
+    tools = said.split("by tool: ")[1]  # both tools of the demo, each with its cost
+    assert re.match(r"(claude_code|codex) \$[\d,]+\.\d\d \([\d,]+ requests\), "
+                    r"(claude_code|codex) \$", tools)  # fmt: skip
 
 
 @pytest.mark.parametrize(("cpus", "workers"), [(None, 1), (1, 1), (2, 2), (4, 4), (64, 4)])

@@ -86,6 +86,10 @@ def run() -> None:
         render(
             rows, OutputFormat.table, title="cost by day (auto)", columns=cost_columns("day", rows)
         )
+        tools = cost_rows(settings, "source", "auto", None, None)
+        console.print("by tool: " + ", ".join(
+            f"{escape(str(row['source']))} ${row['cost_usd']:,.2f} ({row['requests']:,} requests)"
+            for row in tools) + " (`tally report costs --by source`)")  # fmt: skip
         path = write_html_report(settings, "auto", None, None, None)
         from ingestion.reports.attribution import coverage
         from ingestion.warehouse.base import open_warehouse
