@@ -12,6 +12,7 @@ import adbc_driver_manager as adbc
 import adbc_driver_postgresql
 import polars as pl
 
+from ingestion.posted_copies import copies_sql
 from schemas.usage_rules import COUNTED_USAGE, counted_usage_by_day
 from schemas.warehouse import TOKEN_NAMES
 
@@ -36,39 +37,17 @@ WHERE e.occurred_at >= $1::timestamptz AND e.occurred_at < $2::timestamptz
   AND {COUNTED_USAGE}
 """
 
-# The per-day totals the triggers keep (migration 0006), not a scan of every event; the
-# per-session rollups they leave out are few and found through their partial index.
-# Requests the window holds under two sources: a request posted over the API (origin `api`)
-# whose message and request ids a transcript (or another post) already holds under another
-# source, which counts it twice. Driven from the window's posted requests, each looked up in
-# the unique index (company, source, message, request) for every other source: a self-join
-# of the whole window took 0.3-0.5 s for 180,000 requests.
+# Requests of the window posted over the API that another source holds too (counted twice),
+# by pair of sources (ingestion/posted_copies.py finds them; `tally db drop-posted-copies`
+# drops them).
 TWICE_STORED = f"""
-SELECT a.source AS posted_as, t.source AS also_as, count(*) AS requests,
-       sum({
-    " + ".join(
-        f"a.{c}"
-        for c in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "cache_write_5m_tokens",
-            "cache_write_1h_tokens",
-        )
-    )
-}
-           )::bigint AS tokens
-FROM token_usage_events AS a
-JOIN token_usage_events AS t
-  ON t.company_id = a.company_id
- AND t.source = ANY (ARRAY(SELECT DISTINCT source FROM agent_sessions)) AND t.source <> a.source
- AND t.message_id = a.message_id AND t.request_id = a.request_id
- AND (t.origin <> 'api' OR t.source > a.source)  -- two posted copies: one pair, not two
-WHERE a.origin = 'api'
-  AND a.occurred_at >= $1::timestamptz AND a.occurred_at < $2::timestamptz
+SELECT posted_as, kept_as AS also_as, count(*) AS requests, sum(tokens)::bigint AS tokens
+FROM ({copies_sql("a.occurred_at >= $1::timestamptz AND a.occurred_at < $2::timestamptz")}) AS c
 GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
 """
 
+# The per-day totals the triggers keep (migration 0006), not a scan of every event; the
+# per-session rollups they leave out are few and found through their partial index.
 USAGE_DAYS = """
 SELECT day::text AS day FROM (
     SELECT day FROM usage_day_deltas GROUP BY day HAVING sum(requests) <> 0

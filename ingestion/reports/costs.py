@@ -31,6 +31,12 @@ GROUPS: dict[str, tuple[str, str]] = {
 }
 
 
+def billed_sum(cost: str) -> str:
+    """The SQL sum of a cost column of `cost_daily` as billed: nothing for the usage a
+    subscription covers."""
+    return f"sum(CASE WHEN subscription_covered THEN 0 ELSE {cost} END)"
+
+
 # Weeks that start on Monday (ISO weeks), for `week_start="monday"`.
 MONDAY_WEEK = "CAST(day - CAST(isodow(day) - 1 AS INTEGER) AS DATE)"
 WeekStart = Literal["sunday", "monday"]
@@ -132,7 +138,7 @@ def cost_report(
     frame = warehouse.query(
         f"""SELECT {expression} AS {key}{extra}, CAST(sum(requests) AS BIGINT) AS requests,
                    {sums}, sum({cost}) AS cost_usd,
-                   sum(CASE WHEN subscription_covered THEN 0 ELSE {cost} END) AS billed_cost_usd,
+                   {billed_sum(cost)} AS billed_cost_usd,
                    sum(notional_cost_usd) AS notional_cost_usd,
                    CAST(sum(unpriced_requests) AS BIGINT) AS unpriced_requests,
                    min(first_at) AS first_at, max(last_at) AS last_at

@@ -22,6 +22,7 @@ from ingestion.reports.costs import (
     MODE_COLUMN,
     LiveDays,
     Mode,
+    billed_sum,
     rows_of,
     window_params,
 )
@@ -94,7 +95,7 @@ def tally_costs(warehouse: Warehouse, by: Reconciling, mode: Mode, since: date |
                    CAST(sum(cache_read_tokens) AS BIGINT) AS cache_read_tokens,
                    CAST(sum(output_tokens) AS BIGINT) AS output_tokens,
                    sum({cost}) AS cost_usd,
-                   sum(CASE WHEN subscription_covered THEN 0 ELSE {cost} END) AS billed_cost_usd,
+                   {billed_sum(cost)} AS billed_cost_usd,
                    sum(notional_cost_usd) AS notional_cost_usd
             FROM {daily} WHERE {IN_WINDOW} AND agent IS NOT NULL GROUP BY 1""",
         {**window_params(since, until, company_id), **live_params},

@@ -16,6 +16,7 @@ from pipelines.cli.report import (
     company_named,
     note_companies,
     parse_window,
+    priced_live,
     warehouse_staleness,
     window_words,
 )
@@ -65,12 +66,7 @@ def reconcile(
             staleness = warehouse_staleness(context, since_day, until_day, warehouse=warehouse)
             overlay = None
             if live and staleness is not None:
-                from assets.costs.live import live_days
-                from ingestion.store import CanonicalStore
-
-                overlay = live_days(CanonicalStore(context.url), staleness.days,
-                                    context.settings.subscription_source_set, keep_priced=False,
-                                    requests_by_day=staleness.requests)  # fmt: skip
+                overlay = priced_live(context, staleness, keep_priced=False)
             computed = tally_costs(warehouse, by.value, mode.value, since_day, until_day,
                                    company_id, overlay)  # fmt: skip
             if company_id is None:  # two companies' agents of one name would add up

@@ -318,17 +318,9 @@ def _cost_report(
     staleness = warehouse_staleness(context, since_day, until_day, attribution=by_work_item,
                                     warehouse=warehouse)  # fmt: skip
     if live and staleness is not None and not by_work_item:
-        from assets.costs.live import live_days
-        from ingestion.store import CanonicalStore
-
-        if len(staleness.days) > LIVE_NOTICE_DAYS:  # say why the wait, before it
-            err.print(f"pricing {staleness.span()} from the canonical store ...")
         # billing blocks and the HTML page read priced requests; the rest the rollup
         requests = by is CostGrouping.block or fmt is CostFormat.html
-        overlay = live_days(CanonicalStore(context.url), staleness.days,
-                            context.settings.subscription_source_set,
-                            keep_priced=requests, overrides=overrides,
-                            requests_by_day=staleness.requests)  # fmt: skip
+        overlay = priced_live(context, staleness, keep_priced=requests, overrides=overrides)
     if company_id is None:
         note_companies(context, warehouse, since_day, until_day, overlay)
     if fmt is CostFormat.html:
@@ -351,6 +343,20 @@ def _cost_report(
         if not rows and narrowed and fmt is not CostFormat.table:
             err.print(f"note: {_no_usage(since_day, until_day, narrowed)}")
     return overlay, staleness
+
+
+def priced_live(context: StoreContext, staleness: Staleness, *, keep_priced: bool,
+                overrides: list[PriceOverride] | None = None) -> LiveDays:  # fmt: skip
+    """The days the warehouse is behind on, priced from the canonical store for this report
+    alone (`keep_priced`: with their priced requests, not only the daily rollup)."""
+    from assets.costs.live import live_days
+    from ingestion.store import CanonicalStore
+
+    if len(staleness.days) > LIVE_NOTICE_DAYS:  # say why the wait, before it
+        err.print(f"pricing {staleness.span()} from the canonical store ...")
+    return live_days(CanonicalStore(context.url), staleness.days,
+                     context.settings.subscription_source_set, keep_priced=keep_priced,
+                     overrides=overrides, requests_by_day=staleness.requests)  # fmt: skip
 
 
 def _no_usage(since: date | None, until: date | None, narrowed: str) -> str:
