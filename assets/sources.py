@@ -32,6 +32,7 @@ def token_usage_events(
             ).run()
             name = source.name if index == 0 else f"{source.name}_{index}"
             metadata[f"{name}_new_events"] = summary.events_new
+            metadata[f"{name}_new_tool_calls"] = summary.tool_calls_new
             metadata[f"{name}_files_read"] = summary.files_read
             metadata[f"{name}_rejects"] = summary.rejects
             files_read += summary.files_read

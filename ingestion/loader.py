@@ -257,6 +257,7 @@ MOST_COPIES_OF_A_TOOL_CALL = (
 )
 
 MERGE_TOOLS = """
+WITH merged AS (
 INSERT INTO tool_calls AS t (
     company_id, source, call_key, session_id, message_id, tool_name, mcp_server, started_at,
     ended_at, duration_ms, success, error_message, result_chars, result_tokens_estimate,
@@ -291,6 +292,9 @@ ON CONFLICT (company_id, source, call_key) DO UPDATE SET
     issue_refs = ARRAY(SELECT DISTINCT unnest(t.issue_refs || excluded.issue_refs) ORDER BY 1),
     source_path = COALESCE(t.source_path, excluded.source_path),
     updated_at = now()
+RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FROM merged
 """
 
 # A run whose database session is gone was killed: say so instead of "running" (the partial
@@ -402,7 +406,9 @@ class FileCursor(NamedTuple):
 class LoadResult:
     events_new: int = 0
     events_merged: int = 0
-    tool_calls: int = 0
+    tool_calls_new: int = 0
+    # rows the merges wrote: a call whose halves arrive in two batches (or runs) twice
+    tool_calls_seen: int = 0
     sessions: int = 0
     rejects: int = 0
 
@@ -585,8 +591,9 @@ class CanonicalLoader:
                 cur.execute("ANALYZE stage_tools (call_key, session_key)")
                 copies = cur.execute(MOST_COPIES_OF_A_TOOL_CALL).fetchone()
                 for copy in range(1, (copies[0] if copies else 0) + 1):
-                    cur.execute(MERGE_TOOLS, {**self.params, "copy": copy})
-                    result.tool_calls += cur.rowcount if copy == 1 else 0
+                    merged = cur.execute(MERGE_TOOLS, {**self.params, "copy": copy}).fetchone()
+                    result.tool_calls_new += int(merged[0]) if merged else 0
+                    result.tool_calls_seen += int(merged[1]) if merged and copy == 1 else 0
             if batch.rejects:
                 run = self.params["run"]
                 store_rejects(cur, run, self.source, [

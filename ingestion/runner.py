@@ -79,14 +79,16 @@ class IngestSummary:
     events_seen: int = 0
     events_new: int = 0
     events_merged: int = 0
-    tool_calls: int = 0
+    tool_calls_new: int = 0
+    tool_calls_seen: int = 0
     sessions: int = 0
     rejects: int = 0
 
     def add(self, result: LoadResult) -> None:
         self.events_new += result.events_new
         self.events_merged += result.events_merged
-        self.tool_calls += result.tool_calls
+        self.tool_calls_new += result.tool_calls_new
+        self.tool_calls_seen += result.tool_calls_seen
         self.sessions += result.sessions
         self.rejects += result.rejects
 
@@ -99,7 +101,7 @@ class IngestSummary:
             "lines_read": self.lines_read,
             "events_new": self.events_new,
             "events_merged": self.events_merged,
-            "tool_calls_seen": self.tool_calls,
+            "tool_calls_seen": self.tool_calls_seen,
             "sessions_seen": self.sessions,
             "rejects": self.rejects,
         }
@@ -187,7 +189,7 @@ class IngestRun:
                     loader.finish_run("failed", self.summary.counters(), message)
                 raise
             if self.summary.files_read:
-                analyse_grown(conn, {"tool_calls": self.summary.tool_calls})
+                analyse_grown(conn, {"tool_calls": self.summary.tool_calls_seen})
                 # new sessions may belong to projects, runs or MCP sessions already known
                 correlate(conn, company_id)
             loader.finish_run("succeeded", self.summary.counters())

@@ -57,6 +57,16 @@ def test_worker_processes_store_what_inline_parsing_stores(conninfo, corpus, pg_
     assert snapshot(conninfo) == clean
 
 
+def test_each_tool_call_is_counted_new_once_however_batches_split_its_halves(conninfo, corpus):
+    # small batches: many calls' tool_use and tool_result land in different batches
+    summaries = ingest_corpus(conninfo, corpus.root, batch_rows=50)
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT count(*) FROM tool_calls").fetchone()
+    assert row is not None and row[0] == corpus.truth.tool_calls
+    assert sum(s.tool_calls_new for s in summaries) == corpus.truth.tool_calls
+    assert sum(s.tool_calls_seen for s in summaries) > corpus.truth.tool_calls
+
+
 def test_a_second_ingest_changes_nothing(conninfo, corpus):
     first = ingest_corpus(conninfo, corpus.root)
     before = snapshot(conninfo)

@@ -135,7 +135,7 @@ def print_summary(summaries: list[IngestSummary], elapsed: float) -> None:
         "MB",
         "new events",
         "duplicates merged",
-        "tool calls",
+        "new tool calls",
         "rejects",
     ):
         if column == "source":  # folded, never cut: two directories of a source differ at the end
@@ -150,7 +150,7 @@ def print_summary(summaries: list[IngestSummary], elapsed: float) -> None:
             f"{s.bytes_read / 1e6:,.1f}",
             f"{s.events_new:,}",
             f"{s.events_merged:,}",
-            f"{s.tool_calls:,}",
+            f"{s.tool_calls_new:,}",
             f"[red]{s.rejects:,}[/]" if s.rejects else "0",
         )
     console.print(table)
