@@ -13,6 +13,7 @@ import adbc_driver_postgresql
 import polars as pl
 
 from ingestion.posted_copies import copies_sql
+from ingestion.session_labels import AGENT_LABEL, PROJECT_LABEL, SESSION_LABEL_JOINS
 from schemas.usage_rules import COUNTED_USAGE, counted_usage_by_day
 from schemas.warehouse import TOKEN_NAMES
 
@@ -20,19 +21,12 @@ MONEY = pl.Decimal(38, 12)
 
 USAGE_WINDOW = f"""
 SELECT e.id AS event_id, e.company_id, e.source, s.session_key,
-       r.session_key AS root_session_key,
-       COALESCE(p.name, r.project_path, s.project_path) AS project,
-       COALESCE(a.name, ra.name) AS agent,
+       r.session_key AS root_session_key, {PROJECT_LABEL} AS project, {AGENT_LABEL} AS agent,
        e.occurred_at, e.provider, e.model, e.input_tokens, e.output_tokens,
        e.reasoning_tokens, e.cache_read_tokens, e.cache_write_5m_tokens,
        e.cache_write_1h_tokens, e.web_search_requests, e.service_tier, e.speed,
        e.reported_cost_usd::text AS reported_cost_usd
-FROM token_usage_events AS e
-JOIN agent_sessions AS s ON s.id = e.session_id
-JOIN agent_sessions AS r ON r.id = COALESCE(s.root_session_id, s.id)
-LEFT JOIN projects AS p ON p.id = COALESCE(s.project_id, r.project_id)
-LEFT JOIN agents AS a ON a.id = s.agent_id
-LEFT JOIN agents AS ra ON ra.id = r.agent_id
+FROM token_usage_events AS e{SESSION_LABEL_JOINS}
 WHERE e.occurred_at >= $1::timestamptz AND e.occurred_at < $2::timestamptz
   AND {COUNTED_USAGE}
 """

@@ -689,3 +689,57 @@ def test_reports_narrowed_to_a_project_agent_or_source_add_up_to_the_whole(coste
     assert rows == [] and "no usage of agent nobody" in said and "--by agent" in said
     refused = invoke("report", "costs", "--by", "block", "--project", name)
     assert refused.exit_code == 2 and "narrow them by --source" in " ".join(refused.output.split())
+
+
+def test_the_usage_report_narrowed_keeps_the_requests_the_cost_report_keeps(costed, conninfo):
+    """`tally report usage` takes --project, --agent and --source too, read from the canonical
+    store under the names the cost reports show (a subagent's session under its root's)."""
+    with psycopg.connect(conninfo) as conn:
+        # the agent of one root session, whose subagents name none of their own
+        root = conn.execute("""
+            SELECT r.id FROM agent_sessions r
+            WHERE r.parent_session_id IS NULL AND r.source = 'claude_code'
+              AND EXISTS (SELECT 1 FROM agent_sessions c WHERE c.root_session_id = r.id
+                          AND c.id <> r.id AND c.agent_id IS NULL)
+            ORDER BY r.session_key LIMIT 1""").fetchone()
+        assert root is not None
+        agent = conn.execute(
+            """
+            INSERT INTO agents (company_id, source, external_id, name)
+            SELECT company_id, 'paperclip', 'a-1', 'eng' FROM agent_sessions WHERE id = %s
+            RETURNING id""",
+            root,
+        ).fetchone()
+        assert agent is not None
+        conn.execute("UPDATE agent_sessions SET agent_id = %s WHERE id = %s", (agent[0], root[0]))
+        counted = conn.execute(
+            """
+            SELECT count(*), count(*) FILTER (WHERE s.id = %(root)s)
+            FROM token_usage_events e JOIN agent_sessions s ON s.id = e.session_id
+            WHERE COALESCE(s.root_session_id, s.id) = %(root)s""",
+            {"root": root[0]},
+        ).fetchone()
+        assert counted is not None and counted[0] > counted[1]
+    assert invoke("materialize").exit_code == 0
+
+    def usage_rows(*args: str) -> tuple[list[dict], str]:
+        result = invoke("report", "usage", "--by", "day", *args, "--format", "json")
+        assert result.exit_code == 0, result.output
+        return orjson.loads(result.stdout), " ".join(result.stderr.split())
+
+    def totals(rows: list[dict]) -> tuple[int, int, int]:
+        return (sum(r["requests"] for r in rows), sum(r["input_tokens"] for r in rows),
+                sum(r["cache_read_tokens"] for r in rows))  # fmt: skip
+
+    names = [("--project", r["project"]) for r in report_costs("--by", "project")[0]]
+    names += [("--agent", r["agent"]) for r in report_costs("--by", "agent")[0] if r["agent"]]
+    names += [("--source", r["source"]) for r in report_costs("--by", "source")[0]]
+    assert ("--agent", "eng") in names and len(names) > 4
+    for option, name in names:
+        narrowed, _ = usage_rows(option, name)
+        assert totals(narrowed) == totals(report_costs("--by", "day", option, name)[0]), name
+        assert 0 < totals(narrowed)[0] < totals(usage_rows()[0])[0], name
+    # the agent's requests are its session's and its subagents'
+    assert totals(usage_rows("--agent", "eng")[0])[0] == counted[0]
+    rows, said = usage_rows("--project", "nowhere")
+    assert rows == [] and "no usage of project nowhere" in said and "--by project" in said

@@ -3,7 +3,9 @@
 The output keys are a contract other tools read: `source`, `session_id`, `day`, `model`,
 `requests`, `input_tokens` (uncached), `output_tokens`, `reasoning_tokens`,
 `cache_read_tokens`, `cache_write_5m_tokens`, `cache_write_1h_tokens`, `first_at`, `last_at`.
-A session's subagents are folded into it, as its root session.
+A session's subagents are folded into it, as its root session. A report narrowed to a
+project, agent or tool keeps the requests the cost reports keep for the same names
+(ingestion/session_labels.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any, Literal
 
 import psycopg
 
+from ingestion.reports.session_filter import SessionFilter
+from ingestion.session_labels import AGENT_LABEL, PROJECT_LABEL, SESSION_LABEL_JOINS
 from schemas.usage_rules import COUNTED_USAGE
 from schemas.warehouse import TOKEN_NAMES
 
@@ -41,9 +45,10 @@ def usage_report(
     by: Grouping,
     since: date | None = None,
     until: date | None = None,
-    source: str | None = None,
     company_id: int | None = None,
+    sessions: SessionFilter | None = None,
 ) -> list[dict[str, Any]]:
+    narrowed = sessions or SessionFilter()
     group_sql = _GROUP_SQL[by]
     keys = GROUP_KEYS[by]
     selected = ", ".join(f"{expr} AS {key}" for expr, key in zip(group_sql, keys, strict=True))
@@ -56,16 +61,22 @@ def usage_report(
         # the day after, in SQL: Python's dates end on 9999-12-31
         where.append("e.occurred_at < (%(until)s::date + 1)::timestamp AT TIME ZONE 'UTC'")
         params["until"] = until
-    if source:
+    if narrowed.source:
         where.append("e.source = %(source)s")
-        params["source"] = source
+        params["source"] = narrowed.source
+    if narrowed.project:
+        where.append(f"{PROJECT_LABEL} = %(project)s")
+        params["project"] = narrowed.project
+    if narrowed.agent:
+        where.append(f"{AGENT_LABEL} = %(agent)s")
+        params["agent"] = narrowed.agent
     if company_id is not None:
         where.append("e.company_id = %(company)s")
         params["company"] = company_id
     query = f"""
         SELECT {selected}, count(*) AS requests, {sums},
                min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at
-        FROM token_usage_events AS e{_ROOT_SESSION if by == "session" else ""}
+        FROM token_usage_events AS e{_joins(by, narrowed)}
         WHERE {" AND ".join(where)}
         GROUP BY {", ".join(str(i + 1) for i in range(len(keys)))}
         ORDER BY {"min(e.occurred_at)" if by == "session" else "1"}
@@ -80,6 +91,12 @@ def usage_report(
         if "day" in row:
             row["day"] = row["day"].isoformat()
     return rows
+
+
+def _joins(by: Grouping, sessions: SessionFilter) -> str:
+    if sessions.project or sessions.agent:
+        return SESSION_LABEL_JOINS  # the root session too
+    return _ROOT_SESSION if by == "session" else ""
 
 
 def _iso(value: datetime) -> str:

@@ -67,6 +67,9 @@ def run() -> None:
         fmt=OutputFormat.table,
         refresh=False,
         company=None,
+        project=None,
+        agent=None,
+        source=None,
     )
     with failures_reported():
         from pipelines.cli.materialize import DEFAULT_SELECTION, materialize_days

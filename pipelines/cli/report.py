@@ -84,13 +84,18 @@ def usage(
     fmt: OutputFormat = FormatOption,
     refresh: bool = RefreshOption,
     company: str | None = CompanyOption,
+    project: str | None = ProjectOption,
+    agent: str | None = AgentOption,
+    source: str | None = SourceOption,
 ) -> None:
     """Requests and tokens (input is uncached input; reasoning is part of output)."""
     import psycopg
 
+    from ingestion.reports.session_filter import SessionFilter
     from ingestion.reports.usage import GROUP_KEYS, TOKEN_KEYS, usage_report
 
     since_day, until_day = parse_window(since, until)
+    sessions = SessionFilter(project=project, agent=agent, source=source)
     with failures_reported():
         context = store()
         if refresh:
@@ -99,11 +104,21 @@ def usage(
             refresh_agent_logs(context)
         company_id = company_named(context, company)
         with psycopg.connect(context.conninfo) as conn:
-            rows = usage_report(conn, by.value, since_day, until_day, company_id=company_id)
+            rows = usage_report(conn, by.value, since_day, until_day, company_id=company_id,
+                                sessions=sessions)  # fmt: skip
     columns = [*GROUP_KEYS[by.value], "requests", *TOKEN_KEYS, "first_at", "last_at"]
-    render(rows, fmt, title=f"token usage by {by.value}", columns=columns)
-    if fmt is OutputFormat.table and not rows:
-        typer.echo(f"no usage {window_words(since_day, until_day)}in the canonical store")
+    narrowed = sessions.words()
+    render(rows, fmt, title=f"token usage by {by.value}{f' ({narrowed})' if narrowed else ''}",
+           columns=columns)  # fmt: skip
+    if not rows and (fmt is OutputFormat.table or narrowed):
+        said = (f"no usage {f'of {narrowed} ' if narrowed else ''}"
+                f"{window_words(since_day, until_day)}in the canonical store")  # fmt: skip
+        if narrowed:
+            said += "; tally report costs --by project, --by agent and --by source show the names"
+        if fmt is OutputFormat.table:
+            typer.echo(said)
+        else:  # stdout holds the (empty) rows
+            err.print(f"note: {said}")
 
 
 class CostGrouping(StrEnum):
