@@ -86,6 +86,10 @@ def test_costs_by_agent_are_scoped_to_the_company_and_the_agent(world):
         assert week["requests"] == 6
     tools = client.get("/v1/costs?group_by=source", headers=auth(keys.board)).json()
     assert {row["source"]: row["requests"] for row in tools} == {"api": 5, "codex": 1}
+    # no tool reported a cost: zero, as fixed-point text (str() of it is "0E-12")
+    shown = client.get("/v1/costs?group_by=source&mode=display", headers=auth(keys.board))
+    assert {(row["cost_usd"], row["billed_cost_usd"]) for row in shown.json()} == {
+        ("0.000000000000", "0.000000000000")}  # fmt: skip
     api = client.get("/v1/costs?group_by=agent&source=api", headers=auth(keys.board)).json()
     assert {row["agent"]: row["requests"] for row in api} == {"eng": 4, "ops": 1}
 

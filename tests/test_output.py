@@ -51,6 +51,18 @@ def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_text(capsys):
                     "cost_usd": "-0.5", "tokens": "-3", "day": "2026-10-03"}  # fmt: skip
 
 
+def test_decimals_are_fixed_point_text_in_json_and_csv(capsys):
+    """str() of a zero of scale 12 is "0E-12" (a subscription's billed cost, a display-mode
+    cost), and of any amount below a millionth an exponent too."""
+    row = {"cost_usd": Decimal("0E-12"), "tiny": Decimal("8.0000E-8"),
+           "big": Decimal("1234.500000000000")}  # fmt: skip
+    fixed = {"cost_usd": "0.000000000000", "tiny": "0.000000080000", "big": "1234.500000000000"}
+    render([row], OutputFormat.json, columns=list(row))
+    assert orjson.loads(capsys.readouterr().out) == [fixed]
+    render([row], OutputFormat.csv, columns=list(row))
+    assert list(csv.DictReader(io.StringIO(capsys.readouterr().out))) == [fixed]
+
+
 def test_render_takes_a_generator_in_every_format(capsys):
     for fmt in OutputFormat:
         render((row for row in ROWS), fmt, title="rows")

@@ -18,6 +18,7 @@ from pydantic import (
 
 from api.batch import RecordModel
 from api.crud import EntityId, Resource, audit, fetch
+from api.decimals import FixedDecimal
 from api.deps import ApiState, connection, require
 from api.errors import ApiError, ErrorDetail, conflict, error_responses
 from api.records import Timestamp
@@ -124,7 +125,7 @@ class BudgetPolicyOut(Out):
     window_kind: WindowKind
     window_days: int | None
     metric: Metric
-    amount: Decimal
+    amount: FixedDecimal
     warn_percent: int
     hard_stop: bool
     active: bool
@@ -199,12 +200,12 @@ class PriceOverrideOut(Out):
     model_pattern: str
     effective_from: date
     effective_to: date | None
-    input_per_mtok: Decimal | None
-    output_per_mtok: Decimal | None
-    cache_read_per_mtok: Decimal | None
-    cache_write_5m_per_mtok: Decimal | None
-    cache_write_1h_per_mtok: Decimal | None
-    web_search_per_thousand: Decimal | None
+    input_per_mtok: FixedDecimal | None
+    output_per_mtok: FixedDecimal | None
+    cache_read_per_mtok: FixedDecimal | None
+    cache_write_5m_per_mtok: FixedDecimal | None
+    cache_write_1h_per_mtok: FixedDecimal | None
+    web_search_per_thousand: FixedDecimal | None
     note: str | None
     warnings: list[str] = Field(
         default_factory=list,
@@ -412,7 +413,7 @@ class AnnotationOut(Out):
     target_type: str
     target_id: int
     rubric_id: int | None
-    score: Decimal | None
+    score: FixedDecimal | None
     label: str | None
     comment: str | None
     annotator: str | None

@@ -2,7 +2,6 @@
 their own agent)."""
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -10,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 
 from api.crud import EntityId, fetch
+from api.decimals import FixedDecimal, fixed_point_rows
 from api.deps import Reader, require, state
 from api.errors import error_responses, forbidden, invalid, not_found
 from api.writes import Directory
@@ -44,7 +44,7 @@ class CostRow(UsageTotals):
     contract's token keys, and costs as decimal strings."""
 
     model_config = ConfigDict(extra="allow")
-    cost_usd: Decimal | None
+    cost_usd: FixedDecimal | None
 
 
 class IssueCost(UsageTotals):
@@ -55,7 +55,7 @@ class IssueCost(UsageTotals):
     issue_status: str | None
     project: str | None
     goal: str | None
-    cost_usd: Decimal
+    cost_usd: FixedDecimal
     sessions: int
     share_explicit: float
     share_single_in_progress: float
@@ -71,10 +71,10 @@ class BudgetStatus(BaseModel):
     window_kind: str
     window_start: str | None
     window_end: str | None
-    amount: Decimal
+    amount: FixedDecimal
     # usd: billed (nothing for usage a subscription covers); notional_spent: at API prices
-    spent: Decimal
-    notional_spent: Decimal | None
+    spent: FixedDecimal
+    notional_spent: FixedDecimal | None
     percent: float
     status: Literal["ok", "warning", "exceeded"]
     hard_stop: bool
@@ -129,11 +129,12 @@ def costs(
         if outside:
             response.headers[OUTSIDE_PARTITIONS_HEADER] = ",".join(d.isoformat() for d in outside)
         if by_work_item:
-            return cost_by_work_item(warehouse, group_by, mode, since, until, caller.company_id,
-                                     project=project, agent=agent, source=source)  # fmt: skip
-        return cost_report(warehouse, group_by, mode, since, until, company_id=caller.company_id,
-                           agent=agent, project=project, source=source,
-                           week_start=week_start)  # fmt: skip
+            return fixed_point_rows(cost_by_work_item(
+                warehouse, group_by, mode, since, until, caller.company_id, project=project,
+                agent=agent, source=source))  # fmt: skip
+        return fixed_point_rows(cost_report(
+            warehouse, group_by, mode, since, until, company_id=caller.company_id, agent=agent,
+            project=project, source=source, week_start=week_start))  # fmt: skip
 
 
 def stale_days(

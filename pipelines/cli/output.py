@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from schemas.money import decimal_text
+
 
 class OutputFormat(StrEnum):
     table = "table"
@@ -28,7 +30,7 @@ class OutputFormat(StrEnum):
 
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return decimal_text(value)
     raise TypeError(type(value).__name__)
 
 
@@ -112,6 +114,8 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def _as_text(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
+    if isinstance(value, Decimal):
+        return decimal_text(value)
     return value
 
 
