@@ -12,6 +12,7 @@ import pandera.errors
 import pandera.polars as pa
 import polars as pl
 
+from schemas.money import decimal_text
 from schemas.warehouse import WarehouseTable
 
 
@@ -43,6 +44,8 @@ def _cell(value: Any) -> str:
     session key) would otherwise end the cell or the row."""
     if value is None:
         return ""
+    if isinstance(value, Decimal):
+        return decimal_text(value)  # str() of a zero cost is "0E-12"
     return " ".join(str(value).splitlines()).replace("|", "\\|")
 
 
@@ -115,5 +118,5 @@ def rollup_totals(frame: pl.DataFrame, *cost_columns: str) -> dict[str, int | De
 
 def totals_json(totals: Mapping[str, int | Decimal]) -> dg.MetadataValue:
     return dg.MetadataValue.json(
-        {k: str(v) if isinstance(v, Decimal) else v for k, v in totals.items()}
+        {k: decimal_text(v) if isinstance(v, Decimal) else v for k, v in totals.items()}
     )

@@ -126,10 +126,15 @@ def test_the_metadata_preview_keeps_one_row_per_row():
 
     from assets.reporting import preview
 
-    frame = pl.DataFrame({"project": ["/srv/a|b", "/srv/line\nbreak", None], "requests": [1, 2, 3]})
+    frame = pl.DataFrame({"project": ["/srv/a|b", "/srv/line\nbreak", None], "requests": [1, 2, 3],
+                          "cost_usd": ["0", "0.00000008", "2.5"]}).with_columns(
+        pl.col("cost_usd").cast(pl.Decimal(38, 12)))  # fmt: skip
     lines = preview(frame).value.splitlines()
-    assert lines[0] == "| project | requests |" and len(lines) == 2 + frame.height
-    assert lines[2:] == ["| /srv/a\\|b | 1 |", "| /srv/line break | 2 |", "|  | 3 |"]
+    assert lines[0] == "| project | requests | cost_usd |" and len(lines) == 2 + frame.height
+    # decimals in fixed point: str() of a zero cost is "0E-12"
+    assert lines[2:] == ["| /srv/a\\|b | 1 | 0.000000000000 |",
+                         "| /srv/line break | 2 | 0.000000080000 |",
+                         "|  | 3 | 2.500000000000 |"]  # fmt: skip
 
 
 def test_an_ingest_during_the_materialisation_does_not_fail_the_reconciliation(
