@@ -18,6 +18,7 @@ from api.errors import forbidden
 from api.records import AttributionHintIn, HeartbeatRunIn, ToolCallIn, UsageEventIn
 from ingestion.keys import Principal
 from ingestion.usage_day_deltas import fold_when_due
+from schemas.money import decimal_text
 from schemas.run_rules import TERMINAL_SQL
 
 
@@ -273,7 +274,7 @@ RETURNING source, message_id, request_id
 
 def _json(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return decimal_text(value)
     raise TypeError(type(value).__name__)
 
 

@@ -18,6 +18,7 @@ from assets.resources import CanonicalStoreResource, WarehouseResource
 from assets.slices import read_ahead, window_slices
 from ingestion.settings import get_settings
 from schemas.frames import UsageAttributedFrame
+from schemas.money import decimal_text
 from schemas.warehouse import ATTRIBUTION_DAILY, USAGE_ATTRIBUTED, USAGE_PRICED
 
 if TYPE_CHECKING:
@@ -91,7 +92,8 @@ def usage_attributed(
             "slices": len(slices),
             "engine_version": ENGINE_VERSION,
             "by_signal": dg.MetadataValue.json(
-                {row["signal"]: {"requests": row["len"], "cost_usd": str(row["cost_usd"] or 0)}
+                {row["signal"]: {"requests": row["len"],
+                                 "cost_usd": decimal_text(row["cost_usd"] or Decimal(0))}
                  for row in signals.iter_rows(named=True)}
             ),
             "preview": top.preview(),
@@ -152,8 +154,8 @@ def attribution_daily(
             "dagster/row_count": rows,
             "window": f"{start} .. {end}",
             "slices": len(slices),
-            "cost_usd": str(got["cost_usd"]),
-            "attributed_cost_usd": str(attributed_cost),
+            "cost_usd": decimal_text(got["cost_usd"]),
+            "attributed_cost_usd": decimal_text(attributed_cost),
             "preview": top.preview(),
         }
     )

@@ -12,6 +12,7 @@ from assets.resources import WarehouseResource
 from assets.slices import window_slices
 from ingestion.settings import get_settings
 from schemas.frames import CostDailyFrame
+from schemas.money import decimal_text
 from schemas.warehouse import COST_DAILY, USAGE_PRICED
 
 
@@ -60,7 +61,7 @@ def cost_daily(
             "dagster/row_count": rows,
             "window": f"{start} .. {end}",
             "slices": len(slices),
-            "cost_usd": str(got["cost_usd"]),
+            "cost_usd": decimal_text(got["cost_usd"]),
             "preview": top.preview(),
         }
     )

@@ -15,6 +15,7 @@ from assets.resources import CanonicalStoreResource, WarehouseResource
 from assets.slices import read_ahead, window_slices
 from ingestion.settings import get_settings
 from schemas.frames import UsagePricedFrame
+from schemas.money import decimal_text
 from schemas.warehouse import TOKEN_NAMES, USAGE_PRICED
 
 TOKEN_TOTALS = TOKEN_NAMES
@@ -86,7 +87,7 @@ def usage_priced(
             "dagster/row_count": rows,
             "window": f"{start} .. {end}",
             "slices": len(slices),
-            "cost_usd": str(cost),
+            "cost_usd": decimal_text(cost),
             "pricing_status": dg.MetadataValue.json(dict(statuses)),
             "preview": top.preview(),
         }
