@@ -1,4 +1,4 @@
-"""What narrows a cost report to some sessions' requests (`--project`, `--agent`, `--source`).
+"""What narrows a report to some sessions' requests (`--project`, `--agent`, `--source`).
 Its own module: the CLI builds one before it imports polars, which the reports need."""
 
 from __future__ import annotations
