@@ -36,17 +36,15 @@ def token_usage_events(
             metadata[f"{name}_files_read"] = summary.files_read
             metadata[f"{name}_rejects"] = summary.rejects
             files_read += summary.files_read
-    if files_read:
-        return dg.MaterializeResult(metadata=metadata)  # the ingest runs correlated already
-    # nothing new on disk, but sessions written over the API or by upstream ingests since the
-    # last run still get their project, agent, run and MCP links
+    # Sessions and runs written over the API (for any company) or by upstream ingests since
+    # the last run get their project, agent, run and MCP links; the ingests that read files
+    # correlated their own company already.
     import psycopg
 
-    from ingestion.correlation import correlate
-    from ingestion.loader import ensure_company
+    from ingestion.correlation import correlate_companies
 
     with psycopg.connect(canonical_store.store().conninfo) as conn:
-        found = correlate(conn, ensure_company(conn, settings.company))
+        found = correlate_companies(conn, skip=settings.company if files_read else None)
     metadata["correlated_links"] = found.total
     return dg.MaterializeResult(metadata=metadata)
 

@@ -19,7 +19,7 @@ Rules, each run as one SQL statement, strongest first:
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import psycopg
@@ -261,6 +261,10 @@ class CorrelationSummary:
         return (self.projects + self.identities + self.runs + self.agents + self.mcp_sessions
                 + self.commits)  # fmt: skip
 
+    def __add__(self, other: CorrelationSummary) -> CorrelationSummary:
+        return CorrelationSummary(*(getattr(self, f.name) + getattr(other, f.name)
+                                    for f in fields(self)))  # fmt: skip
+
 
 def correlate(conn: psycopg.Connection[Any], company_id: int,
               mcp_slack_seconds: int | None = None) -> CorrelationSummary:  # fmt: skip
@@ -295,4 +299,23 @@ def correlate(conn: psycopg.Connection[Any], company_id: int,
     finally:
         with contextlib.suppress(psycopg.Error):  # a failed transaction undoes the SET itself
             conn.execute("RESET jit")
+    return summary
+
+
+def correlate_companies(conn: psycopg.Connection[Any],
+                        skip: str | None = None) -> CorrelationSummary:  # fmt: skip
+    """Correlate every company that has sessions but `skip` (a slug: the company an ingest
+    that read files has just correlated). The API writes sessions and runs for any company,
+    where the log ingests correlate only the company they load into (TALLY_COMPANY): a run
+    another company posted was never linked to its session."""
+    companies = conn.execute(
+        """SELECT id FROM companies AS c
+           WHERE c.slug IS DISTINCT FROM %s
+             AND EXISTS (SELECT 1 FROM agent_sessions AS s WHERE s.company_id = c.id)
+           ORDER BY id""",
+        (skip,),
+    ).fetchall()
+    summary = CorrelationSummary()
+    for (company_id,) in companies:
+        summary += correlate(conn, company_id)
     return summary

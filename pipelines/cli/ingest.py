@@ -203,11 +203,23 @@ def codex(path: Path | None = PathOption, strict: bool = StrictOption) -> None:
 
 @app.command("all")
 def all_sources(strict: bool = StrictOption) -> None:
-    """Every configured source whose directory exists."""
+    """Every configured source whose directory exists; then what was written over the API
+    is correlated too."""
+    import psycopg
+
+    from ingestion.correlation import correlate_companies
+
     started = time.monotonic()
     with failures_reported():
-        summaries = ingest_agent_logs(store())
+        context = store()
+        summaries = ingest_agent_logs(context)
+        read = any(s.files_read for s in summaries)  # that company is correlated already
+        with psycopg.connect(context.conninfo) as conn:
+            linked = correlate_companies(conn, skip=context.settings.company if read else None)
     _finish(summaries, started, strict)
+    if linked.total:
+        console.print(f"correlation: {linked.total:,} new links of sessions and runs written "
+                      "over the API or by upstream ingests")  # fmt: skip
 
 
 def ingest_agent_logs(context: StoreContext) -> list[IngestSummary]:
