@@ -721,6 +721,8 @@ def test_keys_cli_creates_lists_and_revokes(tally_env, conninfo):
     assert created.exit_code == 0, created.output
     # a misspelt company or agent must not pass unnoticed behind a key that sees nothing
     assert "created company 'initech' and agent 'bot' (new" in created.stderr
+    # and that the logs and upstreams load into another company
+    assert "load into company 'local' (TALLY_COMPANY)" in " ".join(created.stderr.split())
     key = orjson.loads(created.stdout)
     assert set(key) == {"id", "key"} and key["key"].startswith("tly_")
     with psycopg.connect(conninfo) as conn:
@@ -760,6 +762,10 @@ def test_keys_cli_creates_lists_and_revokes(tally_env, conninfo):
             conn.execute("SELECT count(*) FROM companies WHERE slug <> 'initech'").fetchone()[0]
             == 0
         )
+    # a key of the company the logs load into needs no such note
+    local = runner.invoke(app, ["keys", "create", "--company", "local", "--role", "board"])
+    assert local.exit_code == 0 and "created company 'local'" in local.stderr
+    assert "TALLY_COMPANY" not in local.stderr
 
 
 def test_concurrent_batches_share_a_new_session_without_losing_an_event(keys, conninfo):

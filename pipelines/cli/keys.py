@@ -38,6 +38,11 @@ def create(
                 raise CommandFailed(str(error)) from None
     if created:  # a misspelt name would otherwise give a key that sees nothing, silently
         err.print(f"created {escape(' and '.join(created))} (new: no such one existed)")
+        ingested_into = context.settings.company
+        if company.strip() != ingested_into:
+            err.print(f"note: agent logs, Paperclip, Pigeon and git load into company "
+                      f"'{escape(ingested_into)}' (TALLY_COMPANY): what this key posts meets "
+                      "their issues, runs and projects only under that company")  # fmt: skip
     if fmt is OutputFormat.json:
         sys.stdout.write(orjson.dumps({"id": key_id, "key": key}).decode() + "\n")
         return
