@@ -43,7 +43,9 @@ def token_usage_events(
 
     from ingestion.correlation import correlate_companies
 
-    with psycopg.connect(canonical_store.store().conninfo) as conn:
+    # autocommit: each rule commits alone, so a concurrent ingest's correlation never waits
+    # on rows this one holds across rules and companies
+    with psycopg.connect(canonical_store.store().conninfo, autocommit=True) as conn:
         found = correlate_companies(conn, skip=settings.company if files_read else None)
     metadata["correlated_links"] = found.total
     return dg.MaterializeResult(metadata=metadata)

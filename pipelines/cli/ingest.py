@@ -214,7 +214,7 @@ def all_sources(strict: bool = StrictOption) -> None:
         context = store()
         summaries = ingest_agent_logs(context)
         read = any(s.files_read for s in summaries)  # that company is correlated already
-        with psycopg.connect(context.conninfo) as conn:
+        with psycopg.connect(context.conninfo, autocommit=True) as conn:  # as ingests do
             linked = correlate_companies(conn, skip=context.settings.company if read else None)
     _finish(summaries, started, strict)
     if linked.total:
