@@ -20,7 +20,7 @@ TOKEN_KEYS = TOKEN_NAMES
 GROUPS: dict[str, tuple[str, str]] = {
     # key: (SQL expression, output key)
     "day": ("day", "day"),
-    # weeks start on Sunday, as ccusage's do
+    # weeks start on Sunday, as `ccusage claude weekly`'s do (its all-tools `weekly`: Monday)
     "week": ("CAST(day - CAST(dayofweek(day) AS INTEGER) AS DATE)", "week"),
     "month": ("strftime(day, '%Y-%m')", "month"),
     "source": ("source", "source"),  # the tool: claude_code, codex, api, ...
@@ -123,7 +123,7 @@ def cost_report(
     week_start: WeekStart = "sunday",
 ) -> list[dict[str, Any]]:
     """Rows by `by`; `company_id`, `agent`, `project` and `source` narrow the rows that
-    count; weeks start on `week_start` (ccusage's default is Sunday)."""
+    count; weeks start on `week_start` (`ccusage claude weekly`'s default is Sunday)."""
     expression, key = GROUPS[by]
     if by == "week" and week_start == "monday":
         expression = MONDAY_WEEK
