@@ -39,7 +39,7 @@ def by_the_asset(db_url: str) -> None:
 def by_the_cli(db_url: str) -> None:
     result = CliRunner().invoke(app, ["ingest", "all"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "correlation: 1 new links" in result.output
+    assert "correlation: 1 new link of sessions and runs" in result.output
 
 
 @pytest.mark.parametrize("ingest", [by_the_asset, by_the_cli])

@@ -218,8 +218,9 @@ def all_sources(strict: bool = StrictOption) -> None:
             linked = correlate_companies(conn, skip=context.settings.company if read else None)
     _finish(summaries, started, strict)
     if linked.total:
-        console.print(f"correlation: {linked.total:,} new links of sessions and runs written "
-                      "over the API or by upstream ingests")  # fmt: skip
+        links = f"{linked.total:,} new link{'' if linked.total == 1 else 's'}"
+        console.print(f"correlation: {links} of sessions and runs written over the API or by "
+                      "upstream ingests")  # fmt: skip
 
 
 def ingest_agent_logs(context: StoreContext) -> list[IngestSummary]:
