@@ -13,6 +13,7 @@ from assets.pricing.catalog import price_table
 from assets.pricing.transform import price_keys, price_usage
 from ingestion.reports.budgets import policy_status
 from ingestion.warehouse.base import open_warehouse
+from schemas.money import decimal_text
 from schemas.warehouse import COST_DAILY, USAGE_PRICED
 
 YESTERDAY, TODAY = date(2026, 10, 6), date(2026, 10, 7)
@@ -102,3 +103,11 @@ def test_a_usd_budget_counts_what_is_billed_and_shows_the_notional_beside(tmp_pa
         unsubscribed = status(frozenset(), **window)
         assert unsubscribed["spent"] == unsubscribed["notional_spent"] == Decimal("0.9")
         assert unsubscribed["status"] == "exceeded"
+    # USD at the stored scale, as every amount the API shows: "0" was a window with no spend
+    with psycopg.connect(conninfo) as conn:
+        empty = policy_status(conn, warehouse, {**policy, "scope_type": "company",
+                                                "window_kind": "day"},
+                              datetime(2026, 11, 7, 12, tzinfo=UTC))  # fmt: skip
+    assert (decimal_text(empty["spent"]), decimal_text(empty["notional_spent"])) == (
+        "0.000000000000", "0.000000000000")  # fmt: skip
+    assert decimal_text(status(covered, window_kind="day")["spent"]) == "0.300000000000"

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import psycopg
 
 from ingestion.warehouse.base import Warehouse
+from schemas.money import USD_SCALE
 from schemas.warehouse import ATTRIBUTION_DAILY, COST_DAILY, USAGE_ATTRIBUTED, USAGE_PRICED
 
 TOKEN_SUM = ("input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens "
              "+ cache_write_1h_tokens")  # fmt: skip
 LIFETIME_PACE = timedelta(days=30)
+USD_QUANTUM = Decimal(1).scaleb(-USD_SCALE)
+WIDE = Context(prec=60)  # quantize raises past the default 28 digits
 HORIZON = timedelta(days=3650)  # beyond this, "never" is the honest projection
 
 
@@ -146,6 +149,9 @@ def policy_status(
         if policy["metric"] == "usd":
             notional = _spend(warehouse, policy, names, window.start,
                               measure_of="notional_usd")  # fmt: skip
+    if policy["metric"] == "usd":  # at the stored scale, as every amount: not "0" when none
+        spent = spent.quantize(USD_QUANTUM, context=WIDE)
+        notional = notional.quantize(USD_QUANTUM, context=WIDE) if notional is not None else None
     amount = Decimal(policy["amount"])
     percent = (spent / amount * 100) if amount else Decimal(0)
     elapsed = max((now - pace_from).total_seconds(), 1.0)
