@@ -36,17 +36,12 @@ def token_usage_events(
             metadata[f"{name}_files_read"] = summary.files_read
             metadata[f"{name}_rejects"] = summary.rejects
             files_read += summary.files_read
-    # Sessions and runs written over the API (for any company) or by upstream ingests since
-    # the last run get their project, agent, run and MCP links; the ingests that read files
-    # correlated their own company already.
-    import psycopg
+    # sessions and runs written over the API (for any company) or by upstream ingests since
+    # the last run get their project, agent, run and MCP links
+    from ingestion.correlation import correlate_after_log_ingest
 
-    from ingestion.correlation import correlate_companies
-
-    # autocommit: each rule commits alone, so a concurrent ingest's correlation never waits
-    # on rows this one holds across rules and companies
-    with psycopg.connect(canonical_store.store().conninfo, autocommit=True) as conn:
-        found = correlate_companies(conn, skip=settings.company if files_read else None)
+    found = correlate_after_log_ingest(canonical_store.store().conninfo, settings.company,
+                                       files_read)  # fmt: skip
     metadata["correlated_links"] = found.total
     return dg.MaterializeResult(metadata=metadata)
 

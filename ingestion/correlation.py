@@ -319,3 +319,13 @@ def correlate_companies(conn: psycopg.Connection[Any],
     for (company_id,) in companies:
         summary += correlate(conn, company_id)
     return summary
+
+
+def correlate_after_log_ingest(conninfo: str, company: str, files_read: int) -> CorrelationSummary:
+    """What `tally ingest all` and the hourly ingestion do once the agent logs are read:
+    correlate every other company (and `company`, the one the logs load into, when nothing was
+    read, as its ingests then did not). On an autocommit connection, as the ingests' own
+    correlation: each rule commits alone, so two correlating at once never hold each other's
+    rows across rules and companies."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return correlate_companies(conn, skip=company if files_read else None)

@@ -205,17 +205,14 @@ def codex(path: Path | None = PathOption, strict: bool = StrictOption) -> None:
 def all_sources(strict: bool = StrictOption) -> None:
     """Every configured source whose directory exists; then what was written over the API
     is correlated too."""
-    import psycopg
-
-    from ingestion.correlation import correlate_companies
+    from ingestion.correlation import correlate_after_log_ingest
 
     started = time.monotonic()
     with failures_reported():
         context = store()
         summaries = ingest_agent_logs(context)
-        read = any(s.files_read for s in summaries)  # that company is correlated already
-        with psycopg.connect(context.conninfo, autocommit=True) as conn:  # as ingests do
-            linked = correlate_companies(conn, skip=context.settings.company if read else None)
+        linked = correlate_after_log_ingest(context.conninfo, context.settings.company,
+                                            sum(s.files_read for s in summaries))  # fmt: skip
     _finish(summaries, started, strict)
     if linked.total:
         links = f"{linked.total:,} new link{'' if linked.total == 1 else 's'}"

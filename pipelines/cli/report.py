@@ -110,15 +110,10 @@ def usage(
     narrowed = sessions.words()
     render(rows, fmt, title=f"token usage by {by.value}{f' ({narrowed})' if narrowed else ''}",
            columns=columns)  # fmt: skip
-    if not rows and (fmt is OutputFormat.table or narrowed):
-        said = (f"no usage {f'of {narrowed} ' if narrowed else ''}"
-                f"{window_words(since_day, until_day)}in the canonical store")  # fmt: skip
-        if narrowed:
-            said += "; tally report costs --by project, --by agent and --by source show the names"
-        if fmt is OutputFormat.table:
-            typer.echo(said)
-        else:  # stdout holds the (empty) rows
-            err.print(f"note: {said}")
+    if not rows:
+        say_no_usage(fmt is OutputFormat.table, since_day, until_day, narrowed,
+                     "the canonical store", "tally report costs --by project, --by agent and "
+                     "--by source show the names")  # fmt: skip
 
 
 class CostGrouping(StrEnum):
@@ -354,9 +349,9 @@ def _cost_report(
                    title=f"cost by {by.value} ({', '.join(filter(None, [mode.value, narrowed]))})",
                    columns=cost_columns(by.value, rows))  # fmt: skip
             if fmt is CostFormat.table and not rows:
-                typer.echo(_no_usage(since_day, until_day, narrowed))
-        if not rows and narrowed and fmt is not CostFormat.table:
-            err.print(f"note: {_no_usage(since_day, until_day, narrowed)}")
+                say_no_usage(True, since_day, until_day, narrowed, COSTS_LOOKED_IN, COSTS_NAMES)
+        if not rows and fmt is not CostFormat.table:
+            say_no_usage(False, since_day, until_day, narrowed, COSTS_LOOKED_IN, COSTS_NAMES)
     return overlay, staleness
 
 
@@ -374,13 +369,25 @@ def priced_live(context: StoreContext, staleness: Staleness, *, keep_priced: boo
                      overrides=overrides, requests_by_day=staleness.requests)  # fmt: skip
 
 
-def _no_usage(since: date | None, until: date | None, narrowed: str) -> str:
+COSTS_LOOKED_IN = "the warehouse or the canonical store"
+COSTS_NAMES = (
+    "`--by project`, `--by agent` and `--by session` show the names and sources reports use"
+)
+
+
+def say_no_usage(table: bool, since: date | None, until: date | None, narrowed: str,
+                 looked_in: str, names: str) -> None:  # fmt: skip
+    """Say that a report found nothing: under its table, or, when stdout holds JSON or CSV
+    rows, as a note on stderr when the report was narrowed (by a name spelt otherwise than
+    reports show it, most likely: `names` says where they are)."""
+    if not table and not narrowed:
+        return  # an empty list says it
     said = f"no usage {f'of {narrowed} ' if narrowed else ''}{window_words(since, until)}"
-    said += "in the warehouse or the canonical store"
-    if narrowed:  # a name spelt otherwise than reports show it, most likely
-        said += ("; `--by project`, `--by agent` and `--by session` show the names and "
-                 "sources reports use")  # fmt: skip
-    return said
+    said += f"in {looked_in}" + (f"; {names}" if narrowed else "")
+    if table:
+        typer.echo(said)
+    else:
+        err.print(f"note: {said}")
 
 
 def warehouse_staleness(
