@@ -195,7 +195,8 @@ def _insert_each(
     indexes: list[int],
     outcome: Outcome,
 ) -> None:
-    """Insert rows one result set each: a returned row is new, none is a duplicate."""
+    """Write rows one result set each: a returned row is new (or, for a statement that
+    merges, changed), none is a duplicate."""
     if not params:
         return
     cur.executemany(sql, params, returning=True)
@@ -301,8 +302,14 @@ def write_usage(conn: psycopg.Connection[Any], caller: Principal,
         fold_when_due(conn)  # the per-day totals the insert appended to
 
 
-INSERT_TOOL_CALL = """
-INSERT INTO tool_calls (company_id, session_id, source, call_key, tool_name, mcp_server,
+# A call may be posted in halves, as hooks see it (PreToolUse: its start; PostToolUse: its
+# end and outcome), or again by a retry. A later post fills in what is missing and widens
+# what grows (the earliest start and end, the largest result, the union of paths, commits
+# and issues), as the transcript loader merges a `tool_use` with its `tool_result`; nothing
+# known is overwritten. A post that adds nothing writes nothing (`duplicate`), and one under
+# another session than the stored call's is refused by the caller.
+UPSERT_TOOL_CALL = """
+INSERT INTO tool_calls AS t (company_id, session_id, source, call_key, tool_name, mcp_server,
     started_at, ended_at, duration_ms, success, error_message, result_chars,
     result_tokens_estimate, file_paths, commit_hashes, issue_refs)
 VALUES (%(company)s, %(session)s, %(source)s, %(call_id)s, %(tool_name)s, %(mcp_server)s,
@@ -311,8 +318,44 @@ VALUES (%(company)s, %(session)s, %(source)s, %(call_id)s, %(tool_name)s, %(mcp_
                                        - %(started_at)s::timestamptz) * 1000)::bigint),
     %(success)s, %(error_message)s, %(result_chars)s, %(result_tokens_estimate)s,
     %(file_paths)s, %(commit_hashes)s, %(issue_refs)s)
-ON CONFLICT (company_id, source, call_key) DO NOTHING
+ON CONFLICT (company_id, source, call_key) DO UPDATE SET
+    mcp_server = COALESCE(t.mcp_server, excluded.mcp_server),
+    started_at = LEAST(t.started_at, excluded.started_at),
+    ended_at = LEAST(t.ended_at, excluded.ended_at),
+    duration_ms = COALESCE((EXTRACT(EPOCH FROM LEAST(t.ended_at, excluded.ended_at)
+                                    - LEAST(t.started_at, excluded.started_at)) * 1000)::bigint,
+                           t.duration_ms, excluded.duration_ms),
+    success = COALESCE(t.success, excluded.success),
+    error_message = COALESCE(t.error_message, excluded.error_message),
+    result_chars = GREATEST(t.result_chars, excluded.result_chars),
+    result_tokens_estimate = GREATEST(t.result_tokens_estimate, excluded.result_tokens_estimate),
+    file_paths = ARRAY(SELECT DISTINCT unnest(t.file_paths || excluded.file_paths) ORDER BY 1),
+    commit_hashes = ARRAY(SELECT DISTINCT unnest(t.commit_hashes || excluded.commit_hashes)
+                          ORDER BY 1),
+    issue_refs = ARRAY(SELECT DISTINCT unnest(t.issue_refs || excluded.issue_refs) ORDER BY 1),
+    updated_at = now()
+WHERE t.session_id IS NOT DISTINCT FROM excluded.session_id AND (
+    (t.mcp_server IS NULL AND excluded.mcp_server IS NOT NULL)
+    OR t.started_at IS NULL OR excluded.started_at < t.started_at
+    OR (excluded.ended_at IS NOT NULL AND (t.ended_at IS NULL OR excluded.ended_at < t.ended_at))
+    OR (t.duration_ms IS NULL AND excluded.duration_ms IS NOT NULL)
+    OR (t.success IS NULL AND excluded.success IS NOT NULL)
+    OR (t.error_message IS NULL AND excluded.error_message IS NOT NULL)
+    OR excluded.result_chars > COALESCE(t.result_chars, -1)
+    OR excluded.result_tokens_estimate > COALESCE(t.result_tokens_estimate, -1)
+    OR NOT t.file_paths @> excluded.file_paths
+    OR NOT t.commit_hashes @> excluded.commit_hashes
+    OR NOT t.issue_refs @> excluded.issue_refs)
 RETURNING id
+"""
+
+# The posted calls stored under another session than the one posted (same source and id).
+CALLS_OF_OTHER_SESSIONS = """
+SELECT k.source, k.call_key, s.session_key FROM unnest(%s::text[], %s::text[], %s::bigint[])
+    AS k(source, call_key, session_id)
+JOIN tool_calls AS t ON t.company_id = %s AND t.source = k.source AND t.call_key = k.call_key
+LEFT JOIN agent_sessions AS s ON s.id = t.session_id
+WHERE t.session_id IS DISTINCT FROM k.session_id
 """
 
 
@@ -333,7 +376,19 @@ def write_tool_calls(
             }
             for _, r, _ in kept
         ]
-        _insert_each(cur, INSERT_TOOL_CALL, params, [i for i, _, _ in kept], outcome)
+        _insert_each(cur, UPSERT_TOOL_CALL, params, [i for i, _, _ in kept], outcome)
+        unchanged = [(i, p) for (i, _, _), p in zip(kept, params, strict=True)
+                     if outcome.status[i] == "duplicate"]  # fmt: skip
+        if unchanged:
+            rows = cur.execute(CALLS_OF_OTHER_SESSIONS, (
+                [p["source"] for _, p in unchanged], [p["call_id"] for _, p in unchanged],
+                [p["session"] for _, p in unchanged], caller.company_id)).fetchall()  # fmt: skip
+            elsewhere = {(source, call): session for source, call, session in rows}
+            for index, posted in unchanged:
+                stored_in = elsewhere.get((posted["source"], posted["call_id"]), False)
+                if stored_in is not False:
+                    outcome.reject(index, f"call_id: {posted['call_id']!r} is stored under "
+                                          f"another session ({stored_in!r})")  # fmt: skip
 
 
 # A run's terminal status stands, as Paperclip's own does ("if the run was already terminal,

@@ -261,6 +261,45 @@ def test_malformed_and_oversize_bodies(client, keys):
     assert bad_query.json()["details"][0]["loc"] == ["query", "group_by"]
 
 
+def test_a_tool_call_posted_in_halves_is_one_call_with_both(client, keys, conninfo):
+    """As hooks see a call: PreToolUse posts its start, PostToolUse (which knows its own time,
+    not the call's start) its end and outcome. The second half completes the call instead of
+    coming back `duplicate` with its end and outcome dropped."""
+    start = {"session_id": "s-1", "call_id": "toolu_9", "tool_name": "Edit",
+             "started_at": "2026-11-01T10:00:00Z", "file_paths": ["/w/a.py"]}  # fmt: skip
+    end = {**start, "started_at": "2026-11-01T10:00:04Z", "ended_at": "2026-11-01T10:00:04Z",
+           "success": False, "error_message": "old_string not found", "result_chars": 30,
+           "file_paths": ["/w/b.py"], "issue_refs": ["PAP-1"]}  # fmt: skip
+
+    def stored() -> tuple:
+        with psycopg.connect(conninfo) as conn:
+            return conn.execute(
+                """SELECT started_at::text, ended_at::text, duration_ms, success, error_message,
+                          result_chars, file_paths, issue_refs, xmin::text FROM tool_calls"""
+            ).fetchone()
+
+    assert post(client, "/v1/tool-calls", keys.agent, [start]).json()["accepted"] == 1
+    assert stored()[1:4] == (None, None, None)
+    assert post(client, "/v1/tool-calls", keys.agent, [end]).json()["accepted"] == 1
+    merged = stored()
+    assert merged[:8] == (
+        "2026-11-01 10:00:00+00", "2026-11-01 10:00:04+00", 4000, False, "old_string not found",
+        30, ["/w/a.py", "/w/b.py"], ["PAP-1"],
+    )  # fmt: skip
+    for retry in (start, end, {**end, "success": True, "result_chars": 10}):
+        answer = post(client, "/v1/tool-calls", keys.agent, [retry]).json()
+        assert answer["duplicates"] == 1, answer
+    assert stored() == merged  # nothing known overwritten, not even rewritten
+
+    elsewhere = post(client, "/v1/tool-calls", keys.agent,
+                     [{**end, "session_id": "s-2", "success": True}]).json()  # fmt: skip
+    assert elsewhere["results"][0] == {
+        "index": 0, "status": "rejected",
+        "reason": "call_id: 'toolu_9' is stored under another session ('s-1')"}  # fmt: skip
+    assert stored() == merged
+    assert count(conninfo, "tool_calls") == 1
+
+
 def test_tool_calls_runs_and_hints(client, keys, conninfo):
     issue_id = issue(conninfo)
     call = {
