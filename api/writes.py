@@ -17,6 +17,7 @@ from api.batch import Outcome
 from api.errors import forbidden
 from api.records import AttributionHintIn, HeartbeatRunIn, ToolCallIn, UsageEventIn
 from ingestion.keys import Principal
+from ingestion.tool_call_merge import ADDS_TO_TOOL_CALL, WIDEN_TOOL_CALL
 from ingestion.usage_day_deltas import fold_when_due
 from schemas.money import decimal_text
 from schemas.run_rules import TERMINAL_SQL
@@ -303,12 +304,10 @@ def write_usage(conn: psycopg.Connection[Any], caller: Principal,
 
 
 # A call may be posted in halves, as hooks see it (PreToolUse: its start; PostToolUse: its
-# end and outcome), or again by a retry. A later post fills in what is missing and widens
-# what grows (the earliest start and end, the largest result, the union of paths, commits
-# and issues), as the transcript loader merges a `tool_use` with its `tool_result`; nothing
-# known is overwritten. A post that adds nothing writes nothing (`duplicate`), and one under
-# another session than the stored call's is refused by the caller.
-UPSERT_TOOL_CALL = """
+# end and outcome), or again by a retry: a later post completes the call as the transcript
+# loader completes a `tool_use` with its `tool_result`. A post that adds nothing writes
+# nothing (`duplicate`); one under another session than the stored call's is refused.
+UPSERT_TOOL_CALL = f"""
 INSERT INTO tool_calls AS t (company_id, session_id, source, call_key, tool_name, mcp_server,
     started_at, ended_at, duration_ms, success, error_message, result_chars,
     result_tokens_estimate, file_paths, commit_hashes, issue_refs)
@@ -318,34 +317,8 @@ VALUES (%(company)s, %(session)s, %(source)s, %(call_id)s, %(tool_name)s, %(mcp_
                                        - %(started_at)s::timestamptz) * 1000)::bigint),
     %(success)s, %(error_message)s, %(result_chars)s, %(result_tokens_estimate)s,
     %(file_paths)s, %(commit_hashes)s, %(issue_refs)s)
-ON CONFLICT (company_id, source, call_key) DO UPDATE SET
-    mcp_server = COALESCE(t.mcp_server, excluded.mcp_server),
-    started_at = LEAST(t.started_at, excluded.started_at),
-    ended_at = LEAST(t.ended_at, excluded.ended_at),
-    duration_ms = COALESCE((EXTRACT(EPOCH FROM LEAST(t.ended_at, excluded.ended_at)
-                                    - LEAST(t.started_at, excluded.started_at)) * 1000)::bigint,
-                           t.duration_ms, excluded.duration_ms),
-    success = COALESCE(t.success, excluded.success),
-    error_message = COALESCE(t.error_message, excluded.error_message),
-    result_chars = GREATEST(t.result_chars, excluded.result_chars),
-    result_tokens_estimate = GREATEST(t.result_tokens_estimate, excluded.result_tokens_estimate),
-    file_paths = ARRAY(SELECT DISTINCT unnest(t.file_paths || excluded.file_paths) ORDER BY 1),
-    commit_hashes = ARRAY(SELECT DISTINCT unnest(t.commit_hashes || excluded.commit_hashes)
-                          ORDER BY 1),
-    issue_refs = ARRAY(SELECT DISTINCT unnest(t.issue_refs || excluded.issue_refs) ORDER BY 1),
-    updated_at = now()
-WHERE t.session_id IS NOT DISTINCT FROM excluded.session_id AND (
-    (t.mcp_server IS NULL AND excluded.mcp_server IS NOT NULL)
-    OR t.started_at IS NULL OR excluded.started_at < t.started_at
-    OR (excluded.ended_at IS NOT NULL AND (t.ended_at IS NULL OR excluded.ended_at < t.ended_at))
-    OR (t.duration_ms IS NULL AND excluded.duration_ms IS NOT NULL)
-    OR (t.success IS NULL AND excluded.success IS NOT NULL)
-    OR (t.error_message IS NULL AND excluded.error_message IS NOT NULL)
-    OR excluded.result_chars > COALESCE(t.result_chars, -1)
-    OR excluded.result_tokens_estimate > COALESCE(t.result_tokens_estimate, -1)
-    OR NOT t.file_paths @> excluded.file_paths
-    OR NOT t.commit_hashes @> excluded.commit_hashes
-    OR NOT t.issue_refs @> excluded.issue_refs)
+ON CONFLICT (company_id, source, call_key) DO UPDATE SET {WIDEN_TOOL_CALL}
+WHERE t.session_id IS NOT DISTINCT FROM excluded.session_id AND {ADDS_TO_TOOL_CALL}
 RETURNING id
 """
 

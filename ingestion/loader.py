@@ -28,6 +28,7 @@ from ingestion.copy import copy_bytes, encode_rows
 from ingestion.reject_limit import RejectLimit
 from ingestion.rejects import RejectRow, store_rejects
 from ingestion.table_statistics import TableStatistics, vacuum
+from ingestion.tool_call_merge import WIDEN_TOOL_CALL
 from ingestion.usage_day_deltas import fold_usage_day_deltas
 
 STAGING_DDL = """
@@ -256,7 +257,7 @@ MOST_COPIES_OF_A_TOOL_CALL = (
     "SELECT COALESCE(max(n), 0) FROM (SELECT count(*) AS n FROM stage_tools GROUP BY call_key) c"
 )
 
-MERGE_TOOLS = """
+MERGE_TOOLS = f"""
 WITH merged AS (
 INSERT INTO tool_calls AS t (
     company_id, source, call_key, session_id, message_id, tool_name, mcp_server, started_at,
@@ -277,21 +278,7 @@ ON CONFLICT (company_id, source, call_key) DO UPDATE SET
     session_id = COALESCE(t.session_id, excluded.session_id),
     message_id = COALESCE(t.message_id, excluded.message_id),
     tool_name = COALESCE(t.tool_name, excluded.tool_name),
-    mcp_server = COALESCE(t.mcp_server, excluded.mcp_server),
-    started_at = LEAST(t.started_at, excluded.started_at),
-    ended_at = LEAST(t.ended_at, excluded.ended_at),
-    duration_ms = (EXTRACT(EPOCH FROM (LEAST(t.ended_at, excluded.ended_at)
-                   - LEAST(t.started_at, excluded.started_at))) * 1000)::bigint,
-    success = COALESCE(t.success, excluded.success),
-    error_message = COALESCE(t.error_message, excluded.error_message),
-    result_chars = GREATEST(t.result_chars, excluded.result_chars),
-    result_tokens_estimate = GREATEST(t.result_tokens_estimate, excluded.result_tokens_estimate),
-    file_paths = ARRAY(SELECT DISTINCT unnest(t.file_paths || excluded.file_paths) ORDER BY 1),
-    commit_hashes = ARRAY(SELECT DISTINCT unnest(t.commit_hashes || excluded.commit_hashes)
-                          ORDER BY 1),
-    issue_refs = ARRAY(SELECT DISTINCT unnest(t.issue_refs || excluded.issue_refs) ORDER BY 1),
-    source_path = COALESCE(t.source_path, excluded.source_path),
-    updated_at = now()
+    source_path = COALESCE(t.source_path, excluded.source_path), {WIDEN_TOOL_CALL}
 RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FROM merged
