@@ -18,10 +18,10 @@ import orjson
 
 from ingestion.adapters.base import JsonlParser
 from ingestion.adapters.common import (
-    FILE_EDITING_TOOLS,
     InvalidRecord,
     commit_hashes_in,
     decimal_string,
+    edited_files,
     estimate_tokens,
     issue_refs_in,
     key_text,
@@ -29,6 +29,8 @@ from ingestion.adapters.common import (
     optional_str,
     parse_timestamp,
     require_timestamp,
+    result_text,
+    runs_git_commit,
     token_count,
 )
 from ingestion.adapters.records import ToolCallRecord, UsageRecord
@@ -320,14 +322,7 @@ class ClaudeTranscriptParser(JsonlParser):
             raise InvalidRecord("tool_use without an id")
         name = key_text(block.get("name"), "tool_use.name")
         tool_input = block.get("input") if isinstance(block.get("input"), dict) else {}
-        files: list[str] = []
-        if name in FILE_EDITING_TOOLS:
-            path = tool_input.get("file_path") or tool_input.get("notebook_path")
-            if isinstance(path, str) and path:
-                files.append(path)
-        command = tool_input.get("command")
-        makes_commit = isinstance(command, str) and "git commit" in command
-        self.pending_tools[call_id] = (name or "", makes_commit)
+        self.pending_tools[call_id] = (name or "", runs_git_commit(tool_input))
         batch.add_tool_call(
             ToolCallRecord(
                 call_key=call_id,
@@ -336,7 +331,7 @@ class ClaudeTranscriptParser(JsonlParser):
                 tool_name=name,
                 mcp_server=mcp_server_of(name),
                 started_at=started_at,
-                file_paths=files,
+                file_paths=edited_files(name, tool_input),
                 issue_refs=issue_refs_in(tool_input),
                 source_path=self.context.path,
             )
@@ -364,7 +359,7 @@ class ClaudeTranscriptParser(JsonlParser):
         call_id = key_text(block.get("tool_use_id"), "tool_result.tool_use_id")
         if call_id is None:
             raise InvalidRecord("tool_result without a tool_use_id")
-        text = _result_text(block.get("content"))
+        text = result_text(block.get("content"))
         is_error = block.get("is_error") is True
         _, makes_commit = self.pending_tools.pop(call_id, ("", None))
         commits: list[str] = []
@@ -400,15 +395,3 @@ class ClaudeTranscriptParser(JsonlParser):
             session_key = f"{self.context.session_key}:{subagent}"
             self._session(batch, session_key, self.context.session_key, subagent)
         return self._assistant(nested, offset, batch, session_key, "agent_progress")
-
-
-def _result_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for item in content:
-            if isinstance(item, dict) and isinstance(item.get("text"), str):
-                parts.append(item["text"])
-        return "\n".join(parts)
-    return ""

@@ -134,6 +134,21 @@ def mcp_server_of(tool_name: str | None) -> str | None:
     return None
 
 
+def edited_files(tool_name: str | None, tool_input: dict[str, Any]) -> list[str]:
+    """The file a Claude Code editing tool (Edit, Write, MultiEdit, NotebookEdit) wrote."""
+    if tool_name in FILE_EDITING_TOOLS:
+        path = tool_input.get("file_path") or tool_input.get("notebook_path")
+        if isinstance(path, str) and path:
+            return [path]
+    return []
+
+
+def runs_git_commit(tool_input: dict[str, Any]) -> bool:
+    """Whether a shell tool's command makes a commit (whose hash its output then prints)."""
+    command = tool_input.get("command")
+    return isinstance(command, str) and "git commit" in command
+
+
 def commit_hashes_in(output: str) -> list[str]:
     return sorted(set(_COMMIT_LINE.findall(output)))
 
@@ -171,6 +186,19 @@ def issue_refs_in(arguments: Any) -> list[str]:
                 number = _NUMBER.match(text)
                 found.add(f"#{number[1]}" if number else text)
     return sorted(found)
+
+
+def result_text(content: Any) -> str:
+    """A Claude `tool_result`'s content as text: a string, or the text of its blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for item in content:
+            if isinstance(item, dict) and isinstance(item.get("text"), str):
+                parts.append(item["text"])
+        return "\n".join(parts)
+    return ""
 
 
 def estimate_tokens(chars: int) -> int:
