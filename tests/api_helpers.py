@@ -1,10 +1,18 @@
-"""An API client on the test's own database and warehouse, and keys for two companies."""
+"""An API client on the test's own database and warehouse, keys for two companies, and a
+real `tally serve` on a free port."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 from fastapi.testclient import TestClient
 
@@ -59,3 +67,32 @@ def count(conninfo: str, table: str) -> int:
 
 def post(client: TestClient, path: str, key: str, records: list[dict[str, Any]]) -> Any:
     return client.post(path, json={"records": records}, headers=auth(key))
+
+
+TALLY = Path(sys.executable).parent / "tally"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(db_url: str, data_dir: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "TALLY_DATABASE_URL": db_url, "TALLY_DATA_DIR": str(data_dir)}
+    server = subprocess.Popen(
+        [str(TALLY), "serve", "--port", str(port)],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("the server did not start")

@@ -5,48 +5,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
 from ingestion.keys import create_key
-from tests.api_helpers import count, usage_record
+from tests.api_helpers import count, free_port, start_server, usage_record
 
 BATCHES, SIZE = 40, 200
-TALLY = Path(sys.executable).parent / "tally"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(db_url: str, data_dir: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "TALLY_DATABASE_URL": db_url, "TALLY_DATA_DIR": str(data_dir)}
-    server = subprocess.Popen(
-        [str(TALLY), "serve", "--port", str(port)],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("the server did not start")
 
 
 def batch(n: int) -> list[dict]:

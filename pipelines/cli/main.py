@@ -13,6 +13,7 @@ import typer
 from pipelines.cli import (
     db,
     demo,
+    hook,
     ingest,
     keys,
     materialize,
@@ -40,6 +41,7 @@ app.add_typer(demo.app, name="demo")
 app.command("rejects")(rejects.rejects)
 app.add_typer(prices.app, name="prices")
 app.add_typer(keys.app, name="keys")
+app.add_typer(hook.app, name="hook")
 app.command("serve")(serve.serve)
 app.command("materialize")(materialize.materialize)
 app.command("ui")(ui.ui)

@@ -1,0 +1,178 @@
+"""`tally hook claude-code`: Claude Code hook input into tool-call halves (pure), and the
+command end to end against a real `tally serve`, merged with the same call read from the
+transcript."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg
+import pytest
+
+from ingestion.adapters.claude_code_hooks import tool_call_half
+from ingestion.adapters.common import InvalidRecord
+from ingestion.keys import create_key
+from ingestion.sources import CLAUDE_CODE
+from tests.api_helpers import TALLY, free_port, start_server
+from tests.builders import assistant, tool_result, usage, write_jsonl
+from tests.ingest_helpers import ingest
+
+NOW = datetime(2026, 11, 3, 9, 30, 5, tzinfo=UTC)
+SESSION = "8c35adc1-4f2e-4f7a-9a51-2b7e0c1d9e10"
+
+
+def hook_input(event: str, tool: str, tool_input: dict[str, Any], **extra: Any) -> dict:
+    """What Claude Code writes on a hook's stdin (common fields, then the event's own)."""
+    return {
+        "session_id": SESSION,
+        "transcript_path": f"/home/dev/.claude/projects/-home-dev-src-app/{SESSION}.jsonl",
+        "cwd": "/home/dev/src/app",
+        "permission_mode": "default",
+        "hook_event_name": event,
+        "tool_name": tool,
+        "tool_input": tool_input,
+        "tool_use_id": "toolu_01DUa8",
+        **extra,
+    }
+
+
+# -- hook input into records ------------------------------------------------------------------
+
+
+def test_a_start_is_the_calls_first_half_with_what_its_input_names():
+    record = tool_call_half(
+        hook_input("PreToolUse", "mcp__paperclip__update_issue", {"issueId": "PAP-12"}), NOW
+    )
+    assert record == {
+        "source": "claude_code", "session_id": SESSION, "call_id": "toolu_01DUa8",
+        "tool_name": "mcp__paperclip__update_issue", "mcp_server": "paperclip",
+        "started_at": "2026-11-03T09:30:05+00:00", "file_paths": [], "issue_refs": ["PAP-12"],
+    }  # fmt: skip
+
+
+def test_an_end_carries_the_outcome_the_result_size_and_the_commit_it_printed():
+    bash = hook_input(
+        "PostToolUse", "Bash", {"command": "git commit -m 'Fix #7'"},
+        tool_response={"stdout": "[main 3f2a9c1] Fix #7\n 1 file changed", "stderr": "",
+                       "interrupted": False, "isImage": False},
+    )  # fmt: skip
+    record = tool_call_half(bash, NOW)
+    assert record is not None
+    assert (record["ended_at"], record["success"], record["result_chars"]) == (
+        "2026-11-03T09:30:05+00:00", True, 37)  # fmt: skip
+    assert (record["result_tokens_estimate"], record["commit_hashes"]) == (10, ["3f2a9c1"])
+
+    edit = hook_input(
+        "PostToolUse", "Edit", {"file_path": "/home/dev/src/app/a.py", "old_string": "x"},
+        tool_response={"filePath": "/home/dev/src/app/a.py", "structuredPatch": []},
+    )  # fmt: skip
+    record = tool_call_half(edit, NOW)
+    assert record is not None
+    assert record["file_paths"] == ["/home/dev/src/app/a.py"]
+    # a structured answer's size is not the result the model read: the transcript's counts
+    assert "result_chars" not in record
+
+    mcp = hook_input("PostToolUse", "mcp__pigeon__getBoard", {"cardId": 4},
+                     tool_response=[{"type": "text", "text": "three cards"}])  # fmt: skip
+    record = tool_call_half(mcp, NOW)
+    assert record is not None and (record["result_chars"], record["issue_refs"]) == (11, ["#4"])
+
+
+def test_a_failure_and_a_subagents_call_and_events_that_are_not_tool_calls():
+    failed = tool_call_half(hook_input("PostToolUseFailure", "Bash", {"command": "make"},
+                                       error="Exit code 2\n" + "x" * 900), NOW)  # fmt: skip
+    assert failed is not None and failed["success"] is False
+    assert failed["error_message"].startswith("Exit code 2") and len(failed["error_message"]) == 500
+
+    inside = tool_call_half(hook_input("PreToolUse", "Read", {}, agent_id="a3f9e1"), NOW)
+    assert inside is not None and inside["session_id"] == f"{SESSION}:agent-a3f9e1"
+
+    assert tool_call_half({"session_id": SESSION, "hook_event_name": "Stop"}, NOW) is None
+    for broken, reason in (
+        ([1, 2], "not a JSON object"),
+        ({**hook_input("PreToolUse", "Bash", {}), "tool_use_id": None}, "no tool_use_id"),
+        ({**hook_input("PreToolUse", "Bash", {}), "tool_use_id": 7}, "must be text"),
+        ({**hook_input("PreToolUse", "Bash", {}), "session_id": ""}, "no session_id"),
+    ):
+        with pytest.raises(InvalidRecord, match=reason):
+            tool_call_half(broken, NOW)
+
+
+# -- the command end to end -------------------------------------------------------------------
+
+
+def run_hook(payload: Any, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    return subprocess.run([str(TALLY), "hook", "claude-code"], input=body.decode(), env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_the_command_never_stands_in_the_agents_way(tally_env, tmp_path):
+    env = {**os.environ, "TALLY_API_URL": f"http://127.0.0.1:{free_port()}",
+           "TALLY_API_KEY": "tly_000000000000_" + "x" * 43}  # fmt: skip
+    start = hook_input("PreToolUse", "Bash", {"command": "ls"})
+    for payload, said in (
+        (start, "cannot reach the API"),
+        (b"{half", "the hook input is not JSON"),
+        ({**start, "tool_use_id": None}, "PreToolUse input has no tool_use_id"),
+    ):
+        done = run_hook(payload, env)
+        assert done.returncode == 0 and said in done.stderr, done.stderr
+    unset = run_hook(start, {k: v for k, v in env.items() if k != "TALLY_API_KEY"})
+    assert unset.returncode == 0 and "set TALLY_API_KEY" in unset.stderr
+
+
+@pytest.mark.slow
+def test_hooked_halves_and_the_transcript_make_one_call(
+    tally_env, db_url, conninfo, tmp_path
+):  # fmt: skip
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        key = create_key(conn, "local", "agent", "eng").key
+    port = free_port()
+    server = start_server(db_url, tmp_path / "data", port)
+    env = {**os.environ, "TALLY_API_URL": f"http://127.0.0.1:{port}", "TALLY_API_KEY": key}
+    try:
+        command = {"command": "git commit -m 'Fix PAP-12'"}
+        printed = "[main 3f2a9c1] Fix PAP-12\n 1 file changed, 2 insertions(+)"
+        for payload in (
+            hook_input("PreToolUse", "Bash", command),
+            hook_input("PostToolUse", "Bash", command,
+                       tool_response={"stdout": printed, "stderr": ""}),
+        ):  # fmt: skip
+            done = run_hook(payload, env)
+            assert (done.returncode, done.stderr) == (0, "")
+        wrong_key = run_hook(hook_input("PreToolUse", "Bash", command),
+                             {**env, "TALLY_API_KEY": key[:-4] + "zzzz"})  # fmt: skip
+        assert wrong_key.returncode == 0 and "the API answered 401" in wrong_key.stderr
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    with psycopg.connect(conninfo) as conn:
+        hooked = conn.execute(
+            """SELECT s.session_key, t.tool_name, t.success, t.result_chars, t.commit_hashes,
+                      t.duration_ms IS NOT NULL FROM tool_calls t
+               JOIN agent_sessions s ON s.id = t.session_id"""
+        ).fetchall()
+    assert hooked == [(SESSION, "Bash", True, len(printed), ["3f2a9c1"], True)]
+
+    # the same call, as the transcript records it, merges into the hooked row
+    use = {"type": "tool_use", "id": "toolu_01DUa8", "name": "Bash", "input": command}
+    write_jsonl(tmp_path / "projects" / "-home-dev-src-app" / f"{SESSION}.jsonl", [
+        assistant("msg_1", "req_1", "2026-11-03T09:30:01.000Z", usage(), session=SESSION,
+                  content=[use]),
+        tool_result("toolu_01DUa8", "2026-11-03T09:30:03.000Z", printed, session=SESSION,
+                    structured={"stdout": printed, "stderr": ""}),
+    ])  # fmt: skip
+    ingest(conninfo, CLAUDE_CODE, tmp_path / "projects")
+    with psycopg.connect(conninfo) as conn:
+        merged = conn.execute(
+            """SELECT count(*), min(started_at)::text, min(ended_at)::text, min(duration_ms),
+                      bool_and(success), min(message_id) FROM tool_calls"""
+        ).fetchone()
+    assert merged == (1, "2026-11-03 09:30:01+00", "2026-11-03 09:30:03+00", 2000, True, "msg_1")
