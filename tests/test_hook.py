@@ -8,13 +8,14 @@ import os
 import signal
 import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 import psycopg
 import pytest
 
-from ingestion.adapters.claude_code_hooks import tool_call_half
+from ingestion.adapters.claude_code_hooks import read_transcript, tool_call_half, transcripts_of
 from ingestion.adapters.common import InvalidRecord
 from ingestion.keys import create_key
 from ingestion.sources import CLAUDE_CODE
@@ -176,3 +177,115 @@ def test_hooked_halves_and_the_transcript_make_one_call(
                       bool_and(success), min(message_id) FROM tool_calls"""
         ).fetchone()
     assert merged == (1, "2026-11-03 09:30:01+00", "2026-11-03 09:30:03+00", 2000, True, "msg_1")
+
+
+# -- stops: the transcript's new requests ------------------------------------------------------
+
+
+def session_files(projects: Path) -> tuple[Path, Path]:
+    """A session as Claude Code 2.1 writes it: streamed copies of a request (the last the
+    most complete), a `/btw` sidechain replay of one, a 5m/1h cache-write split, a tool call,
+    and a subagent's own file."""
+    main = projects / "-home-dev-src-app" / f"{SESSION}.jsonl"
+    use = {"type": "tool_use", "id": "toolu_7", "name": "Edit",
+           "input": {"file_path": "/home/dev/src/app/a.py", "issue": "PAP-3"}}  # fmt: skip
+    write_jsonl(main, [
+        assistant("msg_1", "req_1", "2026-11-03T09:00:00.000Z", usage(output=5),
+                  session=SESSION),
+        assistant("msg_1", "req_1", "2026-11-03T09:00:01.000Z", usage(output=300,
+                  write_5m=1200, write_1h=800), session=SESSION, content=[use]),
+        tool_result("toolu_7", "2026-11-03T09:00:02.000Z", "ok", session=SESSION),
+        assistant("msg_1", "req_1", "2026-11-03T09:00:03.000Z", usage(output=300,
+                  write_5m=1200, write_1h=800), session=SESSION, sidechain=True),
+    ])  # fmt: skip
+    subagent = main.with_suffix("") / "subagents" / "agent-a3f9e1.jsonl"
+    write_jsonl(subagent, [
+        assistant("msg_2", "req_2", "2026-11-03T09:00:05.000Z", usage(output=40),
+                  session=SESSION, model="claude-haiku-4-5-20251001", sidechain=True),
+    ])  # fmt: skip
+    return main, subagent
+
+
+def test_a_stop_reads_the_transcripts_new_complete_lines_by_the_parsers_rules(tmp_path):
+    main, subagent = session_files(tmp_path / "projects")
+    stop = {"session_id": SESSION, "hook_event_name": "Stop", "transcript_path": str(main)}
+    assert transcripts_of(stop) == [main, subagent]
+
+    piece = read_transcript(main, 0)
+    assert piece.end == main.stat().st_size and piece.problems == []
+    [request] = piece.usage
+    assert (request["message_id"], request["output_tokens"], request["cache_write_5m_tokens"],
+            request["cache_write_1h_tokens"], request["occurred_at"]) == (
+        "msg_1", 300, 1200, 800, "2026-11-03T09:00:00+00:00")  # fmt: skip
+    assert request["project_path"] == "/home/dev/src/app"
+    [call] = piece.tool_calls
+    assert (call["file_paths"], call["issue_refs"], call["success"]) == (
+        ["/home/dev/src/app/a.py"], ["PAP-3"], True)  # fmt: skip
+    [inside] = read_transcript(subagent, 0).usage
+    assert inside["session_id"] == f"{SESSION}:agent-a3f9e1"
+
+    # a line being written waits for the next stop; a broken one is named and passed over
+    with main.open("ab") as handle:
+        handle.write(b'{"type":"assistant","broken\n' + orjson.dumps(
+            assistant("msg_3", "req_3", "2026-11-03T09:01:00.000Z", usage(), session=SESSION)
+        )[:50])  # fmt: skip
+    later = read_transcript(main, piece.end)
+    assert later.usage == [] and len(later.problems) == 1
+    assert later.problems[0].startswith(f"{main.name} byte {piece.end}: invalid JSON")
+    assert later.end < main.stat().st_size
+
+
+def stop_input(main: Path) -> dict[str, Any]:
+    return {"session_id": SESSION, "transcript_path": str(main), "cwd": "/home/dev/src/app",
+            "hook_event_name": "Stop", "stop_hook_active": False}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_stops_post_what_file_ingestion_would_store_once_and_resume_after_an_outage(
+    tally_env, db_url, conninfo, tmp_path
+):  # fmt: skip
+    main, _ = session_files(tmp_path / "projects")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        key = create_key(conn, "local", "agent", "eng").key
+    port = free_port()
+    env = {**os.environ, "TALLY_API_URL": f"http://127.0.0.1:{port}", "TALLY_API_KEY": key,
+           "XDG_STATE_HOME": str(tmp_path / "state")}  # fmt: skip
+
+    down = run_hook(stop_input(main), env)  # nothing listens yet: the offset stays
+    assert down.returncode == 0 and "the next stop sends" in down.stderr
+
+    def stored() -> list[tuple]:
+        with psycopg.connect(conninfo) as conn:
+            return conn.execute(
+                """SELECT s.session_key, e.message_id, e.output_tokens, e.cache_write_5m_tokens,
+                          e.cache_write_1h_tokens FROM token_usage_events e
+                   JOIN agent_sessions s ON s.id = e.session_id ORDER BY 2"""
+            ).fetchall()
+
+    server = start_server(db_url, tmp_path / "data", port)
+    try:
+        assert run_hook(stop_input(main), env).stderr == ""
+        posted = stored()
+        assert posted == [(SESSION, "msg_1", 300, 1200, 800),
+                          (f"{SESSION}:agent-a3f9e1", "msg_2", 40, 0, 0)]  # fmt: skip
+        with psycopg.connect(conninfo) as conn:
+            quiet = conn.execute("SELECT max(xmin::text::bigint) FROM token_usage_events")
+            before = quiet.fetchone()
+        assert run_hook(stop_input(main), env).stderr == ""  # nothing new: nothing sent
+        write_jsonl(main, [assistant("msg_3", "req_3", "2026-11-03T09:02:00.000Z", usage(),
+                                     session=SESSION)], mode="ab")  # fmt: skip
+        assert run_hook(stop_input(main), env).stderr == ""
+        assert [row[1] for row in stored()] == ["msg_1", "msg_2", "msg_3"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    with psycopg.connect(conninfo) as conn:
+        untouched = conn.execute(
+            "SELECT max(xmin::text::bigint) FROM token_usage_events WHERE message_id <> 'msg_3'"
+        ).fetchone()
+    assert untouched == before
+
+    # the files read by tally itself: the same requests, nothing added, nothing changed
+    summary = ingest(conninfo, CLAUDE_CODE, tmp_path / "projects")
+    assert (summary.events_new, summary.tool_calls_new) == (0, 0)
+    assert stored() == [*posted, (SESSION, "msg_3", 100, 0, 0)]

@@ -1,5 +1,6 @@
-"""Claude Code hook input (the JSON object a hook command reads on stdin) into the half of a
-tool call that the hook sees, as a record for `POST /v1/tool-calls`.
+"""Claude Code hook input (the JSON object a hook command reads on stdin) into records for the
+API: the half of a tool call that a tool hook sees, and at a stop the requests and tool calls
+the transcript gained since the last stop.
 
 PreToolUse sees the call start (`tool_name`, `tool_input`, `tool_use_id`); PostToolUse sees
 it end with its `tool_response`; PostToolUseFailure sees it fail with an `error`. The API
@@ -11,10 +12,18 @@ a call twice. The tool-call details are read by the transcript parser's own rule
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from ingestion.adapters.claude_code import SOURCE
+from ingestion.adapters.claude_code import (
+    SOURCE,
+    ClaudeTranscriptParser,
+    FileContext,
+    subagent_parent,
+)
 from ingestion.adapters.common import (
     InvalidRecord,
     commit_hashes_in,
@@ -26,6 +35,8 @@ from ingestion.adapters.common import (
     result_text,
     runs_git_commit,
 )
+from ingestion.batch import Batch
+from schemas.warehouse import TOKEN_NAMES
 
 STARTS, ENDS, FAILS = "PreToolUse", "PostToolUse", "PostToolUseFailure"
 TOOL_EVENTS = (STARTS, ENDS, FAILS)
@@ -96,3 +107,83 @@ def tool_call_half(payload: Any, now: datetime) -> dict[str, Any] | None:
         if runs_git_commit(tool_input):
             record["commit_hashes"] = commit_hashes_in(text)
     return record
+
+
+# -- Stop: the transcript's new requests and tool calls ----------------------------------------
+
+STOPS = ("Stop", "SubagentStop", "SessionEnd")
+USD_PLACES = Decimal("1e-12")  # the API keeps a reported cost to 12 places
+
+
+@dataclass
+class TranscriptPiece:
+    """What a transcript holds past an offset, up to its last complete line."""
+
+    usage: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    end: int = 0
+
+
+def transcripts_of(payload: dict[str, Any]) -> list[Path]:
+    """The transcript a stop names and its subagents' files (`<session>/subagents/*.jsonl`,
+    which hold what the subagents requested)."""
+    paths: list[Path] = []
+    for field_name in ("transcript_path", "agent_transcript_path"):
+        value = payload.get(field_name)
+        if isinstance(value, str) and value:
+            path = Path(value).expanduser()
+            if path not in paths:
+                paths.append(path)
+    if paths:
+        subagents = paths[0].with_suffix("") / "subagents"
+        paths += sorted(p for p in subagents.glob("*.jsonl") if p not in paths)
+    return paths
+
+
+def read_transcript(path: Path, start: int) -> TranscriptPiece:
+    """Parse `path` from byte `start` to its last complete line (a line being written is
+    left for the next stop) by the transcript parser's rules, into API records."""
+    piece = TranscriptPiece(end=start)
+    with path.open("rb") as handle:
+        handle.seek(start)
+        data = handle.read()
+    complete = data.rfind(b"\n") + 1
+    piece.end = start + complete
+    # the projects directory: `<project>/<session>.jsonl` or `<project>/<session>/subagents/..`
+    root = path.parent.parent if subagent_parent(path) is None else path.parents[3]
+    parser = ClaudeTranscriptParser(FileContext(path, root))
+    batch = Batch()
+    offset = start
+    for line in data[:complete].splitlines(keepends=True):
+        parser.handle_line(offset, line.rstrip(b"\r\n"), batch)
+        offset += len(line)
+    batch.drop_sidechain_replays()
+    piece.problems = [f"{path.name} byte {r.position}: {r.reason}" for r in batch.rejects]
+    for usage in batch.usage.values():
+        session = batch.sessions.get(usage.session_key)
+        cost = usage.reported_cost_usd
+        piece.usage.append({
+            "source": SOURCE, "session_id": usage.session_key, "message_id": usage.message_id,
+            "request_id": usage.request_id, "occurred_at": usage.occurred_at.isoformat(),
+            "provider": usage.provider, "model": usage.model,
+            **{name: getattr(usage, name) for name in (*TOKEN_NAMES, "web_search_requests")},
+            "service_tier": usage.service_tier,
+            "reported_cost_usd": str(Decimal(cost).quantize(USD_PLACES)) if cost else None,
+            "project_path": session.project_path if session else None,
+        })  # fmt: skip
+    for call in batch.tool_calls.values():
+        if call.tool_name is None or call.started_at is None:
+            continue  # a result whose call an earlier stop read: the API holds its start
+        piece.tool_calls.append({
+            "source": SOURCE, "session_id": call.session_key, "call_id": call.call_key,
+            "tool_name": call.tool_name, "mcp_server": call.mcp_server,
+            "started_at": call.started_at.isoformat(),
+            "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+            "success": call.success, "error_message": call.error_message,
+            "result_chars": call.result_chars,
+            "result_tokens_estimate": call.result_tokens_estimate,
+            "file_paths": call.file_paths, "commit_hashes": call.commit_hashes,
+            "issue_refs": call.issue_refs,
+        })  # fmt: skip
+    return piece

@@ -7,11 +7,14 @@ exits 0. Claude Code reads exit 2 of a PreToolUse hook as "block this tool call"
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import typer
@@ -20,6 +23,7 @@ app = typer.Typer(help="Hook commands for agents: report tool calls to the API a
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 ANSWER_CHARS = 300  # of an error answer, in the one line the hook writes
+BATCH = 500  # records a request, as the API's guidance asks
 
 
 def _say(message: str, log: Path | None) -> None:
@@ -33,29 +37,98 @@ def _say(message: str, log: Path | None) -> None:
             pass
 
 
-def _post(url: str, key: str, record: dict[str, object], timeout: float) -> str | None:
-    """Post one record; None when it was stored (or was already), else what went wrong."""
-    request = urllib.request.Request(
-        f"{url.rstrip('/')}/v1/tool-calls",
-        data=orjson.dumps({"records": [record]}),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        method="POST",
-    )
+class Unsent(Exception):
+    """The API did not take a batch (unreachable, too slow, an error answer)."""
+
+
+def _post(url: str, key: str, path: str, records: list[dict[str, Any]], timeout: float
+          ) -> list[str]:  # fmt: skip
+    """Post the records, BATCH at a time; what the API rejected, one line each. Raises
+    Unsent when a batch was not taken: all of it may be sent again (the API answers
+    `duplicate` for what it holds)."""
+    rejected = []
+    for first in range(0, len(records), BATCH):
+        chunk = records[first : first + BATCH]
+        request = urllib.request.Request(
+            f"{url.rstrip('/')}{path}",
+            data=orjson.dumps({"records": chunk}),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                answer = orjson.loads(response.read())
+        except urllib.error.HTTPError as refused:
+            body = refused.read().decode("utf-8", "replace")[:ANSWER_CHARS]
+            raise Unsent(f"the API answered {refused.code}: {body}") from None
+        except (urllib.error.URLError, TimeoutError, OSError) as failed:
+            reason = getattr(failed, "reason", failed)
+            raise Unsent(f"cannot reach the API at {url}: {reason}") from None
+        except orjson.JSONDecodeError:
+            raise Unsent(f"the API at {url} did not answer JSON") from None
+        for result in answer.get("results", []) if isinstance(answer, dict) else []:
+            if result.get("status") == "rejected":
+                record = chunk[result["index"]]
+                name = record.get("call_id") or record.get("message_id")
+                rejected.append(f"{path} {name} rejected: {result.get('reason')}")
+    return rejected
+
+
+def _offset_file(state_dir: Path, transcript: Path) -> Path:
+    digest = hashlib.sha1(str(transcript.resolve()).encode()).hexdigest()[:20]
+    return state_dir / f"{digest}.offset"
+
+
+def _read_offset(offset_file: Path, size: int) -> int:
+    """Where the last stop left off; 0 for a transcript not read yet, or shorter than that
+    (replaced or truncated: read again, the API keeps what it holds)."""
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = orjson.loads(response.read())
-    except urllib.error.HTTPError as refused:
-        body = refused.read().decode("utf-8", "replace")[:ANSWER_CHARS]
-        return f"the API answered {refused.code}: {body}"
-    except (urllib.error.URLError, TimeoutError, OSError) as failed:
-        reason = getattr(failed, "reason", failed)
-        return f"cannot reach the API at {url}: {reason}"
-    except orjson.JSONDecodeError:
-        return f"the API at {url} did not answer JSON"
-    result = answer.get("results", [{}])[0] if isinstance(answer, dict) else {}
-    if result.get("status") == "rejected":
-        return f"call {record['call_id']} rejected: {result.get('reason')}"
-    return None
+        offset = int(offset_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return offset if 0 <= offset <= size else 0
+
+
+def _write_offset(offset_file: Path, offset: int, transcript: Path) -> None:
+    offset_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = offset_file.with_suffix(".partial")
+    partial.write_text(f"{offset} {transcript}\n")
+    partial.replace(offset_file)
+
+
+def _post_transcripts(payload: dict[str, Any], url: str, key: str, timeout: float,
+                      state_dir: Path) -> list[str]:  # fmt: skip
+    """Post what each transcript of the stop gained since the last one; a transcript's
+    offset moves on only once the API has taken all of it."""
+    from ingestion.adapters.claude_code_hooks import read_transcript, transcripts_of
+
+    problems = []
+    for transcript in transcripts_of(payload):
+        offset_file = _offset_file(state_dir, transcript)
+        try:
+            start = _read_offset(offset_file, transcript.stat().st_size)
+            piece = read_transcript(transcript, start)
+        except OSError as error:
+            problems.append(f"cannot read the transcript {transcript}: {error.strerror}")
+            continue
+        problems += piece.problems
+        try:
+            problems += _post(url, key, "/v1/usage-events", piece.usage, timeout)
+            problems += _post(url, key, "/v1/tool-calls", piece.tool_calls, timeout)
+        except Unsent as error:
+            problems.append(f"{error} (the next stop sends {transcript.name}'s lines again)")
+            continue
+        if piece.end != start:
+            try:
+                _write_offset(offset_file, piece.end, transcript)
+            except OSError as error:
+                problems.append(f"cannot keep the offset in {state_dir}: {error.strerror}")
+    return problems
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "tally" / "claude-code-hook"
 
 
 @app.command("claude-code")
@@ -67,29 +140,47 @@ def claude_code(
         None, "--key", envvar="TALLY_API_KEY", help="An agent or service key (`tally keys create`)."
     ),
     timeout: float = typer.Option(
-        2.0, "--timeout", min=0.1, max=60, help="Seconds to wait for the API."
+        2.0, "--timeout", min=0.1, max=60, help="Seconds to wait for each answer of the API."
+    ),
+    state_dir: Path | None = typer.Option(
+        None,
+        "--state-dir",
+        help="Where each transcript's read offset is kept (default: "
+        "$XDG_STATE_HOME/tally/claude-code-hook, else ~/.local/state/...).",
     ),
     log: Path | None = typer.Option(None, "--log", help="Also append problems to this file."),
 ) -> None:
-    """Read a PreToolUse, PostToolUse or PostToolUseFailure hook's input on stdin and post the
-    half of the tool call it saw; other events are ignored. Always exits 0."""
-    from ingestion.adapters.claude_code_hooks import tool_call_half
+    """Read a Claude Code hook's input on stdin and post what it tells: the half of a tool
+    call a PreToolUse, PostToolUse or PostToolUseFailure hook sees; at a Stop, SubagentStop or
+    SessionEnd, the requests and tool calls the session's transcripts gained since the last
+    stop. Other events are ignored. Always exits 0."""
+    from ingestion.adapters.claude_code_hooks import STOPS, tool_call_half
     from ingestion.adapters.common import InvalidRecord
 
     raw = sys.stdin.buffer.read()
     try:
-        record = tool_call_half(orjson.loads(raw), datetime.now(UTC))
+        payload = orjson.loads(raw)
+        record = tool_call_half(payload, datetime.now(UTC))
     except orjson.JSONDecodeError as error:
         _say(f"the hook input is not JSON ({error}): {raw[:80]!r}", log)
         return
     except InvalidRecord as error:
         _say(str(error), log)
         return
-    if record is None:
+    stops = payload.get("hook_event_name") in STOPS
+    if record is None and not stops:
         return
     if not key:
         _say("no key: set TALLY_API_KEY (or --key) to an agent or service key", log)
         return
-    problem = _post(api_url, key, record, timeout)
-    if problem:
+    if stops:
+        problems = _post_transcripts(payload, api_url, key, timeout,
+                                     state_dir or default_state_dir())  # fmt: skip
+    else:
+        assert record is not None
+        try:
+            problems = _post(api_url, key, "/v1/tool-calls", [record], timeout)
+        except Unsent as error:
+            problems = [str(error)]
+    for problem in problems:
         _say(problem, log)
