@@ -23,6 +23,15 @@ Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 Timestamp = Annotated[AwareDatetime, Field(ge=EARLIEST_TIMESTAMP, lt=LATEST_TIMESTAMP)]
 Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]
 SourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+ParentSession = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=MAX_KEY_CHARS,
+        description="For a subagent's session: the session (same source) that spawned it; "
+        "its requests then count under that session's tree, as for transcripts.",
+    ),
+]
 AgentRef = Annotated[
     str | None,
     Field(
@@ -56,6 +65,7 @@ class UsageEventIn(RecordModel):
     service_tier: Annotated[str | None, Field(max_length=100)] = None
     reported_cost_usd: Annotated[Decimal | None, Field(ge=0, le=10**9, decimal_places=12)] = None
     project_path: Annotated[str | None, Field(max_length=4096)] = None
+    parent_session_id: ParentSession = None
     agent: AgentRef = None
 
     @model_validator(mode="after")
@@ -90,6 +100,7 @@ class ToolCallIn(RecordModel):
         list[Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]],
         Field(max_length=100, description="Issues the call acted on (id, identifier, #N)."),
     ] = Field(default_factory=list)
+    parent_session_id: ParentSession = None
     agent: AgentRef = None
 
     @model_validator(mode="after")

@@ -189,6 +189,57 @@ def _session_span(
     return wanted
 
 
+# A subagent's session under the session that spawned it, as file ingestion links them: the
+# parent is created if the batch is its first news, a link already made is kept, and the
+# root is the parent's.
+ENSURE_PARENTS = """
+INSERT INTO agent_sessions (company_id, source, session_key, agent_id, agent_link,
+                            first_activity_at, last_activity_at)
+SELECT %(company)s, l.source, l.parent, min(c.agent_id),
+       CASE WHEN min(c.agent_id) IS NOT NULL THEN 'api-key' END,
+       min(c.first_activity_at), max(c.last_activity_at)
+FROM unnest(%(source)s::text[], %(child)s::text[], %(parent)s::text[]) AS l(source, child, parent)
+JOIN agent_sessions AS c ON c.company_id = %(company)s AND c.source = l.source
+                        AND c.session_key = l.child
+GROUP BY l.source, l.parent
+ORDER BY l.source, l.parent
+ON CONFLICT (company_id, source, session_key) DO NOTHING
+"""
+
+LINK_SUBAGENTS = """
+UPDATE agent_sessions AS c
+SET parent_session_id = p.id, root_session_id = COALESCE(p.root_session_id, p.id),
+    is_subagent = true, updated_at = now()
+FROM unnest(%(source)s::text[], %(child)s::text[], %(parent)s::text[]) AS l(source, child, parent)
+JOIN agent_sessions AS p ON p.company_id = %(company)s AND p.source = l.source
+                        AND p.session_key = l.parent
+WHERE c.company_id = %(company)s AND c.source = l.source AND c.session_key = l.child
+  AND c.parent_session_id IS NULL AND c.id <> p.id
+"""
+
+
+def _subagent_links(records: Iterable[tuple[int, Any, int | None]]) -> set[tuple[str, str, str]]:
+    return {(r.source, r.session_id, r.parent_session_id) for _, r, _ in records
+            if r.parent_session_id and r.parent_session_id != r.session_id}  # fmt: skip
+
+
+def _parents(links: set[tuple[str, str, str]]) -> set[tuple[str, str]]:
+    return {(source, parent) for source, _, parent in links}
+
+
+def _link_subagents(conn: psycopg.Connection[Any], caller: Principal,
+                    links: set[tuple[str, str, str]]) -> None:  # fmt: skip
+    """Link them; the caller has checked, before writing anything, that an agent key owns
+    the parents (`_parents`)."""
+    if not links:
+        return
+    sources, children, parents = (list(column) for column in zip(*sorted(links), strict=True))
+    params = {"company": caller.company_id, "source": sources, "child": children,
+              "parent": parents}  # fmt: skip
+    conn.execute(ENSURE_PARENTS, params)
+    conn.execute(LINK_SUBAGENTS, params)
+
+
 def _insert_each(
     cur: psycopg.Cursor[Any],
     sql: str,
@@ -285,9 +336,11 @@ def write_usage(conn: psycopg.Connection[Any], caller: Principal,
     kept = _with_agents(Directory(conn, caller), records, outcome)
     if not kept:
         return
+    links = _subagent_links(kept)
     if caller.role == "agent":
         _check_owned(conn, caller, "agent_sessions", "session_key",
-                     {(r.source, r.session_id) for _, r, _ in kept}, "session")  # fmt: skip
+                     {(r.source, r.session_id) for _, r, _ in kept} | _parents(links),
+                     "session")  # fmt: skip
     rows = [{**r.model_dump(exclude={"agent"}), "agent": agent} for _, r, agent in kept]
     payload = orjson.dumps(rows, default=_json).decode()
     # autocommit: the statement is its own transaction, committed before the answer
@@ -301,6 +354,7 @@ def write_usage(conn: psycopg.Connection[Any], caller: Principal,
         new.discard(key)
     if new_rows:
         fold_when_due(conn)  # the per-day totals the insert appended to
+    _link_subagents(conn, caller, links)
 
 
 # A call may be posted in halves, as hooks see it (PreToolUse: its start; PostToolUse: its
@@ -340,12 +394,15 @@ def write_tool_calls(
 ) -> None:
     with conn.transaction(), conn.cursor() as cur:
         kept = _with_agents(Directory(conn, caller), records, outcome)
+        links = _subagent_links(kept)
+        _check_owned(conn, caller, "agent_sessions", "session_key", _parents(links), "session")
         sessions = _sessions(conn, caller, _session_span(kept, "started_at"))
+        _link_subagents(conn, caller, links)
         params = [
             {
                 "company": caller.company_id,
                 "session": sessions[(r.source, r.session_id)],
-                **r.model_dump(exclude={"session_id", "agent"}),
+                **r.model_dump(exclude={"session_id", "agent", "parent_session_id"}),
             }
             for _, r, _ in kept
         ]

@@ -300,6 +300,37 @@ def test_a_tool_call_posted_in_halves_is_one_call_with_both(client, keys, connin
     assert count(conninfo, "tool_calls") == 1
 
 
+def test_a_subagents_session_is_linked_under_the_session_that_spawned_it(
+    client, keys, conninfo
+):  # fmt: skip
+    """Its requests then count under the parent's tree, as file ingestion links a subagent's
+    transcript; the parent is created if it is not known yet, and an agent key cannot hang
+    its sessions under another agent's."""
+    inside = usage_record(1, session="s-1:agent-a1", parent_session_id="s-1",
+                          source="claude_code")  # fmt: skip
+    assert post(client, "/v1/usage-events", keys.agent, [inside]).json()["accepted"] == 1
+    call = {"session_id": "s-1:agent-a2", "parent_session_id": "s-1", "source": "claude_code",
+            "call_id": "toolu_1", "tool_name": "Read",
+            "started_at": "2026-11-01T10:05:00Z"}  # fmt: skip
+    assert post(client, "/v1/tool-calls", keys.agent, [call]).json()["accepted"] == 1
+
+    def tree() -> list[tuple]:
+        with psycopg.connect(conninfo) as conn:
+            return conn.execute(
+                """SELECT s.session_key, p.session_key, r.session_key, s.is_subagent
+                   FROM agent_sessions s LEFT JOIN agent_sessions p ON p.id = s.parent_session_id
+                   LEFT JOIN agent_sessions r ON r.id = s.root_session_id ORDER BY 1"""
+            ).fetchall()
+
+    linked = [("s-1", None, None, False), ("s-1:agent-a1", "s-1", "s-1", True),
+              ("s-1:agent-a2", "s-1", "s-1", True)]  # fmt: skip
+    assert tree() == linked
+    other = usage_record(2, session="s-9", parent_session_id="s-1", source="claude_code")
+    refused = post(client, "/v1/usage-events", keys.other_agent, [other])
+    assert refused.status_code == 403 and "belongs to another agent" in refused.text
+    assert tree() == linked and count(conninfo, "token_usage_events") == 1
+
+
 def test_tool_calls_runs_and_hints(client, keys, conninfo):
     issue_id = issue(conninfo)
     call = {

@@ -15,7 +15,7 @@ import orjson
 import psycopg
 import pytest
 
-from ingestion.adapters.claude_code_hooks import read_transcript, tool_call_half, transcripts_of
+from ingestion.adapters.claude_code_hooks import StopRead, tool_call_half, transcripts_of
 from ingestion.adapters.common import InvalidRecord
 from ingestion.keys import create_key
 from ingestion.sources import CLAUDE_CODE
@@ -53,6 +53,7 @@ def test_a_start_is_the_calls_first_half_with_what_its_input_names():
         "source": "claude_code", "session_id": SESSION, "call_id": "toolu_01DUa8",
         "tool_name": "mcp__paperclip__update_issue", "mcp_server": "paperclip",
         "started_at": "2026-11-03T09:30:05+00:00", "file_paths": [], "issue_refs": ["PAP-12"],
+        "parent_session_id": None,
     }  # fmt: skip
 
 
@@ -92,6 +93,7 @@ def test_a_failure_and_a_subagents_call_and_events_that_are_not_tool_calls():
 
     inside = tool_call_half(hook_input("PreToolUse", "Read", {}, agent_id="a3f9e1"), NOW)
     assert inside is not None and inside["session_id"] == f"{SESSION}:agent-a3f9e1"
+    assert inside["parent_session_id"] == SESSION
 
     assert tool_call_half({"session_id": SESSION, "hook_event_name": "Stop"}, NOW) is None
     for broken, reason in (
@@ -211,28 +213,51 @@ def test_a_stop_reads_the_transcripts_new_complete_lines_by_the_parsers_rules(tm
     stop = {"session_id": SESSION, "hook_event_name": "Stop", "transcript_path": str(main)}
     assert transcripts_of(stop) == [main, subagent]
 
-    piece = read_transcript(main, 0)
-    assert piece.end == main.stat().st_size and piece.problems == []
-    [request] = piece.usage
+    read = StopRead()
+    for path in (main, subagent):
+        read.read(path, 0)
+    assert read.ends == {main: main.stat().st_size, subagent: subagent.stat().st_size}
+    assert read.problems() == []
+    request, inside = sorted(read.usage(), key=lambda r: r["message_id"])
     assert (request["message_id"], request["output_tokens"], request["cache_write_5m_tokens"],
             request["cache_write_1h_tokens"], request["occurred_at"]) == (
         "msg_1", 300, 1200, 800, "2026-11-03T09:00:00+00:00")  # fmt: skip
-    assert request["project_path"] == "/home/dev/src/app"
-    [call] = piece.tool_calls
+    assert (request["project_path"], request["parent_session_id"]) == ("/home/dev/src/app", None)
+    assert (inside["session_id"], inside["parent_session_id"]) == (
+        f"{SESSION}:agent-a3f9e1", SESSION)  # fmt: skip
+    [call] = read.tool_calls()
     assert (call["file_paths"], call["issue_refs"], call["success"]) == (
         ["/home/dev/src/app/a.py"], ["PAP-3"], True)  # fmt: skip
-    [inside] = read_transcript(subagent, 0).usage
-    assert inside["session_id"] == f"{SESSION}:agent-a3f9e1"
 
     # a line being written waits for the next stop; a broken one is named and passed over
     with main.open("ab") as handle:
         handle.write(b'{"type":"assistant","broken\n' + orjson.dumps(
             assistant("msg_3", "req_3", "2026-11-03T09:01:00.000Z", usage(), session=SESSION)
         )[:50])  # fmt: skip
-    later = read_transcript(main, piece.end)
-    assert later.usage == [] and len(later.problems) == 1
-    assert later.problems[0].startswith(f"{main.name} byte {piece.end}: invalid JSON")
-    assert later.end < main.stat().st_size
+    later = StopRead()
+    later.read(main, read.ends[main])
+    assert later.usage() == [] and len(later.problems()) == 1
+    assert later.problems()[0].startswith(f"{main.name} byte {read.ends[main]}: invalid JSON")
+    assert read.ends[main] < later.ends[main] < main.stat().st_size
+
+
+def test_a_subagents_request_read_twice_in_one_stop_is_one_at_its_earliest_time(tmp_path):
+    """Claude Code 2.1 writes a subagent's request in the subagent's file and again, a moment
+    later, as an `agent_progress` copy in the main transcript."""
+    main, subagent = session_files(tmp_path / "projects")
+    nested = assistant("msg_2", "req_2", "2026-11-03T09:00:06.500Z", usage(output=40),
+                       session=SESSION, model="claude-haiku-4-5-20251001",
+                       sidechain=True)  # fmt: skip
+    write_jsonl(main, [{"type": "progress", "sessionId": SESSION, "toolUseID": "toolu_7",
+                        "timestamp": "2026-11-03T09:00:06.600Z", "uuid": "p-1",
+                        "data": {"type": "agent_progress", "agentId": "a3f9e1",
+                                 "message": nested}}], mode="ab")  # fmt: skip
+    read = StopRead()
+    for path in (main, subagent):
+        read.read(path, 0)
+    copies = [r for r in read.usage() if r["message_id"] == "msg_2"]
+    assert [(r["session_id"], r["occurred_at"]) for r in copies] == [
+        (f"{SESSION}:agent-a3f9e1", "2026-11-03T09:00:05+00:00")]  # fmt: skip
 
 
 def stop_input(main: Path) -> dict[str, Any]:
@@ -258,16 +283,19 @@ def test_stops_post_what_file_ingestion_would_store_once_and_resume_after_an_out
         with psycopg.connect(conninfo) as conn:
             return conn.execute(
                 """SELECT s.session_key, e.message_id, e.output_tokens, e.cache_write_5m_tokens,
-                          e.cache_write_1h_tokens FROM token_usage_events e
-                   JOIN agent_sessions s ON s.id = e.session_id ORDER BY 2"""
+                          e.cache_write_1h_tokens, r.session_key FROM token_usage_events e
+                   JOIN agent_sessions s ON s.id = e.session_id
+                   JOIN agent_sessions r ON r.id = COALESCE(s.root_session_id, s.id)
+                   ORDER BY 2"""
             ).fetchall()
 
     server = start_server(db_url, tmp_path / "data", port)
     try:
         assert run_hook(stop_input(main), env).stderr == ""
         posted = stored()
-        assert posted == [(SESSION, "msg_1", 300, 1200, 800),
-                          (f"{SESSION}:agent-a3f9e1", "msg_2", 40, 0, 0)]  # fmt: skip
+        # the subagent's requests count under the session that spawned it
+        assert posted == [(SESSION, "msg_1", 300, 1200, 800, SESSION),
+                          (f"{SESSION}:agent-a3f9e1", "msg_2", 40, 0, 0, SESSION)]  # fmt: skip
         with psycopg.connect(conninfo) as conn:
             quiet = conn.execute("SELECT max(xmin::text::bigint) FROM token_usage_events")
             before = quiet.fetchone()
@@ -288,4 +316,4 @@ def test_stops_post_what_file_ingestion_would_store_once_and_resume_after_an_out
     # the files read by tally itself: the same requests, nothing added, nothing changed
     summary = ingest(conninfo, CLAUDE_CODE, tmp_path / "projects")
     assert (summary.events_new, summary.tool_calls_new) == (0, 0)
-    assert stored() == [*posted, (SESSION, "msg_3", 100, 0, 0)]
+    assert stored() == [*posted, (SESSION, "msg_3", 100, 0, 0, SESSION)]

@@ -43,13 +43,16 @@ TOOL_EVENTS = (STARTS, ENDS, FAILS)
 ERROR_CHARS = 500  # as much of an error as the transcript parser keeps
 
 
-def session_key(payload: dict[str, Any]) -> str:
-    """The transcript's session key: a subagent's calls are in its own file and session."""
+def sessions_of(payload: dict[str, Any]) -> dict[str, str | None]:
+    """The transcript's session key, and the parent's for a subagent (whose calls are in its
+    own file and session)."""
     session = key_text(payload.get("session_id"), "session_id")
     if session is None:
         raise InvalidRecord("the hook input has no session_id")
     agent = key_text(payload.get("agent_id"), "agent_id")
-    return f"{session}:agent-{agent}" if agent else session
+    if agent:
+        return {"session_id": f"{session}:agent-{agent}", "parent_session_id": session}
+    return {"session_id": session, "parent_session_id": None}
 
 
 def _response_text(response: Any) -> str | None:
@@ -83,7 +86,7 @@ def tool_call_half(payload: Any, now: datetime) -> dict[str, Any] | None:
     tool_input = raw_input if isinstance(raw_input, dict) else {}
     record: dict[str, Any] = {
         "source": SOURCE,
-        "session_id": session_key(payload),
+        **sessions_of(payload),
         "call_id": call_id,
         "tool_name": tool_name,
         "mcp_server": mcp_server_of(tool_name),
@@ -109,20 +112,80 @@ def tool_call_half(payload: Any, now: datetime) -> dict[str, Any] | None:
     return record
 
 
-# -- Stop: the transcript's new requests and tool calls ----------------------------------------
+# -- Stop: the transcripts' new requests and tool calls ---------------------------------------
 
 STOPS = ("Stop", "SubagentStop", "SessionEnd")
 USD_PLACES = Decimal("1e-12")  # the API keeps a reported cost to 12 places
 
 
 @dataclass
-class TranscriptPiece:
-    """What a transcript holds past an offset, up to its last complete line."""
+class StopRead:
+    """What a stop's transcripts gained past their offsets, read together: a subagent's
+    request is in its own file and, as an `agent_progress` copy, in the main transcript; as
+    file ingestion does, the copies are one request, the most complete, at the earliest
+    time."""
 
-    usage: list[dict[str, Any]] = field(default_factory=list)
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    end: int = 0
+    batch: Batch = field(default_factory=Batch)
+    ends: dict[Path, int] = field(default_factory=dict)  # each file's last complete line
+
+    def read(self, path: Path, start: int) -> None:
+        """Parse `path` from byte `start` to its last complete line (a line being written is
+        left for the next stop) by the transcript parser's rules."""
+        with path.open("rb") as handle:
+            handle.seek(start)
+            data = handle.read()
+        complete = data.rfind(b"\n") + 1
+        self.ends[path] = start + complete
+        # the projects directory: <project>/<session>.jsonl, <project>/<session>/subagents/..
+        root = path.parent.parent if subagent_parent(path) is None else path.parents[3]
+        parser = ClaudeTranscriptParser(FileContext(path, root))
+        offset = start
+        for line in data[:complete].splitlines(keepends=True):
+            parser.handle_line(offset, line.rstrip(b"\r\n"), self.batch)
+            offset += len(line)
+
+    def problems(self) -> list[str]:
+        return [f"{Path(r.location).name} byte {r.position}: {r.reason}"
+                for r in self.batch.rejects]  # fmt: skip
+
+    def usage(self) -> list[dict[str, Any]]:
+        self.batch.drop_sidechain_replays()
+        records = []
+        for usage in self.batch.usage.values():
+            session = self.batch.sessions.get(usage.session_key)
+            cost = usage.reported_cost_usd
+            records.append({
+                "source": SOURCE, "session_id": usage.session_key,
+                "message_id": usage.message_id, "request_id": usage.request_id,
+                "occurred_at": usage.occurred_at.isoformat(), "provider": usage.provider,
+                "model": usage.model,
+                **{name: getattr(usage, name) for name in (*TOKEN_NAMES, "web_search_requests")},
+                "service_tier": usage.service_tier,
+                "reported_cost_usd": str(Decimal(cost).quantize(USD_PLACES)) if cost else None,
+                "project_path": session.project_path if session else None,
+                "parent_session_id": session.parent_key if session else None,
+            })  # fmt: skip
+        return records
+
+    def tool_calls(self) -> list[dict[str, Any]]:
+        records = []
+        for call in self.batch.tool_calls.values():
+            if call.tool_name is None or call.started_at is None:
+                continue  # a result whose call an earlier stop read: the API holds its start
+            session = self.batch.sessions.get(call.session_key)
+            records.append({
+                "source": SOURCE, "session_id": call.session_key, "call_id": call.call_key,
+                "tool_name": call.tool_name, "mcp_server": call.mcp_server,
+                "started_at": call.started_at.isoformat(),
+                "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+                "success": call.success, "error_message": call.error_message,
+                "result_chars": call.result_chars,
+                "result_tokens_estimate": call.result_tokens_estimate,
+                "file_paths": call.file_paths, "commit_hashes": call.commit_hashes,
+                "issue_refs": call.issue_refs,
+                "parent_session_id": session.parent_key if session else None,
+            })  # fmt: skip
+        return records
 
 
 def transcripts_of(payload: dict[str, Any]) -> list[Path]:
@@ -139,51 +202,3 @@ def transcripts_of(payload: dict[str, Any]) -> list[Path]:
         subagents = paths[0].with_suffix("") / "subagents"
         paths += sorted(p for p in subagents.glob("*.jsonl") if p not in paths)
     return paths
-
-
-def read_transcript(path: Path, start: int) -> TranscriptPiece:
-    """Parse `path` from byte `start` to its last complete line (a line being written is
-    left for the next stop) by the transcript parser's rules, into API records."""
-    piece = TranscriptPiece(end=start)
-    with path.open("rb") as handle:
-        handle.seek(start)
-        data = handle.read()
-    complete = data.rfind(b"\n") + 1
-    piece.end = start + complete
-    # the projects directory: `<project>/<session>.jsonl` or `<project>/<session>/subagents/..`
-    root = path.parent.parent if subagent_parent(path) is None else path.parents[3]
-    parser = ClaudeTranscriptParser(FileContext(path, root))
-    batch = Batch()
-    offset = start
-    for line in data[:complete].splitlines(keepends=True):
-        parser.handle_line(offset, line.rstrip(b"\r\n"), batch)
-        offset += len(line)
-    batch.drop_sidechain_replays()
-    piece.problems = [f"{path.name} byte {r.position}: {r.reason}" for r in batch.rejects]
-    for usage in batch.usage.values():
-        session = batch.sessions.get(usage.session_key)
-        cost = usage.reported_cost_usd
-        piece.usage.append({
-            "source": SOURCE, "session_id": usage.session_key, "message_id": usage.message_id,
-            "request_id": usage.request_id, "occurred_at": usage.occurred_at.isoformat(),
-            "provider": usage.provider, "model": usage.model,
-            **{name: getattr(usage, name) for name in (*TOKEN_NAMES, "web_search_requests")},
-            "service_tier": usage.service_tier,
-            "reported_cost_usd": str(Decimal(cost).quantize(USD_PLACES)) if cost else None,
-            "project_path": session.project_path if session else None,
-        })  # fmt: skip
-    for call in batch.tool_calls.values():
-        if call.tool_name is None or call.started_at is None:
-            continue  # a result whose call an earlier stop read: the API holds its start
-        piece.tool_calls.append({
-            "source": SOURCE, "session_id": call.session_key, "call_id": call.call_key,
-            "tool_name": call.tool_name, "mcp_server": call.mcp_server,
-            "started_at": call.started_at.isoformat(),
-            "ended_at": call.ended_at.isoformat() if call.ended_at else None,
-            "success": call.success, "error_message": call.error_message,
-            "result_chars": call.result_chars,
-            "result_tokens_estimate": call.result_tokens_estimate,
-            "file_paths": call.file_paths, "commit_hashes": call.commit_hashes,
-            "issue_refs": call.issue_refs,
-        })  # fmt: skip
-    return piece

@@ -98,29 +98,31 @@ def _write_offset(offset_file: Path, offset: int, transcript: Path) -> None:
 
 def _post_transcripts(payload: dict[str, Any], url: str, key: str, timeout: float,
                       state_dir: Path) -> list[str]:  # fmt: skip
-    """Post what each transcript of the stop gained since the last one; a transcript's
-    offset moves on only once the API has taken all of it."""
-    from ingestion.adapters.claude_code_hooks import read_transcript, transcripts_of
+    """Post what the stop's transcripts gained since the last stop; their offsets move on
+    only once the API has taken all of it (else the next stop sends it again)."""
+    from ingestion.adapters.claude_code_hooks import StopRead, transcripts_of
 
     problems = []
+    stop = StopRead()
+    starts: dict[Path, int] = {}
     for transcript in transcripts_of(payload):
-        offset_file = _offset_file(state_dir, transcript)
         try:
-            start = _read_offset(offset_file, transcript.stat().st_size)
-            piece = read_transcript(transcript, start)
+            start = _read_offset(_offset_file(state_dir, transcript), transcript.stat().st_size)
+            stop.read(transcript, start)
         except OSError as error:
             problems.append(f"cannot read the transcript {transcript}: {error.strerror}")
             continue
-        problems += piece.problems
-        try:
-            problems += _post(url, key, "/v1/usage-events", piece.usage, timeout)
-            problems += _post(url, key, "/v1/tool-calls", piece.tool_calls, timeout)
-        except Unsent as error:
-            problems.append(f"{error} (the next stop sends {transcript.name}'s lines again)")
-            continue
-        if piece.end != start:
+        starts[transcript] = start
+    problems += stop.problems()
+    try:
+        problems += _post(url, key, "/v1/usage-events", stop.usage(), timeout)
+        problems += _post(url, key, "/v1/tool-calls", stop.tool_calls(), timeout)
+    except Unsent as error:
+        return [*problems, f"{error} (the next stop sends these lines again)"]
+    for transcript, end in stop.ends.items():
+        if end != starts[transcript]:
             try:
-                _write_offset(offset_file, piece.end, transcript)
+                _write_offset(_offset_file(state_dir, transcript), end, transcript)
             except OSError as error:
                 problems.append(f"cannot keep the offset in {state_dir}: {error.strerror}")
     return problems
