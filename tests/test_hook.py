@@ -126,6 +126,9 @@ def test_the_command_never_stands_in_the_agents_way(tally_env, tmp_path):
     ):
         done = run_hook(payload, env)
         assert done.returncode == 0 and said in done.stderr, done.stderr
+    no_transcript = run_hook({"session_id": SESSION, "hook_event_name": "Stop"}, env)
+    assert no_transcript.returncode == 0
+    assert "Stop input has no transcript_path" in no_transcript.stderr
     unset = run_hook(start, {k: v for k, v in env.items() if k != "TALLY_API_KEY"})
     assert unset.returncode == 0 and "set TALLY_API_KEY" in unset.stderr
 

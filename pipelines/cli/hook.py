@@ -1,5 +1,6 @@
-"""`tally hook claude-code`: a Claude Code hook command that reports each tool call to the
-API as the agent makes it, on machines whose transcripts tally does not read.
+"""`tally hook claude-code`: a Claude Code hook command that posts to the API what the agent
+does, on machines whose transcripts tally does not read: each tool call as it happens, and at
+each stop the requests and tool calls its transcripts gained.
 
 A hook must never stand in the agent's way: whatever goes wrong (no key, the API down or
 slow, input it cannot read) is said in one line on stderr (and in `--log`) and the command
@@ -19,7 +20,7 @@ from typing import Any
 import orjson
 import typer
 
-app = typer.Typer(help="Hook commands for agents: report tool calls to the API as they happen.")
+app = typer.Typer(help="Hook commands for agents: post their requests and tool calls to the API.")
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 ANSWER_CHARS = 300  # of an error answer, in the one line the hook writes
@@ -102,10 +103,13 @@ def _post_transcripts(payload: dict[str, Any], url: str, key: str, timeout: floa
     only once the API has taken all of it (else the next stop sends it again)."""
     from ingestion.adapters.claude_code_hooks import StopRead, transcripts_of
 
+    transcripts = transcripts_of(payload)
+    if not transcripts:
+        return [f"{payload.get('hook_event_name')} input has no transcript_path"]
     problems = []
     stop = StopRead()
     starts: dict[Path, int] = {}
-    for transcript in transcripts_of(payload):
+    for transcript in transcripts:
         try:
             start = _read_offset(_offset_file(state_dir, transcript), transcript.stat().st_size)
             stop.read(transcript, start)
