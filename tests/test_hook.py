@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import psycopg
 import pytest
@@ -320,3 +321,54 @@ def test_stops_post_what_file_ingestion_would_store_once_and_resume_after_an_out
     summary = ingest(conninfo, CLAUDE_CODE, tmp_path / "projects")
     assert (summary.events_new, summary.tool_calls_new) == (0, 0)
     assert stored() == [*posted, (SESSION, "msg_3", 100, 0, 0, SESSION)]
+
+
+@pytest.mark.slow
+def test_a_hard_stop_blocks_the_next_prompt_and_tool_call_and_nothing_else(
+    tally_env, db_url, conninfo, tmp_path
+):  # fmt: skip
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        agent = create_key(conn, "local", "agent", "eng").key
+        board = create_key(conn, "local", "board").key
+        create_key(conn, "local", "agent", "ops")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    board_auth, agent_auth = ({"Authorization": f"Bearer {k}"} for k in (board, agent))
+    server = start_server(db_url, tmp_path / "data", port)
+    try:
+
+        def policy(agent_name: str, amount: str) -> int:
+            made = httpx.post(f"{url}/v1/budget-policies", headers=board_auth, json={
+                "scope_type": "agent", "scope": agent_name, "metric": "runs",
+                "window_kind": "lifetime", "amount": amount, "hard_stop": True})  # fmt: skip
+            assert made.status_code == 201, made.text
+            return int(made.json()["id"])
+
+        roomy, tight, others = policy("eng", "100"), policy("eng", "1"), policy("ops", "1")
+        runs = [{"run_id": f"run-{n}", "status": "succeeded",
+                 "started_at": f"2026-11-03T0{n}:00:00Z",
+                 "finished_at": f"2026-11-03T0{n}:30:00Z"} for n in (1, 2)]  # fmt: skip
+        posted = httpx.post(f"{url}/v1/heartbeat-runs", headers=agent_auth,
+                            json={"records": runs})  # fmt: skip
+        assert posted.json()["accepted"] == 2
+        env = {**os.environ, "TALLY_API_URL": url, "TALLY_API_KEY": agent}
+        start = hook_input("PreToolUse", "Bash", {"command": "make deploy"})
+        prompt = {"session_id": SESSION, "hook_event_name": "UserPromptSubmit", "prompt": "go"}
+
+        within = run_hook(start, {**env, "TALLY_BUDGET_POLICIES": f"{roomy}"})
+        assert (within.returncode, within.stderr) == (0, "")
+        for payload in (start, prompt):
+            blocked = run_hook(payload, {**env, "TALLY_BUDGET_POLICIES": f"{roomy},{tight}"})
+            assert blocked.returncode == 2
+            assert blocked.stderr.startswith(
+                f"tally: budget policy {tight} is exceeded and is a hard stop: 2 of 1 (runs, "
+                "lifetime window"
+            )
+        # another agent's policy cannot be read with this key: said, and not enforced
+        unread = run_hook(start, {**env, "TALLY_BUDGET_POLICIES": f"{others}"})
+        assert unread.returncode == 0 and "answered 403" in unread.stderr
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    with psycopg.connect(conninfo) as conn:  # the blocked call never ran: never posted
+        assert conn.execute("SELECT count(*) FROM tool_calls").fetchone() == (1,)

@@ -30,6 +30,10 @@ BATCH = 500  # records a request, as the API's guidance asks
 def _say(message: str, log: Path | None) -> None:
     line = f"tally hook: {message}"
     print(line, file=sys.stderr)
+    _log(line, log)
+
+
+def _log(line: str, log: Path | None) -> None:
     if log is not None:
         try:
             with log.open("a", encoding="utf-8") as handle:
@@ -132,6 +136,53 @@ def _post_transcripts(payload: dict[str, Any], url: str, key: str, timeout: floa
     return problems
 
 
+CHECKS_BUDGETS = ("UserPromptSubmit", "PreToolUse")
+
+
+def _get(url: str, key: str, path: str, timeout: float) -> Any:
+    request = urllib.request.Request(f"{url.rstrip('/')}{path}",
+                                     headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return orjson.loads(response.read())
+    except urllib.error.HTTPError as refused:
+        body = refused.read().decode("utf-8", "replace")[:ANSWER_CHARS]
+        raise Unsent(f"the API answered {refused.code}: {body}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as failed:
+        reason = getattr(failed, "reason", failed)
+        raise Unsent(f"cannot reach the API at {url}: {reason}") from None
+    except orjson.JSONDecodeError:
+        raise Unsent(f"the API at {url} did not answer JSON") from None
+
+
+def _hard_stop(policies: str, url: str, key: str, timeout: float,
+               log: Path | None) -> str | None:  # fmt: skip
+    """Why the agent must stop: a listed policy that is exceeded and a hard stop. A status
+    that cannot be read does not stop the agent (it is said, and the next check asks again)."""
+    for text in policies.split(","):
+        if not text.strip():
+            continue
+        if not text.strip().isdigit():
+            _say(f"budget policy {text.strip()!r} is not a policy id", log)
+            continue
+        try:
+            found = _get(url, key, f"/v1/budget-policies/{text.strip()}/status", timeout)
+        except Unsent as error:
+            _say(f"budget policy {text.strip()}: {error}; not enforced this time", log)
+            continue
+        if found.get("status") == "exceeded" and found.get("hard_stop"):
+            return (f"tally: budget policy {found['policy_id']} is exceeded and is a hard stop: "
+                    f"{_short(found['spent'])} of {_short(found['amount'])} ({found['metric']}, "
+                    f"{found['window_kind']} window from {found['window_start'] or 'the start'}). "
+                    "Stop here; the board must raise the budget before work goes on.")  # fmt: skip
+    return None
+
+
+def _short(amount: str) -> str:
+    """A stored amount (`250.000000000000`) as people write it (`250`)."""
+    return amount.rstrip("0").rstrip(".") if "." in amount else amount
+
+
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "tally" / "claude-code-hook"
@@ -154,39 +205,55 @@ def claude_code(
         help="Where each transcript's read offset is kept (default: "
         "$XDG_STATE_HOME/tally/claude-code-hook, else ~/.local/state/...).",
     ),
+    budget_policies: str | None = typer.Option(
+        None,
+        "--budget-policies",
+        envvar="TALLY_BUDGET_POLICIES",
+        help="Comma-separated budget policy ids: once one is exceeded and a hard stop, the "
+        "agent's next prompt and tool call are blocked (exit 2, with the reason).",
+    ),
     log: Path | None = typer.Option(None, "--log", help="Also append problems to this file."),
 ) -> None:
     """Read a Claude Code hook's input on stdin and post what it tells: the half of a tool
     call a PreToolUse, PostToolUse or PostToolUseFailure hook sees; at a Stop, SubagentStop or
     SessionEnd, the requests and tool calls the session's transcripts gained since the last
-    stop. Other events are ignored. Always exits 0."""
-    from ingestion.adapters.claude_code_hooks import STOPS, tool_call_half
+    stop. With --budget-policies, a UserPromptSubmit or PreToolUse while one of them is
+    exceeded and a hard stop exits 2 (Claude Code blocks it) with the reason; otherwise it
+    always exits 0."""
+    from ingestion.adapters.claude_code_hooks import STOPS, TOOL_EVENTS, tool_call_half
     from ingestion.adapters.common import InvalidRecord
 
     raw = sys.stdin.buffer.read()
     try:
         payload = orjson.loads(raw)
-        record = tool_call_half(payload, datetime.now(UTC))
     except orjson.JSONDecodeError as error:
         _say(f"the hook input is not JSON ({error}): {raw[:80]!r}", log)
         return
+    event = payload.get("hook_event_name") if isinstance(payload, dict) else None
+    checks = bool(budget_policies) and event in CHECKS_BUDGETS
+    if not key and (checks or event in STOPS or event in TOOL_EVENTS):
+        _say("no key: set TALLY_API_KEY (or --key) to an agent or service key", log)
+        return
+    if checks and key and budget_policies:
+        reason = _hard_stop(budget_policies, api_url, key, timeout, log)
+        if reason:
+            print(reason, file=sys.stderr)  # what Claude Code shows the agent, or the user
+            _log(reason, log)
+            raise typer.Exit(2)  # Claude Code blocks the prompt or the tool call
+    try:
+        record = tool_call_half(payload, datetime.now(UTC))
     except InvalidRecord as error:
         _say(str(error), log)
         return
-    stops = payload.get("hook_event_name") in STOPS
-    if record is None and not stops:
-        return
-    if not key:
-        _say("no key: set TALLY_API_KEY (or --key) to an agent or service key", log)
-        return
-    if stops:
+    if key and event in STOPS:
         problems = _post_transcripts(payload, api_url, key, timeout,
                                      state_dir or default_state_dir())  # fmt: skip
-    else:
-        assert record is not None
+    elif key and record is not None:
         try:
             problems = _post(api_url, key, "/v1/tool-calls", [record], timeout)
         except Unsent as error:
             problems = [str(error)]
+    else:
+        return
     for problem in problems:
         _say(problem, log)
