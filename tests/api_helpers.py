@@ -4,10 +4,13 @@ real `tally serve` on a free port."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,3 +99,15 @@ def start_server(db_url: str, data_dir: Path, port: int) -> subprocess.Popen:
             time.sleep(0.1)
     server.kill()
     raise RuntimeError("the server did not start")
+
+
+@contextmanager
+def serving(db_url: str, data_dir: Path, port: int | None = None) -> Iterator[str]:
+    """`tally serve` on `port` (a free one by default) for the block: its URL."""
+    port = port or free_port()
+    server = start_server(db_url, data_dir, port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

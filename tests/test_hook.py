@@ -5,7 +5,6 @@ transcript."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +19,7 @@ from ingestion.adapters.claude_code_hooks import StopRead, tool_call_half, trans
 from ingestion.adapters.common import InvalidRecord
 from ingestion.keys import create_key
 from ingestion.sources import CLAUDE_CODE
-from tests.api_helpers import TALLY, free_port, start_server
+from tests.api_helpers import TALLY, free_port, serving
 from tests.builders import assistant, tool_result, usage, write_jsonl
 from tests.ingest_helpers import ingest
 
@@ -140,10 +139,8 @@ def test_hooked_halves_and_the_transcript_make_one_call(
 ):  # fmt: skip
     with psycopg.connect(conninfo, autocommit=True) as conn:
         key = create_key(conn, "local", "agent", "eng").key
-    port = free_port()
-    server = start_server(db_url, tmp_path / "data", port)
-    env = {**os.environ, "TALLY_API_URL": f"http://127.0.0.1:{port}", "TALLY_API_KEY": key}
-    try:
+    with serving(db_url, tmp_path / "data") as url:
+        env = {**os.environ, "TALLY_API_URL": url, "TALLY_API_KEY": key}
         command = {"command": "git commit -m 'Fix PAP-12'"}
         printed = "[main 3f2a9c1] Fix PAP-12\n 1 file changed, 2 insertions(+)"
         for payload in (
@@ -156,9 +153,6 @@ def test_hooked_halves_and_the_transcript_make_one_call(
         wrong_key = run_hook(hook_input("PreToolUse", "Bash", command),
                              {**env, "TALLY_API_KEY": key[:-4] + "zzzz"})  # fmt: skip
         assert wrong_key.returncode == 0 and "the API answered 401" in wrong_key.stderr
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
     with psycopg.connect(conninfo) as conn:
         hooked = conn.execute(
@@ -293,8 +287,7 @@ def test_stops_post_what_file_ingestion_would_store_once_and_resume_after_an_out
                    ORDER BY 2"""
             ).fetchall()
 
-    server = start_server(db_url, tmp_path / "data", port)
-    try:
+    with serving(db_url, tmp_path / "data", port):
         assert run_hook(stop_input(main), env).stderr == ""
         posted = stored()
         # the subagent's requests count under the session that spawned it
@@ -308,9 +301,6 @@ def test_stops_post_what_file_ingestion_would_store_once_and_resume_after_an_out
                                      session=SESSION)], mode="ab")  # fmt: skip
         assert run_hook(stop_input(main), env).stderr == ""
         assert [row[1] for row in stored()] == ["msg_1", "msg_2", "msg_3"]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
     with psycopg.connect(conninfo) as conn:
         untouched = conn.execute(
             "SELECT max(xmin::text::bigint) FROM token_usage_events WHERE message_id <> 'msg_3'"
@@ -331,11 +321,8 @@ def test_a_hard_stop_blocks_the_next_prompt_and_tool_call_and_nothing_else(
         agent = create_key(conn, "local", "agent", "eng").key
         board = create_key(conn, "local", "board").key
         create_key(conn, "local", "agent", "ops")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     board_auth, agent_auth = ({"Authorization": f"Bearer {k}"} for k in (board, agent))
-    server = start_server(db_url, tmp_path / "data", port)
-    try:
+    with serving(db_url, tmp_path / "data") as url:
 
         def policy(agent_name: str, amount: str) -> int:
             made = httpx.post(f"{url}/v1/budget-policies", headers=board_auth, json={
@@ -367,8 +354,5 @@ def test_a_hard_stop_blocks_the_next_prompt_and_tool_call_and_nothing_else(
         # another agent's policy cannot be read with this key: said, and not enforced
         unread = run_hook(start, {**env, "TALLY_BUDGET_POLICIES": f"{others}"})
         assert unread.returncode == 0 and "answered 403" in unread.stderr
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
     with psycopg.connect(conninfo) as conn:  # the blocked call never ran: never posted
         assert conn.execute("SELECT count(*) FROM tool_calls").fetchone() == (1,)

@@ -43,7 +43,31 @@ def _log(line: str, log: Path | None) -> None:
 
 
 class Unsent(Exception):
-    """The API did not take a batch (unreachable, too slow, an error answer)."""
+    """The API did not answer (unreachable, too slow) or refused the request."""
+
+
+def _ask(url: str, key: str, path: str, timeout: float, body: Any = None) -> Any:
+    """The API's JSON answer to a GET (or, with a body, a POST); Unsent when there is none."""
+    headers = {"Authorization": f"Bearer {key}"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}{path}",
+        data=orjson.dumps(body) if body is not None else None,
+        headers=headers,
+        method="POST" if body is not None else "GET",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return orjson.loads(response.read())
+    except urllib.error.HTTPError as refused:
+        text = refused.read().decode("utf-8", "replace")[:ANSWER_CHARS]
+        raise Unsent(f"the API answered {refused.code}: {text}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as failed:
+        reason = getattr(failed, "reason", failed)
+        raise Unsent(f"cannot reach the API at {url}: {reason}") from None
+    except orjson.JSONDecodeError:
+        raise Unsent(f"the API at {url} did not answer JSON") from None
 
 
 def _post(url: str, key: str, path: str, records: list[dict[str, Any]], timeout: float
@@ -54,23 +78,7 @@ def _post(url: str, key: str, path: str, records: list[dict[str, Any]], timeout:
     rejected = []
     for first in range(0, len(records), BATCH):
         chunk = records[first : first + BATCH]
-        request = urllib.request.Request(
-            f"{url.rstrip('/')}{path}",
-            data=orjson.dumps({"records": chunk}),
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                answer = orjson.loads(response.read())
-        except urllib.error.HTTPError as refused:
-            body = refused.read().decode("utf-8", "replace")[:ANSWER_CHARS]
-            raise Unsent(f"the API answered {refused.code}: {body}") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as failed:
-            reason = getattr(failed, "reason", failed)
-            raise Unsent(f"cannot reach the API at {url}: {reason}") from None
-        except orjson.JSONDecodeError:
-            raise Unsent(f"the API at {url} did not answer JSON") from None
+        answer = _ask(url, key, path, timeout, {"records": chunk})
         for result in answer.get("results", []) if isinstance(answer, dict) else []:
             if result.get("status") == "rejected":
                 record = chunk[result["index"]]
@@ -139,22 +147,6 @@ def _post_transcripts(payload: dict[str, Any], url: str, key: str, timeout: floa
 CHECKS_BUDGETS = ("UserPromptSubmit", "PreToolUse")
 
 
-def _get(url: str, key: str, path: str, timeout: float) -> Any:
-    request = urllib.request.Request(f"{url.rstrip('/')}{path}",
-                                     headers={"Authorization": f"Bearer {key}"})  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return orjson.loads(response.read())
-    except urllib.error.HTTPError as refused:
-        body = refused.read().decode("utf-8", "replace")[:ANSWER_CHARS]
-        raise Unsent(f"the API answered {refused.code}: {body}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as failed:
-        reason = getattr(failed, "reason", failed)
-        raise Unsent(f"cannot reach the API at {url}: {reason}") from None
-    except orjson.JSONDecodeError:
-        raise Unsent(f"the API at {url} did not answer JSON") from None
-
-
 def _hard_stop(policies: str, url: str, key: str, timeout: float,
                log: Path | None) -> str | None:  # fmt: skip
     """Why the agent must stop: a listed policy that is exceeded and a hard stop. A status
@@ -166,7 +158,7 @@ def _hard_stop(policies: str, url: str, key: str, timeout: float,
             _say(f"budget policy {text.strip()!r} is not a policy id", log)
             continue
         try:
-            found = _get(url, key, f"/v1/budget-policies/{text.strip()}/status", timeout)
+            found = _ask(url, key, f"/v1/budget-policies/{text.strip()}/status", timeout)
         except Unsent as error:
             _say(f"budget policy {text.strip()}: {error}; not enforced this time", log)
             continue
