@@ -371,7 +371,8 @@ VALUES (%(company)s, %(session)s, %(source)s, %(call_id)s, %(tool_name)s, %(mcp_
                                        - %(started_at)s::timestamptz) * 1000)::bigint),
     %(success)s, %(error_message)s, %(result_chars)s, %(result_tokens_estimate)s,
     %(file_paths)s, %(commit_hashes)s, %(issue_refs)s)
-ON CONFLICT (company_id, source, call_key) DO UPDATE SET {WIDEN_TOOL_CALL}
+ON CONFLICT (company_id, source, call_key) DO UPDATE SET
+    success = COALESCE(t.success, excluded.success), {WIDEN_TOOL_CALL}
 WHERE t.session_id IS NOT DISTINCT FROM excluded.session_id AND {ADDS_TO_TOOL_CALL}
 RETURNING id
 """

@@ -278,7 +278,8 @@ ON CONFLICT (company_id, source, call_key) DO UPDATE SET
     session_id = COALESCE(t.session_id, excluded.session_id),
     message_id = COALESCE(t.message_id, excluded.message_id),
     tool_name = COALESCE(t.tool_name, excluded.tool_name),
-    source_path = COALESCE(t.source_path, excluded.source_path), {WIDEN_TOOL_CALL}
+    source_path = COALESCE(t.source_path, excluded.source_path),
+    success = COALESCE(excluded.success, t.success), {WIDEN_TOOL_CALL}
 RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FROM merged

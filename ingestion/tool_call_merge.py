@@ -3,10 +3,12 @@ and call id): a transcript's `tool_use` and its `tool_result`, read in either or
 hook's two posts (its start, then its end and outcome). Each report fills in what the row
 lacks and widens what grows: the earliest start and end, the duration of that span (else the
 one reported), the largest result, the union of files, commits and issues. Nothing known is
-overwritten. Shared by the transcript loader and the API."""
+overwritten but by the outcome a transcript tells. Shared by the transcript loader and the
+API."""
 
 # The SET clauses of `ON CONFLICT (company_id, source, call_key) DO UPDATE`, with the stored
-# row as `t`.
+# row as `t`; each writer adds its own rule for `success` (the transcript's outcome is what
+# the model read, and wins; a hook's fills in only what is missing).
 WIDEN_TOOL_CALL = """
     mcp_server = COALESCE(t.mcp_server, excluded.mcp_server),
     started_at = LEAST(t.started_at, excluded.started_at),
@@ -14,7 +16,6 @@ WIDEN_TOOL_CALL = """
     duration_ms = COALESCE((EXTRACT(EPOCH FROM LEAST(t.ended_at, excluded.ended_at)
                                     - LEAST(t.started_at, excluded.started_at)) * 1000)::bigint,
                            t.duration_ms, excluded.duration_ms),
-    success = COALESCE(t.success, excluded.success),
     error_message = COALESCE(t.error_message, excluded.error_message),
     result_chars = GREATEST(t.result_chars, excluded.result_chars),
     result_tokens_estimate = GREATEST(t.result_tokens_estimate, excluded.result_tokens_estimate),

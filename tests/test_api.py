@@ -12,7 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from ingestion.keys import create_key
+from ingestion.sources import CLAUDE_CODE
 from tests.api_helpers import Keys, auth, count, post, usage_record
+from tests.builders import assistant, tool_result, usage, write_jsonl
+from tests.ingest_helpers import ingest
 
 
 @pytest.fixture
@@ -298,6 +302,26 @@ def test_a_tool_call_posted_in_halves_is_one_call_with_both(client, keys, connin
         "reason": "call_id: 'toolu_9' is stored under another session ('s-1')"}  # fmt: skip
     assert stored() == merged
     assert count(conninfo, "tool_calls") == 1
+
+
+def test_the_transcripts_outcome_of_a_call_wins_over_a_hooks(client, conninfo, tmp_path):
+    """A hook says a call succeeded; the transcript, which holds what the model read, says it
+    failed: the call failed, with the transcript's error."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        key = create_key(conn, "local", "service").key
+    hooked = {"source": "claude_code", "session_id": "s1", "call_id": "toolu_3",
+              "tool_name": "Bash", "started_at": "2026-11-01T10:00:01Z",
+              "ended_at": "2026-11-01T10:00:02Z", "success": True}  # fmt: skip
+    assert post(client, "/v1/tool-calls", key, [hooked]).json()["accepted"] == 1
+    use = {"type": "tool_use", "id": "toolu_3", "name": "Bash", "input": {"command": "make"}}
+    write_jsonl(tmp_path / "projects" / "-w-app" / "s1.jsonl", [
+        assistant("msg_1", "req_1", "2026-11-01T10:00:00.000Z", usage(), content=[use]),
+        tool_result("toolu_3", "2026-11-01T10:00:02.000Z", "Exit code 2", is_error=True),
+    ])  # fmt: skip
+    ingest(conninfo, CLAUDE_CODE, tmp_path / "projects")
+    with psycopg.connect(conninfo) as conn:
+        stored = conn.execute("SELECT success, error_message FROM tool_calls").fetchall()
+    assert stored == [(False, "Exit code 2")]
 
 
 def test_a_subagents_session_is_linked_under_the_session_that_spawned_it(
