@@ -57,10 +57,12 @@ FROM best WHERE s.id = best.session_id AND s.project_id IS DISTINCT FROM best.pr
 # Driven from the root sessions that have a project (read once, then their subagents
 # through the root index): probing each session's root instead cost a lookup for every
 # session of the company on every ingest (110 ms at 20,000 sessions with no project at all).
+# A root is its own root; one the API created has none recorded (and no parent).
 PROJECT_FROM_ROOT = """
 WITH rooted AS MATERIALIZED (
     SELECT id, project_id FROM agent_sessions
-    WHERE company_id = %(company)s AND project_id IS NOT NULL AND root_session_id = id
+    WHERE company_id = %(company)s AND project_id IS NOT NULL
+      AND (root_session_id = id OR (root_session_id IS NULL AND parent_session_id IS NULL))
 )
 UPDATE agent_sessions AS s SET project_id = r.project_id, project_link = 'root-session',
        updated_at = now()

@@ -58,3 +58,31 @@ def test_a_run_an_api_company_posted_is_linked_to_its_session(
     assert run_link(conninfo) == (None, None)
     ingest(db_url)  # with no log file on disk
     assert run_link(conninfo) == ("cc-1", "adapter-session-id")
+
+
+def test_a_subagent_posted_over_the_api_takes_its_root_sessions_project(
+    tally_env, db_url, conninfo, tmp_path
+):  # fmt: skip
+    from ingestion.correlation import correlate
+
+    warehouse_url = f"duckdb://{tmp_path / 'warehouse.duckdb'}"
+    with TestClient(create_app(db_url, warehouse_url)) as client:
+        keys = Keys.create(conninfo)
+        usage = [usage_record(1, session="cc-1", source="claude_code"),
+                 usage_record(2, session="cc-1:agent-a1", source="claude_code",
+                              parent_session_id="cc-1")]  # fmt: skip
+        assert post(client, "/v1/usage-events", keys.agent, usage).json()["accepted"] == 2
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        company = conn.execute("SELECT id FROM companies WHERE slug = 'acme'").fetchone()[0]
+        project = conn.execute(
+            """INSERT INTO projects (company_id, source, external_id, name)
+               VALUES (%s, 'paperclip', 'p-1', 'billing') RETURNING id""", (company,)
+        ).fetchone()[0]  # fmt: skip
+        conn.execute("""UPDATE agent_sessions SET project_id = %s, project_link = 'workspace-path'
+                        WHERE session_key = 'cc-1'""", (project,))  # fmt: skip
+        correlate(conn, company)
+        linked = conn.execute(
+            """SELECT project_id, project_link FROM agent_sessions
+               WHERE session_key = 'cc-1:agent-a1'"""
+        ).fetchone()
+    assert linked == (project, "root-session")
