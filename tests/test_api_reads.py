@@ -153,6 +153,35 @@ def test_budget_status(world):
     assert runs["spent"] == "0" and runs["status"] == "ok"
 
 
+def test_the_status_of_every_policy_that_binds_the_caller(world):
+    """What a hook checks before each prompt and tool call without knowing policy ids: for
+    an agent key, its own agent's policies and the company's; never another agent's."""
+    client, keys = world
+    board = auth(keys.board)
+
+    def policy(**fields) -> int:
+        made = client.post("/v1/budget-policies", headers=board, json={
+            "window_kind": "lifetime", "metric": "tokens", "amount": "1", **fields})  # fmt: skip
+        assert made.status_code == 201, made.text
+        return int(made.json()["id"])
+
+    own = policy(scope_type="agent", scope="eng", hard_stop=True)
+    company = policy(scope_type="company", amount="1000000000")
+    others = policy(scope_type="agent", scope="ops")
+    off = policy(scope_type="agent", scope="eng", active=False)
+    listed = client.get("/v1/budget-status", headers=auth(keys.agent)).json()
+    assert [(s["policy_id"], s["status"], s["hard_stop"]) for s in listed] == [
+        (own, "exceeded", True), (company, "ok", False)]  # fmt: skip
+    everything = client.get("/v1/budget-status", headers=board).json()
+    assert [s["policy_id"] for s in everything] == [own, company, others]
+    assert off not in [s["policy_id"] for s in everything]
+    company_read = client.get(f"/v1/budget-policies/{company}/status", headers=auth(keys.agent))
+    assert company_read.status_code == 200
+    refused = client.get(f"/v1/budget-policies/{others}/status", headers=auth(keys.agent))
+    assert refused.status_code == 403
+    assert client.get("/v1/budget-status", headers=auth(keys.other_board)).json() == []
+
+
 def test_costs_name_the_days_the_warehouse_is_behind_on(world):
     client, keys = world
     fresh = client.get("/v1/costs", headers=auth(keys.board))

@@ -324,35 +324,48 @@ def test_a_hard_stop_blocks_the_next_prompt_and_tool_call_and_nothing_else(
     board_auth, agent_auth = ({"Authorization": f"Bearer {k}"} for k in (board, agent))
     with serving(db_url, tmp_path / "data") as url:
 
-        def policy(agent_name: str, amount: str) -> int:
+        def policy(agent_name: str, amount: str, hard_stop: bool = True) -> int:
             made = httpx.post(f"{url}/v1/budget-policies", headers=board_auth, json={
                 "scope_type": "agent", "scope": agent_name, "metric": "runs",
-                "window_kind": "lifetime", "amount": amount, "hard_stop": True})  # fmt: skip
+                "window_kind": "lifetime", "amount": amount, "hard_stop": hard_stop})  # fmt: skip
             assert made.status_code == 201, made.text
             return int(made.json()["id"])
 
-        roomy, tight, others = policy("eng", "100"), policy("eng", "1"), policy("ops", "1")
+        def set_active(policy_id: int, active: bool) -> None:
+            changed = httpx.patch(f"{url}/v1/budget-policies/{policy_id}", headers=board_auth,
+                                  json={"active": active})  # fmt: skip
+            assert changed.status_code == 200, changed.text
+
+        policy("eng", "100")
+        policy("eng", "1", hard_stop=False)  # exceeded, but only a warning
+        policy("ops", "1")  # exceeded and a hard stop, for another agent
         runs = [{"run_id": f"run-{n}", "status": "succeeded",
                  "started_at": f"2026-11-03T0{n}:00:00Z",
                  "finished_at": f"2026-11-03T0{n}:30:00Z"} for n in (1, 2)]  # fmt: skip
         posted = httpx.post(f"{url}/v1/heartbeat-runs", headers=agent_auth,
                             json={"records": runs})  # fmt: skip
         assert posted.json()["accepted"] == 2
-        env = {**os.environ, "TALLY_API_URL": url, "TALLY_API_KEY": agent}
+        env = {**os.environ, "TALLY_API_URL": url, "TALLY_API_KEY": agent,
+               "TALLY_ENFORCE_BUDGETS": "1"}  # fmt: skip
         start = hook_input("PreToolUse", "Bash", {"command": "make deploy"})
         prompt = {"session_id": SESSION, "hook_event_name": "UserPromptSubmit", "prompt": "go"}
 
-        within = run_hook(start, {**env, "TALLY_BUDGET_POLICIES": f"{roomy}"})
+        within = run_hook(start, env)
         assert (within.returncode, within.stderr) == (0, "")
-        for payload in (start, prompt):
-            blocked = run_hook(payload, {**env, "TALLY_BUDGET_POLICIES": f"{roomy},{tight}"})
+        tight = policy("eng", "1")
+        for payload in ({**start, "tool_use_id": "toolu_blocked"}, prompt):
+            blocked = run_hook(payload, env)
             assert blocked.returncode == 2
             assert blocked.stderr.startswith(
                 f"tally: budget policy {tight} is exceeded and is a hard stop: 2 of 1 (runs, "
                 "lifetime window"
             )
-        # another agent's policy cannot be read with this key: said, and not enforced
-        unread = run_hook(start, {**env, "TALLY_BUDGET_POLICIES": f"{others}"})
-        assert unread.returncode == 0 and "answered 403" in unread.stderr
+        unenforced = run_hook(start, {**env, "TALLY_ENFORCE_BUDGETS": "0"})
+        assert unenforced.returncode == 0
+        set_active(tight, False)  # the board lifts it
+        assert run_hook(start, env).returncode == 0
+    unreachable = run_hook(start, env)  # the API is gone: said, and the agent goes on
+    assert unreachable.returncode == 0 and "not enforced this time" in unreachable.stderr
     with psycopg.connect(conninfo) as conn:  # the blocked call never ran: never posted
-        assert conn.execute("SELECT count(*) FROM tool_calls").fetchone() == (1,)
+        calls = conn.execute("SELECT call_key FROM tool_calls").fetchall()
+    assert calls == [("toolu_01DUa8",)]

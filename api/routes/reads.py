@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict
 
 from api.crud import EntityId, fetch
@@ -215,6 +216,31 @@ async def issue_cost(
     return await run_in_threadpool(work)
 
 
+def _statuses(request: Request, policies: list[dict[str, Any]], warehouse: Warehouse,
+              conn: Any) -> list[dict[str, Any]]:  # fmt: skip
+    from ingestion.reports.budgets import policy_status
+
+    covered = state(request).settings.subscription_source_set
+    return [policy_status(conn, warehouse, policy, subscription_sources=covered)
+            for policy in policies]  # fmt: skip
+
+
+def _stale_header(request: Request, response: Response, warehouse: Warehouse,
+                  policies: list[dict[str, Any]], found: list[dict[str, Any]]) -> None:  # fmt: skip
+    """The days the warehouse has not caught up with, of the windows of the USD and token
+    policies (runs are counted in PostgreSQL)."""
+    stale: set[date] = set()
+    for policy, status in zip(policies, found, strict=True):
+        if policy["metric"] == "runs":
+            continue
+        start = status["window_start"]  # ISO 8601, UTC; None: lifetime
+        since = datetime.fromisoformat(start).date() if start else None
+        stale |= set(stale_days(request, warehouse, since, None,
+                                attribution=policy["scope_type"] == "issue"))  # fmt: skip
+    if stale:
+        response.headers[STALE_DAYS_HEADER] = ",".join(d.isoformat() for d in sorted(stale))
+
+
 @router.get(
     "/budget-policies/{entity_id}/status",
     response_model=BudgetStatus,
@@ -225,24 +251,47 @@ def budget_status(request: Request, response: Response, entity_id: EntityId, cal
     runs out at the window's pace so far (null: not within the window). USD and tokens are
     the warehouse's, as last materialised: `X-Tally-Stale-Days` lists the days of the window
     it has not caught up with, whose spend the status leaves out. An agent key reads the
-    policies of its own agent (a hook can stop its agent short of a hard stop)."""
-    from ingestion.reports.budgets import policy_status
-
+    policies that bind its agent: its own and the company's (a hook can stop its agent short
+    of a hard stop)."""
     warehouse = state(request).warehouse()
     with warehouse.held():
         with state(request).pool.connection() as conn:
             policy = fetch(conn, "budget_policies", caller, entity_id, "budget policy")
-            own = policy["scope_type"] == "agent" and policy["scope_id"] == caller.agent_id
-            if caller.role == "agent" and not own:
-                raise forbidden("an agent key reads the budget policies of its own agent only")
-            covered = state(request).settings.subscription_source_set
-            found = policy_status(conn, warehouse, policy, subscription_sources=covered)
+            if caller.role == "agent" and not _binds(policy, caller):
+                raise forbidden("an agent key reads the budget policies of its own agent and "
+                                "of the company only")  # fmt: skip
+            found = _statuses(request, [policy], warehouse, conn)
         # after the connection went back to the pool: the check takes one of its own
-        if policy["metric"] != "runs":
-            start = found["window_start"]  # ISO 8601, UTC; None: lifetime
-            since = datetime.fromisoformat(start).date() if start else None
-            stale = stale_days(request, warehouse, since, None,
-                               attribution=policy["scope_type"] == "issue")  # fmt: skip
-            if stale:
-                response.headers[STALE_DAYS_HEADER] = ",".join(d.isoformat() for d in stale)
+        _stale_header(request, response, warehouse, [policy], found)
+    return found[0]
+
+
+def _binds(policy: dict[str, Any], caller: Principal) -> bool:
+    """Whether the policy holds the caller's agent back: its own, or the company's."""
+    return policy["scope_type"] == "company" or (
+        policy["scope_type"] == "agent" and policy["scope_id"] == caller.agent_id
+    )
+
+
+@router.get(
+    "/budget-status",
+    response_model=list[BudgetStatus],
+    responses=error_responses(401, 403, 503),
+)
+def budget_statuses(request: Request, response: Response, caller: Reader) -> Any:
+    """The status of every active budget policy of the company, by id; for an agent key,
+    those that bind its agent (its own and the company's): what a hook checks before each
+    prompt and tool call, without knowing the policies' ids."""
+    warehouse = state(request).warehouse()
+    with warehouse.held():
+        with state(request).pool.connection() as conn:
+            with conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(
+                    """SELECT * FROM budget_policies WHERE company_id = %s AND active
+                       ORDER BY id""",
+                    (caller.company_id,),
+                ).fetchall()
+            policies = [row for row in rows if caller.role != "agent" or _binds(row, caller)]
+            found = _statuses(request, policies, warehouse, conn)
+        _stale_header(request, response, warehouse, policies, found)
     return found

@@ -147,21 +147,16 @@ def _post_transcripts(payload: dict[str, Any], url: str, key: str, timeout: floa
 CHECKS_BUDGETS = ("UserPromptSubmit", "PreToolUse")
 
 
-def _hard_stop(policies: str, url: str, key: str, timeout: float,
-               log: Path | None) -> str | None:  # fmt: skip
-    """Why the agent must stop: a listed policy that is exceeded and a hard stop. A status
-    that cannot be read does not stop the agent (it is said, and the next check asks again)."""
-    for text in policies.split(","):
-        if not text.strip():
-            continue
-        if not text.strip().isdigit():
-            _say(f"budget policy {text.strip()!r} is not a policy id", log)
-            continue
-        try:
-            found = _ask(url, key, f"/v1/budget-policies/{text.strip()}/status", timeout)
-        except Unsent as error:
-            _say(f"budget policy {text.strip()}: {error}; not enforced this time", log)
-            continue
+def _hard_stop(url: str, key: str, timeout: float, log: Path | None) -> str | None:
+    """Why the agent must stop: a policy that binds it (its own, the company's) is exceeded
+    and a hard stop. Statuses that cannot be read do not stop the agent: that is said, and
+    the next check asks again."""
+    try:
+        statuses = _ask(url, key, "/v1/budget-status", timeout)
+    except Unsent as error:
+        _say(f"budgets: {error}; not enforced this time", log)
+        return None
+    for found in statuses if isinstance(statuses, list) else []:
         if found.get("status") == "exceeded" and found.get("hard_stop"):
             return (f"tally: budget policy {found['policy_id']} is exceeded and is a hard stop: "
                     f"{_short(found['spent'])} of {_short(found['amount'])} ({found['metric']}, "
@@ -197,21 +192,21 @@ def claude_code(
         help="Where each transcript's read offset is kept (default: "
         "$XDG_STATE_HOME/tally/claude-code-hook, else ~/.local/state/...).",
     ),
-    budget_policies: str | None = typer.Option(
-        None,
-        "--budget-policies",
-        envvar="TALLY_BUDGET_POLICIES",
-        help="Comma-separated budget policy ids: once one is exceeded and a hard stop, the "
-        "agent's next prompt and tool call are blocked (exit 2, with the reason).",
+    enforce_budgets: bool = typer.Option(
+        False,
+        "--enforce-budgets",
+        envvar="TALLY_ENFORCE_BUDGETS",
+        help="Block the agent's next prompt and tool call (exit 2, with the reason) while a "
+        "budget policy that binds it (its own, the company's) is exceeded and a hard stop.",
     ),
     log: Path | None = typer.Option(None, "--log", help="Also append problems to this file."),
 ) -> None:
     """Read a Claude Code hook's input on stdin and post what it tells: the half of a tool
     call a PreToolUse, PostToolUse or PostToolUseFailure hook sees; at a Stop, SubagentStop or
     SessionEnd, the requests and tool calls the session's transcripts gained since the last
-    stop. With --budget-policies, a UserPromptSubmit or PreToolUse while one of them is
-    exceeded and a hard stop exits 2 (Claude Code blocks it) with the reason; otherwise it
-    always exits 0."""
+    stop. With --enforce-budgets, a UserPromptSubmit or PreToolUse while a policy that binds
+    the agent is exceeded and a hard stop exits 2 (Claude Code blocks it) with the reason;
+    otherwise it always exits 0."""
     from ingestion.adapters.claude_code_hooks import STOPS, TOOL_EVENTS, tool_call_half
     from ingestion.adapters.common import InvalidRecord
 
@@ -222,12 +217,12 @@ def claude_code(
         _say(f"the hook input is not JSON ({error}): {raw[:80]!r}", log)
         return
     event = payload.get("hook_event_name") if isinstance(payload, dict) else None
-    checks = bool(budget_policies) and event in CHECKS_BUDGETS
+    checks = enforce_budgets and event in CHECKS_BUDGETS
     if not key and (checks or event in STOPS or event in TOOL_EVENTS):
         _say("no key: set TALLY_API_KEY (or --key) to an agent or service key", log)
         return
-    if checks and key and budget_policies:
-        reason = _hard_stop(budget_policies, api_url, key, timeout, log)
+    if checks and key:
+        reason = _hard_stop(api_url, key, timeout, log)
         if reason:
             print(reason, file=sys.stderr)  # what Claude Code shows the agent, or the user
             _log(reason, log)
