@@ -360,7 +360,8 @@ def write_usage(conn: psycopg.Connection[Any], caller: Principal,
 # A call may be posted in halves, as hooks see it (PreToolUse: its start; PostToolUse: its
 # end and outcome), or again by a retry: a later post completes the call as the transcript
 # loader completes a `tool_use` with its `tool_result`. A post that adds nothing writes
-# nothing (`duplicate`); one under another session than the stored call's is refused.
+# nothing (`duplicate`). The call keeps the session it was first stored under, as in file
+# ingestion (a resumed session's transcript repeats the calls of the one it resumes).
 UPSERT_TOOL_CALL = f"""
 INSERT INTO tool_calls AS t (company_id, session_id, source, call_key, tool_name, mcp_server,
     started_at, ended_at, duration_ms, success, error_message, result_chars,
@@ -373,17 +374,17 @@ VALUES (%(company)s, %(session)s, %(source)s, %(call_id)s, %(tool_name)s, %(mcp_
     %(file_paths)s, %(commit_hashes)s, %(issue_refs)s)
 ON CONFLICT (company_id, source, call_key) DO UPDATE SET
     success = COALESCE(t.success, excluded.success), {WIDEN_TOOL_CALL}
-WHERE t.session_id IS NOT DISTINCT FROM excluded.session_id AND {ADDS_TO_TOOL_CALL}
+WHERE {ADDS_TO_TOOL_CALL}
 RETURNING id
 """
 
-# The posted calls stored under another session than the one posted (same source and id).
-CALLS_OF_OTHER_SESSIONS = """
-SELECT k.source, k.call_key, s.session_key FROM unnest(%s::text[], %s::text[], %s::bigint[])
-    AS k(source, call_key, session_id)
+# The posted calls an agent key may not complete: stored under another agent's session.
+CALLS_OF_OTHER_AGENTS = """
+SELECT k.call_key FROM unnest(%s::text[], %s::text[]) AS k(source, call_key)
 JOIN tool_calls AS t ON t.company_id = %s AND t.source = k.source AND t.call_key = k.call_key
-LEFT JOIN agent_sessions AS s ON s.id = t.session_id
-WHERE t.session_id IS DISTINCT FROM k.session_id
+JOIN agent_sessions AS s ON s.id = t.session_id
+WHERE s.agent_id IS NOT NULL AND s.agent_id <> %s
+LIMIT 1
 """
 
 
@@ -397,6 +398,12 @@ def write_tool_calls(
         kept = _with_agents(Directory(conn, caller), records, outcome)
         links = _subagent_links(kept)
         _check_owned(conn, caller, "agent_sessions", "session_key", _parents(links), "session")
+        if caller.role == "agent" and kept:
+            taken = conn.execute(CALLS_OF_OTHER_AGENTS, (
+                [r.source for _, r, _ in kept], [r.call_id for _, r, _ in kept],
+                caller.company_id, caller.agent_id)).fetchone()  # fmt: skip
+            if taken:
+                raise forbidden(f"call {taken[0]!r} belongs to another agent's session")
         sessions = _sessions(conn, caller, _session_span(kept, "started_at"))
         _link_subagents(conn, caller, links)
         params = [
@@ -408,18 +415,6 @@ def write_tool_calls(
             for _, r, _ in kept
         ]
         _insert_each(cur, UPSERT_TOOL_CALL, params, [i for i, _, _ in kept], outcome)
-        unchanged = [(i, p) for (i, _, _), p in zip(kept, params, strict=True)
-                     if outcome.status[i] == "duplicate"]  # fmt: skip
-        if unchanged:
-            rows = cur.execute(CALLS_OF_OTHER_SESSIONS, (
-                [p["source"] for _, p in unchanged], [p["call_id"] for _, p in unchanged],
-                [p["session"] for _, p in unchanged], caller.company_id)).fetchall()  # fmt: skip
-            elsewhere = {(source, call): session for source, call, session in rows}
-            for index, posted in unchanged:
-                stored_in = elsewhere.get((posted["source"], posted["call_id"]), False)
-                if stored_in is not False:
-                    outcome.reject(index, f"call_id: {posted['call_id']!r} is stored under "
-                                          f"another session ({stored_in!r})")  # fmt: skip
 
 
 # A run's terminal status stands, as Paperclip's own does ("if the run was already terminal,

@@ -295,11 +295,17 @@ def test_a_tool_call_posted_in_halves_is_one_call_with_both(client, keys, connin
         assert answer["duplicates"] == 1, answer
     assert stored() == merged  # nothing known overwritten, not even rewritten
 
-    elsewhere = post(client, "/v1/tool-calls", keys.agent,
-                     [{**end, "session_id": "s-2", "success": True}]).json()  # fmt: skip
-    assert elsewhere["results"][0] == {
-        "index": 0, "status": "rejected",
-        "reason": "call_id: 'toolu_9' is stored under another session ('s-1')"}  # fmt: skip
+    # the same call in another session's lines (a resumed session repeats the calls of the
+    # one it resumes): one call, in the session it was first stored under, as file ingestion
+    # keeps it
+    resumed = post(client, "/v1/tool-calls", keys.agent,
+                   [{**end, "session_id": "s-2", "success": True}]).json()  # fmt: skip
+    assert resumed["duplicates"] == 1
+    assert stored() == merged
+    # another agent cannot complete (or learn by probing) a call of this agent's sessions
+    theirs = post(client, "/v1/tool-calls", keys.other_agent,
+                  [{**end, "session_id": "s-3", "result_chars": 99}])  # fmt: skip
+    assert theirs.status_code == 403 and "another agent's session" in theirs.text
     assert stored() == merged
     assert count(conninfo, "tool_calls") == 1
 
