@@ -36,6 +36,7 @@ from ingestion.adapters.common import (
     runs_git_commit,
 )
 from ingestion.batch import Batch
+from ingestion.lines import LineReader, OversizeLine
 from schemas.warehouse import TOKEN_NAMES
 
 STARTS, ENDS, FAILS = "PreToolUse", "PostToolUse", "PostToolUseFailure"
@@ -116,6 +117,7 @@ def tool_call_half(payload: Any, now: datetime) -> dict[str, Any] | None:
 
 STOPS = ("Stop", "SubagentStop", "SessionEnd")
 USD_PLACES = Decimal("1e-12")  # the API keeps a reported cost to 12 places
+MAX_LINE_BYTES = 64 << 20  # as file ingestion's default (TALLY_MAX_LINE_BYTES)
 
 
 @dataclass
@@ -130,19 +132,20 @@ class StopRead:
 
     def read(self, path: Path, start: int) -> None:
         """Parse `path` from byte `start` to its last complete line (a line being written is
-        left for the next stop) by the transcript parser's rules."""
-        with path.open("rb") as handle:
-            handle.seek(start)
-            data = handle.read()
-        complete = data.rfind(b"\n") + 1
-        self.ends[path] = start + complete
+        left for the next stop) by the transcript parser's rules, a chunk at a time."""
         # the projects directory: <project>/<session>.jsonl, <project>/<session>/subagents/..
         root = path.parent.parent if subagent_parent(path) is None else path.parents[3]
         parser = ClaudeTranscriptParser(FileContext(path, root))
-        offset = start
-        for line in data[:complete].splitlines(keepends=True):
-            parser.handle_line(offset, line.rstrip(b"\r\n"), self.batch)
-            offset += len(line)
+        with path.open("rb") as handle:
+            reader = LineReader(handle, start, MAX_LINE_BYTES)
+            for item in reader:
+                if isinstance(item, OversizeLine):
+                    reason = (f"line of {item.length} bytes exceeds the {MAX_LINE_BYTES}-byte "
+                              "limit: passed over")  # fmt: skip
+                    self.batch.reject(str(path), str(item.offset), reason, item.head)
+                    continue
+                parser.handle_line(*item, self.batch)
+        self.ends[path] = reader.end_offset
 
     def problems(self) -> list[str]:
         return [f"{Path(r.location).name} byte {r.position}: {r.reason}"
