@@ -215,14 +215,16 @@ def test_budget_status_and_issue_cost_name_the_days_the_warehouse_is_behind_on(w
             client.get(f"/v1/budget-policies/{policy.json()['id']}/status", headers=board),
             client.get("/v1/issues/PAP-1/cost", headers=board),
             client.get(f"/v1/budget-policies/{runs.json()['id']}/status", headers=board),
+            client.get("/v1/budget-status", headers=board),
         ]
 
     assert all(read.status_code == 200 for read in reads())
     assert all("X-Tally-Stale-Days" not in read.headers for read in reads())
     late = usage_record(50, occurred_at=f"{TODAY.isoformat()}T01:00:00Z")
     assert post(client, "/v1/usage-events", keys.agent, [late]).json()["accepted"] == 1
-    budget, issue, runs = reads()
+    budget, issue, runs, every = reads()
     assert budget.headers["X-Tally-Stale-Days"] == TODAY.isoformat()
+    assert every.headers["X-Tally-Stale-Days"] == TODAY.isoformat()  # one check, all windows
     assert issue.headers["X-Tally-Stale-Days"] == TODAY.isoformat()
     assert "X-Tally-Stale-Days" not in runs.headers  # runs are counted in the store
 

@@ -228,15 +228,21 @@ def _statuses(request: Request, policies: list[dict[str, Any]], warehouse: Wareh
 def _stale_header(request: Request, response: Response, warehouse: Warehouse,
                   policies: list[dict[str, Any]], found: list[dict[str, Any]]) -> None:  # fmt: skip
     """The days the warehouse has not caught up with, of the windows of the USD and token
-    policies (runs are counted in PostgreSQL)."""
-    stale: set[date] = set()
+    policies (runs are counted in PostgreSQL). Every window runs to now, so their union is
+    the earliest one's: one check for the policies on issues (which read attributions) and
+    one for the rest, however many policies there are."""
+    earliest: dict[bool, date] = {}  # date.min: a lifetime window
     for policy, status in zip(policies, found, strict=True):
         if policy["metric"] == "runs":
             continue
         start = status["window_start"]  # ISO 8601, UTC; None: lifetime
-        since = datetime.fromisoformat(start).date() if start else None
-        stale |= set(stale_days(request, warehouse, since, None,
-                                attribution=policy["scope_type"] == "issue"))  # fmt: skip
+        since = datetime.fromisoformat(start).date() if start else date.min
+        on_issue = policy["scope_type"] == "issue"
+        earliest[on_issue] = min(earliest.get(on_issue, date.max), since)
+    stale: set[date] = set()
+    for on_issue, since in earliest.items():
+        stale |= set(stale_days(request, warehouse, None if since == date.min else since, None,
+                                attribution=on_issue))  # fmt: skip
     if stale:
         response.headers[STALE_DAYS_HEADER] = ",".join(d.isoformat() for d in sorted(stale))
 

@@ -17,6 +17,7 @@ from pipelines.cli.output import OutputFormat, output_path, render, written_to
 if TYPE_CHECKING:
     from assets.pricing.catalog import PriceOverride
     from ingestion.reports.costs import LiveDays
+    from ingestion.reports.costs import WeekStart as WeekStartDay
     from ingestion.reports.freshness import Staleness
     from ingestion.reports.session_filter import SessionFilter
     from ingestion.settings import TallySettings
@@ -321,7 +322,7 @@ def _cost_report(
     overrides: list[PriceOverride] | None = None,
     company_id: int | None = None,
     sessions: SessionFilter | None = None,
-    week_start: str = "sunday",
+    week_start: WeekStartDay = "sunday",
 ) -> tuple[LiveDays | None, Staleness | None]:
     overlay: LiveDays | None = None
     by_work_item = by in (CostGrouping.issue, CostGrouping.goal)
@@ -425,7 +426,7 @@ def cost_rows(
     warehouse: Warehouse | None = None,
     company_id: int | None = None,
     sessions: SessionFilter | None = None,
-    week_start: str = "sunday",
+    week_start: WeekStartDay = "sunday",
 ) -> list[dict[str, Any]]:
     """The rows of `tally report costs --by BY`; `sessions` narrows them (billing blocks by
     source only: see `costs`); weeks start on `week_start`."""
@@ -450,8 +451,7 @@ def cost_rows(
         return cost_by_work_item(warehouse, by, mode, since, until,  # type: ignore[arg-type]
                                  company_id, **narrowed)  # fmt: skip
     rows = cost_report(warehouse, by, mode, since, until, live=live,  # type: ignore[arg-type]
-                       company_id=company_id, week_start=week_start,  # type: ignore[arg-type]
-                       **narrowed)  # fmt: skip
+                       company_id=company_id, week_start=week_start, **narrowed)  # fmt: skip
     if by in ("project", "agent"):
         from ingestion.reports.attribution import attributed_share_by
 
