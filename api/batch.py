@@ -1,15 +1,15 @@
 """Batches of records: the envelope, per-record validation, and the per-record answer.
 
-A malformed body (not JSON, no `records` list, more than 1,000 records) is answered 422 as a
-whole; a record that fails its model is `rejected` with the field paths and reasons while the
-valid records of the same batch are written."""
+A malformed body (not JSON, no `records` list, a key besides it, more than 1,000 records) is
+answered 422 as a whole; a record that fails its model is `rejected` with the field paths and
+reasons while the valid records of the same batch are written."""
 
 from __future__ import annotations
 
 import json
 import types
 from decimal import Decimal
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import orjson
 from pydantic import (
@@ -49,9 +49,12 @@ NUMBER_TYPES = (int, float, Decimal)
 
 
 def _types_of(annotation: Any) -> set[Any]:
-    """The types a field admits: the members of a union, else the annotation itself."""
+    """The types a field admits: the members of a union, else the annotation itself (either
+    without its `Annotated` constraints)."""
     if get_origin(annotation) in (Union, types.UnionType):
         return {member for arg in get_args(annotation) for member in _types_of(arg)}
+    if get_origin(annotation) is Annotated:
+        return _types_of(get_args(annotation)[0])
     return {annotation}
 
 
@@ -130,6 +133,16 @@ def parse_batch(body: bytes, model: type[M]) -> tuple[list[tuple[int, M]], Outco
     except (ValueError, RecursionError) as error:
         raise ApiError(422, "invalid", f"the body is not JSON: {error}") from None
     records = payload.get("records") if isinstance(payload, dict) else None
+    unknown = sorted(set(payload) - {"records"}) if isinstance(payload, dict) else []
+    if unknown:
+        # as the document states (additionalProperties: false), and as a record's own unknown
+        # fields are refused: a key the API would ignore is a client's mistake to hear of
+        raise ApiError(
+            422,
+            "invalid",
+            f"the body holds `records` only, not {', '.join(map(repr, unknown))}",
+            [ErrorDetail(loc=["body", key], message="unknown key") for key in unknown],
+        )
     if not isinstance(records, list):
         raise ApiError(
             422,

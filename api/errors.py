@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ingestion.messages import first_line
 from ingestion.warehouse.errors import WarehouseBusy, WarehouseUnavailable
@@ -87,6 +88,22 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _methods_of(request: Request) -> list[str]:
+    """The methods the request's path takes, over all its routes: Starlette's 405 names only
+    those of the first route it matched (GET and POST of one path are two routes)."""
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:
@@ -108,9 +125,21 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (bytes that are not UTF-8), while
+            # text that is not JSON is a 422: one status for a malformed body, the one every
+            # route documents.
+            detail = ErrorDetail(loc=["body"], message="the body is not JSON text in UTF-8")
+            body = ErrorBody(error="invalid", message="the request is malformed", details=[detail])
+            return _response(422, body)
         code = CODES.get(error.status_code, "error")
-        return _response(error.status_code, ErrorBody(error=code, message=str(error.detail)))
+        headers = dict(error.headers or {})  # those HTTP asks for: `Retry-After`, ...
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(_methods_of(request))
+        return _response(
+            error.status_code, ErrorBody(error=code, message=str(error.detail)), headers
+        )
 
     @app.exception_handler(psycopg.errors.DataError)
     async def unrepresentable(_: Request, error: psycopg.errors.DataError) -> JSONResponse:

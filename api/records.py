@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from api.batch import RecordModel
+from api.decimals import DecimalText
 from schemas.limits import (
     EARLIEST_TIMESTAMP,
     LATEST_TIMESTAMP,
@@ -63,7 +64,9 @@ class UsageEventIn(RecordModel):
     cache_write_1h_tokens: Count = 0
     web_search_requests: Count = 0
     service_tier: Annotated[str | None, Field(max_length=100)] = None
-    reported_cost_usd: Annotated[Decimal | None, Field(ge=0, le=10**9, decimal_places=12)] = None
+    reported_cost_usd: (
+        Annotated[Decimal, Field(ge=0, le=10**9, decimal_places=12), DecimalText()] | None
+    ) = None
     project_path: Annotated[str | None, Field(max_length=4096)] = None
     parent_session_id: ParentSession = None
     agent: AgentRef = None

@@ -265,6 +265,59 @@ def test_malformed_and_oversize_bodies(client, keys):
     assert bad_query.json()["details"][0]["loc"] == ["query", "group_by"]
 
 
+def test_every_malformed_body_is_a_422_the_document_lists(client, keys):
+    # bytes that are not UTF-8: FastAPI's own answer was an undocumented 400
+    for path, key in (("/v1/budget-policies", keys.board), ("/v1/usage-events", keys.agent)):
+        headers = {**auth(key), "content-type": "application/json"}
+        answer = client.post(path, content=b"\x1c\xff\xfe{", headers=headers)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["error"] == "invalid"
+    extra = client.post(
+        "/v1/usage-events",
+        json={"records": [usage_record(1)], "recrods": []},
+        headers=auth(keys.agent),
+    )
+    assert extra.status_code == 422  # the envelope is additionalProperties: false
+    assert extra.json()["details"] == [{"loc": ["body", "recrods"], "message": "unknown key"}]
+    document = client.get("/openapi.json").json()
+    for status in ("400", "422"):
+        documented = document["paths"]["/v1/budget-policies"]["post"]["responses"]
+        assert (status in documented) == (status == "422")
+
+
+def test_a_method_a_path_does_not_take_is_405_naming_those_it_does(client, keys):
+    answer = client.request("TRACE", "/v1/budget-policies", headers=auth(keys.board))
+    assert answer.status_code == 405 and answer.json()["error"] == "method_not_allowed"
+    assert set(answer.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+def test_decimals_in_text_are_the_ones_the_document_describes(client, keys):
+    from api.decimals import DECIMAL_TEXT_PATTERN
+
+    document = client.get("/openapi.json").json()["components"]["schemas"]
+    for model, field in (
+        ("BudgetPolicyIn", "amount"),
+        ("BudgetPolicyPatch", "amount"),
+        ("PriceOverrideIn", "input_per_mtok"),
+        ("AnnotationIn", "score"),
+        ("UsageEventIn", "reported_cost_usd"),
+    ):
+        branches = document[model]["properties"][field]["anyOf"]
+        text = [branch for branch in branches if branch.get("type") == "string"]
+        assert text == [{"type": "string", "pattern": DECIMAL_TEXT_PATTERN}], model
+    policy = {"name": "cap", "scope_type": "company", "window_kind": "day", "metric": "usd"}
+    for amount, status in (("12.5", 201), (" 1e2 ", 201), (7, 201), ("1_000", 422),
+                           ("\u0661\u0662", 422), ("12 USD", 422), ("", 422)):  # fmt: skip
+        answer = client.post(
+            "/v1/budget-policies", json={**policy, "amount": amount}, headers=auth(keys.board)
+        )
+        assert answer.status_code == status, (amount, answer.text)
+        if status == 422:
+            assert answer.json()["details"][0]["loc"] == ["body", "amount"]
+    cost = usage_record(1, reported_cost_usd="1_0")
+    assert post(client, "/v1/usage-events", keys.agent, [cost]).json()["rejected"] == 1
+
+
 def test_a_tool_call_posted_in_halves_is_one_call_with_both(client, keys, conninfo):
     """As hooks see a call: PreToolUse posts its start, PostToolUse (which knows its own time,
     not the call's start) its end and outcome. The second half completes the call instead of

@@ -18,7 +18,7 @@ from pydantic import (
 
 from api.batch import RecordModel
 from api.crud import EntityId, Resource, audit, fetch
-from api.decimals import FixedDecimal
+from api.decimals import DecimalText, FixedDecimal
 from api.deps import ApiState, connection, require
 from api.errors import ApiError, ErrorDetail, conflict, error_responses
 from api.records import Timestamp
@@ -28,7 +28,9 @@ from ingestion.model_patterns import compile_model_pattern
 from ingestion.price_overrides import override_doubt
 from schemas.money import USD_LIMIT
 
-Money = Annotated[Decimal, Field(ge=0, lt=USD_LIMIT, decimal_places=12)]
+Money = Annotated[Decimal, Field(ge=0, lt=USD_LIMIT, decimal_places=12), DecimalText()]
+Amount = Annotated[Decimal, Field(gt=0, lt=USD_LIMIT, decimal_places=12), DecimalText()]
+Score = Annotated[Decimal, Field(ge=-(10**5), le=10**5, decimal_places=4), DecimalText()]
 Name = Annotated[str, Field(min_length=1, max_length=300)]
 Text = Annotated[str | None, Field(max_length=10_000)]
 
@@ -101,7 +103,7 @@ class BudgetPolicyIn(Body):
     window_kind: WindowKind
     window_days: Annotated[int | None, Field(ge=1, le=3660)] = None
     metric: Metric
-    amount: Annotated[Decimal, Field(gt=0, lt=USD_LIMIT, decimal_places=12)]
+    amount: Amount
     warn_percent: Annotated[int, Field(ge=1, le=100)] = 80
     hard_stop: bool = False
     active: bool = True
@@ -111,7 +113,7 @@ class BudgetPolicyPatch(Body):
     name: Annotated[str | None, Field(max_length=300)] = None
     window_kind: WindowKind | None = None
     window_days: Annotated[int | None, Field(ge=1, le=3660)] = None
-    amount: Annotated[Decimal | None, Field(gt=0, lt=USD_LIMIT, decimal_places=12)] = None
+    amount: Amount | None = None
     warn_percent: Annotated[int | None, Field(ge=1, le=100)] = None
     hard_stop: bool | None = None
     active: bool | None = None
@@ -382,7 +384,7 @@ class AnnotationIn(Body):
         ),
     ] = None
     rubric_id: Annotated[int | None, Field(ge=1, le=2**63 - 1)] = None
-    score: Annotated[Decimal | None, Field(ge=-(10**5), le=10**5, decimal_places=4)] = None
+    score: Score | None = None
     label: Annotated[str | None, Field(max_length=300)] = None
     comment: Text = None
     annotator: Annotated[str | None, Field(max_length=300)] = None
@@ -403,7 +405,7 @@ TARGET_KEYS = {
 
 
 class AnnotationPatch(Body):
-    score: Annotated[Decimal | None, Field(ge=-(10**5), le=10**5, decimal_places=4)] = None
+    score: Score | None = None
     label: Annotated[str | None, Field(max_length=300)] = None
     comment: Text = None
 
