@@ -4,6 +4,7 @@ upstream id, hints by the client's idempotency key)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -79,14 +80,23 @@ class UsageEventIn(RecordModel):
 
 
 class ToolCallIn(RecordModel):
-    """One tool invocation."""
+    """One tool invocation, or the half of it a reporter saw: its start (`tool_name`,
+    `started_at`), its end (`ended_at` and the outcome), or both."""
 
     source: SourceName = "api"
     session_id: Key
     call_id: Key
-    tool_name: Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]
+    tool_name: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=MAX_KEY_CHARS,
+            description="Required with started_at; the half that reports only the end may "
+            "leave it to the start's.",
+        ),
+    ] = None
     mcp_server: Annotated[str | None, Field(max_length=MAX_KEY_CHARS)] = None
-    started_at: Timestamp
+    started_at: Timestamp | None = None
     ended_at: Timestamp | None = None
     duration_ms: Annotated[int | None, Field(ge=0, le=MAX_DURATION_MS)] = None
     success: bool | None = None
@@ -107,10 +117,21 @@ class ToolCallIn(RecordModel):
     agent: AgentRef = None
 
     @model_validator(mode="after")
-    def ends_after_it_starts(self) -> ToolCallIn:
-        if self.ended_at is not None and self.ended_at < self.started_at:
+    def a_start_or_an_end(self) -> ToolCallIn:
+        if self.started_at is None:
+            if self.ended_at is None:
+                raise ValueError("a call needs started_at, or ended_at for the half that "
+                                 "reports its end")  # fmt: skip
+        elif self.tool_name is None:
+            raise ValueError("tool_name is required with started_at")
+        elif self.ended_at is not None and self.ended_at < self.started_at:
             raise ValueError("ended_at is before started_at")
         return self
+
+    @property
+    def seen_at(self) -> datetime:
+        """When the reporter saw the call: its start, else its end."""
+        return self.started_at or self.ended_at  # type: ignore[return-value]
 
 
 class RunEventIn(RecordModel):

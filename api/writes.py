@@ -404,7 +404,7 @@ def write_tool_calls(
                 caller.company_id, caller.agent_id)).fetchone()  # fmt: skip
             if taken:
                 raise forbidden(f"call {taken[0]!r} belongs to another agent's session")
-        sessions = _sessions(conn, caller, _session_span(kept, "started_at"))
+        sessions = _sessions(conn, caller, _session_span(kept, "seen_at"))
         _link_subagents(conn, caller, links)
         params = [
             {

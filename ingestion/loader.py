@@ -277,7 +277,6 @@ ORDER BY s.call_key
 ON CONFLICT (company_id, source, call_key) DO UPDATE SET
     session_id = COALESCE(t.session_id, excluded.session_id),
     message_id = COALESCE(t.message_id, excluded.message_id),
-    tool_name = COALESCE(t.tool_name, excluded.tool_name),
     source_path = COALESCE(t.source_path, excluded.source_path),
     success = COALESCE(excluded.success, t.success), {WIDEN_TOOL_CALL}
 RETURNING (xmax = 0) AS inserted

@@ -363,6 +363,38 @@ def test_a_tool_call_posted_in_halves_is_one_call_with_both(client, keys, connin
     assert count(conninfo, "tool_calls") == 1
 
 
+def test_a_calls_end_posted_alone_completes_it_in_either_order(client, keys, conninfo):
+    """A stop may read a call's result without its start (read at an earlier stop): the
+    end alone is a half, as a transcript's `tool_result` is to file ingestion."""
+    start = {"source": "claude_code", "session_id": "s-1", "call_id": "toolu_A",
+             "tool_name": "Task", "started_at": "2026-11-01T10:00:00Z"}  # fmt: skip
+    end = {"source": "claude_code", "session_id": "s-1", "call_id": "toolu_A",
+           "ended_at": "2026-11-01T10:04:00Z", "success": True, "result_chars": 10}  # fmt: skip
+    assert post(client, "/v1/tool-calls", keys.agent, [start]).json()["accepted"] == 1
+    assert post(client, "/v1/tool-calls", keys.agent, [end]).json()["accepted"] == 1
+    assert post(client, "/v1/tool-calls", keys.agent, [end]).json()["duplicates"] == 1
+    ended_first = [{**end, "call_id": "toolu_B"}, {**start, "call_id": "toolu_B"}]
+    for record in ended_first:
+        assert post(client, "/v1/tool-calls", keys.agent, [record]).json()["accepted"] == 1
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            """SELECT call_key, tool_name, started_at::text, ended_at::text, duration_ms,
+                      success, result_chars FROM tool_calls ORDER BY call_key"""
+        ).fetchall()
+    assert rows == [
+        (call, "Task", "2026-11-01 10:00:00+00", "2026-11-01 10:04:00+00", 240_000, True, 10)
+        for call in ("toolu_A", "toolu_B")
+    ]
+    neither = {"session_id": "s-1", "call_id": "c9", "tool_name": "Bash"}
+    nameless = {"session_id": "s-1", "call_id": "c9", "started_at": "2026-11-01T10:00:00Z"}
+    answer = post(client, "/v1/tool-calls", keys.agent, [neither, nameless]).json()
+    assert [r["reason"] for r in answer["results"]] == [
+        "record: Value error, a call needs started_at, or ended_at for the half that reports "
+        "its end",
+        "record: Value error, tool_name is required with started_at",
+    ]
+
+
 def test_the_transcripts_outcome_of_a_call_wins_over_a_hooks(client, conninfo, tmp_path):
     """A hook says a call succeeded; the transcript, which holds what the model read, says it
     failed: the call failed, with the transcript's error."""

@@ -258,6 +258,29 @@ def test_a_subagents_request_read_twice_in_one_stop_is_one_at_its_earliest_time(
         (f"{SESSION}:agent-a3f9e1", "2026-11-03T09:00:05+00:00")]  # fmt: skip
 
 
+def test_a_calls_end_read_at_a_later_stop_is_posted_as_its_end(tmp_path):
+    """A SubagentStop reads the main transcript while its Task call still runs: the call's
+    start is posted then, its result at the next stop. That result is the call's end."""
+    main = tmp_path / "projects" / "-home-dev-src-app" / f"{SESSION}.jsonl"
+    task = {"type": "tool_use", "id": "toolu_T", "name": "Task",
+            "input": {"description": "review", "prompt": "Review PAP-4"}}  # fmt: skip
+    write_jsonl(main, [assistant("msg_1", "req_1", "2026-11-03T09:00:00.000Z", usage(),
+                                 session=SESSION, content=[task])])  # fmt: skip
+    first = StopRead()
+    first.read(main, 0)
+    [start] = first.tool_calls()
+    assert (start["tool_name"], start["started_at"], start["ended_at"]) == (
+        "Task", "2026-11-03T09:00:00+00:00", None)  # fmt: skip
+    write_jsonl(main, [tool_result("toolu_T", "2026-11-03T09:04:00.000Z", "looks good",
+                                   session=SESSION)], mode="ab")  # fmt: skip
+    later = StopRead()
+    later.read(main, first.ends[main])
+    [end] = later.tool_calls()
+    assert (end["call_id"], end["tool_name"], end["started_at"], end["ended_at"]) == (
+        "toolu_T", None, None, "2026-11-03T09:04:00+00:00")  # fmt: skip
+    assert (end["success"], end["result_chars"]) == (True, len("looks good"))
+
+
 def stop_input(main: Path) -> dict[str, Any]:
     return {"session_id": SESSION, "transcript_path": str(main), "cwd": "/home/dev/src/app",
             "hook_event_name": "Stop", "stop_hook_active": False}  # fmt: skip

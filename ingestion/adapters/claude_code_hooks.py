@@ -173,13 +173,15 @@ class StopRead:
     def tool_calls(self) -> list[dict[str, Any]]:
         records = []
         for call in self.batch.tool_calls.values():
-            if call.tool_name is None or call.started_at is None:
-                continue  # a result whose call an earlier stop read: the API holds its start
+            if call.started_at is None and call.ended_at is None:
+                continue  # nothing the API could place in time
+            # a result alone is the end of a call an earlier stop read (a Task call that a
+            # SubagentStop saw start): the API completes the start it holds with it
             session = self.batch.sessions.get(call.session_key)
             records.append({
                 "source": SOURCE, "session_id": call.session_key, "call_id": call.call_key,
                 "tool_name": call.tool_name, "mcp_server": call.mcp_server,
-                "started_at": call.started_at.isoformat(),
+                "started_at": call.started_at.isoformat() if call.started_at else None,
                 "ended_at": call.ended_at.isoformat() if call.ended_at else None,
                 "success": call.success, "error_message": call.error_message,
                 "result_chars": call.result_chars,
