@@ -75,9 +75,12 @@ def test_jobs_schedules_and_sensors(definitions):
         "daily_finalise_yesterday": "30 0 * * *",
         "daily_prune_runs": "45 0 * * *",
     }
-    assert [s.name for s in definitions.sensors] == ["agent_logs_sensor"]
+    sensors = {s.name: s.default_status for s in definitions.sensors}
+    assert sensors == {"agent_logs_sensor": dg.DefaultSensorStatus.STOPPED,
+                       "orphaned_runs_sensor": dg.DefaultSensorStatus.RUNNING}  # fmt: skip
     # the hourly ingest also reads the work graph; the sensor, firing as logs grow, does not
-    jobs = {s.name: s.job_name for s in [*definitions.schedules, *definitions.sensors]}
+    jobs = {s.name: s.job_name for s in [*definitions.schedules, *definitions.sensors]
+            if s.name != "orphaned_runs_sensor"}  # it requests no runs  # fmt: skip
     assert jobs["hourly_ingest"] == "ingest_job"
     assert jobs["agent_logs_sensor"] == "agent_logs_job"
     for name, expected in (("ingest_job", {"token_usage_events", "work_graph"}),

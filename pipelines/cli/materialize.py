@@ -3,11 +3,12 @@ that has usage."""
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -23,7 +24,14 @@ from pipelines.cli.context import (
 )
 from pipelines.cli.report import parse_day
 
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+    from pipelines.orphaned_runs import OrphanedRun
+
 console = progress_console()
+# How often a wait for a busy pool looks again.
+POOL_POLL_SECONDS = 1.0
 DEFAULT_SELECTION = "group:pricing or group:attribution or group:costs"
 
 
@@ -51,6 +59,7 @@ def materialize_days(
     import assets
     from ingestion.store import CanonicalStore
     from pipelines.instance import shared_instance
+    from pipelines.orphaned_runs import close_orphaned_runs, run_tags
     from pipelines.resources import build_resources
 
     database_url = context.url
@@ -76,19 +85,20 @@ def materialize_days(
                 "TALLY_PARTITIONS_START sets the first day"
             )
     loaded = dg.load_assets_from_package_module(assets)
-    _check_selection(dg, selection, loaded)
+    pools = _check_selection(dg, selection, loaded)
+    tags = run_tags()
     kwargs: dict[str, object] = {}
     if start == end:
         kwargs["partition_key"] = start.isoformat()
     else:
-        kwargs["tags"] = {
-            "dagster/asset_partition_range_start": start.isoformat(),
-            "dagster/asset_partition_range_end": end.isoformat(),
-        }
+        tags["dagster/asset_partition_range_start"] = start.isoformat()
+        tags["dagster/asset_partition_range_end"] = end.isoformat()
     instance = shared_instance(
         database_url, context.settings.resolved_data_dir, context.settings.dagster_database
     )
     with instance:
+        report_closed(close_orphaned_runs(instance))
+        wait_for_pools(instance, pools)
         result = dg.materialize(
             loaded,
             instance=instance,
@@ -98,6 +108,7 @@ def materialize_days(
             # the event log, tracebacks included, stays in the run (`tally ui` shows it);
             # the terminal gets one line per failed step, printed by the caller
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            tags=tags,
             **kwargs,  # type: ignore[arg-type]
         )
         materialized = [
@@ -122,10 +133,11 @@ def materialize_days(
     return Outcome(result.success, materialized, checks, failures, result.run_id)
 
 
-def _check_selection(dg: Any, selection: str, loaded: Sequence[Any]) -> None:
-    """A selection that is not one, names an asset that does not exist, or selects none of
-    the daily assets (only the source, say) is one line naming what can be selected, not
-    Dagster's traceback from deep inside the run's planning."""
+def _check_selection(dg: Any, selection: str, loaded: Sequence[Any]) -> set[str]:
+    """The pools the selected assets run in. A selection that is not one, names an asset
+    that does not exist, or selects none of the daily assets (only the source, say) is one
+    line naming what can be selected, not Dagster's traceback from deep inside the run's
+    planning."""
     from dagster._core.definitions.asset_selection import DagsterInvalidAssetSelectionError
     from dagster._core.errors import DagsterInvalidSubsetError
 
@@ -143,6 +155,49 @@ def _check_selection(dg: Any, selection: str, loaded: Sequence[Any]) -> None:
         ) from None
     if not {key.to_user_string() for key in chosen} & set(names):
         raise CommandFailed(f"--select {selection!r} selects no daily asset; try {choices}")
+    return {
+        asset.node_def.pool
+        for asset in loaded
+        if isinstance(asset, dg.AssetsDefinition) and asset.node_def.pool
+        and set(asset.keys) & chosen
+    }  # fmt: skip
+
+
+def report_closed(closed: Sequence[OrphanedRun]) -> None:
+    for orphan in closed:
+        console.print(
+            f"[yellow]warning:[/] {orphan.describe()} had ended without finishing (killed, out "
+            "of memory, or a restart): marked failed, and the pools it held freed"
+        )
+
+
+def wait_for_pools(instance: DagsterInstance, pools: set[str]) -> None:
+    """Wait, saying so, while runs hold every slot of a pool the run needs (a scheduled
+    materialisation, another `tally materialize`). Waiting inside the run instead is silent,
+    keeps a core busy (Dagster polls for the slot without sleeping) and does not answer
+    Ctrl-C until the slot is granted. A holder that dies meanwhile is closed here."""
+    from pipelines.orphaned_runs import close_orphaned_runs
+
+    told: set[tuple[str, ...]] = set()
+    while True:
+        infos = instance.event_log_storage.get_concurrency_infos(sorted(pools))
+        busy = {
+            pool: sorted(info.active_run_ids)
+            for pool, info in infos.items()
+            if info.limit is not None and info.active_slot_count >= info.limit
+        }
+        if not busy:
+            return
+        for pool, run_ids in busy.items():
+            if (pool, *run_ids) not in told:
+                told.add((pool, *run_ids))
+                holders = ", ".join(run_ids)
+                console.print(
+                    f"waiting for run {holders} to finish with the {pool} (one writer at a "
+                    "time; Ctrl-C stops waiting)"
+                )
+        time.sleep(POOL_POLL_SECONDS)
+        report_closed(close_orphaned_runs(instance))
 
 
 def _originating_message(error: object) -> str:

@@ -14,8 +14,10 @@ from types import FrameType
 import typer
 
 from pipelines.cli.context import CommandFailed, failures_reported, progress_console, store
+from pipelines.cli.materialize import report_closed
 from pipelines.cli.ports import cannot_listen
-from pipelines.instance import dagster_home
+from pipelines.instance import dagster_home, shared_instance
+from pipelines.orphaned_runs import close_orphaned_runs
 
 console = progress_console()
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +41,11 @@ def ui(
         problem = cannot_listen("127.0.0.1", port)
         if problem:
             raise CommandFailed(problem)
+        # runs a restart or a kill left STARTED would hold the run slots and pools for ever
+        with shared_instance(
+            context.url, context.settings.resolved_data_dir, context.settings.dagster_database
+        ) as instance:
+            report_closed(close_orphaned_runs(instance))
     command = [
         str(Path(sys.executable).parent / "dagster"), "dev", "-m", "pipelines.definitions",
         "-h", "127.0.0.1", "-p", str(port),
