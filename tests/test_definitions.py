@@ -96,6 +96,43 @@ def test_jobs_schedules_and_sensors(definitions):
     assert selected == {"usage_priced", "cost_daily", "usage_attributed", "attribution_daily"}
 
 
+def test_tally_ui_names_the_automation_nobody_turned_on(definitions, persistent_instance):
+    """Dagster starts schedules and sensors stopped: an operator who started `tally ui`
+    expecting the hourly ingest had none, and nothing said so."""
+    from dagster._core.remote_origin import (
+        InProcessCodeLocationOrigin,
+        RemoteInstigatorOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.scheduler.instigation import (
+        InstigatorState,
+        InstigatorStatus,
+        InstigatorType,
+        SensorInstigatorData,
+    )
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    from pipelines.cli.ui import STOPPED_BY_DEFAULT, stopped_automation
+
+    instigators = [*definitions.schedules, *definitions.sensors]
+    stopped = {i.name for i in instigators if i.default_status.value == "STOPPED"}
+    assert set(STOPPED_BY_DEFAULT) == stopped
+    instance = persistent_instance
+    assert stopped_automation(instance) == list(STOPPED_BY_DEFAULT)
+    location = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="pipelines.definitions"), location_name="tally"
+    )
+    repository = RemoteRepositoryOrigin(location, "__repository__")
+    for name, status in (("agent_logs_sensor", InstigatorStatus.RUNNING),
+                         ("hourly_costs", InstigatorStatus.STOPPED)):  # fmt: skip
+        instance.add_instigator_state(InstigatorState(
+            RemoteInstigatorOrigin(repository, name), InstigatorType.SENSOR, status,
+            SensorInstigatorData(),
+        ))  # fmt: skip
+    still = ["hourly_ingest", "hourly_costs", "daily_finalise_yesterday", "daily_prune_runs"]
+    assert stopped_automation(instance) == still
+
+
 def test_the_sensor_fires_only_when_logs_change(tmp_path, monkeypatch):
     from ingestion.settings import get_settings
     from pipelines.defs.automation import agent_logs_sensor

@@ -125,6 +125,8 @@ def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server
     )  # fmt: skip
     try:
         wait_for_webserver(process, port, log)
+        said = " ".join(log.read_text(errors="replace").split())
+        assert "automation stopped: agent_logs_sensor, hourly_ingest, hourly_costs" in said
 
         run = launch_and_wait(port, {"dagster/partition": day})
         assert run["status"] == "SUCCESS", run

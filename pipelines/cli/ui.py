@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -19,8 +20,29 @@ from pipelines.cli.ports import cannot_listen
 from pipelines.instance import dagster_home, shared_instance
 from pipelines.orphaned_runs import close_orphaned_runs
 
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
 console = progress_console()
 ROOT = Path(__file__).resolve().parents[2]
+# The schedules and sensors that start stopped, as Dagster's do (tests/test_definitions.py
+# keeps this list true): named here so that `tally ui` need not load the definitions.
+STOPPED_BY_DEFAULT = (
+    "agent_logs_sensor", "hourly_ingest", "hourly_costs", "daily_finalise_yesterday",
+    "daily_prune_runs",
+)  # fmt: skip
+
+
+def stopped_automation(instance: DagsterInstance) -> list[str]:
+    """The schedules and sensors nobody has turned on in this instance."""
+    from dagster._core.scheduler.instigation import InstigatorStatus
+
+    running = {
+        state.name
+        for state in instance.all_instigator_state()
+        if state.status == InstigatorStatus.RUNNING
+    }
+    return [name for name in STOPPED_BY_DEFAULT if name not in running]
 
 
 def ui(
@@ -46,6 +68,12 @@ def ui(
             context.url, context.settings.resolved_data_dir, context.settings.dagster_database
         ) as instance:
             report_closed(close_orphaned_runs(instance))
+            stopped = stopped_automation(instance)
+    if stopped:
+        console.print(
+            f"[yellow]automation stopped:[/] {', '.join(stopped)}; turn them on under "
+            "Automation in the UI (once: the instance remembers)"
+        )
     command = [
         str(Path(sys.executable).parent / "dagster"), "dev", "-m", "pipelines.definitions",
         "-h", "127.0.0.1", "-p", str(port),
