@@ -181,3 +181,31 @@ def test_materialize_after_one_was_killed_holding_the_warehouse(tally_env, conni
         rest = waiting.communicate(timeout=120)[0]
         assert waiting.returncode == 0, rest
         instance.report_run_failed(instance.get_run_by_id("hourly-costs"))
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_materialisation_and_says_what_it_left(tally_env, conninfo):
+    """Ctrl-C printed a failed-materialisation table naming `DagsterExecutionInterruptedError`
+    as the error of the step it stopped, and exited 1."""
+    import signal
+
+    from ingestion.settings import get_settings
+
+    generate_corpus(tally_env, megabytes=0.5, seed=5, days=3)
+    assert CliRunner().invoke(app, ["ingest", "all"]).exit_code == 0
+    database = get_settings().dagster_database
+    running = subprocess.Popen([str(TALLY), "materialize"], text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _slots_held(conninfo, database) and time.monotonic() < deadline:
+        assert running.poll() is None, "the run ended before it took the warehouse"
+        time.sleep(0.05)
+    (run_id,) = _slots_held(conninfo, database)
+    running.send_signal(signal.SIGINT)
+    said = " ".join(running.communicate(timeout=60)[0].split())
+    assert running.returncode == 130, said
+    assert said == (
+        f"interrupted: run {run_id} stopped and marked failed; each day it had replaced keeps "
+        "its new rows, the others their old ones"
+    )
+    assert _slots_held(conninfo, database) == []

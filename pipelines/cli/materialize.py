@@ -124,6 +124,12 @@ def materialize_days(
             for event in result.all_events
             if event.is_step_failure and event.step_failure_data is not None
         ]
+        if any(_interrupted(event) for event in result.all_events):
+            console.print(
+                f"interrupted: run {result.run_id} stopped and marked failed; each day it had "
+                "replaced keeps its new rows, the others their old ones"
+            )
+            raise typer.Exit(130)
         if not result.success and not failures:  # the run failed outside any step
             failures = [
                 ("run", first_line(event.message, "failed"))
@@ -198,6 +204,12 @@ def wait_for_pools(instance: DagsterInstance, pools: set[str]) -> None:
                 )
         time.sleep(POOL_POLL_SECONDS)
         report_closed(close_orphaned_runs(instance))
+
+
+def _interrupted(event: Any) -> bool:
+    """A step that Ctrl-C (or SIGTERM) stopped: Dagster turns the signal into this error."""
+    failure = event.step_failure_data if event.is_step_failure else None
+    return failure is not None and failure.error.cls_name == "DagsterExecutionInterruptedError"
 
 
 def _originating_message(error: object) -> str:
