@@ -1,9 +1,11 @@
 """Runs whose process ended without finishing them (killed, out of memory, a reboot), found
 and closed.
 
-Dagster notices a dead run worker only through run launchers that can check one; the default
-launcher (a local process a run), and `tally materialize` (the run in its own process),
-cannot. Such a run stays STARTED for ever: it takes one of the two run slots, and it keeps
+Dagster marks a run failed when its process dies only while something watches that process:
+the code server does, for the runs the daemon or the UI launched. Nobody watches a `tally
+materialize` run (the run is the command's own process), nor a launched run whose code server
+went down with it (a restart, `tally ui` killed), and the default run launcher gives Dagster's
+run monitoring no way to check. Such a run stays STARTED for ever: it takes one of the two run slots, and it keeps
 its claim on the "warehouse" (or "ingestion") pool, so every later run that needs the pool
 waits for it for ever, `tally materialize` included, with nothing said. The sensor then skips
 as "a run waiting to start will read the new lines" and ingestion stops.
