@@ -5,10 +5,11 @@ Dagster marks a run failed when its process dies only while something watches th
 the code server does, for the runs the daemon or the UI launched. Nobody watches a `tally
 materialize` run (the run is the command's own process), nor a launched run whose code server
 went down with it (a restart, `tally ui` killed), and the default run launcher gives Dagster's
-run monitoring no way to check. Such a run stays STARTED for ever: it takes one of the two run slots, and it keeps
-its claim on the "warehouse" (or "ingestion") pool, so every later run that needs the pool
-waits for it for ever, `tally materialize` included, with nothing said. The sensor then skips
-as "a run waiting to start will read the new lines" and ingestion stops.
+run monitoring no way to check. Such a run stays STARTED for ever: it takes one of the two
+run slots, and it keeps its claim on the "warehouse" (or "ingestion") pool, so every later run
+that needs the pool waits for it for ever, `tally materialize` included, with nothing said.
+The sensor then skips as "a run waiting to start will read the new lines" and ingestion
+stops.
 
 A run's worker is the process that reported the run's start (every Dagster event records its
 process id). A run counts as orphaned when that process no longer exists, or when the process
