@@ -174,7 +174,9 @@ def test_materialize_after_one_was_killed_holding_the_warehouse(tally_env, conni
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
         assert waiting.stdout is not None
         first_line = waiting.stdout.readline()
-        assert "waiting for run hourly-costs to finish with the warehouse" in first_line
+        assert "waiting for run hourly-costs (daily_costs_job) to finish with the warehouse" in (
+            first_line
+        )
         time.sleep(1.5)
         assert waiting.poll() is None  # still waiting
         storage.free_concurrency_slots_for_run("hourly-costs")

@@ -197,13 +197,20 @@ def wait_for_pools(instance: DagsterInstance, pools: set[str]) -> None:
         for pool, run_ids in busy.items():
             if (pool, *run_ids) not in told:
                 told.add((pool, *run_ids))
-                holders = ", ".join(run_ids)
+                holders = ", ".join(f"{run_id} ({_job_of(instance, run_id)})" for run_id in run_ids)
                 console.print(
                     f"waiting for run {holders} to finish with the {pool} (one writer at a "
                     "time; Ctrl-C stops waiting)"
                 )
         time.sleep(POOL_POLL_SECONDS)
         report_closed(close_orphaned_runs(instance))
+
+
+def _job_of(instance: DagsterInstance, run_id: str) -> str:
+    from pipelines.orphaned_runs import job_label
+
+    run = instance.get_run_by_id(run_id)
+    return job_label(run.job_name) if run else "deleted"
 
 
 def _interrupted(event: Any) -> bool:
