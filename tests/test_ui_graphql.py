@@ -63,6 +63,40 @@ def graphql(port: int, query: str, variables: dict) -> dict:
     return body["data"]
 
 
+BACKFILL = """mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
+  }
+}"""
+BACKFILL_STATUS = """query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill { status runs { status tags { key value } } }
+  }
+}"""
+DAILY_ASSETS = ["usage_priced", "cost_daily", "usage_attributed", "attribution_daily"]
+
+
+def backfill_and_wait(port: int, days: list[str]) -> dict:
+    """Backfill the daily assets over `days` as the UI's "Materialize" dialog does (the
+    daemon's backfill loop makes its runs), and wait for it to end."""
+    launched = graphql(port, BACKFILL, {"params": {
+        "assetSelection": [{"path": [key]} for key in DAILY_ASSETS],
+        "partitionNames": days, "fromFailure": False,
+    }})["launchPartitionBackfill"]  # fmt: skip
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        backfill = graphql(port, BACKFILL_STATUS, {"id": launched["backfillId"]})
+        backfill = backfill["partitionBackfillOrError"]
+        ended = backfill["runs"] and all(
+            run["status"] in {"SUCCESS", "FAILURE", "CANCELED"} for run in backfill["runs"]
+        )
+        if backfill["status"] not in {"REQUESTED", "CANCELING"} and ended:
+            return backfill
+        time.sleep(2)
+    return backfill
+
+
 def wait_for_webserver(
     process: subprocess.Popen[bytes], port: int, log: Path | None = None
 ) -> None:
@@ -162,6 +196,14 @@ def test_ui_launches_a_partition_and_stops_on_ctrl_c(db_url, conninfo, pg_server
                                           "dagster/asset_partition_range_end": "2026-10-04",
                                           "tally/catch-up": "true"})  # fmt: skip
         assert catch_up["status"] == "SUCCESS", catch_up
+        # a backfill from the UI over a range: one run for all of it (single-run policy)
+        backfill = backfill_and_wait(port, ["2026-10-01", "2026-10-02", "2026-10-03"])
+        assert backfill["status"] == "COMPLETED_SUCCESS", backfill
+        (only,) = backfill["runs"]
+        tags = {tag["key"]: tag["value"] for tag in only["tags"]}
+        assert (only["status"], tags["dagster/asset_partition_range_start"],
+                tags["dagster/asset_partition_range_end"]) == (
+            "SUCCESS", "2026-10-01", "2026-10-03")  # fmt: skip
         admin = make_url(pg_server_url).set(drivername="postgresql").render_as_string(False)
         stored = make_url(admin).set(database=dagster_db).render_as_string(False)
         with psycopg.connect(stored) as conn:  # runs are kept in PostgreSQL
