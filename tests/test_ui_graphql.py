@@ -1,6 +1,6 @@
 """`tally ui` end to end: the webserver and daemon start on 127.0.0.1 with run storage in
 PostgreSQL, a partition's materialisation launched through the GraphQL API succeeds with its
-checks passing, and Ctrl-C stops everything."""
+checks passing, a backfill of a range from the UI is one run, and Ctrl-C stops everything."""
 
 from __future__ import annotations
 
