@@ -211,3 +211,23 @@ def test_ctrl_c_stops_a_materialisation_and_says_what_it_left(tally_env, conninf
         "its new rows, the others their old ones"
     )
     assert _slots_held(conninfo, database) == []
+
+
+def test_the_instance_gives_back_what_ended_runs_held(tally_env):
+    """The instance `tally ui` and `tally materialize` share (dagster.yaml): one writer per
+    pool, and Dagster's run monitoring on, every minute, for the runs the orphaned-run check
+    does not end: a run stuck starting or cancelling, and the slots of a run ended from the UI
+    by force termination (kept for good before)."""
+    from ingestion.settings import get_settings
+    from pipelines.instance import shared_instance
+
+    settings = get_settings()
+    with shared_instance(
+        settings.database_url, settings.resolved_data_dir, settings.dagster_database
+    ) as instance:
+        assert instance.global_op_concurrency_default_limit == 1
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_settings == {
+            "enabled": True, "start_timeout_seconds": 180, "cancel_timeout_seconds": 180,
+            "free_slots_after_run_end_seconds": 60, "poll_interval_seconds": 60,
+        }  # fmt: skip
