@@ -131,6 +131,19 @@ def _slots_held(conninfo: str, database: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def materializing(conninfo: str, database: str, output: int) -> tuple[subprocess.Popen, str]:
+    """`tally materialize` in a process of its own, once its run holds the warehouse; and the
+    run's id."""
+    process = subprocess.Popen([str(TALLY), "materialize"], text=True, stdout=output,
+                               stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _slots_held(conninfo, database) and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before it took the warehouse"
+        time.sleep(0.05)
+    (run_id,) = _slots_held(conninfo, database)
+    return process, run_id
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 def test_materialize_after_one_was_killed_holding_the_warehouse(tally_env, conninfo):
@@ -145,13 +158,7 @@ def test_materialize_after_one_was_killed_holding_the_warehouse(tally_env, conni
     settings = get_settings()
     database = settings.dagster_database
     env = {**os.environ}
-    killed = subprocess.Popen([str(TALLY), "materialize"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not _slots_held(conninfo, database) and time.monotonic() < deadline:
-        assert killed.poll() is None, "the run ended before it took the warehouse"
-        time.sleep(0.05)
-    (holder,) = _slots_held(conninfo, database)
+    killed, holder = materializing(conninfo, database, subprocess.DEVNULL)
     killed.kill()
     killed.wait()
 
@@ -196,13 +203,7 @@ def test_ctrl_c_stops_a_materialisation_and_says_what_it_left(tally_env, conninf
     generate_corpus(tally_env, megabytes=0.5, seed=5, days=3)
     assert CliRunner().invoke(app, ["ingest", "all"]).exit_code == 0
     database = get_settings().dagster_database
-    running = subprocess.Popen([str(TALLY), "materialize"], text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not _slots_held(conninfo, database) and time.monotonic() < deadline:
-        assert running.poll() is None, "the run ended before it took the warehouse"
-        time.sleep(0.05)
-    (run_id,) = _slots_held(conninfo, database)
+    running, run_id = materializing(conninfo, database, subprocess.PIPE)
     running.send_signal(signal.SIGINT)
     said = " ".join(running.communicate(timeout=60)[0].split())
     assert running.returncode == 130, said
