@@ -8,7 +8,10 @@ from pathlib import Path
 import dagster as dg
 
 import assets
+from pipelines.dagster_patches import patch_pool_wait
 from pipelines.resources import build_resources
+
+patch_pool_wait()  # every run the daemon or the UI launches loads this module
 
 
 @dg.definitions

@@ -58,6 +58,7 @@ def materialize_days(
 
     import assets
     from ingestion.store import CanonicalStore
+    from pipelines.dagster_patches import patch_pool_wait
     from pipelines.instance import shared_instance
     from pipelines.orphaned_runs import close_orphaned_runs, run_tags
     from pipelines.resources import build_resources
@@ -84,6 +85,7 @@ def materialize_days(
                 f"{day} is outside the daily partitions ({first} to {last}, today in UTC); "
                 "TALLY_PARTITIONS_START sets the first day"
             )
+    patch_pool_wait()
     loaded = dg.load_assets_from_package_module(assets)
     pools = _check_selection(dg, selection, loaded)
     tags = run_tags()
@@ -179,9 +181,9 @@ def report_closed(closed: Sequence[OrphanedRun]) -> None:
 
 def wait_for_pools(instance: DagsterInstance, pools: set[str]) -> None:
     """Wait, saying so, while runs hold every slot of a pool the run needs (a scheduled
-    materialisation, another `tally materialize`). Waiting inside the run instead is silent,
-    keeps a core busy (Dagster polls for the slot without sleeping) and does not answer
-    Ctrl-C until the slot is granted. A holder that dies meanwhile is closed here."""
+    materialisation, another `tally materialize`). Waiting inside the run instead is silent
+    and does not answer Ctrl-C until the slot is granted. A holder that dies meanwhile is
+    closed here."""
     from pipelines.orphaned_runs import close_orphaned_runs
 
     told: set[tuple[str, ...]] = set()
