@@ -133,6 +133,34 @@ def test_tally_ui_names_the_automation_nobody_turned_on(definitions, persistent_
     assert stopped_automation(instance) == still
 
 
+def test_tally_ui_refuses_to_start_a_second_daemon_on_an_instance(persistent_instance):
+    """Two `tally ui` on one instance ran two daemons, which Dagster does not support. The
+    heartbeats of a daemon killed without stopping no longer count after 45 s."""
+    import time
+
+    from dagster._daemon.types import DaemonHeartbeat
+
+    from pipelines.cli.context import CommandFailed
+    from pipelines.cli.ui import refuse_a_second_daemon
+
+    instance = persistent_instance
+    refuse_a_second_daemon(instance, "dagster")  # none yet
+
+    def beat(seconds_ago: float) -> None:
+        instance.add_daemon_heartbeat(DaemonHeartbeat(time.time() - seconds_ago, "SENSOR",
+                                                      "another-daemon", []))  # fmt: skip
+
+    beat(100)
+    refuse_a_second_daemon(instance, "dagster")  # a daemon gone (killed) for a while
+    beat(10)
+    refused = (r"another `tally ui` is running on this Dagster instance \(database dagster\): "
+               r"its daemon's last heartbeat was 10 s ago")  # fmt: skip
+    with pytest.raises(CommandFailed, match=refused):
+        refuse_a_second_daemon(instance, "dagster")
+    instance.wipe_daemon_heartbeats()  # what `tally ui` does once its daemon has stopped
+    refuse_a_second_daemon(instance, "dagster")
+
+
 def test_the_sensor_fires_only_when_logs_change(tmp_path, monkeypatch):
     from ingestion.settings import get_settings
     from pipelines.defs.automation import agent_logs_sensor

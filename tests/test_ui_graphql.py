@@ -257,7 +257,8 @@ def _alive(pid: int) -> bool:
 
 def test_ui_stops_everything_when_terminated_and_refuses_a_busy_port(db_url, tmp_path):
     """A service manager's SIGTERM (or a closed terminal's SIGHUP) to `tally ui` alone stops
-    the webserver and daemon too; a port already in use is refused before anything starts."""
+    the webserver and daemon too; a port already in use is refused before anything starts,
+    and so is a second `tally ui` on the same Dagster instance (a second daemon)."""
     import socket
 
     dagster_db = f"tally_dagster_{uuid.uuid4().hex[:8]}"
@@ -280,12 +281,27 @@ def test_ui_stops_everything_when_terminated_and_refuses_a_busy_port(db_url, tmp
         wait_for_webserver(process, port)
         (dagster_dev,) = _children(process.pid)
         family = [dagster_dev, *_children(dagster_dev)]  # dagster dev leads its own group
+        stored = make_url(db_url).set(drivername="postgresql", database=dagster_db)
+
+        def heartbeats() -> int:
+            with psycopg.connect(stored.render_as_string(False)) as conn:
+                return conn.execute("SELECT count(*) FROM daemon_heartbeats").fetchone()[0]
+
+        deadline = time.monotonic() + 60
+        while not heartbeats() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        second = subprocess.run([*command, str(free_port())], env=env, capture_output=True,
+                                text=True, timeout=60)  # fmt: skip
+        said = " ".join(second.stderr.split())
+        assert second.returncode == 2, said
+        assert "another `tally ui` is running on this Dagster instance" in said, said
         os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=45)
         deadline = time.monotonic() + 30
         while any(_alive(pid) for pid in family) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert [pid for pid in family if _alive(pid)] == []
+        assert heartbeats() == 0  # stopped: the next `tally ui` may start at once
     finally:
         _kill_all([process.pid, *family, *_descendants(process.pid)])
         admin = make_url(db_url).set(drivername="postgresql", database="postgres")

@@ -8,13 +8,20 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
 import typer
 
-from pipelines.cli.context import CommandFailed, failures_reported, progress_console, store
+from pipelines.cli.context import (
+    CommandFailed,
+    StoreContext,
+    failures_reported,
+    progress_console,
+    store,
+)
 from pipelines.cli.materialize import report_closed
 from pipelines.cli.ports import cannot_listen
 from pipelines.instance import dagster_home, shared_instance
@@ -25,6 +32,8 @@ if TYPE_CHECKING:
 
 console = progress_console()
 ROOT = Path(__file__).resolve().parents[2]
+# Dagster's daemon beats every 30 s: a beat younger than this is from a daemon still running.
+LIVE_HEARTBEAT_SECONDS = 45.0
 # The schedules and sensors that start stopped, as Dagster's do (tests/test_definitions.py
 # keeps this list true): named here so that `tally ui` need not load the definitions.
 STOPPED_BY_DEFAULT = (
@@ -67,6 +76,7 @@ def ui(
         with shared_instance(
             context.url, context.settings.resolved_data_dir, context.settings.dagster_database
         ) as instance:
+            refuse_a_second_daemon(instance, context.settings.dagster_database)
             report_closed(close_orphaned_runs(instance))
             stopped = stopped_automation(instance)
     if stopped:
@@ -104,7 +114,40 @@ def ui(
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+        _forget_heartbeats(context)
         console.print("stopped")
+        return
+    _forget_heartbeats(context)
+
+
+def refuse_a_second_daemon(instance: DagsterInstance, database: str) -> None:
+    """Two `tally ui` on one instance ran two daemons, which Dagster does not support: each
+    logged "Another SENSOR daemon is still sending heartbeats" every 30 s, and both evaluated
+    every schedule and sensor."""
+    beats = instance.get_daemon_heartbeats()
+    if not beats:
+        return
+    age = time.time() - max(beat.timestamp for beat in beats.values())
+    if age < LIVE_HEARTBEAT_SECONDS:
+        raise CommandFailed(
+            f"another `tally ui` is running on this Dagster instance (database {database}): "
+            f"its daemon's last heartbeat was {age:.0f} s ago. Stop it first: Dagster does not "
+            "support two daemons on one instance (each evaluates every schedule and sensor). "
+            f"(A `tally ui` killed without stopping is forgotten {LIVE_HEARTBEAT_SECONDS:.0f} s "
+            "after its last heartbeat.)"
+        )
+
+
+def _forget_heartbeats(context: StoreContext) -> None:
+    """Our daemon has stopped: its last heartbeats must not make the next `tally ui` wait."""
+    settings = context.settings
+    # best effort: the heartbeats only let a restart start at once
+    with contextlib.suppress(Exception):
+        instance = shared_instance(
+            context.url, settings.resolved_data_dir, settings.dagster_database
+        )
+        with instance:
+            instance.wipe_daemon_heartbeats()
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
