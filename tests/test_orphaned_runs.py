@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from ingestion.demo.corpus import generate_corpus
 from pipelines.cli.main import app
 from pipelines.defs.run_recovery import orphaned_runs_sensor
-from pipelines.orphaned_runs import HOST_TAG, close_orphaned_runs, find_orphaned_runs
+from pipelines.orphaned_runs import HOST_TAG, close_orphaned_runs, find_orphaned_runs, this_host
 from tests.api_helpers import TALLY
 
 POOL = "warehouse"
@@ -104,6 +104,22 @@ def test_runs_whose_process_ended_are_closed_and_their_slots_freed(instance):
     assert storage.get_concurrency_info(POOL).active_run_ids == set()
     assert storage.claim_concurrency_slot(POOL, "next", "usage_priced").is_claimed
     assert close_orphaned_runs(instance) == []  # closed once
+
+
+def test_a_holder_on_another_machine_is_named_with_how_to_end_it(instance):
+    """A run started in another container (another host name) is never ended here: while a
+    `tally materialize` waits for it, it says how to end it should that container be gone."""
+    from pipelines.cli.materialize import holder_description
+
+    started_run(instance, "here", os.getpid(), tags={HOST_TAG: this_host()})
+    started_run(instance, "there", ended_process(), tags={HOST_TAG: "container-7f3a"})
+    assert holder_description(instance, "here") == "here (daily_costs_job)"
+    assert holder_description(instance, "there") == (
+        "there (daily_costs_job, started on container-7f3a: if that machine or container is "
+        "gone, end the run in `tally ui`: Terminate, then force termination)"
+    )
+    assert holder_description(instance, "pruned") == "pruned (deleted)"
+    assert find_orphaned_runs(instance) == []  # neither is ended here
 
 
 def test_the_sensor_closes_them_within_a_minute_and_is_on_by_default(instance):

@@ -199,7 +199,7 @@ def wait_for_pools(instance: DagsterInstance, pools: set[str]) -> None:
         for pool, run_ids in busy.items():
             if (pool, *run_ids) not in told:
                 told.add((pool, *run_ids))
-                holders = ", ".join(f"{run_id} ({_job_of(instance, run_id)})" for run_id in run_ids)
+                holders = ", ".join(holder_description(instance, run_id) for run_id in run_ids)
                 console.print(
                     f"waiting for run {holders} to finish with the {pool} (one writer at a "
                     "time; Ctrl-C stops waiting)"
@@ -208,11 +208,21 @@ def wait_for_pools(instance: DagsterInstance, pools: set[str]) -> None:
         report_closed(close_orphaned_runs(instance))
 
 
-def _job_of(instance: DagsterInstance, run_id: str) -> str:
-    from pipelines.orphaned_runs import job_label
+def holder_description(instance: DagsterInstance, run_id: str) -> str:
+    """A run holding a pool, for the person waiting: its job, and for a run started on
+    another machine (or container), which is never ended here, how to end it if it is gone."""
+    from pipelines.orphaned_runs import HOST_TAG, job_label, this_host
 
     run = instance.get_run_by_id(run_id)
-    return job_label(run.job_name) if run else "deleted"
+    if run is None:
+        return f"{run_id} (deleted)"
+    host = run.tags.get(HOST_TAG)
+    if host is None or host == this_host():
+        return f"{run_id} ({job_label(run.job_name)})"
+    return (
+        f"{run_id} ({job_label(run.job_name)}, started on {host}: if that machine or container "
+        "is gone, end the run in `tally ui`: Terminate, then force termination)"
+    )
 
 
 def _interrupted(event: Any) -> bool:
