@@ -109,7 +109,7 @@ def test_runs_whose_process_ended_are_closed_and_their_slots_freed(instance):
 def test_a_holder_on_another_machine_is_named_with_how_to_end_it(instance):
     """A run started in another container (another host name) is never ended here: while a
     `tally materialize` waits for it, it says how to end it should that container be gone."""
-    from pipelines.cli.materialize import holder_description
+    from pipelines.cli.runs import holder_description
 
     started_run(instance, "here", os.getpid(), tags={HOST_TAG: this_host()})
     started_run(instance, "there", ended_process(), tags={HOST_TAG: "container-7f3a"})

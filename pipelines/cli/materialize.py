@@ -3,12 +3,11 @@ that has usage."""
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -24,14 +23,7 @@ from pipelines.cli.context import (
 )
 from pipelines.cli.report import parse_day
 
-if TYPE_CHECKING:
-    from dagster import DagsterInstance
-
-    from pipelines.orphaned_runs import OrphanedRun
-
 console = progress_console()
-# How often a wait for a busy pool looks again.
-POOL_POLL_SECONDS = 1.0
 DEFAULT_SELECTION = "group:pricing or group:attribution or group:costs"
 
 
@@ -58,9 +50,10 @@ def materialize_days(
 
     import assets
     from ingestion.store import CanonicalStore
+    from pipelines.cli.runs import close_and_report, wait_for_pools
     from pipelines.dagster_patches import patch_pool_wait
     from pipelines.instance import shared_instance
-    from pipelines.orphaned_runs import close_orphaned_runs, run_tags
+    from pipelines.orphaned_runs import run_tags
     from pipelines.resources import build_resources
 
     database_url = context.url
@@ -87,7 +80,7 @@ def materialize_days(
             )
     patch_pool_wait()
     loaded = dg.load_assets_from_package_module(assets)
-    pools = _check_selection(dg, selection, loaded)
+    pools = _pools_of(dg, loaded, _check_selection(dg, selection, loaded))
     tags = run_tags()
     kwargs: dict[str, object] = {}
     if start == end:
@@ -99,7 +92,7 @@ def materialize_days(
         database_url, context.settings.resolved_data_dir, context.settings.dagster_database
     )
     with instance:
-        report_closed(close_orphaned_runs(instance))
+        close_and_report(instance)
         wait_for_pools(instance, pools)
         result = dg.materialize(
             loaded,
@@ -141,11 +134,10 @@ def materialize_days(
     return Outcome(result.success, materialized, checks, failures, result.run_id)
 
 
-def _check_selection(dg: Any, selection: str, loaded: Sequence[Any]) -> set[str]:
-    """The pools the selected assets run in. A selection that is not one, names an asset
-    that does not exist, or selects none of the daily assets (only the source, say) is one
-    line naming what can be selected, not Dagster's traceback from deep inside the run's
-    planning."""
+def _check_selection(dg: Any, selection: str, loaded: Sequence[Any]) -> set[Any]:
+    """The keys `selection` chooses. A selection that is not one, names an asset that does
+    not exist, or selects none of the daily assets (only the source, say) is one line naming
+    what can be selected, not Dagster's traceback from deep inside the run's planning."""
     from dagster._core.definitions.asset_selection import DagsterInvalidAssetSelectionError
     from dagster._core.errors import DagsterInvalidSubsetError
 
@@ -163,66 +155,17 @@ def _check_selection(dg: Any, selection: str, loaded: Sequence[Any]) -> set[str]
         ) from None
     if not {key.to_user_string() for key in chosen} & set(names):
         raise CommandFailed(f"--select {selection!r} selects no daily asset; try {choices}")
+    return chosen
+
+
+def _pools_of(dg: Any, loaded: Sequence[Any], chosen: set[Any]) -> set[str]:
+    """The pools the chosen assets run in (one writer at a time in each)."""
     return {
         asset.node_def.pool
         for asset in loaded
         if isinstance(asset, dg.AssetsDefinition) and asset.node_def.pool
         and set(asset.keys) & chosen
     }  # fmt: skip
-
-
-def report_closed(closed: Sequence[OrphanedRun]) -> None:
-    for orphan in closed:
-        console.print(
-            f"[yellow]warning:[/] {orphan.describe()} had ended without finishing (killed, out "
-            "of memory, or a restart): marked failed, and the pools it held freed"
-        )
-
-
-def wait_for_pools(instance: DagsterInstance, pools: set[str]) -> None:
-    """Wait, saying so, while runs hold every slot of a pool the run needs (a scheduled
-    materialisation, another `tally materialize`). Waiting inside the run instead is silent
-    and does not answer Ctrl-C until the slot is granted. A holder that dies meanwhile is
-    closed here."""
-    from pipelines.orphaned_runs import close_orphaned_runs
-
-    told: set[tuple[str, ...]] = set()
-    while True:
-        infos = instance.event_log_storage.get_concurrency_infos(sorted(pools))
-        busy = {
-            pool: sorted(info.active_run_ids)
-            for pool, info in infos.items()
-            if info.limit is not None and info.active_slot_count >= info.limit
-        }
-        if not busy:
-            return
-        for pool, run_ids in busy.items():
-            if (pool, *run_ids) not in told:
-                told.add((pool, *run_ids))
-                holders = ", ".join(holder_description(instance, run_id) for run_id in run_ids)
-                console.print(
-                    f"waiting for run {holders} to finish with the {pool} (one writer at a "
-                    "time; Ctrl-C stops waiting)"
-                )
-        time.sleep(POOL_POLL_SECONDS)
-        report_closed(close_orphaned_runs(instance))
-
-
-def holder_description(instance: DagsterInstance, run_id: str) -> str:
-    """A run holding a pool, for the person waiting: its job, and for a run started on
-    another machine (or container), which is never ended here, how to end it if it is gone."""
-    from pipelines.orphaned_runs import HOST_TAG, job_label, this_host
-
-    run = instance.get_run_by_id(run_id)
-    if run is None:
-        return f"{run_id} (deleted)"
-    host = run.tags.get(HOST_TAG)
-    if host is None or host == this_host():
-        return f"{run_id} ({job_label(run.job_name)})"
-    return (
-        f"{run_id} ({job_label(run.job_name)}, started on {host}: if that machine or container "
-        "is gone, end the run in `tally ui`: Terminate, then force termination)"
-    )
 
 
 def _interrupted(event: Any) -> bool:

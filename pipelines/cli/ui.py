@@ -22,10 +22,9 @@ from pipelines.cli.context import (
     progress_console,
     store,
 )
-from pipelines.cli.materialize import report_closed
 from pipelines.cli.ports import cannot_listen
+from pipelines.cli.runs import close_and_report
 from pipelines.instance import dagster_home, shared_instance
-from pipelines.orphaned_runs import close_orphaned_runs
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -77,7 +76,7 @@ def ui(
             context.url, context.settings.resolved_data_dir, context.settings.dagster_database
         ) as instance:
             refuse_a_second_daemon(instance, context.settings.dagster_database)
-            report_closed(close_orphaned_runs(instance))
+            close_and_report(instance)
             stopped = stopped_automation(instance)
     if stopped:
         console.print(
