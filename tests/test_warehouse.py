@@ -105,3 +105,52 @@ def test_a_table_built_for_another_revision_of_its_definition_is_emptied(tmp_pat
     open_warehouse(url).replace_window(revised, day, day, _one_day_of_cost_daily())
     assert rows(revised) == 1
     assert rows(first) == 0  # and back: revision 2's rows are no revision 1's either
+
+
+_FILL_WHILE_LIMITED = """
+import os, resource, signal, sys
+from datetime import date, timedelta
+import polars as pl
+from ingestion.warehouse.base import open_warehouse
+from schemas.warehouse import DATE, TEXT, WarehouseTable
+
+path, rows = sys.argv[1], int(sys.argv[2])
+table = WarehouseTable("notes", (("day", DATE), ("label", TEXT)), "day", ("day",), "test")
+def notes(count: int) -> pl.DataFrame:
+    labels = [os.urandom(24).hex() for _ in range(count)]  # incompressible
+    days = [date(2026, 10, 1) + timedelta(days=i % 30) for i in range(count)]
+    return pl.DataFrame({"day": days, "label": labels})
+warehouse = open_warehouse(f"duckdb://{path}")
+warehouse.replace_window(table, date(2026, 10, 1), date(2026, 10, 2), notes(1).head(1))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(path), resource.RLIM_INFINITY))
+try:
+    warehouse.replace_window(table, date(2026, 10, 1), date(2026, 11, 1), notes(rows))
+except Exception as error:
+    print("error:", type(error).__name__, error)
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+print("rows kept:", warehouse.query("SELECT count(*) AS n FROM notes")["n"][0])
+warehouse.replace_window(table, date(2026, 10, 1), date(2026, 11, 1), notes(rows))
+print("rows after:", warehouse.query("SELECT count(*) AS n FROM notes")["n"][0])
+"""
+
+
+@pytest.mark.parametrize("rows", [20_000, 200_000])
+def test_a_write_the_disk_cannot_hold_says_so_and_keeps_the_window(tmp_path, rows):
+    """A full disk (here a file-size limit: the same failed write) fails the write while
+    inserting or while committing; either way the error says what failed (a COMMIT that
+    failed had ended the transaction, and the ROLLBACK's "no transaction is active" hid it),
+    the window keeps its rows and the next write succeeds."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run(
+        [sys.executable, "-c", _FILL_WHILE_LIMITED, str(tmp_path / "w.duckdb"), str(rows)],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("error: ") and "File too large" in lines[0], lines
+    assert "no transaction is active" not in lines[0]
+    assert lines[1:] == ["rows kept: 1", f"rows after: {rows}"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -209,7 +209,7 @@ class DuckDBWarehouse:
                 connection.unregister("incoming")
                 connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                _roll_back(connection)
                 raise
         return ordered.height
 
@@ -263,3 +263,11 @@ class DuckDBWarehouse:
             {"start": start, "end": end},
         )
         return dict(zip(frame["day"], frame["n"], strict=True))
+
+
+def _roll_back(connection: duckdb.DuckDBPyConnection) -> None:
+    """A COMMIT that failed (the disk filled while it wrote) has already ended the
+    transaction: the ROLLBACK's own error ("no transaction is active") would replace the one
+    that says what went wrong."""
+    with suppress(duckdb.Error):
+        connection.execute("ROLLBACK")
