@@ -517,8 +517,17 @@ def test_a_database_that_answers_with_an_error_is_not_called_unreachable(capsys)
     said = " ".join(capsys.readouterr().err.split())
     assert said == (
         "error: the database could not do it: could not extend file: No space left on device "
-        "(SQLSTATE 53100)"
+        "(SQLSTATE 53100); the server ran out of disk, memory or connections: free some and "
+        "run it again"
     )
+    with pytest.raises(typer.Exit), failures_reported():
+        raise psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+    said = " ".join(capsys.readouterr().err.split())
+    assert said.endswith("(SQLSTATE 57P01); the server was shut down or restarted: run it again "
+                         "once it is up")  # fmt: skip
+    with pytest.raises(typer.Exit), failures_reported():
+        raise psycopg.errors.LockNotAvailable("could not obtain lock")
+    assert " ".join(capsys.readouterr().err.split()).endswith("(SQLSTATE 55P03)")
     with pytest.raises(typer.Exit), failures_reported():
         raise psycopg.OperationalError("connection refused")
     assert (

@@ -53,6 +53,15 @@ def file_in_the_way(error: OSError, path: str | Path) -> Path | None:
     return None
 
 
+# What an operator can do when the server stopped a command, by SQLSTATE class. Running it
+# again is safe: an ingest keeps the batches it committed and goes on from there, a
+# materialisation replaces whole windows.
+SERVER_TROUBLE_REMEDIES = {
+    "53": "the server ran out of disk, memory or connections: free some and run it again",
+    "57": "the server was shut down or restarted: run it again once it is up",
+}
+
+
 @contextmanager
 def failures_reported() -> Iterator[None]:
     """Turn the expected failures into one clear line and a non-zero exit."""
@@ -83,9 +92,10 @@ def failures_reported() -> Iterator[None]:
         if error.sqlstate is None:  # no server answered: the connection itself failed
             raise fail(f"database unreachable: {first_line(error, repr(error))}") from None
         # the server answered, and could not do it: a full disk, a limit, a shutdown
+        remedy = SERVER_TROUBLE_REMEDIES.get(error.sqlstate[:2])
         raise fail(
             f"the database could not do it: {first_line(error, repr(error))} "
-            f"(SQLSTATE {error.sqlstate})"
+            f"(SQLSTATE {error.sqlstate}){f'; {remedy}' if remedy else ''}"
         ) from None
     except psycopg.errors.InsufficientPrivilege as error:
         raise fail(
