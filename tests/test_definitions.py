@@ -428,3 +428,50 @@ def test_dg_check_defs_passes(tmp_path):
                             text=True, timeout=300, env=env)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_the_code_location_loads_without_warnings_under_the_name_tally_ui_gives_it():
+    """Every process that loads the location (the UI's code server, each run the daemon
+    launches) warned that pyproject's code_location_name was not the name it was registered
+    under, and that `backfill_policy` is a beta parameter: a hundred lines of an hour's
+    log."""
+    import logging
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    from pipelines.cli.ui import CODE_LOCATION
+
+    logged: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                logged.append(record.getMessage())
+
+    handler = Collect()
+    logging.getLogger("dagster").addHandler(handler)
+    root = str(Path(__file__).resolve().parents[1])
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name=CODE_LOCATION, working_directory=root),
+        location_name=CODE_LOCATION,
+    )
+    try:
+        with dg.instance_for_test() as instance, origin.create_location(instance) as location:
+            assert location.name == CODE_LOCATION
+            assert location.get_repositories()
+    finally:
+        logging.getLogger("dagster").removeHandler(handler)
+    assert [m for m in logged if "code location name" in m] == []
+    # the asset modules are imported already here: a process of its own loads them as the
+    # location does, every warning shown
+    load = "import dagster as dg, assets; dg.load_assets_from_package_module(assets)"
+    loaded = subprocess.run(
+        [sys.executable, "-W", "always", "-c", load],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr
+    assert "Warning" not in loaded.stderr, loaded.stderr

@@ -44,8 +44,8 @@ def materialize_days(
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
     import dagster as dg
 
-    # `backfill_policy` (one run per range) is a deliberate use of a beta parameter: the
-    # notice is for whoever writes the definitions, not for the person running them.
+    # Beta notices (Dagster's own selection parser passes a beta parameter) are for whoever
+    # writes the definitions, not for the person running them.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
     import assets

@@ -33,6 +33,9 @@ console = progress_console()
 ROOT = Path(__file__).resolve().parents[2]
 # Dagster's daemon beats every 30 s: a beat younger than this is from a daemon still running.
 LIVE_HEARTBEAT_SECONDS = 45.0
+# The module `dagster dev` loads, and so the code location's name in the UI, in runs and in
+# schedule and sensor state ([tool.dg.project] code_location_name must match it).
+CODE_LOCATION = "pipelines.definitions"
 # The schedules and sensors that start stopped, as Dagster's do (tests/test_definitions.py
 # keeps this list true): named here so that `tally ui` need not load the definitions.
 STOPPED_BY_DEFAULT = (
@@ -84,7 +87,7 @@ def ui(
             "Automation in the UI (once: the instance remembers)"
         )
     command = [
-        str(Path(sys.executable).parent / "dagster"), "dev", "-m", "pipelines.definitions",
+        str(Path(sys.executable).parent / "dagster"), "dev", "-m", CODE_LOCATION,
         "-h", "127.0.0.1", "-p", str(port),
     ]  # fmt: skip
     console.print(f"Dagster UI on http://127.0.0.1:{port} (Ctrl-C stops it)")
