@@ -112,7 +112,7 @@ def test_tally_ui_names_the_automation_nobody_turned_on(definitions, persistent_
     )
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
-    from pipelines.cli.ui import STOPPED_BY_DEFAULT, stopped_automation
+    from pipelines.cli.ui import CODE_LOCATION, STOPPED_BY_DEFAULT, stopped_automation
 
     instigators = [*definitions.schedules, *definitions.sensors]
     stopped = {i.name for i in instigators if i.default_status.value == "STOPPED"}
@@ -120,7 +120,7 @@ def test_tally_ui_names_the_automation_nobody_turned_on(definitions, persistent_
     instance = persistent_instance
     assert stopped_automation(instance) == list(STOPPED_BY_DEFAULT)
     location = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(module_name="pipelines.definitions"), location_name="tally"
+        LoadableTargetOrigin(module_name=CODE_LOCATION), location_name=CODE_LOCATION
     )
     repository = RemoteRepositoryOrigin(location, "__repository__")
     for name, status in (("agent_logs_sensor", InstigatorStatus.RUNNING),
