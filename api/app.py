@@ -11,16 +11,20 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from psycopg_pool import ConnectionPool
 
 from api import errors
 from api.deps import ApiState
 from api.limits import BodyLimit
+from api.pool import LivePool
 from api.records import RECORD_MODELS
 from api.routes import governance, ingest, reads
 
 VERSION = "1.0.0"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+# How long a request waits for a database connection before the answer is 503: longer than
+# a burst queues for, shorter than a hook waits on a store that is down.
+POOL_TIMEOUT_SECONDS = 10.0
+APPLICATION_NAME = "tally-api"  # its connections, in pg_stat_activity
 
 
 def create_app(
@@ -28,6 +32,7 @@ def create_app(
     warehouse_url: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     pool_size: int = 8,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
 ) -> FastAPI:
     from ingestion.schema_check import ensure_schema
     from ingestion.settings import get_settings
@@ -41,9 +46,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ensure_schema(url, conninfo)
-        pool = ConnectionPool(
-            conninfo, min_size=2, max_size=pool_size, open=True, kwargs={"autocommit": True}
-        )
+        pool = LivePool(
+            conninfo, min_size=2, max_size=pool_size, open=True, timeout=pool_timeout,
+            kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
+        )  # fmt: skip
         app.state.tally = ApiState(
             pool, warehouse_url or settings.resolved_warehouse_url, max_body_bytes, url, settings
         )

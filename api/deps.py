@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from psycopg_pool import ConnectionPool
 
 from api.errors import forbidden, unauthenticated
+from api.pool import LivePool
 from ingestion.keys import Principal, authenticate
 from ingestion.settings import TallySettings
 from ingestion.warehouse.base import Warehouse, open_warehouse
@@ -22,7 +22,7 @@ WAREHOUSE_WAIT_SECONDS = 10.0
 
 @dataclass
 class ApiState:
-    pool: ConnectionPool
+    pool: LivePool
     warehouse_url: str
     max_body_bytes: int
     database_url: str  # for the freshness check of cost reads

@@ -12,6 +12,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -20,6 +21,7 @@ from ingestion.messages import first_line
 from ingestion.warehouse.errors import WarehouseBusy, WarehouseUnavailable
 
 log = logging.getLogger("tally.api")
+STORE_RETRY_AFTER = "10"  # seconds: a restart's length
 
 
 class ErrorDetail(BaseModel):
@@ -156,6 +158,21 @@ def install(app: FastAPI) -> None:
     async def warehouse_unavailable(_: Request, error: WarehouseUnavailable) -> JSONResponse:
         # not worth retrying until an operator has looked: no Retry-After
         return _response(503, ErrorBody(error="unavailable", message=str(error)))
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def store_unavailable(_: Request, error: psycopg.OperationalError) -> JSONResponse:
+        # the server is down, restarting, out of disk or connections: the client should try
+        # again later, and learns nothing of the server's address or files
+        log.warning("canonical store unavailable: %s", first_line(error, repr(error)))
+        state = f" (SQLSTATE {error.sqlstate})" if error.sqlstate else ""
+        body = ErrorBody(error="unavailable", message=f"the database is unavailable{state}")
+        return _response(503, body, {"Retry-After": STORE_RETRY_AFTER})
+
+    @app.exception_handler(PoolTimeout)
+    async def no_connection(_: Request, error: PoolTimeout) -> JSONResponse:
+        log.warning("no database connection: %s", error)
+        body = ErrorBody(error="unavailable", message="no database connection could be had")
+        return _response(503, body, {"Retry-After": STORE_RETRY_AFTER})
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
