@@ -83,10 +83,11 @@ def _response(status: int, body: ErrorBody, headers: dict[str, str] | None = Non
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the errors a route can answer with."""
+    """OpenAPI entries for the errors a route can answer with; every route that takes a key
+    reads the canonical store, so any of them can find it unavailable (503)."""
     return {
         status: {"model": ErrorBody, "description": CODES.get(status, "error")}
-        for status in statuses
+        for status in sorted({*statuses, 503})
     }
 
 

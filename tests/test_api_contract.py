@@ -62,7 +62,7 @@ def test_the_document_is_complete():
     for path, operations in paths.items():
         for method, operation in operations.items():
             if path != "/health":
-                assert {"401", "403"} <= set(operation["responses"]), (method, path)
+                assert {"401", "403", "503"} <= set(operation["responses"]), (method, path)
                 assert operation["responses"]["401"]["content"]["application/json"]["schema"][
                     "$ref"
                 ].endswith("/ErrorBody")
