@@ -116,10 +116,9 @@ def ui(
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-        _forget_heartbeats(context)
         console.print("stopped")
-        return
-    _forget_heartbeats(context)
+    finally:
+        _forget_heartbeats(context)
 
 
 def refuse_a_second_daemon(instance: DagsterInstance, database: str) -> None:
